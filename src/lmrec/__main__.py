@@ -1,0 +1,3 @@
+from lmrec.cli import main
+
+main()

@@ -1,0 +1,22 @@
+"""The typer application: one sub-module per command group, wired here explicitly."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="lmrec",
+    help="Recommender systems built on pretrained language models, with transfer learning across domains.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register() -> None:
+    from lmrec.cli import datasets
+
+    app.add_typer(datasets.app, name="datasets")
+
+
+_register()

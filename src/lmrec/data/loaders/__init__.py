@@ -1,0 +1,42 @@
+"""One module per public format; each exposes ``load(path, **options) -> Dataset``.
+
+``FORMATS`` is the explicit format-name -> module mapping (no scanning). ``path`` is the dataset's folder or
+main file, as each module documents.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from lmrec.errors import LmrecError
+
+FORMATS: dict[str, str] = {
+    "movielens-100k": "lmrec.data.loaders.movielens",
+    "movielens-1m": "lmrec.data.loaders.movielens",
+    "movielens-csv": "lmrec.data.loaders.movielens",  # 20M / 25M / latest
+    "amazon-2014": "lmrec.data.loaders.amazon",
+    "amazon-2018": "lmrec.data.loaders.amazon",
+    "amazon-2023": "lmrec.data.loaders.amazon",
+    "unisrec": "lmrec.data.loaders.unisrec",
+    "lcrec-json": "lmrec.data.loaders.lcrec",
+    "p5-sequence": "lmrec.data.loaders.p5",
+    "recbole": "lmrec.data.loaders.recbole",
+    "mind": "lmrec.data.loaders.mind",
+    "lastfm-hetrec": "lmrec.data.loaders.lastfm",
+    "mdsd": "lmrec.data.loaders.mdsd",
+    "douban": "lmrec.data.loaders.douban",
+    "table": "lmrec.data.loaders.table",  # generic CSV/TSV/Parquet/JSONL with a column mapping
+}
+
+
+def load_format(fmt: str, path: str | Path, **options: Any) -> Any:
+    """Load ``path`` with the loader of format ``fmt``."""
+    module = FORMATS.get(fmt)
+    if module is None:
+        raise LmrecError(f"unknown format '{fmt}'; known: {', '.join(sorted(FORMATS))}")
+    p = Path(path)
+    if not p.exists():
+        raise LmrecError(f"{p}: no such file or folder")
+    return importlib.import_module(module).load(p, format=fmt, **options)

@@ -1,0 +1,38 @@
+"""Recommenders. Every model follows :class:`lmrec.models.base.Recommender`.
+
+``MODELS`` is the explicit name -> class mapping used by the CLI and by :func:`load_model`.
+Model modules are imported lazily so that ``import lmrec.models`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from lmrec.errors import LmrecError
+
+# name -> "module:Class"; explicit, no scanning
+MODELS: dict[str, str] = {
+    "pop": "lmrec.models.popularity:Popularity",
+}
+
+
+def model_class(name: str) -> Any:
+    """The class registered under ``name`` (one-line error listing the known names)."""
+    target = MODELS.get(name)
+    if target is None:
+        raise LmrecError(f"unknown model '{name}'; known: {', '.join(sorted(MODELS))}")
+    module, cls = target.split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def load_model(path: str | Path) -> Any:
+    """Load any saved model directory."""
+    from lmrec.models.base import read_model_meta
+
+    meta = read_model_meta(Path(path))
+    return model_class(meta["model"]).load(path)
+
+
+__all__ = ["MODELS", "load_model", "model_class"]

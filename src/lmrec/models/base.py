@@ -1,0 +1,247 @@
+"""The Recommender protocol every model follows, and a small base class with the shared plumbing.
+
+fit(train, valid=None, *, items=None, options=None) -> self
+score(query, items=None) -> (n_queries, n_items | len(items)) float32 scores (higher = better)
+recommend(query, k=10, exclude_seen=True) -> (item indices, scores), each (n_queries, k)
+save(dir) / load(dir): a directory with config.json and model.safetensors (never pickle)
+
+A *query* is a :class:`UserBatch`: dense user indices (-1 = unknown/anonymous) and each user's item history
+(oldest first). Passing a plain array of user indices uses the histories seen in ``fit``; passing a list of item
+arrays scores anonymous histories. Non-sequential models that learned per-user parameters use the user index;
+models that score from the history (EASE, ItemKNN, sequential models) use the history.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
+
+import numpy as np
+
+from lmrec.config import BaseConfig
+from lmrec.data import Interactions, ItemTable
+from lmrec.errors import DataError, LmrecError
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Run-time options of training that are not part of the model (seed, threads, progress, device)."""
+
+    seed: int = 0
+    threads: int | None = None
+    progress: bool = False
+    device: str = "cpu"
+    max_seconds: float | None = None
+    checkpoint_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class UserBatch:
+    """Users to score: dense user indices (-1 = anonymous) with their histories (oldest first)."""
+
+    users: np.ndarray
+    histories: Sequence[np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+
+Query = UserBatch | np.ndarray | Sequence[int] | Sequence[Sequence[int]] | Sequence[np.ndarray]
+
+
+@runtime_checkable
+class Recommender(Protocol):
+    """What lmrec's evaluation, service and CLI rely on."""
+
+    name: ClassVar[str]
+    config: BaseConfig
+
+    def fit(
+        self,
+        train: Interactions,
+        valid: Interactions | None = None,
+        *,
+        items: ItemTable | None = None,
+        options: FitOptions | None = None,
+    ) -> Self: ...
+
+    def score(self, query: Query, items: np.ndarray | None = None) -> np.ndarray: ...
+
+    def recommend(self, query: Query, k: int = 10, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def save(self, path: str | Path) -> Path: ...
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self: ...
+
+
+class BaseRecommender:
+    """Shared plumbing: query normalisation, top-k, seen-item exclusion and the save/load layout.
+
+    Subclasses set ``name`` and ``Config``, implement ``_fit`` and ``_score_batch`` and ``_state``/
+    ``_load_state`` (a flat dict of numpy arrays stored with safetensors).
+    """
+
+    name: ClassVar[str] = "base"
+    Config: ClassVar[type[BaseConfig]] = BaseConfig
+
+    def __init__(self, config: BaseConfig | None = None, **kwargs: Any) -> None:
+        if config is None:
+            config = self.Config.from_dict(kwargs)
+        elif kwargs:
+            config = config.replace(**kwargs)
+        if not isinstance(config, self.Config):
+            raise LmrecError(f"{type(self).__name__} needs a {self.Config.__name__}, got {type(config).__name__}")
+        self.config = config
+        self.n_users = 0
+        self.n_items = 0
+        self._histories: list[np.ndarray] = []
+        self.fit_info: dict[str, Any] = {}
+
+    # -- fitting -----------------------------------------------------------------------------------------
+    def fit(
+        self,
+        train: Interactions,
+        valid: Interactions | None = None,
+        *,
+        items: ItemTable | None = None,
+        options: FitOptions | None = None,
+    ) -> Self:
+        options = options or FitOptions()
+        self.n_users, self.n_items = train.n_users, train.n_items
+        self._histories = train.sequences()
+        self._fit(train, valid, items, options)
+        return self
+
+    def _fit(
+        self, train: Interactions, valid: Interactions | None, items: ItemTable | None, options: FitOptions
+    ) -> None:
+        raise NotImplementedError
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.n_items > 0
+
+    # -- scoring -----------------------------------------------------------------------------------------
+    def as_batch(self, query: Query) -> UserBatch:
+        """Normalise any accepted query form into a :class:`UserBatch`."""
+        if isinstance(query, UserBatch):
+            return query
+        if isinstance(query, np.ndarray) and query.ndim == 1 and query.dtype.kind in "iu":
+            return self._users_batch(query)
+        seq = list(query)  # type: ignore[arg-type]
+        if all(isinstance(x, (int, np.integer)) for x in seq):
+            return self._users_batch(np.asarray(seq, dtype=np.int64))
+        hists = [np.asarray(h, dtype=np.int64) for h in seq]
+        for h in hists:
+            if len(h) and (h.min() < 0 or h.max() >= self.n_items):
+                raise DataError(f"history item index out of range [0, {self.n_items})", field="history")
+        return UserBatch(np.full(len(hists), -1, dtype=np.int64), hists)
+
+    def _users_batch(self, users: np.ndarray) -> UserBatch:
+        users = np.asarray(users, dtype=np.int64)
+        if len(users) and (users.min() < 0 or users.max() >= self.n_users):
+            raise DataError(f"user index out of range [0, {self.n_users})", field="user")
+        return UserBatch(users, [self._histories[u] for u in users])
+
+    def score(self, query: Query, items: np.ndarray | None = None) -> np.ndarray:
+        """Scores of every catalog item (or of ``items``) for each query row; higher is better."""
+        if not self.is_fitted:
+            raise LmrecError(f"{self.name}: call fit() (or load()) before score()")
+        batch = self.as_batch(query)
+        scores = np.asarray(self._score_batch(batch), dtype=np.float32)
+        if items is not None:
+            scores = scores[:, np.asarray(items, dtype=np.int64)]
+        return scores
+
+    def _score_batch(self, batch: UserBatch) -> np.ndarray:
+        raise NotImplementedError
+
+    def recommend(self, query: Query, k: int = 10, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` item indices and scores per query row, best first."""
+        batch = self.as_batch(query)
+        scores = self.score(batch).copy()
+        if exclude_seen:
+            for row, hist in enumerate(batch.histories):
+                if len(hist):
+                    scores[row, hist] = -np.inf
+        return top_k(scores, k)
+
+    # -- persistence -------------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` into the directory ``path``."""
+        from safetensors.numpy import save_file
+
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        state = {k: np.ascontiguousarray(v) for k, v in self._state().items()}
+        lengths = np.array([len(h) for h in self._histories], dtype=np.int64)
+        state["_histories.lengths"] = lengths
+        state["_histories.items"] = (
+            np.concatenate(self._histories).astype(np.int64) if len(self._histories) else np.zeros(0, np.int64)
+        )
+        save_file(state, str(out / "model.safetensors"))
+        meta = {
+            "model": self.name,
+            "config": self.config.to_dict(),
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+            "fit_info": self.fit_info,
+        }
+        (out / "config.json").write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Load a model saved by :meth:`save`."""
+        from safetensors.numpy import load_file
+
+        p = Path(path)
+        meta = read_model_meta(p)
+        if meta["model"] != cls.name:
+            raise LmrecError(f"{p}: holds a '{meta['model']}' model, not '{cls.name}'")
+        model = cls(cls.Config.from_dict(meta["config"], source=str(p / "config.json")))
+        model.n_users, model.n_items = int(meta["n_users"]), int(meta["n_items"])
+        model.fit_info = meta.get("fit_info", {})
+        state = load_file(str(p / "model.safetensors"))
+        lengths = state.pop("_histories.lengths")
+        flat = state.pop("_histories.items")
+        model._histories = list(np.split(flat, np.cumsum(lengths)[:-1])) if len(lengths) else []
+        model._load_state(state)
+        return model
+
+    def _state(self) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _load_state(self, state: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+
+def read_model_meta(path: Path) -> dict[str, Any]:
+    """The parsed ``config.json`` of a saved model directory, with one-line errors."""
+    cfg = path / "config.json"
+    if not cfg.is_file():
+        raise LmrecError(f"{path}: not a saved lmrec model (no config.json)")
+    try:
+        meta = json.loads(cfg.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise LmrecError(f"{cfg}: invalid JSON: {exc}") from None
+    if not isinstance(meta, dict) or "model" not in meta or "config" not in meta:
+        raise LmrecError(f"{cfg}: missing 'model' or 'config' key")
+    return meta
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and values of the ``k`` largest entries per row, sorted best first (ties: lower index)."""
+    n = scores.shape[1]
+    k = max(0, min(k, n))
+    if k == 0:
+        return np.zeros((len(scores), 0), np.int64), np.zeros((len(scores), 0), scores.dtype)
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (len(scores), 1))
+    vals = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -vals), axis=1)
+    idx = np.take_along_axis(part, order, axis=1)
+    return idx.astype(np.int64), np.take_along_axis(scores, idx, axis=1)
