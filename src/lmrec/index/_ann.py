@@ -1,0 +1,389 @@
+"""Inner-product search over item vectors with faiss, with online add/remove and seen-item exclusion.
+
+Ids are dense item indices (non-negative ints). faiss stores ``(version << 32) | item`` so that an index type
+that cannot delete (HNSW) can still replace or drop an item: the old entry stays in the graph as a tombstone
+whose version no longer matches and is filtered out of results. Exact (flat) and IVF indexes delete for real.
+
+ANN candidates are re-scored exactly against a kept copy of the vectors, so the scores returned are true inner
+products whatever the index type; only *which* items are found is approximate.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from lmrec.config import BaseConfig
+from lmrec.errors import DataError, LmrecError
+
+_SHIFT = 32
+_ID_MASK = (1 << _SHIFT) - 1
+
+
+class IndexConfig(BaseConfig):
+    """Which faiss index to build and its knobs.
+
+    ``kind="auto"`` picks the exact index up to ``exact_max_items`` items and ``ann`` above that.
+    """
+
+    kind: Literal["auto", "exact", "hnsw", "ivfpq"] = "auto"
+    exact_max_items: int = 50_000
+    ann: Literal["hnsw", "ivfpq"] = "hnsw"
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 80
+    hnsw_ef_search: int = 128
+    ivf_nlist: int = 0  # 0: about 4 * sqrt(n)
+    ivf_nprobe: int = 32
+    pq_m: int = 0  # 0: dim / 4 rounded to a divisor of dim
+    pq_bits: int = 8
+    ann_candidates: int = 4  # ANN kinds fetch k * this many candidates, re-scored exactly
+
+    def resolve(self, n_items: int) -> str:
+        """The concrete index kind for a catalog of ``n_items``."""
+        if self.kind != "auto":
+            return self.kind
+        return "exact" if n_items <= self.exact_max_items else self.ann
+
+
+class _RWLock:
+    """Many concurrent readers or one writer: searches run in parallel, add/remove wait for them."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+class ItemIndex:
+    """A mutable inner-product index over item vectors keyed by item index.
+
+    Build one with :meth:`build`; then :meth:`search`, :meth:`add`, :meth:`remove`, :meth:`save`/:meth:`load`.
+    Safe to use from several threads: searches share a read lock, mutations take the write lock.
+    """
+
+    def __init__(self, dim: int, kind: str, config: IndexConfig | None = None) -> None:
+        self.config = config or IndexConfig()
+        if kind not in ("exact", "hnsw", "ivfpq"):
+            raise LmrecError(f"unknown index kind {kind!r}; use exact, hnsw or ivfpq")
+        if dim <= 0:
+            raise DataError("vector dimension must be positive", field="dim")
+        self.dim = int(dim)
+        self.kind = kind
+        self._faiss: Any = None
+        self._vectors = np.zeros((0, self.dim), dtype=np.float32)
+        self._version = np.zeros(0, dtype=np.int64)  # 0 = absent; >0 = live with that version
+        self._last_version = np.zeros(0, dtype=np.int64)  # removed ids remember theirs, so keys never repeat
+        self._dead = 0  # tombstoned entries still inside the faiss structure
+        self._lock = _RWLock()
+
+    # -- construction ----------------------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls, vectors: np.ndarray, ids: np.ndarray | None = None, config: IndexConfig | None = None
+    ) -> ItemIndex:
+        """An index over ``vectors`` (rows) keyed by ``ids`` (default ``0..n-1``); kind from ``config``."""
+        config = config or IndexConfig()
+        vectors = _as_matrix(vectors)
+        n, dim = vectors.shape
+        ids = np.arange(n, dtype=np.int64) if ids is None else _as_ids(ids)
+        if len(ids) != n:
+            raise DataError(f"{len(ids)} ids for {n} vectors", field="ids")
+        if len(np.unique(ids)) != n:
+            raise DataError("duplicate ids", field="ids")
+        index = cls(dim, config.resolve(n), config)
+        index._faiss = index._new_faiss(vectors)
+        index._add(ids, vectors)
+        return index
+
+    def _new_faiss(self, train: np.ndarray) -> Any:
+        import faiss
+
+        c = self.config
+        if self.kind == "exact":
+            base = faiss.IndexFlatIP(self.dim)
+        elif self.kind == "hnsw":
+            base = faiss.IndexHNSWFlat(self.dim, c.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            base.hnsw.efConstruction = c.hnsw_ef_construction
+            base.hnsw.efSearch = c.hnsw_ef_search
+        else:
+            n = len(train)
+            if n == 0:
+                raise DataError("an IVF-PQ index needs vectors to train on", field="vectors")
+            nlist = c.ivf_nlist or int(4 * np.sqrt(n))
+            nlist = max(1, min(nlist, n // 39 or 1))
+            m = c.pq_m or max(1, self.dim // 4)
+            while self.dim % m:
+                m -= 1
+            bits = max(1, min(c.pq_bits, int(np.log2(max(n, 2)))))
+            quantizer = faiss.IndexFlatIP(self.dim)
+            base = faiss.IndexIVFPQ(quantizer, self.dim, nlist, m, bits, faiss.METRIC_INNER_PRODUCT)
+            base.own_fields = True
+            quantizer.this.disown()
+            base.train(train)
+            base.nprobe = min(c.ivf_nprobe, nlist)
+        return faiss.IndexIDMap2(base)
+
+    # -- bookkeeping -----------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return int((self._version > 0).sum())
+
+    def __contains__(self, item: object) -> bool:
+        if not isinstance(item, (int, np.integer)):
+            return False
+        return 0 <= int(item) < len(self._version) and self._version[int(item)] > 0
+
+    def ids(self) -> np.ndarray:
+        """Ids of the live items, ascending."""
+        return np.flatnonzero(self._version > 0).astype(np.int64)
+
+    def vectors(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The stored vectors of ``ids`` (unknown or removed ids raise DataError)."""
+        ids = _as_ids(ids)
+        missing = [int(i) for i in ids if i not in self]
+        if missing:
+            raise DataError(f"item {missing[0]} is not in the index", field="item")
+        return self._vectors[ids].copy()
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """Size and type, for health checks and metrics."""
+        return {"kind": self.kind, "dim": self.dim, "items": len(self), "tombstones": self._dead}
+
+    def _grow(self, needed: int) -> None:
+        cap = len(self._version)
+        if needed <= cap:
+            return
+        new_cap = max(needed, int(cap * 1.5) + 16)
+        vec = np.zeros((new_cap, self.dim), dtype=np.float32)
+        vec[:cap] = self._vectors
+        ver = np.zeros(new_cap, dtype=np.int64)
+        ver[:cap] = self._version
+        last = np.zeros(new_cap, dtype=np.int64)
+        last[:cap] = self._last_version
+        self._vectors, self._version, self._last_version = vec, ver, last
+
+    # -- mutation --------------------------------------------------------------------------------------
+    def add(self, ids: Sequence[int] | np.ndarray, vectors: np.ndarray) -> None:
+        """Insert items, replacing those already present; searchable as soon as this returns."""
+        ids = _as_ids(ids)
+        vectors = _as_matrix(vectors, self.dim)
+        if len(ids) != len(vectors):
+            raise DataError(f"{len(ids)} ids for {len(vectors)} vectors", field="ids")
+        if len(np.unique(ids)) != len(ids):
+            raise DataError("duplicate ids", field="ids")
+        with self._lock.write():
+            self._drop([int(i) for i in ids if i in self])
+            self._add(ids, vectors)
+
+    def remove(self, ids: Sequence[int] | np.ndarray) -> int:
+        """Remove items (absent ids are ignored); returns how many were removed."""
+        ids = _as_ids(ids)
+        with self._lock.write():
+            present = [int(i) for i in ids if i in self]
+            self._drop(present)
+        return len(present)
+
+    def _add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if len(ids) == 0:
+            return
+        if ids.max() > _ID_MASK:
+            raise DataError(f"item ids must be below {_ID_MASK}", field="ids")
+        self._grow(int(ids.max()) + 1)
+        version = self._next_version(ids)
+        self._vectors[ids] = vectors
+        self._version[ids] = version
+        self._faiss.add_with_ids(vectors, (version << _SHIFT) | ids)
+
+    def _next_version(self, ids: np.ndarray) -> np.ndarray:
+        self._last_version[ids] += 1
+        return self._last_version[ids].copy()
+
+    def _drop(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        arr = np.asarray(ids, dtype=np.int64)
+        keys = (self._version[arr] << _SHIFT) | arr
+        self._version[arr] = 0
+        if self.kind == "hnsw":
+            self._dead += len(arr)  # HNSW cannot delete: the stale keys are filtered at search time
+        else:
+            self._faiss.remove_ids(keys)
+
+    # -- search ----------------------------------------------------------------------------------------
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int = 10,
+        exclude: Sequence[Sequence[int] | np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` ids and inner products per query row, best first.
+
+        ``exclude`` holds one array of ids per query (e.g. the user's seen items) that must not be returned.
+        Rows with fewer than ``k`` eligible items are padded with id -1 and score -inf.
+        """
+        queries = _as_matrix(queries, self.dim)
+        if exclude is not None and len(exclude) != len(queries):
+            raise DataError(f"{len(exclude)} exclusion lists for {len(queries)} queries", field="exclude")
+        k = max(0, int(k))
+        out_ids = np.full((len(queries), k), -1, dtype=np.int64)
+        out_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        if k == 0 or len(queries) == 0:
+            return out_ids, out_scores
+        excl = [set() if exclude is None else {int(x) for x in exclude[r]} for r in range(len(queries))]
+        with self._lock.read():
+            total = int(self._faiss.ntotal)
+            if total == 0:
+                return out_ids, out_scores
+            over = 1 if self.kind == "exact" else max(1, self.config.ann_candidates)
+            fetch = [min(total, k * over + len(e) + self._dead) for e in excl]
+            pending = list(range(len(queries)))
+            while pending:
+                kk = max(fetch[r] for r in pending)
+                found = self._raw_search(queries[pending], kk)
+                still: list[int] = []
+                for row, cand in zip(pending, found, strict=True):
+                    got = self._filter(cand, excl[row])
+                    if len(got) < k and kk < total:
+                        # tombstones or exclusions ate the candidates: look deeper for this row
+                        fetch[row] = min(total, kk * 2)
+                        still.append(row)
+                        continue
+                    self._fill(queries[row], got, k, out_ids[row], out_scores[row])
+                pending = still
+        return out_ids, out_scores
+
+    def _raw_search(self, queries: np.ndarray, kk: int) -> np.ndarray:
+        if self.kind == "hnsw":
+            import faiss
+
+            params = faiss.SearchParametersHNSW()
+            params.efSearch = max(self.config.hnsw_ef_search, kk)
+            return self._faiss.search(queries, kk, params=params)[1]
+        return self._faiss.search(queries, kk)[1]
+
+    def _filter(self, keys: np.ndarray, excl: set[int]) -> list[int]:
+        keys = keys[keys >= 0]
+        ids = keys & _ID_MASK
+        versions = keys >> _SHIFT
+        ok = (ids < len(self._version)) & (self._version[np.minimum(ids, len(self._version) - 1)] == versions)
+        out: list[int] = []
+        seen: set[int] = set()
+        for i in ids[ok].tolist():
+            if i in excl or i in seen:
+                continue
+            seen.add(i)
+            out.append(i)
+        return out
+
+    def _fill(
+        self, query: np.ndarray, got: list[int], k: int, ids_row: np.ndarray, scores_row: np.ndarray
+    ) -> None:
+        if not got:
+            return
+        cand = np.asarray(got, dtype=np.int64)
+        scores = self._vectors[cand] @ query
+        # exact re-scoring of the candidates: ANN only decides which items are found, not their scores
+        order = np.lexsort((cand, -scores))[:k]
+        ids_row[: len(order)] = cand[order]
+        scores_row[: len(order)] = scores[order]
+
+    # -- persistence -----------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write ``index.json``, ``index.faiss`` and ``vectors.safetensors`` into the directory ``path``."""
+        import faiss
+        from safetensors.numpy import save_file
+
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        with self._lock.read():
+            faiss.write_index(self._faiss, str(out / "index.faiss"))
+            save_file(
+                {
+                    "vectors": np.ascontiguousarray(self._vectors),
+                    "version": self._version,
+                    "last_version": self._last_version,
+                },
+                str(out / "vectors.safetensors"),
+            )
+            meta = {"kind": self.kind, "dim": self.dim, "dead": self._dead, "config": self.config.to_dict()}
+        (out / "index.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> ItemIndex:
+        """Load an index saved by :meth:`save`."""
+        import faiss
+        from safetensors.numpy import load_file
+
+        p = Path(path)
+        meta_file = p / "index.json"
+        if not meta_file.is_file():
+            raise LmrecError(f"{p}: not a saved item index (no index.json)")
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        config = IndexConfig.from_dict(meta["config"], source=str(meta_file))
+        index = cls(int(meta["dim"]), str(meta["kind"]), config)
+        index._faiss = faiss.read_index(str(p / "index.faiss"))
+        state = load_file(str(p / "vectors.safetensors"))
+        index._vectors = state["vectors"].astype(np.float32, copy=True)
+        index._version = state["version"].astype(np.int64, copy=True)
+        index._last_version = state["last_version"].astype(np.int64, copy=True)
+        index._dead = int(meta.get("dead", 0))
+        return index
+
+
+def _as_ids(ids: Sequence[int] | np.ndarray) -> np.ndarray:
+    arr = np.asarray(ids)
+    if arr.ndim != 1:
+        arr = arr.reshape(-1)
+    if len(arr) and arr.dtype.kind not in "iu":
+        raise DataError("ids must be integers", field="ids")
+    arr = arr.astype(np.int64)
+    if len(arr) and arr.min() < 0:
+        raise DataError("ids must be non-negative", field="ids")
+    return arr
+
+
+def _as_matrix(x: np.ndarray, dim: int | None = None) -> np.ndarray:
+    arr = np.asarray(x, dtype=np.float32)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise DataError(f"vectors must be a 2-d array, got shape {arr.shape}", field="vectors")
+    if dim is not None and arr.shape[1] != dim:
+        raise DataError(f"vectors have dimension {arr.shape[1]}, the index has {dim}", field="vectors")
+    if not np.isfinite(arr).all():
+        raise DataError("vectors contain NaN or infinity", field="vectors")
+    return np.ascontiguousarray(arr)
