@@ -4,6 +4,7 @@ Ids are dense item indices (non-negative ints). faiss stores ``(version << 32) |
 that cannot delete (HNSW) can still replace or drop an item: the old entry stays in the graph as a tombstone
 whose version no longer matches and is filtered out of results. Exact (flat) and IVF indexes delete for real.
 
+Exact search wraps IndexFlatIP in IndexIDMap2; HNSW wraps IndexHNSWFlat likewise; IVF-PQ keeps ids natively.
 ANN candidates are re-scored exactly against a kept copy of the vectors, so the scores returned are true inner
 products whatever the index type; only *which* items are found is approximate.
 """
@@ -154,6 +155,8 @@ class ItemIndex:
             quantizer.this.disown()
             base.train(train)
             base.nprobe = min(c.ivf_nprobe, nlist)
+            # IVF stores ids itself; wrapping it in IndexIDMap would break remove_ids (positions shift)
+            return base
         return faiss.IndexIDMap2(base)
 
     # -- bookkeeping -----------------------------------------------------------------------------------
