@@ -15,13 +15,16 @@ from lmrec.data._dataset import Dataset, Interactions
 from lmrec.errors import DataError
 
 TRAIN, VALID, TEST = 0, 1, 2
+# history only: the user's history at evaluation time, never trained on (few-shot splits)
+HISTORY = 3
 
 
 @dataclass(frozen=True, eq=False)
 class Split:
     """Train / validation / test views of one dataset's interactions.
 
-    ``assignment[r]`` is 0 (train), 1 (valid), 2 (test) or -1 (dropped) for interaction row ``r``.
+    ``assignment[r]`` is 0 (train), 1 (valid), 2 (test), 3 (history only: part of the user's history at
+    evaluation time but not of the training data, see :func:`few_shot`) or -1 (dropped) for row ``r``.
     ``protocol`` is a short human-readable description; ``params`` the splitter's arguments.
     """
 
@@ -95,4 +98,5 @@ def leave_one_out_split(dataset: Dataset, *, min_train: int = 1) -> Split:
         for code, back, need in ((TEST, 0, min_train + 1), (VALID, 1, min_train + 2)):
             ok = lengths >= need
             assignment[order[run_end[ok] - back]] = code
-    return Split(dataset, assignment, "leave-one-out by time (stable sort, ties in file order)", {"min_train": min_train})
+    protocol = "leave-one-out by time (stable sort, ties in file order)"
+    return Split(dataset, assignment, protocol, {"min_train": min_train})

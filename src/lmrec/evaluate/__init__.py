@@ -1,0 +1,32 @@
+"""Evaluation: ranking metrics, the full-ranking protocol, integrity checks and reports.
+
+Imports are lazy so that ``import lmrec.evaluate`` stays light (matplotlib only loads for reports).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lmrec.evaluate.integrity import check_split, integrity_report  # noqa: F401
+    from lmrec.evaluate.protocol import EvalResult, evaluate_model, evaluate_scores  # noqa: F401
+    from lmrec.evaluate.report import write_report  # noqa: F401
+
+_EXPORTS = {
+    "EvalResult": "lmrec.evaluate.protocol",
+    "check_split": "lmrec.evaluate.integrity",
+    "evaluate_model": "lmrec.evaluate.protocol",
+    "evaluate_scores": "lmrec.evaluate.protocol",
+    "integrity_report": "lmrec.evaluate.integrity",
+    "write_report": "lmrec.evaluate.report",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lmrec.evaluate' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,550 @@
+"""The evaluation protocol: full ranking over the whole catalog, in user batches, excluding seen items.
+
+What is ranked
+    Every catalog item, for every user who has at least one held-out item in the stage (``"valid"`` or
+    ``"test"``). Items the user has already seen are excluded from the ranking: at the validation stage the
+    training items, at the test stage the training and validation items (and "history-only" events of
+    few-shot splits). A held-out item that the user had already seen can therefore not be retrieved and counts
+    as a miss; :mod:`lmrec.evaluate.integrity` warns when that happens.
+
+Memory
+    Scores are computed ``batch_size`` users at a time: memory is O(batch_size x n_items), never
+    users x items.
+
+Ties
+    Equal scores are ordered by one seeded random permutation of the items (``seed``). Optimistic tie-breaking
+    (the target first) inflates results, and item-id order leaks whenever ids correlate with time or with the
+    users' sequences (the "P5 bug": ids assigned in order of appearance put the next item at id + 1). A random
+    order is neither: in expectation a tied target lands in the middle of its tie group.
+
+Averaging
+    Per-user metrics are averaged over the evaluated users (those with at least one held-out item); see
+    :mod:`lmrec.evaluate.metrics` for the definitions. Coverage is over the union of the users' lists.
+
+Sampled evaluation
+    Only on explicit request (``candidates=N``): each user's held-out items are ranked against N random unseen
+    items. This is NOT comparable with full ranking (Krichene & Rendle, "On Sampled Metrics for Item
+    Recommendation", KDD 2020), so it adds a warning; ``correction=gamma`` applies their bias-variance
+    corrected metrics (single held-out item per user only).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lmrec.data.split import HISTORY, TEST, TRAIN, VALID, Split
+from lmrec.errors import LmrecError
+from lmrec.evaluate import metrics as M
+
+__all__ = ["EvalResult", "evaluate_model", "evaluate_scores", "krichene_rendle_correction", "rank_top_k"]
+
+RANK_METRICS = ("ndcg", "recall", "precision", "f1", "hit", "mrr", "map")
+
+
+@dataclass
+class EvalResult:
+    """What one evaluation measured.
+
+    ``metrics``: ``"{name}@{k}"`` -> value (means over evaluated users; see the module docstring).
+    ``per_user``: ``"users"`` (the evaluated user indices) and one array per rank metric, aligned with it.
+    """
+
+    metrics: dict[str, float]
+    n_users: int
+    protocol: str
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    per_user: dict[str, np.ndarray] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> float:
+        return self.metrics[key]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible summary (without the per-user arrays)."""
+        return {
+            "metrics": {k: float(v) for k, v in self.metrics.items()},
+            "n_users": self.n_users,
+            "protocol": self.protocol,
+            "warnings": list(self.warnings),
+            "seconds": self.seconds,
+            "params": self.params,
+        }
+
+
+# -- ranking (shared by every entry point) -----------------------------------------------------------------
+
+
+def rank_top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the ``k`` best finite scores per row, best first; ties go to the lower column.
+
+    Exact under ties (unlike a bare argpartition): everything strictly above the k-th value is taken, then the
+    tied values in column order. ``-inf`` marks excluded columns; rows with fewer than ``k`` finite scores are
+    padded with -1. Callers put columns in their tie-break order before calling.
+    """
+    scores = np.asarray(scores)
+    b, n = scores.shape
+    k = min(k, n)
+    out = np.full((b, k), -1, dtype=np.int64)
+    if k == 0 or b == 0:
+        return out
+    kth = np.partition(scores, n - k, axis=1)[:, n - k]
+    finite = np.isfinite(scores)
+    greater = (scores > kth[:, None]) & finite
+    need = k - greater.sum(axis=1)
+    tied = (scores == kth[:, None]) & finite
+    take_tied = tied & (np.cumsum(tied, axis=1) <= need[:, None])
+    selected = greater | take_tied
+    rows, cols = np.nonzero(selected)  # row-major: columns ascending within each row
+    counts = np.bincount(rows, minlength=b)
+    vals = scores[rows, cols]
+    # sort within each row by score descending, then column ascending
+    order = np.lexsort((cols, -vals, rows))
+    rows, cols = rows[order], cols[order]
+    pos = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    out[rows, pos] = cols
+    return out
+
+
+def _top_items(
+    scores: np.ndarray, exclude: Sequence[np.ndarray], key_order: np.ndarray, max_k: int
+) -> np.ndarray:
+    """Top ``max_k`` item indices per row with seen items excluded and ties ordered by ``key_order``.
+
+    ``key_order[j]`` is the item at tie-break position j (a permutation of the items).
+    """
+    s = np.array(scores, dtype=np.float64)[:, key_order]  # copy, columns in tie-break order
+    if np.isnan(s).any():
+        raise LmrecError("the model returned NaN scores; cannot rank")
+    s[np.isposinf(s)] = np.finfo(np.float64).max
+    inv = np.empty_like(key_order)
+    inv[key_order] = np.arange(len(key_order))
+    for row, seen in enumerate(exclude):
+        if len(seen):
+            s[row, inv[seen]] = -np.inf
+    cols = rank_top_k(s, max_k)
+    return np.where(cols >= 0, key_order[np.maximum(cols, 0)], -1)
+
+
+# -- the evaluation core -----------------------------------------------------------------------------------
+
+
+def _evaluate(
+    score_rows: Callable[[np.ndarray], np.ndarray],
+    *,
+    n_items: int,
+    users: np.ndarray,
+    targets: Sequence[np.ndarray],
+    exclude: Sequence[np.ndarray],
+    ks: Sequence[int],
+    seed: int,
+    batch_size: int,
+    popularity: np.ndarray | None,
+    n_pop_users: int,
+    item_vectors: np.ndarray | None,
+    candidates: int | None,
+    correction: float | None,
+    progress: bool,
+    protocol: str,
+    warnings: list[str],
+) -> EvalResult:
+    """Rank, score and average. ``score_rows(rows)`` returns scores for positions ``rows`` of ``users``."""
+    start = time.perf_counter()
+    ks = sorted({int(k) for k in ks})
+    if not ks or ks[0] < 1:
+        raise LmrecError(f"ks must be positive integers, got {ks}")
+    if batch_size < 1:
+        raise LmrecError(f"batch_size must be >= 1, got {batch_size}")
+    if item_vectors is not None and len(item_vectors) != n_items:
+        raise LmrecError(f"item_vectors has {len(item_vectors)} rows for {n_items} items")
+    max_k = ks[-1]
+    rng = np.random.default_rng(seed)
+    key_order = rng.permutation(n_items)
+    n_users = len(users)
+    n_rel = np.array([len(t) for t in targets], dtype=np.int64)
+    per_user: dict[str, np.ndarray] = {}
+    for k in ks:
+        for name in RANK_METRICS:
+            per_user[f"{name}@{k}"] = np.zeros(n_users)
+    list_metrics = candidates is None
+    if list_metrics:
+        if popularity is None:
+            popularity = np.zeros(n_items)
+        share = np.maximum(popularity, 1.0) / max(n_pop_users, 1)
+        share = np.minimum(share, 1.0)
+        covered = {k: np.zeros(n_items, dtype=bool) for k in ks}
+        for k in ks:
+            per_user[f"novelty@{k}"] = np.zeros(n_users)
+            per_user[f"popularity@{k}"] = np.zeros(n_users)
+            if item_vectors is not None:
+                per_user[f"diversity@{k}"] = np.zeros(n_users)
+    sampled_ranks = np.full(n_users, -1, dtype=np.int64)
+    n_full_negatives = np.zeros(n_users, dtype=np.int64)
+
+    bar = _progress(progress, n_users)
+    for lo in range(0, n_users, batch_size):
+        rows = np.arange(lo, min(lo + batch_size, n_users))
+        scores = np.asarray(score_rows(rows))
+        if scores.shape != (len(rows), n_items):
+            raise LmrecError(f"model scores have shape {scores.shape}, expected {(len(rows), n_items)}")
+        b_targets = [targets[r] for r in rows]
+        b_exclude = [exclude[r] for r in rows]
+        if candidates is None:
+            top = _top_items(scores, b_exclude, key_order, max_k)
+            is_target = np.zeros((len(rows), n_items), dtype=bool)
+            for i, t in enumerate(b_targets):
+                is_target[i, t] = True
+        else:
+            top, is_target, ranks, n_neg = _sampled_top(
+                scores, b_targets, b_exclude, key_order, max_k, candidates, rng
+            )
+            sampled_ranks[rows] = ranks
+            n_full_negatives[rows] = n_neg
+        valid = top >= 0
+        rel = np.take_along_axis(is_target, np.maximum(top, 0), axis=1) & valid
+        nr = n_rel[rows]
+        for k in ks:
+            per_user[f"ndcg@{k}"][rows] = M.ndcg_at_k(rel, k, n_relevant=nr)
+            per_user[f"recall@{k}"][rows] = M.recall_at_k(rel, nr, k)
+            per_user[f"precision@{k}"][rows] = M.precision_at_k(rel, k)
+            per_user[f"f1@{k}"][rows] = M.f1_at_k(rel, nr, k)
+            per_user[f"hit@{k}"][rows] = M.hit_rate_at_k(rel, k)
+            per_user[f"mrr@{k}"][rows] = M.mrr_at_k(rel, k)
+            per_user[f"map@{k}"][rows] = M.map_at_k(rel, nr, k)
+            if list_metrics:
+                tk = top[:, :k]
+                covered[k][tk[tk >= 0]] = True
+                per_user[f"novelty@{k}"][rows] = M.novelty(top, share, k)
+                per_user[f"popularity@{k}"][rows] = M.average_popularity(top, popularity, k)
+                if item_vectors is not None:
+                    per_user[f"diversity@{k}"][rows] = M.intra_list_diversity(top, item_vectors, k)
+        if bar is not None:
+            bar.update(len(rows))
+    if bar is not None:
+        bar.close()
+
+    results: dict[str, float] = {}
+    for key, values in per_user.items():
+        results[key] = M.mean_over_users(values, n_rel)
+    if list_metrics:
+        for k in ks:
+            results[f"coverage@{k}"] = float(covered[k].sum() / n_items) if n_items else float("nan")
+    if candidates is not None and correction is not None:
+        if (n_rel != 1).any():
+            warnings.append("sampled-metric correction needs exactly one held-out item per user; not applied")
+        else:
+            n_full = int(np.median(n_full_negatives)) if n_users else 0
+            for k in ks:
+                for name in RANK_METRICS:
+                    key = f"{name}@{k}"
+                    mapping = krichene_rendle_correction(
+                        lambda r, name=name, k=k: M.single_target_metrics(r, [k])[f"{name}@{k}"],
+                        n_full,
+                        candidates,
+                        gamma=correction,
+                    )
+                    results[f"sampled_{key}"] = results[key]
+                    results[key] = float(mapping[sampled_ranks].mean()) if n_users else float("nan")
+    order = sorted(results, key=_metric_sort_key)
+    per_user["users"] = np.asarray(users)
+    return EvalResult(
+        metrics={k: results[k] for k in order},
+        n_users=n_users,
+        protocol=protocol,
+        warnings=warnings,
+        seconds=time.perf_counter() - start,
+        per_user=per_user,
+    )
+
+
+def _metric_sort_key(key: str) -> tuple[int, str, int]:
+    name, _, k = key.partition("@")
+    return (int(k) if k.isdigit() else 0, name, 0)
+
+
+def _progress(enabled: bool, total: int) -> Any:
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - tqdm ships with transformers
+        return None
+    return tqdm(total=total, desc="evaluate", unit="user")
+
+
+def _sampled_top(
+    scores: np.ndarray,
+    targets: Sequence[np.ndarray],
+    exclude: Sequence[np.ndarray],
+    key_order: np.ndarray,
+    max_k: int,
+    n_candidates: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rank each row's targets against ``n_candidates`` random unseen non-target items."""
+    b, n_items = scores.shape
+    key = np.empty(n_items, dtype=np.int64)
+    key[key_order] = np.arange(n_items)
+    width = n_candidates + max((len(t) for t in targets), default=0)
+    cand_items = np.full((b, width), -1, dtype=np.int64)
+    ranks = np.full(b, -1, dtype=np.int64)
+    n_neg = np.zeros(b, dtype=np.int64)
+    for i in range(b):
+        forbidden = np.zeros(n_items, dtype=bool)
+        forbidden[exclude[i]] = True
+        t = np.unique(targets[i])
+        t = t[~forbidden[t]]  # a seen target cannot be retrieved (as in full ranking)
+        forbidden[targets[i]] = True
+        pool = np.flatnonzero(~forbidden)
+        n_neg[i] = len(pool)
+        neg = rng.choice(pool, size=min(n_candidates, len(pool)), replace=False)
+        items = np.concatenate([t, neg])
+        items = items[np.argsort(key[items], kind="stable")]  # tie-break order
+        cand_items[i, : len(items)] = items
+        if len(t) == 1:
+            # 0-based sampled rank: sampled negatives strictly better, plus tied ones earlier in the order
+            st = scores[i, t[0]]
+            sn = scores[i, neg]
+            ranks[i] = int((sn > st).sum() + ((sn == st) & (key[neg] < key[t[0]])).sum())
+    valid = cand_items >= 0
+    gathered = np.take_along_axis(scores, np.maximum(cand_items, 0), axis=1)
+    s = np.where(valid, gathered, -np.inf).astype(np.float64)
+    cols = rank_top_k(s, max_k)
+    top = np.where(cols >= 0, np.take_along_axis(cand_items, np.maximum(cols, 0), axis=1), -1)
+    is_target = np.zeros((b, n_items), dtype=bool)
+    for i, t in enumerate(targets):
+        is_target[i, t] = True
+    return top, is_target, ranks, n_neg
+
+
+def krichene_rendle_correction(
+    metric_of_rank: Callable[[np.ndarray], np.ndarray],
+    n_negatives: int,
+    n_sampled: int,
+    *,
+    gamma: float = 0.1,
+    max_grid: int = 20_000,
+) -> np.ndarray:
+    """Corrected metric value for each sampled rank 0..n_sampled (Krichene & Rendle, KDD'20, section 5).
+
+    With the target's full rank R (0..n_negatives negatives above it) and its sampled rank r ~
+    Hypergeometric(n_negatives, R, n_sampled), choose values m_r minimising, over a uniform prior on R,
+    (E[m_r | R] - metric(R))^2 + gamma * Var[m_r | R]. ``gamma=0`` is their minimal-bias correction,
+    ``gamma=1`` the posterior mean of the metric given r. R runs over a grid of at most ``max_grid`` values.
+    """
+    from scipy.stats import hypergeom
+
+    if not 0.0 <= gamma <= 1.0:
+        raise LmrecError(f"correction gamma must be in [0, 1], got {gamma}")
+    n_sampled = min(n_sampled, n_negatives)
+    if n_negatives <= 0:
+        return metric_of_rank(np.zeros(1, dtype=np.int64))
+    grid = np.unique(np.linspace(0, n_negatives, min(n_negatives + 1, max_grid)).round().astype(np.int64))
+    r = np.arange(n_sampled + 1)
+    a = hypergeom.pmf(r[None, :], n_negatives, grid[:, None], n_sampled)
+    target = np.asarray(metric_of_rank(grid), dtype=np.float64)
+    c = a.sum(axis=0)
+    lhs = (1.0 - gamma) * a.T @ a + gamma * np.diag(c)
+    rhs = a.T @ target
+    sol, *_ = np.linalg.lstsq(lhs, rhs, rcond=None)
+    return sol
+
+
+# -- entry points ------------------------------------------------------------------------------------------
+
+
+def _stage_parts(split: Split, stage: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per-user histories (time order) and held-out items of ``stage``."""
+    if stage not in ("valid", "test"):
+        raise LmrecError(f"stage must be 'valid' or 'test', not {stage!r}")
+    inter = split.dataset.interactions
+    a = split.assignment
+    if stage == "valid":
+        hist_rows, target_code = (a == TRAIN) | (a == HISTORY), VALID
+    else:
+        hist_rows, target_code = (a == TRAIN) | (a == VALID) | (a == HISTORY), TEST
+    histories = inter.subset(hist_rows).sequences()
+    tgt = inter.subset(a == target_code)
+    order = np.argsort(tgt.user, kind="stable")
+    users, items = tgt.user[order], tgt.item[order]
+    bounds = np.searchsorted(users, np.arange(inter.n_users + 1))
+    targets = [np.unique(items[bounds[u] : bounds[u + 1]]) for u in range(inter.n_users)]
+    return histories, targets
+
+
+def evaluate_model(
+    model: Any,
+    split: Split,
+    *,
+    ks: Sequence[int] = (5, 10, 20),
+    stage: str = "test",
+    batch_size: int = 256,
+    seed: int = 0,
+    item_vectors: np.ndarray | None = None,
+    max_users: int | None = None,
+    progress: bool = False,
+    candidates: int | None = None,
+    correction: float | None = None,
+    checks: bool = True,
+) -> EvalResult:
+    """Evaluate a fitted recommender on ``split`` by full ranking (see the module docstring).
+
+    ``stage="valid"``: histories = training sequences, targets = validation items, training items masked.
+    ``stage="test"``: histories = training + validation sequences, targets = test items, both masked.
+    ``max_users`` evaluates a seeded random subset of the users. ``item_vectors`` (n_items x d) adds
+    intra-list diversity. ``candidates=N`` switches to sampled evaluation (with a warning); ``correction``
+    (gamma in [0, 1]) then reports Krichene-Rendle corrected metrics. ``checks`` runs the integrity checks
+    of :mod:`lmrec.evaluate.integrity` and adds their findings to ``warnings``.
+    """
+    from lmrec.models.base import UserBatch
+
+    histories, targets = _stage_parts(split, stage)
+    n_items = split.dataset.n_items
+    users = np.array([u for u, t in enumerate(targets) if len(t)], dtype=np.int64)
+    warnings: list[str] = []
+    if checks:
+        from lmrec.evaluate.integrity import check_split
+
+        warnings.extend(check_split(split, stage=stage))
+    if max_users is not None and max_users < len(users):
+        rng = np.random.default_rng(seed + 1)
+        total = len(users)
+        users = np.sort(rng.choice(users, size=max_users, replace=False))
+        warnings.append(f"evaluated on a random subset of {max_users} of {total} users (seed {seed})")
+    if len(users) == 0:
+        raise LmrecError(f"no user has a held-out item in the {stage} stage of this split")
+    hist_all = [histories[u] for u in users]
+    popularity, n_pop_users = _popularity(histories, n_items)
+
+    def score_rows(rows: np.ndarray) -> np.ndarray:
+        batch = UserBatch(users[rows], [hist_all[r] for r in rows])
+        return model.score(batch)
+
+    protocol = _protocol_text(split, stage, candidates, correction)
+    if candidates is not None:
+        warnings.append(_SAMPLED_WARNING.format(n=candidates))
+    result = _evaluate(
+        score_rows,
+        n_items=n_items,
+        users=users,
+        targets=[targets[u] for u in users],
+        exclude=hist_all,
+        ks=ks,
+        seed=seed,
+        batch_size=batch_size,
+        popularity=popularity,
+        n_pop_users=n_pop_users,
+        item_vectors=item_vectors,
+        candidates=candidates,
+        correction=correction,
+        progress=progress,
+        protocol=protocol,
+        warnings=warnings,
+    )
+    result.params = {
+        "stage": stage,
+        "ks": list(ks),
+        "seed": seed,
+        "split_hash": split.hash,
+        "split_protocol": split.protocol,
+        "model": getattr(model, "name", type(model).__name__),
+        "max_users": max_users,
+        "candidates": candidates,
+    }
+    return result
+
+
+_SAMPLED_WARNING = (
+    "sampled evaluation: held-out items ranked against {n} random unseen items, not the full catalog; "
+    "sampled metrics can reorder models (Krichene & Rendle, KDD'20) and are not comparable with full ranking"
+)
+
+
+def evaluate_scores(
+    scores: np.ndarray,
+    targets: Sequence[np.ndarray],
+    *,
+    exclude: Sequence[np.ndarray] | None = None,
+    users: np.ndarray | None = None,
+    ks: Sequence[int] = (5, 10, 20),
+    seed: int = 0,
+    batch_size: int = 256,
+    item_popularity: np.ndarray | None = None,
+    item_vectors: np.ndarray | None = None,
+    candidates: int | None = None,
+    correction: float | None = None,
+    protocol: str = "precomputed scores, full ranking",
+) -> EvalResult:
+    """Evaluate a precomputed ``(n_rows, n_items)`` score matrix with the same ranking and metric code.
+
+    Row i has held-out items ``targets[i]`` and excluded (seen) items ``exclude[i]``. Rows without targets
+    are skipped. ``item_popularity`` (interactions per item) feeds novelty and popularity; without it, both
+    are computed from the excluded items.
+    """
+    scores = np.asarray(scores)
+    if scores.ndim != 2:
+        raise LmrecError(f"scores must be 2-D (rows x items), got shape {scores.shape}")
+    n_rows, n_items = scores.shape
+    if len(targets) != n_rows:
+        raise LmrecError(f"{len(targets)} target lists for {n_rows} score rows")
+    exclude = [np.zeros(0, np.int64)] * n_rows if exclude is None else list(exclude)
+    if len(exclude) != n_rows:
+        raise LmrecError(f"{len(exclude)} exclude lists for {n_rows} score rows")
+    tg = [np.unique(np.asarray(t, dtype=np.int64)) for t in targets]
+    ex = [np.asarray(e, dtype=np.int64) for e in exclude]
+    keep = np.array([i for i in range(n_rows) if len(tg[i])], dtype=np.int64)
+    if item_popularity is None:
+        popularity, n_pop = _popularity(ex, n_items)
+    else:
+        popularity = np.asarray(item_popularity, dtype=np.float64)
+        n_pop = sum(1 for e in ex if len(e)) or n_rows
+    warnings: list[str] = []
+    if candidates is not None:
+        warnings.append(_SAMPLED_WARNING.format(n=candidates))
+    row_ids = keep if users is None else np.asarray(users)[keep]
+    return _evaluate(
+        lambda rows: scores[keep[rows]],
+        n_items=n_items,
+        users=row_ids,
+        targets=[tg[i] for i in keep],
+        exclude=[ex[i] for i in keep],
+        ks=ks,
+        seed=seed,
+        batch_size=batch_size,
+        popularity=popularity,
+        n_pop_users=n_pop,
+        item_vectors=item_vectors,
+        candidates=candidates,
+        correction=correction,
+        progress=False,
+        protocol=protocol,
+        warnings=warnings,
+    )
+
+
+def _popularity(histories: Sequence[np.ndarray], n_items: int) -> tuple[np.ndarray, int]:
+    """Number of users with each item in their history, and the number of users with any history."""
+    nonempty = [np.unique(h) for h in histories if len(h)]
+    if not nonempty:
+        return np.zeros(n_items), 0
+    counts = np.bincount(np.concatenate(nonempty), minlength=n_items).astype(np.float64)
+    return counts, len(nonempty)
+
+
+def _protocol_text(split: Split, stage: str, candidates: int | None, correction: float | None) -> str:
+    masked = "train items" if stage == "valid" else "train+valid items"
+    if candidates is None:
+        how = "full ranking over the catalog"
+    else:
+        how = f"SAMPLED ranking against {candidates} random negatives"
+        if correction is not None:
+            how += f" (Krichene-Rendle corrected, gamma={correction})"
+    return (
+        f"{split.protocol}; stage={stage}; {how}; {masked} masked; "
+        f"ties by seeded random item order; split {split.hash}"
+    )
