@@ -1,0 +1,266 @@
+"""Reading helpers shared by the loaders: every failure becomes one-line :class:`DataError` naming the file.
+
+pandas and the json module raise multi-line or context-free errors; these wrappers turn them into messages
+that say which file, which line and which field is wrong, so the CLI can print exactly one line.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import re
+import zlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lmrec.errors import DataError
+
+_QUOTED_LIST = re.compile(r"""^\s*(['"]).*\1\s*(,\s*(['"]).*\3\s*)*$""", re.S)
+
+
+def one_line(text: object) -> str:
+    """The first non-empty line of an exception message (pandas messages span several lines)."""
+    for line in str(text).splitlines():
+        if line.strip():
+            return line.strip()
+    return str(text).strip() or "unknown error"
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes, transparently gunzipped when the name ends in ``.gz``."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read file: {exc.strerror or exc}", file=path) from None
+    if path.suffix == ".gz":
+        try:
+            return gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise DataError(f"truncated or corrupt gzip file ({one_line(exc)})", file=path) from None
+    return raw
+
+
+def decode(
+    data: bytes,
+    path: Path,
+    encoding: str = "utf-8",
+    *,
+    sep: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> str:
+    """Decode ``data``; a decoding error names the line and (when ``sep``/``columns`` are known) the field."""
+    if encoding.lower().replace("-", "") in ("utf8", "utf8sig") and data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        field = None
+        if sep is not None:
+            start = data.rfind(b"\n", 0, exc.start) + 1
+            col = data[start : exc.start].count(sep.encode(encoding, errors="replace"))
+            if columns is not None and col < len(columns):
+                field = str(columns[col])
+            elif columns is None and line > 1:
+                header = data[: data.find(b"\n")].decode(encoding, errors="replace").split(sep)
+                field = header[col].strip() if col < len(header) else f"column {col + 1}"
+            else:
+                field = f"column {col + 1}"
+        raise DataError(
+            f"byte 0x{data[exc.start]:02x} is not valid {encoding} (wrong encoding? pass encoding=...)",
+            file=path,
+            line=line,
+            field=field,
+        ) from None
+
+
+def read_text(path: Path, encoding: str = "utf-8", **kwargs: Any) -> str:
+    """Read and decode a (possibly gzipped) text file."""
+    return decode(read_bytes(path), path, encoding, **kwargs)
+
+
+def read_delimited(
+    path: Path,
+    *,
+    sep: str,
+    names: Sequence[str] | None = None,
+    encoding: str = "utf-8",
+    quoting: int = csv.QUOTE_MINIMAL,
+    required: Sequence[str] = (),
+) -> pd.DataFrame:
+    """A delimited file as a frame of strings (no NA guessing: empty cells are ``""``).
+
+    With ``names`` the file has no header row; otherwise the first row is the header. Multi-character
+    separators (MovieLens ``::``) are swapped for a control character so the fast C parser can be used.
+    ``required`` columns must be present (one-line DataError naming the first missing one).
+    """
+    data = read_bytes(path)
+    text = decode(data, path, encoding, sep=sep, columns=names)
+    if not text.strip():
+        raise DataError("file is empty", file=path, field=required[0] if required else None)
+    if len(sep) > 1:
+        text = text.replace(sep, "\x1f")
+        sep = "\x1f"
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            header=None if names is not None else 0,
+            names=list(names) if names is not None else None,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            quoting=quoting,
+            engine="c",
+            skip_blank_lines=True,
+            index_col=False,
+        )
+    except pd.errors.EmptyDataError:
+        raise DataError("file is empty", file=path, field=required[0] if required else None) from None
+    except pd.errors.ParserError as exc:
+        msg = one_line(exc)
+        m = re.search(r"line (\d+)", msg)
+        raise DataError(f"malformed row ({msg})", file=path, line=int(m.group(1)) if m else None) from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    require_columns(frame, required, path)
+    return frame
+
+
+def require_columns(frame: pd.DataFrame, columns: Sequence[str], path: Path | str | None) -> None:
+    """Raise a one-line DataError naming the first of ``columns`` missing from ``frame``."""
+    for col in columns:
+        if col not in frame.columns:
+            found = ", ".join(map(str, frame.columns[:12]))
+            raise DataError(f"missing column (found: {found})", file=path, field=col)
+
+
+def check_numeric(
+    frame: pd.DataFrame,
+    column: str,
+    path: Path | str | None,
+    *,
+    first_line: int = 1,
+    allow_missing: bool = False,
+    field: str | None = None,
+) -> np.ndarray:
+    """Parse one column as float64; unparsable, NaN or infinite values raise a DataError with the file line.
+
+    ``first_line`` is the file line of the frame's first row (2 when the file has a header row).
+    """
+    raw = frame[column]
+    values = pd.to_numeric(raw, errors="coerce")
+    if pd.api.types.is_numeric_dtype(raw.dtype):
+        empty = raw.isna()
+    else:
+        empty = raw.isna() | raw.astype(str).str.strip().isin(["", "nan", "NaN", "None", "null"])
+    bad = values.isna() & ~empty
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"cannot parse {raw.iloc[row]!r} as a number",
+            file=path,
+            line=row + first_line,
+            field=field or column,
+        )
+    arr = values.to_numpy(dtype=np.float64)
+    nonfinite = ~np.isfinite(arr)
+    if allow_missing:
+        nonfinite &= ~empty.to_numpy()
+    if nonfinite.any():
+        row = int(np.flatnonzero(nonfinite)[0])
+        what = "missing" if bool(empty.iloc[row]) else "NaN or infinite"
+        raise DataError(f"value is {what}", file=path, line=row + first_line, field=field or column)
+    return arr
+
+
+def load_json(path: Path, encoding: str = "utf-8") -> Any:
+    """Parse a JSON document; a syntax error (e.g. a truncated file) names the line."""
+    text = read_text(path, encoding)
+    if not text.strip():
+        raise DataError("file is empty", file=path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        what = "truncated JSON" if exc.pos >= len(text.rstrip()) else f"invalid JSON ({exc.msg})"
+        raise DataError(what, file=path, line=exc.lineno) from None
+
+
+def iter_json_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSON-lines file (gzip allowed)."""
+    text = read_text(path, encoding)
+    if not text.strip():
+        raise DataError("file is empty", file=path)
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"invalid JSON line ({exc.msg})", file=path, line=n) from None
+        if not isinstance(obj, dict):
+            raise DataError("each line must be a JSON object", file=path, line=n)
+        yield n, obj
+
+
+def split_list(value: Any) -> list[str]:
+    """A list-valued cell as a list of strings.
+
+    Handles the quoted, comma-separated form used by some RecBole item files (``'Beauty', 'Makeup'``), plain
+    comma lists and ``|`` lists; anything else becomes a one-element list.
+    """
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [str(v) for v in value]
+    s = str(value).strip()
+    if not s:
+        return []
+    if _QUOTED_LIST.match(s):
+        return [p for p in _quoted_items(s) if p]
+    for sep in ("|", ","):
+        if sep in s:
+            return [p.strip() for p in s.split(sep) if p.strip()]
+    return [s]
+
+
+def _quoted_items(s: str) -> list[str]:
+    out: list[str] = []
+    i, n = 0, len(s)
+    while i < n:
+        while i < n and s[i] in " ,":
+            i += 1
+        if i >= n:
+            break
+        quote = s[i]
+        if quote not in "'\"":
+            j = s.find(",", i)
+            j = n if j < 0 else j
+            out.append(s[i:j].strip())
+            i = j
+            continue
+        j = i + 1
+        # a closing quote is one followed by optional spaces and then a comma or the end
+        while j < n:
+            if s[j] == quote:
+                k = j + 1
+                while k < n and s[k] == " ":
+                    k += 1
+                if k >= n or s[k] == ",":
+                    break
+            j += 1
+        out.append(s[i + 1 : j].strip())
+        i = j + 1
+    return out
+
+
+def folder_and_file(path: Path, default_name: str | None = None) -> tuple[Path, Path | None]:
+    """(folder, file): ``path`` may be the dataset folder or one of its files."""
+    if path.is_dir():
+        return path, (path / default_name if default_name else None)
+    return path.parent, path
