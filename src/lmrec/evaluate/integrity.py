@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lmrec.data.split import HISTORY, TEST, TRAIN, VALID, Split
+from lmrec.data.split import TEST, TRAIN, VALID, Split
 
 __all__ = ["check_split", "integrity_report"]
 
@@ -27,12 +27,8 @@ ORDER_CORRELATION_MAX = 0.3
 
 
 def _stage_rows(split: Split, stage: str) -> tuple[np.ndarray, np.ndarray]:
-    a = split.assignment
-    if stage == "valid":
-        return (a == TRAIN) | (a == HISTORY), a == VALID
-    if stage == "test":
-        return (a == TRAIN) | (a == VALID) | (a == HISTORY), a == TEST
-    raise ValueError(f"stage must be 'valid' or 'test', not {stage!r}")
+    hist = split.history_rows(stage)
+    return hist, split.assignment == (VALID if stage == "valid" else TEST)
 
 
 def integrity_report(split: Split, stage: str = "test") -> dict[str, Any]:

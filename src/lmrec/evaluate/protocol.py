@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from lmrec.data.split import HISTORY, TEST, TRAIN, VALID, Split
+from lmrec.data.split import TEST, VALID, Split
 from lmrec.errors import LmrecError
 from lmrec.evaluate import metrics as M
 
@@ -363,13 +363,8 @@ def _stage_parts(split: Split, stage: str) -> tuple[list[np.ndarray], list[np.nd
     if stage not in ("valid", "test"):
         raise LmrecError(f"stage must be 'valid' or 'test', not {stage!r}")
     inter = split.dataset.interactions
-    a = split.assignment
-    if stage == "valid":
-        hist_rows, target_code = (a == TRAIN) | (a == HISTORY), VALID
-    else:
-        hist_rows, target_code = (a == TRAIN) | (a == VALID) | (a == HISTORY), TEST
-    histories = inter.subset(hist_rows).sequences()
-    tgt = inter.subset(a == target_code)
+    histories = inter.subset(split.history_rows(stage)).sequences()
+    tgt = inter.subset(split.assignment == (VALID if stage == "valid" else TEST))
     order = np.argsort(tgt.user, kind="stable")
     users, items = tgt.user[order], tgt.item[order]
     bounds = np.searchsorted(users, np.arange(inter.n_users + 1))
