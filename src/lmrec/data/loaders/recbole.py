@@ -50,7 +50,7 @@ def load(
 ) -> Dataset:
     """Load RecBole atomic files. ``path`` is the folder (``dataset=`` picks the prefix when several) or the
     ``.inter`` file. ``list_fields`` are item columns whose space separated tokens form a list (genres);
-    ``numeric_fields`` are token item columns to read as numbers (a release year)."""
+    ``numeric_fields`` are token item columns to read as numbers (a release year; non-numbers become NaN)."""
     inter_path = _find_inter(path, dataset)
     prefix = inter_path.name[: -len(".inter")]
     folder = inter_path.parent
@@ -160,8 +160,12 @@ def read_items(
             continue
         new = rename.get(col, col)
         typ = types[col]
-        if typ == "float" or col in numeric_fields or new in numeric_fields:
+        if typ == "float":
             out[new] = check_numeric(raw, col, path, first_line=2, allow_missing=True)
+            kinds["numeric"].append(new)
+        elif col in numeric_fields or new in numeric_fields:
+            # a token column read as numbers on request: labels such as 'unknown' become missing values
+            out[new] = pd.to_numeric(raw[col].str.strip(), errors="coerce").to_numpy(np.float64)
             kinds["numeric"].append(new)
         elif typ == "float_seq":
             out[new] = [_floats(v, path, row + 2, col) for row, v in enumerate(raw[col])]

@@ -1,0 +1,381 @@
+"""Named datasets and :func:`load_dataset`.
+
+A catalog entry says which folder holds a dataset, which files and format it has, its domain, and where
+its public home is (with a sha256 where a stable public download exists). :func:`load_dataset` finds the
+folder in, in order: ``$LMREC_DATA``; ``../shared/data`` seen from the current directory; ``../shared/data``
+seen from the lmrec source tree; the user cache (``$LMREC_CACHE``, default ``~/.cache/lmrec``), where
+``lmrec datasets download`` puts files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lmrec.data._dataset import Dataset
+from lmrec.errors import LmrecError
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One way a dataset's folder can look: the files that must be there, the format and loader options."""
+
+    format: str
+    files: tuple[str, ...]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def matches(self, folder: Path) -> bool:
+        return all((folder / f).is_file() for f in self.files)
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """A named public dataset. ``layouts[0]`` is the dataset's own release; later ones are accepted
+    alternatives (e.g. the RecBole copy of ML-100K written by the offline download fallback)."""
+
+    name: str
+    folder: str
+    domain: str
+    layouts: tuple[Layout, ...]
+    home: str
+    description: str
+    url: str | None = None
+    sha256: str | None = None  # of the file at ``url``
+    file_sha256: Mapping[str, str] = field(default_factory=dict)  # of files inside the release
+    terms: str = "research use"
+
+    @property
+    def format(self) -> str:
+        return self.layouts[0].format
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return self.layouts[0].files
+
+
+_ML100K_FILES = ("u.data", "u.item", "u.user")
+_AMAZON_2018 = "https://datarepo.eng.ucsd.edu/mcauley_group/data/amazon_v2"
+_AMAZON_HOME = "https://nijianmo.github.io/amazon/index.html"
+
+
+def _amazon_2018(name: str, category: str, domain: str, meta: bool, what: str) -> CatalogEntry:
+    reviews = f"{category}_5.json.gz"
+    files = (reviews, f"meta_{category}.json.gz") if meta else (reviews,)
+    return CatalogEntry(
+        name=name,
+        folder="amazon-reviews-2018",
+        domain=domain,
+        layouts=(Layout("amazon-2018", files, {"reviews": reviews, "meta": files[1] if meta else False}),),
+        home=_AMAZON_HOME,
+        url=f"{_AMAZON_2018}/categoryFilesSmall/{reviews}",
+        description=what,
+        terms="Amazon review data (McAuley lab): research use",
+    )
+
+
+def _mdsd(domain: str) -> CatalogEntry:
+    return CatalogEntry(
+        name=f"mdsd-{domain}",
+        folder="mdsd-sentiment",
+        domain=domain,
+        layouts=(
+            Layout("mdsd", (f"{domain}_positive.review", f"{domain}_negative.review"), {"domain": domain}),
+        ),
+        home="https://www.cs.jhu.edu/~mdredze/datasets/sentiment/",
+        url="https://www.cs.jhu.edu/~mdredze/datasets/sentiment/domain_sentiment_data.tar.gz",
+        description=f"Multi-Domain Sentiment Dataset (Blitzer et al. 2007), {domain}: 1,000 positive and "
+        "1,000 negative reviews",
+        terms="research release (Blitzer, Dredze, Pereira)",
+    )
+
+
+CATALOG: dict[str, CatalogEntry] = {
+    e.name: e
+    for e in (
+        CatalogEntry(
+            name="ml-100k",
+            folder="ml-100k",
+            domain="movies",
+            layouts=(
+                Layout("movielens-100k", _ML100K_FILES),
+                Layout(
+                    "recbole",
+                    ("ml-100k.inter", "ml-100k.item", "ml-100k.user"),
+                    {
+                        "rename": {"movie_title": "title", "class": "genres", "release_year": "year"},
+                        "list_fields": ["class"],
+                        "numeric_fields": ["release_year"],
+                    },
+                ),
+            ),
+            home="https://grouplens.org/datasets/movielens/100k/",
+            url="https://files.grouplens.org/datasets/movielens/ml-100k.zip",
+            sha256="50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229",
+            # u.data of the GroupLens release (equal to RecBole's ml-100k.inter without its header line)
+            file_sha256={"u.data": "06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490"},
+            description="MovieLens 100K: 943 users, 1,682 movies, 100,000 ratings with timestamps",
+            terms="GroupLens: research use, no redistribution, no commercial use",
+        ),
+        CatalogEntry(
+            name="amazon-beauty",
+            folder="amazon-beauty-2014",
+            domain="beauty",
+            layouts=(
+                Layout(
+                    "p5-sequence",
+                    ("user_sequence.txt", "Amazon_Beauty.item"),
+                    {"items": "Amazon_Beauty.item"},
+                ),
+            ),
+            home="https://github.com/agiresearch/OpenP5",
+            description="Amazon Beauty 5-core (2014) as P5 user sequences with RecBole item text",
+            terms="Amazon review data (McAuley lab): research use",
+        ),
+        CatalogEntry(
+            name="amazon-scientific",
+            folder="amazon-scientific-2018",
+            domain="scientific",
+            layouts=(Layout("lcrec-json", ("Scientific.inter.json", "Scientific.item.json")),),
+            home="https://github.com/RUCAIBox/LC-Rec",
+            description="Amazon Industrial & Scientific (2018), LC-Rec preprocessing",
+            terms="Amazon review data (McAuley lab): research use",
+        ),
+        CatalogEntry(
+            name="amazon-scientific-unisrec",
+            folder="amazon-scientific-unisrec",
+            domain="scientific",
+            layouts=(
+                Layout(
+                    "unisrec",
+                    tuple(f"Scientific.{p}" for p in ("train.inter", "valid.inter", "test.inter", "text")),
+                    {"dataset": "Scientific"},
+                ),
+            ),
+            home="https://github.com/RUCAIBox/UniSRec",
+            description="Amazon Scientific in UniSRec's preprocessing with its fixed train/valid/test split",
+            terms="Amazon review data (McAuley lab): research use",
+        ),
+        _amazon_2018(
+            "amazon-magazine", "Magazine_Subscriptions", "magazines", True,
+            "Amazon 2018 Magazine Subscriptions 5-core reviews with review text and titles",
+        ),
+        _amazon_2018(
+            "amazon-gift-cards", "Gift_Cards", "gift-cards", True,
+            "Amazon 2018 Gift Cards 5-core reviews with review text and titles",
+        ),
+        _amazon_2018(
+            "amazon-all-beauty", "All_Beauty", "all-beauty", False,
+            "Amazon 2018 All Beauty 5-core reviews with review text (no titles)",
+        ),
+        CatalogEntry(
+            name="mind-small",
+            folder="mind-small-subset",
+            domain="news",
+            layouts=(Layout("mind", ("news.tsv", "behaviors.tsv")),),
+            home="https://msnews.github.io/",
+            url="https://mind201910small.blob.core.windows.net/release/MINDsmall_train.zip",
+            description="MIND news recommendation (small train split, or a sample of it)",
+            terms="Microsoft Research License: non-commercial research only",
+        ),
+        CatalogEntry(
+            name="douban-movies-zh",
+            folder="douban-movies-zh",
+            domain="movies-zh",
+            layouts=(Layout("douban", ("movies.csv", "comments.csv")),),
+            home="https://github.com/csuldw/AntSpider",
+            description="Douban movies (Chinese): 1,000 movies with text and 5,000 rated short reviews",
+            terms="research only, no redistribution, cite the source",
+        ),
+        _mdsd("books"),
+        _mdsd("dvd"),
+        _mdsd("electronics"),
+    )
+}  # fmt: skip
+
+
+def data_roots() -> list[Path]:
+    """The folders searched for named datasets, in order (duplicates removed)."""
+    from lmrec.data.cache import cache_root
+
+    roots: list[Path] = []
+    env = os.environ.get("LMREC_DATA")
+    if env:
+        roots.append(Path(env).expanduser())
+    roots.append(Path.cwd() / ".." / "shared" / "data")
+    repo = Path(__file__).resolve().parents[3]  # src/lmrec/data/catalog.py -> repository root
+    roots.append(repo / ".." / "shared" / "data")
+    roots.append(cache_root())
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for r in roots:
+        key = r.resolve() if r.exists() else r.absolute()
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+def get_entry(name: str) -> CatalogEntry:
+    """The catalog entry called ``name`` (one-line error listing the names otherwise)."""
+    entry = CATALOG.get(name)
+    if entry is None:
+        raise LmrecError(f"unknown dataset '{name}'; known: {', '.join(sorted(CATALOG))} (or give a path)")
+    return entry
+
+
+def locate(name: str) -> tuple[Path, Layout] | None:
+    """The first folder (in :func:`data_roots` order) holding dataset ``name`` in one of its layouts."""
+    entry = get_entry(name)
+    for root in data_roots():
+        folder = root / entry.folder
+        if folder.is_dir():
+            for layout in entry.layouts:
+                if layout.matches(folder):
+                    return folder, layout
+    return None
+
+
+def missing_message(entry: CatalogEntry) -> str:
+    """One line: where the files were looked for, where to put them, how to get them."""
+    from lmrec.data.cache import cache_root
+
+    looked = ", ".join(str(r) for r in data_roots())
+    target = cache_root() / entry.folder
+    how = (
+        f"run `lmrec datasets download {entry.name}`"
+        if entry.name in _downloadable()
+        else f"download it from {entry.url or entry.home}"
+    )
+    return (
+        f"dataset '{entry.name}' not found (looked in {looked}); put {', '.join(entry.files)} in {target} "
+        f"(or set LMREC_DATA to a folder holding {entry.folder}/), or {how}"
+    )
+
+
+def _downloadable() -> frozenset[str]:
+    from lmrec.data.download import DOWNLOADERS
+
+    return frozenset(DOWNLOADERS)
+
+
+def guess_format(path: Path) -> str | None:
+    """The format of a folder or file from the names in it, or None when it is not recognisable."""
+    folder = path if path.is_dir() else path.parent
+    name = path.name if path.is_file() else ""
+    has = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+    if path.is_file():
+        if name == "u.data":
+            return "movielens-100k"
+        if name == "ratings.dat":
+            return "movielens-1m"
+        if name == "ratings.csv" and "movies.csv" in has:
+            return "movielens-csv"
+        if name == "user_sequence.txt":
+            return "p5-sequence"
+        if name.endswith(".inter.json"):
+            return "lcrec-json"
+        if name.endswith((".train.inter", ".valid.inter", ".test.inter")):
+            return "unisrec"
+        if name.endswith(".inter"):
+            return "recbole"
+        if name.endswith(".review"):
+            return "mdsd"
+        lowered = name.lower().removesuffix(".gz")
+        if lowered.endswith((".csv", ".tsv", ".parquet", ".jsonl", ".ndjson")):
+            return "table"
+        return None
+    if "u.data" in has:
+        return "movielens-100k"
+    if "ratings.dat" in has:
+        return "movielens-1m"
+    if {"ratings.csv", "movies.csv"} <= has:
+        return "movielens-csv"
+    if "user_sequence.txt" in has:
+        return "p5-sequence"
+    if any(n.endswith(".train.inter") for n in has):
+        return "unisrec"
+    if any(n.endswith(".inter.json") for n in has):
+        return "lcrec-json"
+    if any(n.endswith(".inter") for n in has):
+        return "recbole"
+    if {"news.tsv", "behaviors.tsv"} <= has:
+        return "mind"
+    if any(n.endswith(".review") for n in has):
+        return "mdsd"
+    return None
+
+
+def load_dataset(
+    name_or_path: str | os.PathLike[str],
+    format: str | None = None,
+    *,
+    cache: bool | str | os.PathLike[str] = True,
+    **options: Any,
+) -> Dataset:
+    """Load a named dataset (see ``CATALOG``) or a path in a given (or recognisable) format.
+
+    ``cache``: reuse parsed datasets from the on-disk cache (``True``: ``$LMREC_CACHE/parsed``), a folder to
+    cache in, or ``False``. ``options`` go to the format's loader (they override the catalog's). A dataset
+    that is nowhere to be found raises a one-line :class:`LmrecError` saying where to put it and how to get
+    it.
+    """
+    from lmrec.data.loaders import FORMATS, load_format
+
+    name: str | None = None
+    domain: str | None = None
+    key = os.fspath(name_or_path)
+    if isinstance(name_or_path, str) and key in CATALOG:
+        entry = CATALOG[key]
+        found = locate(key)
+        if found is None:
+            raise LmrecError(missing_message(entry))
+        path, layout = found
+        if format is not None and format != layout.format:
+            raise LmrecError(f"dataset '{key}' is in format '{layout.format}', not '{format}'")
+        fmt = layout.format
+        options = {**layout.options, **options}
+        name, domain = entry.name, entry.domain
+    else:
+        path = Path(key).expanduser()
+        if not path.exists():
+            if "/" not in key and os.sep not in key and not Path(key).suffix:
+                raise LmrecError(
+                    f"unknown dataset '{key}' and no such file or folder; known datasets: "
+                    f"{', '.join(sorted(CATALOG))}"
+                )
+            raise LmrecError(f"{path}: no such file or folder")
+        guessed = format or guess_format(path)
+        if guessed is None:
+            raise LmrecError(
+                f"{path}: cannot tell the format; pass format= (one of {', '.join(sorted(FORMATS))})"
+            )
+        fmt = guessed
+    if fmt not in FORMATS:
+        raise LmrecError(f"unknown format '{fmt}'; known: {', '.join(sorted(FORMATS))}")
+
+    def parse() -> Dataset:
+        return load_format(fmt, path, **options)
+
+    if cache is False:
+        data = parse()
+    else:
+        from lmrec.data.cache import cached_load
+
+        cache_dir = None if cache is True else Path(cache)
+        data = cached_load(fmt, path, options, parse, cache_dir=cache_dir, loader_module=FORMATS[fmt])
+    if name is not None and (data.name != name or data.domain != domain):
+        data = rename_dataset(data, name=name, domain=domain)
+    return data
+
+
+def rename_dataset(data: Dataset, *, name: str, domain: str | None = None) -> Dataset:
+    """The same dataset under another name (and domain)."""
+    domain = data.domain if domain is None else domain
+    inter = data.interactions
+    if inter.domain != domain:
+        inter = dataclasses.replace(inter, domain=domain)
+    return dataclasses.replace(data, name=name, domain=domain, interactions=inter, meta=dict(data.meta))
