@@ -29,3 +29,11 @@ def test_popularity_ml100k_matches_reference(ml100k):
     assert res.metrics["recall@10"] == pytest.approx(0.0848, abs=0.003)
     assert res.metrics["ndcg@10"] == pytest.approx(0.0441, abs=0.003)
     assert res.warnings == []
+
+
+def test_popularity_ml100k_expected_ties_reproduce_reference_exactly(ml100k):
+    # ties="expected" averages each tied target over every order, as REFERENCE-NUMBERS.md does
+    split = leave_one_out_split(ml100k)
+    res = evaluate_model(Popularity().fit(split.train), split, ks=(10,), ties="expected")
+    assert res.metrics["recall@10"] == pytest.approx(0.0848, abs=0.0005)
+    assert res.metrics["ndcg@10"] == pytest.approx(0.0441, abs=0.0005)

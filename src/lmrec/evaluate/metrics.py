@@ -39,6 +39,7 @@ __all__ = [
     "average_popularity",
     "catalog_coverage",
     "dcg_at_k",
+    "expected_single_target_metrics",
     "f1_at_k",
     "hit_rate_at_k",
     "intra_list_diversity",
@@ -185,6 +186,40 @@ def single_target_metrics(ranks: np.ndarray, ks: Sequence[int]) -> dict[str, np.
         rr = np.where(hit, 1.0 / (np.where(hit, r, 0) + 1.0), 0.0)
         out[f"mrr@{k}"] = rr
         out[f"map@{k}"] = rr
+    return out
+
+
+def expected_single_target_metrics(
+    n_greater: np.ndarray, n_tied: np.ndarray, ks: Sequence[int]
+) -> dict[str, np.ndarray]:
+    """Single-target metrics averaged over every order of the items tied with the target.
+
+    ``n_greater[u]`` items score strictly higher than user u's target and ``n_tied[u]`` other items score
+    exactly the same, so in a uniformly random order of the ties the target's 0-based rank R is uniform on
+    ``n_greater .. n_greater + n_tied``; each metric is the mean of its value over those ranks. This is the
+    expectation of the seeded random tie-break, without its sampling noise.
+    """
+    g = np.asarray(n_greater, dtype=np.int64)
+    t = np.asarray(n_tied, dtype=np.int64)
+    width = (t + 1).astype(np.float64)
+    out: dict[str, np.ndarray] = {}
+    for k in ks:
+        pos = np.arange(k, dtype=np.float64)
+        # cumulative sums over ranks 0..k-1 of each metric's value at that rank; ranks >= k are worth 0
+        tables = {
+            "hit": np.r_[0.0, np.cumsum(np.ones(k))],
+            "ndcg": np.r_[0.0, np.cumsum(1.0 / np.log2(pos + 2.0))],
+            "mrr": np.r_[0.0, np.cumsum(1.0 / (pos + 1.0))],
+        }
+        lo = np.minimum(g, k)
+        hi = np.minimum(g + t + 1, k)
+        for name, cum in tables.items():
+            out[f"{name}@{k}"] = (cum[hi] - cum[lo]) / width
+        out[f"recall@{k}"] = out[f"hit@{k}"]
+        out[f"precision@{k}"] = out[f"hit@{k}"] / k
+        out[f"map@{k}"] = out[f"mrr@{k}"]
+        # F1 with one relevant item is 2/(k+1) on a hit, 0 otherwise: linear in the hit probability
+        out[f"f1@{k}"] = out[f"hit@{k}"] * 2.0 / (k + 1.0)
     return out
 
 

@@ -111,24 +111,39 @@ def rank_top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _top_items(
-    scores: np.ndarray, exclude: Sequence[np.ndarray], key_order: np.ndarray, max_k: int
-) -> np.ndarray:
-    """Top ``max_k`` item indices per row with seen items excluded and ties ordered by ``key_order``.
-
-    ``key_order[j]`` is the item at tie-break position j (a permutation of the items).
-    """
-    s = np.array(scores, dtype=np.float64)[:, key_order]  # copy, columns in tie-break order
+def _masked(scores: np.ndarray, exclude: Sequence[np.ndarray]) -> np.ndarray:
+    """A float64 copy of ``scores`` with each row's excluded items at -inf (+inf clipped to the max float)."""
+    s = np.array(scores, dtype=np.float64)
     if np.isnan(s).any():
         raise LmrecError("the model returned NaN scores; cannot rank")
     s[np.isposinf(s)] = np.finfo(np.float64).max
-    inv = np.empty_like(key_order)
-    inv[key_order] = np.arange(len(key_order))
     for row, seen in enumerate(exclude):
         if len(seen):
-            s[row, inv[seen]] = -np.inf
-    cols = rank_top_k(s, max_k)
+            s[row, seen] = -np.inf
+    return s
+
+
+def _top_items(masked: np.ndarray, key_order: np.ndarray, max_k: int) -> np.ndarray:
+    """Top ``max_k`` item indices per row (-inf = excluded), ties ordered by ``key_order``.
+
+    ``key_order[j]`` is the item at tie-break position j (a permutation of the items).
+    """
+    cols = rank_top_k(masked[:, key_order], max_k)
     return np.where(cols >= 0, key_order[np.maximum(cols, 0)], -1)
+
+
+def _tie_counts(masked: np.ndarray, targets: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per row with one target: items scoring strictly above it and other items tied with it.
+
+    An excluded (seen) target can never be retrieved: it gets ``n_greater = n_items``.
+    """
+    b, n = masked.shape
+    tgt = np.array([t[0] for t in targets], dtype=np.int64)
+    st = masked[np.arange(b), tgt]
+    greater = (masked > st[:, None]).sum(axis=1)
+    tied = (masked == st[:, None]).sum(axis=1) - 1
+    seen = ~np.isfinite(st)
+    return np.where(seen, n, greater), np.where(seen, 0, tied)
 
 
 # -- the evaluation core -----------------------------------------------------------------------------------
@@ -152,6 +167,7 @@ def _evaluate(
     progress: bool,
     protocol: str,
     warnings: list[str],
+    ties: str = "random",
 ) -> EvalResult:
     """Rank, score and average. ``score_rows(rows)`` returns scores for positions ``rows`` of ``users``."""
     start = time.perf_counter()
@@ -183,6 +199,9 @@ def _evaluate(
             per_user[f"popularity@{k}"] = np.zeros(n_users)
             if item_vectors is not None:
                 per_user[f"diversity@{k}"] = np.zeros(n_users)
+    if ties not in ("random", "expected"):
+        raise LmrecError(f"ties must be 'random' or 'expected', not {ties!r}")
+    multi_target = False
     sampled_ranks = np.full(n_users, -1, dtype=np.int64)
     n_full_negatives = np.zeros(n_users, dtype=np.int64)
 
@@ -194,8 +213,17 @@ def _evaluate(
             raise LmrecError(f"model scores have shape {scores.shape}, expected {(len(rows), n_items)}")
         b_targets = [targets[r] for r in rows]
         b_exclude = [exclude[r] for r in rows]
+        expected_rows = np.zeros(0, dtype=np.int64)
         if candidates is None:
-            top = _top_items(scores, b_exclude, key_order, max_k)
+            masked = _masked(scores, b_exclude)
+            top = _top_items(masked, key_order, max_k)
+            if ties == "expected":
+                expected_rows = np.flatnonzero(n_rel[rows] == 1)
+                if len(expected_rows) < len(rows):
+                    multi_target = True
+                g, t = _tie_counts(masked[expected_rows], [b_targets[i] for i in expected_rows])
+                expected = M.expected_single_target_metrics(g, t, ks)
+            del masked
             is_target = np.zeros((len(rows), n_items), dtype=bool)
             for i, t in enumerate(b_targets):
                 is_target[i, t] = True
@@ -216,6 +244,9 @@ def _evaluate(
             per_user[f"hit@{k}"][rows] = M.hit_rate_at_k(rel, k)
             per_user[f"mrr@{k}"][rows] = M.mrr_at_k(rel, k)
             per_user[f"map@{k}"][rows] = M.map_at_k(rel, nr, k)
+            if len(expected_rows):
+                for name in RANK_METRICS:
+                    per_user[f"{name}@{k}"][rows[expected_rows]] = expected[f"{name}@{k}"]
             if list_metrics:
                 tk = top[:, :k]
                 covered[k][tk[tk >= 0]] = True
@@ -228,6 +259,10 @@ def _evaluate(
     if bar is not None:
         bar.close()
 
+    if multi_target:
+        warnings.append(
+            "ties='expected' applies to users with one held-out item; others used the random order"
+        )
     results: dict[str, float] = {}
     for key, values in per_user.items():
         results[key] = M.mean_over_users(values, n_rel)
@@ -386,6 +421,7 @@ def evaluate_model(
     candidates: int | None = None,
     correction: float | None = None,
     checks: bool = True,
+    ties: str = "random",
 ) -> EvalResult:
     """Evaluate a fitted recommender on ``split`` by full ranking (see the module docstring).
 
@@ -394,7 +430,10 @@ def evaluate_model(
     ``max_users`` evaluates a seeded random subset of the users. ``item_vectors`` (n_items x d) adds
     intra-list diversity. ``candidates=N`` switches to sampled evaluation (with a warning); ``correction``
     (gamma in [0, 1]) then reports Krichene-Rendle corrected metrics. ``checks`` runs the integrity checks
-    of :mod:`lmrec.evaluate.integrity` and adds their findings to ``warnings``.
+    of :mod:`lmrec.evaluate.integrity` and adds their findings to ``warnings``. ``ties="expected"`` replaces
+    the seeded random tie order of the rank metrics by its exact expectation (users with one held-out item;
+    this is how REFERENCE-NUMBERS.md averages ties); coverage, novelty, popularity and diversity always use
+    the seeded order.
     """
     from lmrec.models.base import UserBatch
 
@@ -420,7 +459,7 @@ def evaluate_model(
         batch = UserBatch(users[rows], [hist_all[r] for r in rows])
         return model.score(batch)
 
-    protocol = _protocol_text(split, stage, candidates, correction)
+    protocol = _protocol_text(split, stage, candidates, correction, ties)
     if candidates is not None:
         warnings.append(_SAMPLED_WARNING.format(n=candidates))
     result = _evaluate(
@@ -440,6 +479,7 @@ def evaluate_model(
         progress=progress,
         protocol=protocol,
         warnings=warnings,
+        ties=ties,
     )
     result.params = {
         "stage": stage,
@@ -450,6 +490,7 @@ def evaluate_model(
         "model": getattr(model, "name", type(model).__name__),
         "max_users": max_users,
         "candidates": candidates,
+        "ties": ties,
     }
     return result
 
@@ -474,6 +515,7 @@ def evaluate_scores(
     candidates: int | None = None,
     correction: float | None = None,
     protocol: str = "precomputed scores, full ranking",
+    ties: str = "random",
 ) -> EvalResult:
     """Evaluate a precomputed ``(n_rows, n_items)`` score matrix with the same ranking and metric code.
 
@@ -519,6 +561,7 @@ def evaluate_scores(
         progress=False,
         protocol=protocol,
         warnings=warnings,
+        ties=ties,
     )
 
 
@@ -531,7 +574,15 @@ def _popularity(histories: Sequence[np.ndarray], n_items: int) -> tuple[np.ndarr
     return counts, len(nonempty)
 
 
-def _protocol_text(split: Split, stage: str, candidates: int | None, correction: float | None) -> str:
+_TIES_TEXT = {
+    "random": "ties by seeded random item order",
+    "expected": "ties averaged over all orders (expected value)",
+}
+
+
+def _protocol_text(
+    split: Split, stage: str, candidates: int | None, correction: float | None, ties: str
+) -> str:
     masked = "train items" if stage == "valid" else "train+valid items"
     if candidates is None:
         how = "full ranking over the catalog"
@@ -541,5 +592,5 @@ def _protocol_text(split: Split, stage: str, candidates: int | None, correction:
             how += f" (Krichene-Rendle corrected, gamma={correction})"
     return (
         f"{split.protocol}; stage={stage}; {how}; {masked} masked; "
-        f"ties by seeded random item order; split {split.hash}"
+        f"{_TIES_TEXT.get(ties, ties)}; split {split.hash}"
     )
