@@ -1,0 +1,125 @@
+"""The catalog a server shows: external item ids, titles and texts, and the external user ids.
+
+A model directory stores only dense indices; :func:`write_catalog` saves the id maps and item texts of the
+dataset next to it (``MODEL_DIR/catalog/``) so ``lmrec serve MODEL_DIR`` can speak in external ids.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lmrec.data import Dataset
+from lmrec.errors import LmrecError
+
+CATALOG_DIR = "catalog"
+
+
+@dataclass
+class Catalog:
+    """Items (dense index -> id, title, text, categories) and users (dense index -> id); items can grow."""
+
+    item_ids: list[str]
+    titles: list[str]
+    texts: list[str]
+    categories: list[list[str]]
+    user_ids: list[str]
+    _item_index: dict[str, int] = field(default_factory=dict, repr=False)
+    _user_index: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._item_index = {k: i for i, k in enumerate(self.item_ids)}
+        self._user_index = {k: i for i, k in enumerate(self.user_ids)}
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def item_index(self, item_id: str) -> int | None:
+        return self._item_index.get(item_id)
+
+    def user_index(self, user_id: str) -> int | None:
+        return self._user_index.get(user_id)
+
+    def append(self, item_id: str, title: str, text: str, categories: list[str]) -> int:
+        idx = len(self.item_ids)
+        self.item_ids.append(item_id)
+        self.titles.append(title)
+        self.texts.append(text)
+        self.categories.append(categories)
+        self._item_index[item_id] = idx
+        return idx
+
+    def update(self, idx: int, title: str, text: str, categories: list[str]) -> None:
+        self.titles[idx], self.texts[idx], self.categories[idx] = title, text, categories
+
+    @classmethod
+    def placeholder(cls, n_items: int, n_users: int) -> Catalog:
+        """Ids ``"0".."n-1"`` when the model directory has no catalog."""
+        ids = [str(i) for i in range(n_items)]
+        return cls(
+            ids,
+            [f"item {i}" for i in ids],
+            ["" for _ in ids],
+            [[] for _ in ids],
+            [str(u) for u in range(n_users)],
+        )
+
+
+def write_catalog(dataset: Dataset, model_dir: str | Path, *, template: str | None = None) -> Path:
+    """Save ``dataset``'s id maps and item texts to ``model_dir/catalog/`` (items.parquet, users.json)."""
+    from lmrec.text import item_texts
+
+    out = Path(model_dir) / CATALOG_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    frame = dataset.items.frame
+    cats: list[list[str]] = []
+    if "categories" in frame.columns:
+        for v in frame["categories"].tolist():
+            if isinstance(v, (list, tuple, np.ndarray)):
+                cats.append([str(x) for x in v])
+            elif isinstance(v, str) and v:
+                cats.append([v])
+            else:
+                cats.append([])
+    else:
+        cats = [[] for _ in range(dataset.n_items)]
+    pd.DataFrame(
+        {
+            "item_id": [str(x) for x in dataset.item_ids],
+            "title": dataset.item_titles(),
+            "text": item_texts(dataset.items, template),
+            "categories": [json.dumps(c, ensure_ascii=False) for c in cats],
+        }
+    ).to_parquet(out / "items.parquet", index=False)
+    (out / "users.json").write_text(json.dumps([str(u) for u in dataset.user_ids]), encoding="utf-8")
+    return out
+
+
+def read_catalog(path: str | Path, n_items: int, n_users: int) -> Catalog:
+    """The catalog saved by :func:`write_catalog` in ``path`` (model dir or catalog dir), else ids 0..n-1."""
+    p = Path(path)
+    if (p / CATALOG_DIR).is_dir():
+        p = p / CATALOG_DIR
+    items_file = p / "items.parquet"
+    if not items_file.is_file():
+        return Catalog.placeholder(n_items, n_users)
+    frame = pd.read_parquet(items_file)
+    if len(frame) != n_items:
+        raise LmrecError(f"{items_file}: {len(frame)} items, but the model has {n_items}")
+    users_file = p / "users.json"
+    users: list[Any] = json.loads(users_file.read_text(encoding="utf-8")) if users_file.is_file() else []
+    if len(users) != n_users:
+        users = [str(u) for u in range(n_users)]
+    return Catalog(
+        item_ids=[str(x) for x in frame["item_id"].tolist()],
+        titles=[str(x) for x in frame["title"].tolist()],
+        texts=[str(x) for x in frame["text"].tolist()],
+        categories=[json.loads(x) if isinstance(x, str) and x else [] for x in frame["categories"].tolist()],
+        user_ids=[str(u) for u in users],
+    )

@@ -1,0 +1,459 @@
+"""The recommendation service: a loaded model, the catalog, text/ANN indexes and the store, glued together.
+
+Ranking paths:
+
+* a model exposing ``query_vectors(UserBatch)`` and ``retrieval_vectors()`` (score == dot product) gets an
+  ANN index over its retrieval vectors; a model with ``add_items(text_vectors)`` absorbs new catalog items;
+* any other model scores the catalog it was trained on with ``score``; items added while serving are then
+  ranked by similarity of their text to the user's history and merged in by reciprocal rank fusion;
+* free text (a search, a session's words) is matched against the item text index, and merged likewise;
+* no history and no text: the most popular items (training data plus events received).
+
+The item text index (encoder space) also serves ``/search``, ``/similar`` and the explanations.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lmrec.errors import LmrecError
+from lmrec.index import ItemIndex
+from lmrec.index._ann import _RWLock
+from lmrec.serve._catalog import Catalog, read_catalog
+from lmrec.serve._settings import ServeSettings
+from lmrec.serve.store import EventRecord, Store
+
+SEQUENCE_EVENTS = frozenset({"view", "click", "like", "purchase", "rating", "review", "add_to_cart"})
+EVENT_TYPES = ("view", "click", "like", "purchase", "add_to_cart", "rating", "review", "search")
+_RRF_K = 60.0
+
+
+@dataclass
+class Ranked:
+    """One recommended item with its score and why."""
+
+    index: int
+    score: float
+    reason: str  # "history", "text", "new", "popular"
+    because: int | None = None
+    because_similarity: float | None = None
+
+
+@dataclass
+class UserState:
+    """What the service knows of a user right now."""
+
+    user_index: int | None
+    history: list[int]  # dense item indices, oldest first
+    last_query: str | None = None
+    n_events: int = 0
+    known: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class RecService:
+    """Everything the HTTP layer calls; thread-safe (reads share a lock, catalog changes take it alone)."""
+
+    def __init__(self, model_dir: str | Path, store: Store, settings: ServeSettings | None = None) -> None:
+        from lmrec.models import load_model
+
+        self.settings = settings or ServeSettings()
+        self.model_dir = Path(model_dir)
+        self.store = store
+        self.model = load_model(self.model_dir)
+        self.model_name = str(getattr(self.model, "name", type(self.model).__name__))
+        n_items = int(self.model.n_items)
+        n_users = int(getattr(self.model, "n_users", 0))
+        self.catalog: Catalog = read_catalog(self.settings.catalog_dir or self.model_dir, n_items, n_users)
+        self.model_items = n_items  # items the model itself can score
+        self._lock = _RWLock()
+        self._encoder: Any = None
+        self._encoder_name = self._pick_encoder_name()
+        self.removed = np.zeros(n_items, dtype=bool)
+        self.text_index = ItemIndex.build(self._initial_text_vectors(), config=self.settings.index)
+        self.rec_index: ItemIndex | None = None
+        if hasattr(self.model, "query_vectors") and hasattr(self.model, "retrieval_vectors"):
+            self.rec_index = ItemIndex.build(
+                np.asarray(self.model.retrieval_vectors(), np.float32), config=self.settings.index
+            )
+        self._train_counts = self._training_counts()
+        self._popular_cache: tuple[float, np.ndarray] | None = None
+        self._catalog_seq = 0
+        self._last_sync = 0.0
+        self._sync_lock = threading.Lock()
+        self.started_at = time.time()
+        self.sync_catalog(force=True)
+
+    # -- setup -----------------------------------------------------------------------------------------
+    def _pick_encoder_name(self) -> str:
+        ref = getattr(self.model, "vector_ref", None)
+        name = getattr(ref, "encoder", None)
+        if isinstance(name, str) and not name.startswith("column:"):
+            return name  # the model's own encoder: new items and queries land in its vector space
+        if self.settings.encoder != "auto":
+            return self.settings.encoder
+        from lmrec.text import DEFAULT_ENCODER, MULTILINGUAL_ENCODER, is_mostly_cjk
+
+        sample = [t for t in self.catalog.texts[:2000] if t] or self.catalog.titles[:2000]
+        return MULTILINGUAL_ENCODER if sample and is_mostly_cjk(sample) else DEFAULT_ENCODER
+
+    @property
+    def encoder(self) -> Any:
+        if self._encoder is None:
+            from lmrec.text import get_encoder
+
+            self._encoder = get_encoder(self._encoder_name)
+        return self._encoder
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit text vectors in the catalog's text space."""
+        from lmrec.text import encode_texts
+
+        return encode_texts(list(texts), encoder=self.encoder)
+
+    def _initial_text_vectors(self) -> np.ndarray:
+        n = self.catalog.n_items
+        if self.settings.item_vectors:
+            vecs = np.load(self.settings.item_vectors, allow_pickle=False)
+            if vecs.shape[0] != n:
+                raise LmrecError(f"{self.settings.item_vectors}: {vecs.shape[0]} vectors for {n} items")
+            return _unit(vecs)
+        own = getattr(self.model, "item_vectors", None)
+        if own is not None and not callable(own):
+            vecs = np.asarray(own, dtype=np.float32)
+            if vecs.ndim == 2 and vecs.shape[0] == n:
+                return _unit(vecs)
+        texts = [t or title for t, title in zip(self.catalog.texts, self.catalog.titles, strict=True)]
+        return self.encode(texts)
+
+    def _training_counts(self) -> np.ndarray:
+        hist = getattr(self.model, "_histories", None)
+        counts = np.zeros(self.model_items, dtype=np.float64)
+        if hist:
+            flat = np.concatenate([np.asarray(h, dtype=np.int64) for h in hist])
+            if len(flat):
+                counts += np.bincount(flat, minlength=self.model_items)[: self.model_items]
+        return counts
+
+    # -- catalog ---------------------------------------------------------------------------------------
+    def sync_catalog(self, force: bool = False) -> None:
+        """Apply catalog changes logged (by any process) since the last sync."""
+        now = time.monotonic()
+        if not force and now - self._last_sync < self.settings.catalog_sync_seconds:
+            return
+        with self._sync_lock:
+            self._last_sync = now
+            if self.store.last_catalog_seq() <= self._catalog_seq:
+                return
+            changes = self.store.catalog_changes_since(self._catalog_seq)
+            with self._lock.write():
+                for ch in changes:
+                    self._apply_change(ch.item_id, ch.op, ch.fields, ch.vector)
+                    self._catalog_seq = ch.seq
+
+    def _apply_change(self, item_id: str, op: str, fields: dict[str, Any], vector: np.ndarray | None) -> None:
+        idx = self.catalog.item_index(item_id)
+        if op == "delete":
+            if idx is not None and not self.removed[idx]:
+                self.removed[idx] = True
+                self.text_index.remove([idx])
+                if self.rec_index is not None:
+                    self.rec_index.remove([idx])
+            return
+        assert vector is not None
+        vec = _unit(vector[None, :])
+        title = str(fields.get("title") or item_id)
+        cats = [str(c) for c in fields.get("categories") or []]
+        text = str(fields.get("text") or title)
+        if idx is None:
+            idx = self.catalog.append(item_id, title, text, cats)
+            self.removed = np.append(self.removed, False)
+            if hasattr(self.model, "add_items") and self.model_items == idx:
+                new = self.model.add_items(vec)
+                self.model_items = int(self.model.n_items)
+                if self.rec_index is not None:
+                    self.rec_index.add(new, np.asarray(self.model.retrieval_vectors(), np.float32)[new])
+        else:
+            self.catalog.update(idx, title, text, cats)
+            self.removed[idx] = False
+            if self.rec_index is not None and idx < self.model_items:
+                self.rec_index.add([idx], np.asarray(self.model.retrieval_vectors(), np.float32)[[idx]])
+        self.text_index.add([idx], vec)
+
+    def add_item(self, item_id: str, fields: dict[str, Any]) -> int:
+        """Encode, log and index a new (or changed) item; recommendable when this returns."""
+        text = item_text(fields)
+        vec = self.encode([text])[0]
+        self.store.log_item(item_id, "add", {**fields, "text": text}, vec)
+        self.sync_catalog(force=True)
+        idx = self.catalog.item_index(item_id)
+        assert idx is not None
+        return idx
+
+    def delete_item(self, item_id: str) -> bool:
+        """Remove an item from every result; False when it is unknown or already removed."""
+        self.sync_catalog()
+        idx = self.catalog.item_index(item_id)
+        if idx is None or self.removed[idx]:
+            return False
+        self.store.log_item(item_id, "delete", None, None)
+        self.sync_catalog(force=True)
+        return True
+
+    def item_idx(self, item_id: str) -> int | None:
+        """Dense index of a live item, or None."""
+        idx = self.catalog.item_index(item_id)
+        if idx is None or self.removed[idx]:
+            return None
+        return idx
+
+    def item_view(self, idx: int) -> dict[str, Any]:
+        c = self.catalog
+        return {
+            "id": c.item_ids[idx],
+            "title": c.titles[idx],
+            "text": c.texts[idx],
+            "categories": c.categories[idx],
+        }
+
+    # -- users -----------------------------------------------------------------------------------------
+    def user_state(self, user_id: str) -> UserState:
+        """Training history (if the model knows the user) followed by the stored events, newest last."""
+        uidx = self.catalog.user_index(user_id)
+        hist: list[int] = []
+        hist_model = getattr(self.model, "_histories", None)
+        if uidx is not None and hist_model is not None and uidx < len(hist_model):
+            hist = [int(i) for i in hist_model[uidx]]
+        evs = self.store.user_events(user_id, limit=max(200, self.settings.history_len * 4))
+        last_query = None
+        for ev in evs:
+            if ev.type == "search" and ev.text:
+                last_query = ev.text
+            if ev.type not in SEQUENCE_EVENTS or ev.item_id is None:
+                continue
+            if ev.type == "rating" and ev.value is not None and ev.value < self.settings.positive_rating:
+                continue
+            idx = self.catalog.item_index(ev.item_id)
+            if idx is not None:
+                hist.append(idx)
+        return UserState(uidx, hist, last_query, len(evs), known=uidx is not None or bool(evs))
+
+    def record_events(self, records: Sequence[EventRecord], key: str | None) -> tuple[dict[str, Any], bool]:
+        return self.store.add_events(records, key)
+
+    # -- ranking ---------------------------------------------------------------------------------------
+    def popular(self) -> np.ndarray:
+        """Popularity per item: training counts plus events received (refreshed every few seconds)."""
+        now = time.monotonic()
+        cached = self._popular_cache
+        if (
+            cached is not None
+            and now - cached[0] < self.settings.popular_refresh_seconds
+            and len(cached[1]) == (self.catalog.n_items)
+        ):
+            return cached[1]
+        counts = np.zeros(self.catalog.n_items, dtype=np.float64)
+        counts[: len(self._train_counts)] += self._train_counts
+        for item_id, n in self.store.item_counts(limit=5000):
+            idx = self.catalog.item_index(item_id)
+            if idx is not None:
+                counts[idx] += n
+        self._popular_cache = (now, counts)
+        return counts
+
+    def recommend(
+        self,
+        user_index: int | None,
+        history: Sequence[int],
+        text: str | None,
+        k: int,
+        exclude_seen: bool = True,
+        exclude: Sequence[int] = (),
+    ) -> list[Ranked]:
+        """Top-``k`` items for a history (dense indices, oldest first) and/or free text."""
+        self.sync_catalog()
+        hist = [int(i) for i in history][-max(1, self.settings.history_len) * 4 :]
+        with self._lock.read():
+            banned = set(exclude)
+            if exclude_seen:
+                banned |= set(hist)
+            lists: list[list[Ranked]] = []
+            depth = k + 10
+            if hist:
+                lists.append(self._model_ranking(user_index, hist, depth, banned))
+                added = self._added_ranking(hist, depth, banned)
+                if added:
+                    lists.append(added)
+            if text and text.strip():
+                lists.append(self._text_ranking(text, depth, banned))
+            if not lists:
+                lists.append(self._popular_ranking(depth, banned))
+            merged = lists[0] if len(lists) == 1 else _rrf(lists)
+            out = merged[:k]
+            self._explain(out, hist)
+        return out
+
+    def recommend_user(self, user_id: str, k: int, exclude_seen: bool = True) -> tuple[list[Ranked], bool]:
+        """Recommendations for a user id and whether they are a cold start (no item history).
+
+        The user's latest events are part of the history at once. A user without item history gets popular
+        items, fused with the results of their last search when they made one.
+        """
+        state = self.user_state(user_id)
+        if state.history:
+            return self.recommend(state.user_index, state.history, None, k, exclude_seen), False
+        popular = self.recommend(None, [], None, k + 10, exclude_seen)
+        if not state.last_query:
+            return popular[:k], True
+        by_text = self.recommend(None, [], state.last_query, k + 10, exclude_seen)
+        return _rrf([by_text, popular])[:k], True
+
+    def _model_ranking(
+        self, user_index: int | None, hist: list[int], depth: int, banned: set[int]
+    ) -> list[Ranked]:
+        from lmrec.models.base import UserBatch
+
+        known = np.asarray([i for i in hist if i < self.model_items], dtype=np.int64)
+        uidx = -1 if user_index is None else int(user_index)
+        batch = UserBatch(np.asarray([uidx], dtype=np.int64), [known])
+        if self.rec_index is not None:
+            q = np.asarray(self.model.query_vectors(batch), dtype=np.float32)
+            excl = [np.asarray(sorted(banned), dtype=np.int64)]
+            ids, scores = self.rec_index.search(q, depth, exclude=excl)
+            return [
+                Ranked(int(i), float(s), "history") for i, s in zip(ids[0], scores[0], strict=True) if i >= 0
+            ]
+        try:
+            scores = np.asarray(self.model.score(batch), dtype=np.float32)[0].copy()
+        except LmrecError:
+            return self._popular_ranking(depth, banned)
+        n = min(len(scores), len(self.removed))
+        scores[:n][self.removed[:n]] = -np.inf
+        ban = np.asarray([b for b in banned if b < len(scores)], dtype=np.int64)
+        if len(ban):
+            scores[ban] = -np.inf
+        return _top(scores, depth, "history")
+
+    def _added_ranking(self, hist: list[int], depth: int, banned: set[int]) -> list[Ranked]:
+        """Items added while serving that the model cannot score: ranked by text similarity to the history."""
+        if self.catalog.n_items <= self.model_items:
+            return []
+        new = np.arange(self.model_items, self.catalog.n_items)
+        new = new[~self.removed[new]]
+        new = np.asarray([i for i in new if i not in banned], dtype=np.int64)
+        profile = self._profile(hist)
+        if profile is None or not len(new):
+            return []
+        scores = self.text_index.vectors(new) @ profile
+        order = np.argsort(-scores, kind="stable")[:depth]
+        return [Ranked(int(new[o]), float(scores[o]), "new") for o in order]
+
+    def _text_ranking(self, text: str, depth: int, banned: set[int]) -> list[Ranked]:
+        q = self.encode([text])
+        ids, scores = self.text_index.search(q, depth, exclude=[np.asarray(sorted(banned), dtype=np.int64)])
+        return [Ranked(int(i), float(s), "text") for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def _popular_ranking(self, depth: int, banned: set[int]) -> list[Ranked]:
+        counts = self.popular().copy()
+        counts[self.removed[: len(counts)]] = -np.inf
+        ban = np.asarray([b for b in banned if b < len(counts)], dtype=np.int64)
+        if len(ban):
+            counts[ban] = -np.inf
+        return _top(counts.astype(np.float32), depth, "popular")
+
+    def _profile(self, hist: list[int]) -> np.ndarray | None:
+        recent = [i for i in hist[-10:] if i in self.text_index]
+        if not recent:
+            return None
+        v = self.text_index.vectors(recent).mean(axis=0)
+        norm = float(np.linalg.norm(v))
+        return v / norm if norm > 0 else None
+
+    def _explain(self, ranked: list[Ranked], hist: list[int]) -> None:
+        """Attach the history item most similar (in text) to each recommendation: "because you liked X"."""
+        recent = list(
+            dict.fromkeys(i for i in reversed(hist[-self.settings.history_len :]) if i in self.text_index)
+        )
+        if not recent or not ranked:
+            return
+        hv = self.text_index.vectors(recent)
+        for r in ranked:
+            if r.index not in self.text_index:
+                continue
+            sims = hv @ self.text_index.vectors([r.index])[0]
+            best = int(np.argmax(sims))
+            r.because, r.because_similarity = recent[best], float(sims[best])
+
+    def similar(self, idx: int, k: int) -> list[Ranked]:
+        """Items whose text is closest to item ``idx``'s (the item itself excluded)."""
+        self.sync_catalog()
+        with self._lock.read():
+            q = self.text_index.vectors([idx])
+            ids, scores = self.text_index.search(q, k, exclude=[np.asarray([idx])])
+        return [Ranked(int(i), float(s), "similar") for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def search(self, text: str, k: int) -> list[Ranked]:
+        self.sync_catalog()
+        with self._lock.read():
+            return self._text_ranking(text, k, set())
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "model": self.model_name,
+            "items": int((~self.removed).sum()),
+            "model_items": self.model_items,
+            "index": self.text_index.stats,
+            "rec_index": None if self.rec_index is None else self.rec_index.stats,
+            "encoder": self._encoder_name,
+            "store": self.store.dialect,
+            "schema_version": self.store.schema_version(),
+        }
+
+
+def item_text(fields: dict[str, Any]) -> str:
+    """The text a new item is encoded from: title, description, categories, brand and other fields."""
+    parts: list[str] = []
+    for key in ("title", "description"):
+        if fields.get(key):
+            parts.append(str(fields[key]).strip())
+    if fields.get("categories"):
+        parts.append(", ".join(str(c) for c in fields["categories"]))
+    if fields.get("brand"):
+        parts.append(str(fields["brand"]).strip())
+    for key, value in sorted((fields.get("attributes") or {}).items()):
+        parts.append(f"{key}: {value}")
+    return ". ".join(p for p in parts if p)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(n, 1e-12)
+
+
+def _top(scores: np.ndarray, depth: int, reason: str) -> list[Ranked]:
+    from lmrec.models.base import top_k
+
+    idx, vals = top_k(scores[None, :], depth)
+    return [Ranked(int(i), float(v), reason) for i, v in zip(idx[0], vals[0], strict=True) if np.isfinite(v)]
+
+
+def _rrf(lists: list[list[Ranked]]) -> list[Ranked]:
+    """Reciprocal rank fusion: robust to lists whose scores live on different scales."""
+    fused: dict[int, float] = {}
+    first: dict[int, Ranked] = {}
+    for lst in lists:
+        for rank, r in enumerate(lst):
+            fused[r.index] = fused.get(r.index, 0.0) + 1.0 / (_RRF_K + rank + 1)
+            first.setdefault(r.index, r)
+    order = sorted(fused, key=lambda i: (-fused[i], i))
+    return [
+        Ranked(i, fused[i], first[i].reason, first[i].because, first[i].because_similarity) for i in order
+    ]

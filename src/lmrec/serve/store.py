@@ -1,0 +1,369 @@
+"""The service's store: events, API keys, idempotency records and catalog changes (SQLAlchemy 2 Core).
+
+SQLite in WAL mode is the embedded default; a PostgreSQL URL lets several server processes share one store.
+Every write is one transaction that is committed before the call returns, so an acknowledged event survives a
+crash of the server process. The schema is created on first use and versioned in ``schema_version``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+
+from lmrec.errors import ConfigError, LmrecError
+
+SCHEMA_VERSION = 1
+KEY_PREFIX = "lmk"
+
+metadata = MetaData()
+
+# BigInteger primary keys autoincrement on PostgreSQL; SQLite needs INTEGER for its rowid alias
+_PK = BigInteger().with_variant(Integer(), "sqlite")
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("applied_at", Float, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("salt", String(64), nullable=False),
+    Column("digest", String(128), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", _PK, primary_key=True, autoincrement=True),
+    Column("user_id", String(200), nullable=False),
+    Column("type", String(20), nullable=False),
+    Column("item_id", String(200), nullable=True),
+    Column("value", Float, nullable=True),
+    Column("text", Text, nullable=True),
+    Column("ts", Float, nullable=False),
+    Column("received_at", Float, nullable=False),
+    Index("ix_events_user", "user_id", "id"),
+    Index("ix_events_item", "item_id"),
+)
+
+idempotency = Table(
+    "idempotency",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("response", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+catalog_changes = Table(
+    "catalog_changes",
+    metadata,
+    Column("seq", _PK, primary_key=True, autoincrement=True),
+    Column("item_id", String(200), nullable=False),
+    Column("op", String(10), nullable=False),  # "add" or "delete"
+    Column("fields", Text, nullable=True),  # JSON object of the item's fields
+    Column(
+        "vector", LargeBinary, nullable=True
+    ),  # float32 text vector, so other processes need not re-encode
+    Column("created_at", Float, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One user event as stored."""
+
+    user_id: str
+    type: str
+    item_id: str | None = None
+    value: float | None = None
+    text: str | None = None
+    ts: float | None = None
+
+
+@dataclass(frozen=True)
+class CatalogChange:
+    """One row of the catalog change log (items added or deleted while serving)."""
+
+    seq: int
+    item_id: str
+    op: str
+    fields: dict[str, Any]
+    vector: np.ndarray | None
+
+
+def _normalise_url(url: str) -> str:
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        # psycopg 3 is the driver we ship in the serve extra
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+class Store:
+    """Connection to the store at ``url`` (``sqlite:///path.db`` or ``postgresql://user:pw@host/db``)."""
+
+    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", create: bool = True) -> None:
+        self.url = _normalise_url(url)
+        try:
+            if self.url.startswith("sqlite"):
+                self.engine = self._sqlite_engine(self.url, sqlite_synchronous)
+            else:
+                self.engine = create_engine(self.url, pool_size=8, max_overflow=16, pool_pre_ping=True)
+        except (ArgumentError, ImportError, ValueError) as exc:
+            raise ConfigError(f"store URL {url!r}: {str(exc).splitlines()[0]}") from None
+        if create:
+            self.init_schema()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @staticmethod
+    def _sqlite_engine(url: str, synchronous: str) -> Engine:
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor it them
+            cur.execute(f"PRAGMA synchronous={synchronous}")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+
+    # -- schema ----------------------------------------------------------------------------------------
+    def init_schema(self) -> int:
+        """Create the tables on first use; refuse a store written by a newer lmrec. Returns the version."""
+        try:
+            metadata.create_all(self.engine, checkfirst=True)
+        except OperationalError as exc:
+            raise LmrecError(f"store {self.engine.url!r}: cannot open: {str(exc).splitlines()[0]}") from None
+        except IntegrityError:
+            pass  # another process created the tables at the same moment
+        with self.engine.begin() as conn:
+            current = conn.execute(select(func.max(schema_version.c.version))).scalar()
+            if current is None:
+                try:
+                    conn.execute(
+                        insert(schema_version).values(version=SCHEMA_VERSION, applied_at=time.time())
+                    )
+                except IntegrityError:
+                    pass
+                current = SCHEMA_VERSION
+        if current > SCHEMA_VERSION:
+            raise LmrecError(f"store schema version {current} is newer than this lmrec ({SCHEMA_VERSION})")
+        return int(current)
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.max(schema_version.c.version))).scalar() or 0)
+
+    # -- API keys --------------------------------------------------------------------------------------
+    def create_key(self, name: str) -> str:
+        """A new API key named ``name``; returns the plaintext, which is never stored (only a salted hash)."""
+        if not name.strip():
+            raise ConfigError("API key name must not be empty")
+        key_id = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(32)
+        salt = secrets.token_hex(16)
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(api_keys).values(
+                    key_id=key_id,
+                    name=name.strip(),
+                    salt=salt,
+                    digest=_digest(salt, secret),
+                    created_at=time.time(),
+                    revoked=False,
+                )
+            )
+        return f"{KEY_PREFIX}_{key_id}_{secret}"
+
+    def verify_key(self, key: str) -> str | None:
+        """The name of the key when ``key`` is a valid, unrevoked API key, else ``None``."""
+        parts = key.split("_", 2)
+        if len(parts) != 3 or parts[0] != KEY_PREFIX:
+            return None
+        _, key_id, secret = parts
+        with self.engine.connect() as conn:
+            row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
+        if row is None or row.revoked:
+            return None
+        return row.name if hmac.compare_digest(row.digest, _digest(row.salt, secret)) else None
+
+    def revoke_key(self, key_id: str) -> bool:
+        with self.engine.begin() as conn:
+            res = conn.execute(update(api_keys).where(api_keys.c.key_id == key_id).values(revoked=True))
+        return bool(res.rowcount)
+
+    # -- events ----------------------------------------------------------------------------------------
+    def add_events(
+        self, records: Sequence[EventRecord], idempotency_key: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """Store ``records`` in one committed transaction; returns (response, duplicate).
+
+        With an ``idempotency_key`` the first request's response is stored with the events, atomically; a
+        retry with the same key stores nothing and gets that response back with ``duplicate=True``.
+        """
+        now = time.time()
+        rows = [
+            {
+                "user_id": r.user_id,
+                "type": r.type,
+                "item_id": r.item_id,
+                "value": r.value,
+                "text": r.text,
+                "ts": r.ts if r.ts is not None else now,
+                "received_at": now,
+            }
+            for r in records
+        ]
+        if idempotency_key is not None:
+            previous = self._idempotent_response(idempotency_key)
+            if previous is not None:
+                return previous, True
+        try:
+            with self.engine.begin() as conn:
+                ids: list[int] = []
+                if rows:
+                    result = conn.execute(
+                        insert(events).returning(events.c.id, sort_by_parameter_order=True), rows
+                    )
+                    ids = [int(r[0]) for r in result]
+                response = {"accepted": len(ids), "ids": ids}
+                if idempotency_key is not None:
+                    conn.execute(
+                        insert(idempotency).values(
+                            key=idempotency_key, response=json.dumps(response), created_at=now
+                        )
+                    )
+        except IntegrityError:
+            # a concurrent request with the same key committed first: its response is the answer
+            previous = self._idempotent_response(idempotency_key) if idempotency_key else None
+            if previous is None:
+                raise
+            return previous, True
+        return response, False
+
+    def _idempotent_response(self, key: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(idempotency.c.response).where(idempotency.c.key == key)).first()
+        return None if row is None else json.loads(row[0])
+
+    def user_events(self, user_id: str, limit: int = 200) -> list[EventRecord]:
+        """The user's latest ``limit`` events, oldest first."""
+        q = (
+            select(
+                events.c.user_id, events.c.type, events.c.item_id, events.c.value, events.c.text, events.c.ts
+            )
+            .where(events.c.user_id == user_id)
+            .order_by(events.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return [EventRecord(*r) for r in reversed(rows)]
+
+    def count_events(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(events)).scalar() or 0)
+
+    def event_ids(self) -> set[int]:
+        with self.engine.connect() as conn:
+            return {int(r[0]) for r in conn.execute(select(events.c.id))}
+
+    def item_counts(self, since: float | None = None, limit: int = 1000) -> list[tuple[str, int]]:
+        """The most frequent item ids in events (optionally only events received after ``since``)."""
+        q = select(events.c.item_id, func.count().label("n")).where(events.c.item_id.is_not(None))
+        if since is not None:
+            q = q.where(events.c.received_at >= since)
+        q = q.group_by(events.c.item_id).order_by(func.count().desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [(str(r[0]), int(r[1])) for r in conn.execute(q)]
+
+    # -- catalog changes -------------------------------------------------------------------------------
+    def log_item(
+        self, item_id: str, op: str, fields: dict[str, Any] | None, vector: np.ndarray | None
+    ) -> int:
+        """Append a catalog change (``op`` = "add" or "delete"); returns its sequence number."""
+        blob = None if vector is None else np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                insert(catalog_changes)
+                .values(
+                    item_id=item_id,
+                    op=op,
+                    fields=None if fields is None else json.dumps(fields),
+                    vector=blob,
+                    created_at=time.time(),
+                )
+                .returning(catalog_changes.c.seq)
+            )
+            return int(res.scalar_one())
+
+    def catalog_changes_since(self, seq: int) -> list[CatalogChange]:
+        q = select(catalog_changes).where(catalog_changes.c.seq > seq).order_by(catalog_changes.c.seq)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return [
+            CatalogChange(
+                seq=int(r.seq),
+                item_id=r.item_id,
+                op=r.op,
+                fields=json.loads(r.fields) if r.fields else {},
+                vector=None if r.vector is None else np.frombuffer(r.vector, dtype=np.float32).copy(),
+            )
+            for r in rows
+        ]
+
+    def last_catalog_seq(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.max(catalog_changes.c.seq))).scalar() or 0)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _digest(salt: str, secret: str) -> str:
+    # keys carry 256 random bits, so a salted SHA-256 is enough (no password stretching needed)
+    return hashlib.sha256((salt + ":" + secret).encode()).hexdigest()
