@@ -10,9 +10,10 @@ import gzip
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from lmrec.data.loaders import amazon, load_format, mind
+from lmrec.data.loaders import amazon, douban, load_format, mdsd, mind
 from lmrec.data.loaders._textio import clean_html
 from lmrec.errors import DataError
 
@@ -266,3 +267,193 @@ def test_mind_bad_impression_token(tmp_path: Path) -> None:
     (tmp_path / "behaviors.tsv").write_text("1\tU1\t2019-11-11 09:05\tN1\tN1-1\n")
     with pytest.raises(DataError, match=r"behaviors\.tsv:1: field 'time': cannot parse time"):
         mind.load(tmp_path)
+
+
+# ---------------------------------------------------------------- lastfm (fixture: no real copy)
+
+
+def test_lastfm_hetrec_fixture() -> None:
+    ds = load_format("lastfm-hetrec", FIXTURES / "lastfm-hetrec")
+    assert (ds.n_users, ds.n_items, len(ds.interactions)) == (3, 5, 6)
+    assert list(ds.item_ids) == ["1", "2", "3", "4", "9"]  # artist 9 is listened to but not in artists.dat
+    # play counts are the ratings, in file order
+    assert ds.interactions.rating.tolist() == [13883.0, 11690.0, 5.0, 401.0, 77.0, 1.0]
+    frame = ds.items.frame
+    assert frame["name"][0] == "Björk"  # UTF-8 artists.dat
+    # tags.dat is Latin-1: "música" decoded; tags ranked by how many users applied them, ties by tag id
+    assert frame["tags"][0] == ["icelandic", "electronic", "música islandesa"]
+    assert frame["tags"][1] == ["música islandesa", "icelandic", "ambient"]
+    assert ds.items.texts()[2] == "Daft Punk. electronic, french"
+    assert ds.items.texts()[3] == "Nobody Listens"  # no tags, no listens: still in the catalog
+    assert ds.items.texts()[4] == ""
+
+
+def test_lastfm_top_tags_and_utf8_tags(tmp_path: Path) -> None:
+    for f in (FIXTURES / "lastfm-hetrec").iterdir():
+        data = f.read_bytes()
+        if f.name == "tags.dat":  # the same tags re-encoded as UTF-8
+            data = data.decode("latin-1").encode("utf-8")
+        (tmp_path / f.name).write_bytes(data)
+    ds = load_format("lastfm-hetrec", tmp_path, top_tags=1)
+    assert ds.items.frame["tags"].tolist()[:4] == [["icelandic"], ["música islandesa"], ["electronic"], []]
+    _same_arrays(ds, load_format("lastfm-hetrec", FIXTURES / "lastfm-hetrec", top_tags=1))
+
+
+def test_lastfm_errors_name_file_and_line(tmp_path: Path) -> None:
+    for f in (FIXTURES / "lastfm-hetrec").iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    with (tmp_path / "user_artists.dat").open("a") as fh:
+        fh.write("5\t1\tlots\n")
+    with pytest.raises(DataError, match=r"user_artists\.dat:8: field 'weight': weight 'lots'"):
+        load_format("lastfm-hetrec", tmp_path)
+    original = FIXTURES / "lastfm-hetrec" / "user_artists.dat"
+    (tmp_path / "user_artists.dat").write_bytes(original.read_bytes())
+    with (tmp_path / "user_taggedartists.dat").open("a") as fh:
+        fh.write("2\t1\t99\t1\t1\t2010\n")
+    with pytest.raises(DataError, match=r"user_taggedartists\.dat:13: field 'tagID': tag id '99'"):
+        load_format("lastfm-hetrec", tmp_path)
+    (tmp_path / "artists.dat").write_text("id\tname\n1\tX\n")
+    with pytest.raises(DataError, match=r"artists\.dat:1: missing column\(s\) url, pictureURL"):
+        load_format("lastfm-hetrec", tmp_path)
+
+
+# ---------------------------------------------------------------- mdsd
+
+
+@pytest.fixture(scope="module")
+def mdsd_reviews(shared_data: Path) -> dict[str, pd.DataFrame]:
+    return {d: mdsd.load_reviews(shared_data / "mdsd-sentiment", d) for d in ("books", "dvd", "electronics")}
+
+
+@pytest.mark.parametrize("domain", ["books", "dvd", "electronics"])
+def test_mdsd_reviews_per_domain(mdsd_reviews: dict[str, pd.DataFrame], domain: str) -> None:
+    reviews = mdsd_reviews[domain]
+    assert len(reviews) == 2000
+    assert (reviews["label"] == 1).sum() == 1000 and (reviews["label"] == 0).sum() == 1000
+    assert set(reviews.loc[reviews["label"] == 1, "rating"]) <= {4.0, 5.0}
+    assert set(reviews.loc[reviews["label"] == 0, "rating"]) <= {1.0, 2.0}
+    for col in ("text", "rating", "label", "title", "product"):
+        assert col in reviews.columns
+    assert (reviews["text"].str.len() > 0).all()
+    assert not reviews["text"].str.contains("<review_text>|</review>").any()
+
+
+def test_mdsd_fields_and_entities(mdsd_reviews: dict[str, pd.DataFrame]) -> None:
+    books = mdsd_reviews["books"]
+    first = books.iloc[0]
+    assert first["title"] == "One of the best Crichton novels"
+    assert first["product"] == "Sphere: Books: Michael Crichton"
+    assert first["asin"] == "0785758968"
+    assert first["reviewer"] == "Joseph M"
+    assert first["rating"] == 5.0
+    assert first["text"].startswith("Sphere by Michael Crichton is an excellant novel.")
+    assert first["date"] == 1151712000  # July 1, 2006
+    everything = pd.concat(list(mdsd_reviews.values()))
+    assert not everything["text"].str.contains("&amp;").any()
+    assert everything["text"].str.contains(" & ").any()  # bare ampersands survive
+
+
+def test_mdsd_dataset(shared_data: Path) -> None:
+    ds = load_format("mdsd", shared_data / "mdsd-sentiment", domain="books")
+    assert ds.name == "mdsd-books" and ds.domain == "books"
+    assert len(ds.interactions) == 2000
+    assert (ds.n_users, ds.n_items) == (1884, 1944)
+    assert ds.item_titles()[ds.item_index("0785758968")] == "Sphere: Books: Michael Crichton"
+    assert ds.interactions.text[0].startswith("One of the best Crichton novels. Sphere by")
+    assert ds.meta["label"].sum() == 1000
+    _same_arrays(ds, mdsd.load(shared_data / "mdsd-sentiment", domain="books"))
+
+
+def test_mdsd_all_domains_and_robust_parsing(tmp_path: Path, shared_data: Path) -> None:
+    assert mdsd.available_domains(shared_data / "mdsd-sentiment") == ["books", "dvd", "electronics"]
+    pos = (
+        "<review>\n<unique_id>\nA1:t:x\n</unique_id>\n<asin>\nA1\n</asin>\n"
+        "<product_name>\nPots & Pans: Kitchen\n</product_name>\n<rating>\n5.0\n</rating>\n"
+        "<title>\nGreat <b>pan</b>\n</title>\n<date>\nMay 3, 2005\n</date>\n<reviewer>\n\n</reviewer>\n"
+        "<review_text>\nHeats fast & cleans easily. 5 < 6 &amp; true, <whatever>.\n</review_text>\n"
+        "</review>\n"
+        "<review>\n<asin>\nA2\n</asin>\n<rating>\n4.0\n</rating>\n"
+        "<review_text>\nNo closing tag for this block\n"
+    )
+    neg = (
+        "<review>\n<asin>\nA1\n</asin>\n<rating>\n1.0\n</rating>\n"
+        "<review_text>\nRusty.\n</review_text>\n</review>\n"
+    )
+    (tmp_path / "kitchen_positive.review").write_text(pos)
+    (tmp_path / "kitchen_negative.review").write_text(neg)
+    reviews = mdsd.load_reviews(tmp_path, "kitchen")
+    assert reviews["text"].tolist() == [
+        "Heats fast & cleans easily. 5 < 6 & true, <whatever>.", "No closing tag for this block", "Rusty."
+    ]
+    assert reviews["title"][0] == "Great pan"
+    assert reviews["label"].tolist() == [1, 1, 0]
+    assert reviews["product"][0] == "Pots & Pans: Kitchen"
+    assert reviews["reviewer"][0] == "anonymous:A1:t:x"
+    assert reviews["date"].tolist()[1:] == [-1, -1]
+    ds = mdsd.load(tmp_path)
+    assert ds.meta["domains"] == ["kitchen"] and ds.n_items == 2
+    with pytest.raises(DataError, match="no books_positive.review for domain 'books'"):
+        mdsd.load_reviews(tmp_path, "books")
+    (tmp_path / "kitchen_negative.review").write_text(neg.replace("1.0", "one"))
+    with pytest.raises(DataError, match=r"kitchen_negative\.review:1: field 'rating'"):
+        mdsd.load_reviews(tmp_path, "kitchen")
+
+
+# ---------------------------------------------------------------- douban
+
+
+@pytest.fixture(scope="module")
+def douban_ds(shared_data: Path):
+    return load_format("douban", shared_data / "douban-movies-zh")
+
+
+def test_douban_counts(douban_ds, shared_data: Path) -> None:
+    movies = douban.load_movies(shared_data / "douban-movies-zh")
+    assert len(movies) == 1000
+    comments = douban.load_comments(shared_data / "douban-movies-zh")
+    assert len(comments) == 5000
+    assert int(comments["rating"].isna().sum()) == 358
+    assert set(comments["rating"].dropna().unique()) == {1.0, 2.0, 3.0, 4.0, 5.0}
+    ds = douban_ds
+    assert len(ds.interactions) == 5000 - 358
+    assert ds.meta["n_unrated"] == 358
+    # the 1,000 movies with text come first; the commented (other) movies follow without text
+    has_text = ds.items.has_text()
+    assert has_text[:1000].all() and not has_text[1000:].any()
+    assert ds.n_items == 1000 + comments.loc[comments["rating"].notna(), "movie_id"].nunique()
+    zero = douban.load(shared_data / "douban-movies-zh", unrated="zero")
+    assert len(zero.interactions) == 5000
+    assert int((zero.interactions.rating == 0).sum()) == 358
+    assert zero.n_items == 1000 + comments["movie_id"].nunique()
+
+
+def test_douban_chinese_text(douban_ds, shared_data: Path) -> None:
+    ds = douban_ds
+    row = ds.items.frame.iloc[ds.item_index("26670818")]
+    assert row["name"] == "情定河州"
+    assert row["genres"] == ["剧情", "爱情"]
+    assert row["directors"] == ["尹哲"]
+    assert "一带一路" in row["storyline"]
+    assert ds.items.texts()[0].startswith("情定河州. 情定临夏天使然. 剧情, 爱情")
+    assert ds.interactions.text[0] == "480p，画质不高，黑白，y"
+    assert ds.interactions.timestamp[0] == 1536176527  # 2018-09-05 19:42:07
+    comments = douban.load_comments(shared_data / "douban-movies-zh")
+    assert list(comments.columns[:2]) == ["text", "rating"]
+    assert comments["text"][1].startswith("毫无看点")
+    _same_arrays(ds, douban.load(shared_data / "douban-movies-zh"))
+
+
+def test_douban_errors(tmp_path: Path) -> None:
+    (tmp_path / "movies.csv").write_text("MOVIE_ID,NAME\n1,x\n", encoding="utf-8")
+    (tmp_path / "comments.csv").write_text(
+        "douban_comment_id,douban_id,user_md5,comment_time,rating,votes,content\n"
+        '1,1,u,2018-09-05 19:42:07,5,0,"好看,\n真的"\n'
+        "2,1,u,2018-09-05 19:42:08,9,0,差\n",
+        encoding="gb18030",
+    )
+    with pytest.raises(DataError, match=r"movies\.csv:1: missing column\(s\) ALIAS"):
+        douban.load(tmp_path)
+    with pytest.raises(DataError, match=r"comments\.csv:4: field 'rating': rating '9' is not empty or 1-5"):
+        douban.load_comments(tmp_path)
+    with pytest.raises(Exception, match="unrated must be"):
+        douban.load(tmp_path, unrated="keep")
