@@ -18,5 +18,10 @@ def _register() -> None:
 
     app.add_typer(datasets.app, name="datasets")
 
+    from lmrec.cli import serve
+
+    app.command("serve")(serve.serve)
+    app.add_typer(serve.keys_app, name="keys")
+
 
 _register()

@@ -1,0 +1,105 @@
+"""`lmrec serve MODEL_DIR` (the HTTP service) and `lmrec keys create` (API keys for its write endpoints)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from lmrec.errors import ConfigError, LmrecError
+
+DEFAULT_DB = "sqlite:///lmrec-serve.sqlite"
+
+keys_app = typer.Typer(help="Create and revoke API keys of the recommendation service.", no_args_is_help=True)
+
+
+def serve(
+    model_dir: Path = typer.Argument(..., help="A saved model directory (with catalog/ from write_catalog)."),
+    db: str = typer.Option(
+        DEFAULT_DB, "--db", help="Store URL: sqlite:///path.db or postgresql://user:pw@host/db."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Server processes (share the store)."),
+    report: Path | None = typer.Option(None, "--report", help="Evaluation report folder shown at /report."),
+    require_key_for_reads: bool = typer.Option(
+        False, "--require-key-for-reads", help="Reads need a key too."
+    ),
+    index: str = typer.Option("auto", "--index", help="Item index: auto, exact, hnsw or ivfpq."),
+    encoder: str = typer.Option("auto", "--encoder", help="Text encoder when the model names none."),
+    settings_file: Path | None = typer.Option(None, "--settings", help="JSON file of ServeSettings fields."),
+    log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Serve recommendations, similar items, text search and event intake over HTTP."""
+    import uvicorn
+
+    from lmrec.serve import ServeSettings
+
+    if not model_dir.is_dir():
+        raise LmrecError(f"{model_dir}: no such model directory")
+    base: dict[str, Any] = {}
+    if settings_file is not None:
+        base = ServeSettings.from_json(settings_file).to_dict()
+    overrides: dict[str, Any] = {
+        "require_key_for_reads": require_key_for_reads or base.get("require_key_for_reads")
+    }
+    if report is not None:
+        overrides["report_dir"] = str(report.resolve())
+    if encoder != "auto":
+        overrides["encoder"] = encoder
+    if index != "auto":
+        overrides["index"] = {**base.get("index", {}), "kind": index}
+    settings = ServeSettings.from_dict({**base, **{k: v for k, v in overrides.items() if v is not None}})
+    if workers == 1:
+        from lmrec.serve import create_app
+
+        app = create_app(model_dir.resolve(), db, settings)
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        return
+    # several processes: each builds its own app from the same arguments (uvicorn needs an import string)
+    from lmrec.serve.app import ENV_ARGS
+    from lmrec.serve.store import Store
+
+    Store(db).close()  # create the schema once, before the workers race for it
+    os.environ[ENV_ARGS] = json.dumps(
+        {"model_dir": str(model_dir.resolve()), "db_url": db, "settings": settings.to_dict()}
+    )
+    uvicorn.run(
+        "lmrec.serve.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+    )
+
+
+@keys_app.command("create")
+def create_key(
+    db: str = typer.Option(DEFAULT_DB, "--db", help="Store URL (the same one `lmrec serve` uses)."),
+    name: str = typer.Option(..., "--name", help="Who or what the key is for."),
+) -> None:
+    """Create an API key and print it once (only a salted hash is stored)."""
+    from lmrec.serve.store import Store
+
+    if not name.strip():
+        raise ConfigError("--name must not be empty")
+    key = Store(db).create_key(name)
+    typer.echo(key)
+    typer.echo("Store this key now: it cannot be shown again.", err=True)
+
+
+@keys_app.command("revoke")
+def revoke_key(
+    key_id: str = typer.Argument(..., help="The id part of the key: lmk_<ID>_..."),
+    db: str = typer.Option(DEFAULT_DB, "--db", help="Store URL."),
+) -> None:
+    """Revoke a key; servers stop accepting it within 30 seconds."""
+    from lmrec.serve.store import Store
+
+    if not Store(db).revoke_key(key_id):
+        raise LmrecError(f"no API key with id {key_id!r}")
+    typer.echo(f"revoked {key_id}")
