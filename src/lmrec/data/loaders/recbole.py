@@ -80,6 +80,9 @@ def load(
         u = _read_atomic(user_path, encoding)
         if user_field not in u.columns:
             raise DataError("missing column", file=user_path, field=user_field)
+        for col, typ in u.attrs["types"].items():
+            if typ == "float":
+                u[col] = check_numeric(u, col, user_path, first_line=2, allow_missing=True)
         users = u.rename(columns={user_field: "user_id"})
     return build_dataset(
         name or prefix,

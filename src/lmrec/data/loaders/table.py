@@ -169,7 +169,9 @@ def parse_time(frame: pd.DataFrame, column: str, path: Path, first_line: int) ->
     dates = pd.to_datetime(raw.astype(str), errors="coerce", utc=True, format="mixed")
     parsed = numbers.notna() | dates.notna()
     if parsed.all() and numbers.isna().all():
-        return (dates.astype("int64") // 1_000_000_000).to_numpy(np.int64)
+        # resolution-independent (pandas 3 parses to microseconds, pandas 2 to nanoseconds)
+        epoch = pd.Timestamp(0, tz="UTC")
+        return ((dates - epoch) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
     row = int(
         np.flatnonzero((~parsed | numbers.notna()).to_numpy() if parsed.all() else ~parsed.to_numpy())[0]
     )
