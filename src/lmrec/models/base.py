@@ -192,7 +192,11 @@ class BaseRecommender:
             "fit_info": self.fit_info,
         }
         (out / "config.json").write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+        self._save_extra(out)
         return out
+
+    def _save_extra(self, out: Path) -> None:
+        """Hook: write extra files (item-vector reference, model card) next to the two standard ones."""
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
@@ -211,7 +215,11 @@ class BaseRecommender:
         flat = state.pop("_histories.items")
         model._histories = list(np.split(flat, np.cumsum(lengths)[:-1])) if len(lengths) else []
         model._load_state(state)
+        model._load_extra(p)
         return model
+
+    def _load_extra(self, path: Path) -> None:
+        """Hook: read what :meth:`_save_extra` wrote (called after ``_load_state``)."""
 
     def _state(self) -> dict[str, np.ndarray]:
         raise NotImplementedError

@@ -1,0 +1,305 @@
+"""The shared epoch loop: AdamW, early stopping on a validation metric, checkpoints + resume, progress bar.
+
+A model hands the loop its torch module and three callables::
+
+    result = train_loop(
+        module,
+        batches=lambda epoch, rng: ...,      # iterable of batches for one epoch (rng: numpy Generator)
+        step=lambda batch: loss_tensor,      # forward pass of one batch -> scalar loss
+        validate=lambda: {"ndcg@10": ...},   # metrics on validation data (module is in eval mode)
+        config=LoopConfig(epochs=20, lr=1e-3, patience=3),
+        options=FitOptions(seed=0, checkpoint_dir="ckpt/"),
+    )
+
+Randomness is re-seeded at the start of every epoch from ``(seed, epoch)``, so an interrupted run resumed from
+its last checkpoint replays exactly the epochs it missed and ends with the same weights.
+
+This module imports nothing from ``lmrec.models`` (``options`` is any object shaped like
+:class:`lmrec.models.base.FitOptions`), so models can train themselves with it without an import cycle.
+
+Checkpoints (``checkpoint_dir/last.pt``) hold only tensors, numbers and strings and are read back with
+``torch.load(weights_only=True)``: no arbitrary pickle is ever executed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lmrec.config import BaseConfig
+from lmrec.errors import LmrecError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from lmrec.models.base import FitOptions
+
+CHECKPOINT_FILE = "last.pt"
+CHECKPOINT_VERSION = 1
+
+
+class LoopConfig(BaseConfig):
+    """Optimisation settings of :func:`train_loop`.
+
+    ``patience``: stop after this many validations without improvement of ``monitor`` (0 = never stop early).
+    ``validate_every``: validate every N epochs (and always after the last one).
+    """
+
+    epochs: int = 20
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int = 5
+    grad_clip: float | None = 5.0
+    monitor: str = "ndcg@10"
+    validate_every: int = 1
+    restore_best: bool = True
+
+
+@dataclass
+class TrainResult:
+    """What happened during training."""
+
+    epochs_run: int
+    best_epoch: int
+    best_metric: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+    resumed_from_epoch: int = 0
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
+            "best_metric": self.best_metric,
+            "history": self.history,
+            "seconds": round(self.seconds, 3),
+            "resumed_from_epoch": self.resumed_from_epoch,
+            "stopped_early": self.stopped_early,
+        }
+
+
+def sensible_threads(requested: int | None = None) -> int:
+    """Threads for torch: the request, else ``OMP_NUM_THREADS``, else the cores (capped at 4: the shapes here
+    are small and more threads mostly add contention)."""
+    if requested:
+        return int(requested)
+    env = os.environ.get("OMP_NUM_THREADS")
+    if env and env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch: a pure function of the run seed and the epoch (what makes resume exact)."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+def train_loop(
+    module: torch.nn.Module,
+    *,
+    batches: Callable[[int, np.random.Generator], Iterable[Any]],
+    step: Callable[[Any], torch.Tensor],
+    validate: Callable[[], Mapping[str, float]] | None,
+    config: LoopConfig,
+    options: FitOptions,
+    fingerprint: str = "",
+    on_epoch_start: Callable[[int], None] | None = None,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    param_groups: list[dict[str, Any]] | None = None,
+) -> TrainResult:
+    """Train ``module`` in place and return a :class:`TrainResult`.
+
+    ``fingerprint`` identifies the run (model config + data); a checkpoint written by a different run is an
+    error rather than a silent mix. ``on_epoch_end(epoch, record)`` runs after the checkpoint is written (a
+    test can raise there to simulate a kill). ``param_groups`` (AdamW groups, e.g. a smaller lr for a
+    pretrained part) defaults to every trainable parameter of ``module``.
+    """
+    import torch
+
+    torch.set_num_threads(sensible_threads(options.threads))
+    if param_groups is None:
+        param_groups = [{"params": [p for p in module.parameters() if p.requires_grad]}]
+    params = [p for g in param_groups for p in g["params"]]
+    if not params:
+        raise LmrecError("nothing to train: the model has no trainable parameters")
+    optim = torch.optim.AdamW(param_groups, lr=config.lr, weight_decay=config.weight_decay)
+
+    ckpt_path = Path(options.checkpoint_dir) / CHECKPOINT_FILE if options.checkpoint_dir else None
+    history: list[dict[str, float]] = []
+    best_metric, best_epoch, bad_rounds = -math.inf, 0, 0
+    best_state: dict[str, torch.Tensor] | None = None
+    start_epoch, elapsed_before = 0, 0.0
+    stopped_early = False
+
+    if ckpt_path is not None and ckpt_path.is_file():
+        ck = _read_checkpoint(ckpt_path, fingerprint)
+        module.load_state_dict(ck["module"])
+        optim.load_state_dict(ck["optimizer"])
+        history = list(ck["history"])
+        best_metric, best_epoch = float(ck["best_metric"]), int(ck["best_epoch"])
+        bad_rounds, start_epoch = int(ck["bad_rounds"]), int(ck["epoch"])
+        elapsed_before = float(ck["seconds"])
+        best_state = ck.get("best_state") or None
+        stopped_early = bool(ck.get("stopped_early", False))
+    resumed_from = start_epoch
+
+    progress = _Progress(options.progress, config.epochs, start_epoch)
+    t0 = time.perf_counter()
+    try:
+        epoch = start_epoch
+        while epoch < config.epochs and not stopped_early:
+            if (
+                options.max_seconds is not None
+                and elapsed_before + time.perf_counter() - t0 > options.max_seconds
+            ):
+                break
+            seed = epoch_seed(options.seed, epoch)
+            torch.manual_seed(seed)
+            rng = np.random.default_rng(seed)
+            if on_epoch_start is not None:
+                on_epoch_start(epoch)
+            module.train()
+            total, count = 0.0, 0
+            for batch in batches(epoch, rng):
+                optim.zero_grad(set_to_none=True)
+                loss = step(batch)
+                if not torch.isfinite(loss):
+                    raise LmrecError(f"training diverged at epoch {epoch + 1} (loss {loss.item()}); lower lr")
+                loss.backward()
+                if config.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+                optim.step()
+                total += float(loss.detach())
+                count += 1
+                progress.batch(total / count)
+            record: dict[str, float] = {"epoch": float(epoch + 1), "loss": total / max(count, 1)}
+            last = epoch + 1 == config.epochs
+            if validate is not None and ((epoch + 1) % config.validate_every == 0 or last):
+                module.eval()
+                with torch.no_grad():
+                    metrics = dict(validate())
+                if config.monitor not in metrics:
+                    raise LmrecError(f"validation returned no '{config.monitor}' (got {sorted(metrics)})")
+                record.update({k: float(v) for k, v in metrics.items()})
+                value = float(metrics[config.monitor])
+                if value > best_metric:
+                    best_metric, best_epoch, bad_rounds = value, epoch + 1, 0
+                    best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+                else:
+                    bad_rounds += 1
+                    if config.patience and bad_rounds >= config.patience:
+                        stopped_early = True
+            record["seconds"] = elapsed_before + time.perf_counter() - t0
+            history.append(record)
+            progress.epoch(record, config.monitor)
+            epoch += 1
+            if ckpt_path is not None:
+                _write_checkpoint(
+                    ckpt_path,
+                    {
+                        "version": CHECKPOINT_VERSION,
+                        "fingerprint": fingerprint,
+                        "epoch": epoch,
+                        "module": module.state_dict(),
+                        "optimizer": optim.state_dict(),
+                        "history": history,
+                        "best_metric": best_metric,
+                        "best_epoch": best_epoch,
+                        "bad_rounds": bad_rounds,
+                        "best_state": best_state or {},
+                        "seconds": record["seconds"],
+                        "stopped_early": stopped_early,
+                    },
+                )
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, record)
+    finally:
+        progress.close()
+    if config.restore_best and best_state:
+        module.load_state_dict(best_state)
+    module.eval()
+    if best_epoch == 0:  # no validation: the last epoch is "best"
+        best_epoch = len(history)
+        best_metric = float("nan")
+    return TrainResult(
+        epochs_run=len(history),
+        best_epoch=best_epoch,
+        best_metric=best_metric,
+        history=history,
+        seconds=elapsed_before + time.perf_counter() - t0,
+        resumed_from_epoch=resumed_from,
+        stopped_early=stopped_early,
+    )
+
+
+def _write_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)  # atomic: a kill during the write leaves the previous checkpoint intact
+
+
+def _read_checkpoint(path: Path, fingerprint: str) -> dict[str, Any]:
+    import torch
+
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupted or foreign file
+        raise LmrecError(
+            f"{path}: cannot read checkpoint: {type(exc).__name__}: {exc}".splitlines()[0]
+        ) from None
+    if not isinstance(ck, dict) or ck.get("version") != CHECKPOINT_VERSION:
+        raise LmrecError(f"{path}: not an lmrec training checkpoint (or an incompatible version)")
+    if ck.get("fingerprint", "") != fingerprint:
+        raise LmrecError(
+            f"{path}: checkpoint belongs to a different run (model config or data changed); "
+            "use another checkpoint_dir or delete it"
+        )
+    return ck
+
+
+class _Progress:
+    """A rich progress bar over epochs showing the running loss and the last validation metric."""
+
+    def __init__(self, enabled: bool, total: int, done: int) -> None:
+        self.enabled = enabled
+        self._last = ""
+        if not enabled:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bar = Progress(
+            TextColumn("[bold]train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            transient=False,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task("train", total=total, completed=done, info="")
+
+    def batch(self, loss: float) -> None:
+        if self.enabled:
+            self._bar.update(self._task, info=f"loss {loss:.4f} {self._last}")
+
+    def epoch(self, record: dict[str, float], monitor: str) -> None:
+        if not self.enabled:
+            return
+        if monitor in record:
+            self._last = f"{monitor} {record[monitor]:.4f}"
+        self._bar.update(self._task, advance=1, info=f"loss {record['loss']:.4f} {self._last}")
+
+    def close(self) -> None:
+        if self.enabled:
+            self._bar.stop()
