@@ -60,7 +60,9 @@ def test_recbole_typed_columns():
     items = data.items.frame.set_index("item_id")
     assert items.loc["i1", "title"] == "First & Best"  # HTML entity decoded
     assert items.loc["i1", "categories"] == ["Beauty", "Makeup"]  # quoted list form
-    assert items.loc["i2", "categories"] == "Beauty Skin"  # free text stays text
+    assert items.loc["i2", "categories"] == ["Beauty Skin"]  # one column, one type: all lists
+    assert items.loc["i3", "categories"] == []
+    assert load_format("recbole", FIXTURES / "recbole").items.frame["title"].tolist()[1] == "Second"
     assert np.isnan(items.loc["i2", "price"]) and items.loc["i3", "price"] == 1.25
     assert items.loc["i4", "emb"] == [0.7, 0.8]
     assert data.items.text_fields == ("title", "categories")

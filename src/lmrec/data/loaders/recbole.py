@@ -180,9 +180,9 @@ def read_items(
             )
             if col in list_fields or new in list_fields:
                 out[new] = [v.split() for v in values]
-            elif typ == "token_seq":
-                # a quoted, comma separated list ('Beauty', 'Makeup') becomes a list; free text stays text
-                out[new] = [split_list(v) if v.lstrip()[:1] in ("'", '"') else v for v in values]
+            elif typ == "token_seq" and values.str.match(r"\s*['\"]").any():
+                # quoted, comma separated lists ('Beauty', 'Makeup'): the whole column becomes lists
+                out[new] = [split_list(v) for v in values]
             else:
                 out[new] = values
             kinds["text" if is_text else "categorical"].append(new)
