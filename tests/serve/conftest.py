@@ -1,0 +1,144 @@
+"""A real uvicorn server (subprocess, 127.0.0.1, random free port) per store: SQLite always, PostgreSQL when
+``LMREC_TEST_POSTGRES_URL`` is set. The model is Popularity on the tiny dataset, with its catalog."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from lmrec.models.popularity import Popularity
+from lmrec.serve import write_catalog
+from lmrec.testing import tiny_dataset
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("LMREC_TEST_ARTIFACTS", REPO / "build" / "test-artifacts")) / "serve"
+PG_URL = os.environ.get("LMREC_TEST_POSTGRES_URL")
+STORES = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+@dataclass
+class Server:
+    url: str
+    key: str
+    db_url: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def client(self, auth: bool = True) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.key}"} if auth else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def lmrec_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "lmrec", *args]
+
+
+def start_server(model_dir: Path, db_url: str, log: Path, *extra: str, timeout: float = 180) -> Server:
+    """Create a key with the CLI, start `lmrec serve` and wait until /health answers."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    key = subprocess.run(
+        lmrec_cmd("keys", "create", "--db", db_url, "--name", "tests"),
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout.strip()
+    port = free_port()
+    fh = open(log, "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        lmrec_cmd("serve", str(model_dir), "--db", db_url, "--port", str(port), *extra),
+        stdout=fh,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"server exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}"
+            )
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return Server(url, key, db_url, proc, log)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError(f"server did not start in {timeout} s:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def stop_server(server: Server) -> None:
+    if server.proc.poll() is None:
+        server.proc.send_signal(signal.SIGTERM)
+        try:
+            server.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+            server.proc.wait()
+
+
+def fresh_db_url(kind: str, tmp: Path, name: str) -> str:
+    """An empty store: a new SQLite file, or the PostgreSQL database with lmrec's tables dropped."""
+    if kind == "sqlite":
+        return f"sqlite:///{tmp / (name + '.sqlite')}"
+    assert PG_URL is not None
+    from lmrec.serve.store import Store, metadata
+
+    store = Store(PG_URL, create=False)
+    metadata.drop_all(store.engine)
+    store.close()
+    return PG_URL
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    return tiny_dataset()
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory, tiny) -> Path:
+    out = tmp_path_factory.mktemp("serve_model") / "pop"
+    Popularity().fit(tiny.interactions, items=tiny.items).save(out)
+    write_catalog(tiny, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("report")
+    (out / "report.html").write_text(
+        "<!doctype html><html lang='en'><title>r</title><body><h1>NDCG@10 table</h1></body></html>",
+        encoding="utf-8",
+    )
+    return out
+
+
+@pytest.fixture(scope="session", params=STORES)
+def server(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    model_dir: Path,
+    report_dir: Path,
+) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp(f"server_{request.param}")
+    db_url = fresh_db_url(request.param, tmp, "store")
+    srv = start_server(model_dir, db_url, tmp / "server.log", "--report", str(report_dir))
+    yield srv
+    stop_server(srv)
