@@ -242,3 +242,22 @@ def test_correction_with_gamma_one_is_the_posterior_mean():
     np.testing.assert_allclose(m, want)
     # r = 0 happens for R = 0 (prob 1), 1 (1/2), 2 (1/6): posterior mean of hit@1 = 1 / (1 + 1/2 + 1/6) = 0.6
     assert m[0] == pytest.approx(0.6)
+
+
+def test_item_pool_ranks_only_cold_items():
+    from lmrec.data.split import item_cold_start_split
+
+    split = item_cold_start_split(tiny_dataset(n_users=60, n_items=40, per_user=8, seed=3), 0.1, 0.2, seed=0)
+    pool = np.array(split.params["test_items"])
+    n_items = split.dataset.n_items
+    # a model that loves the warm items: over the full catalog it never finds a cold test item
+    warm_first = np.ones(n_items, dtype=np.float32)
+    warm_first[pool] = 0.0
+    model = ScoreFn(lambda b: np.tile(warm_first, (len(b), 1)))
+    full = evaluate_model(model, split, ks=(5,), checks=False)
+    assert full.metrics["hit@5"] == 0.0
+    pooled = evaluate_model(model, split, ks=(5,), item_pool=pool, checks=False)
+    assert pooled.metrics["hit@5"] > 0.0
+    assert "pool of 8 items" in pooled.protocol
+    # coverage is relative to the pool: at most the 8 pool items can appear
+    assert 0 < pooled.metrics["coverage@5"] <= 1.0

@@ -70,3 +70,23 @@ def test_bad_results_are_one_line_errors(tmp_path):
         write_report(bad, tmp_path)
     with pytest.raises(LmrecError, match="cannot read"):
         write_report(tmp_path / "missing.json", tmp_path)
+
+
+def test_collect_results_round_trips_through_the_report(tmp_path):
+    import numpy as np
+
+    from lmrec.data.split import leave_one_out_split
+    from lmrec.evaluate import evaluate_model
+    from lmrec.evaluate.report import collect_results
+    from lmrec.models.popularity import Popularity
+    from lmrec.testing.contract import tiny_dataset
+
+    split = leave_one_out_split(tiny_dataset())
+    pop = Popularity().fit(split.train)
+    res = evaluate_model(pop, split, ks=(5, 10), checks=False)
+    data = collect_results(split, {"pop": res}, fit_seconds={"pop": 0.5}, params={"pop": {"recent_days": 0}})
+    assert data["split_hash"] == split.hash and data["dataset"] == "tiny"
+    assert data["results"]["pop"]["ndcg@10"] == res.metrics["ndcg@10"]
+    text = write_report(data, tmp_path).read_text(encoding="utf-8")
+    assert f"{res.metrics['recall@10']:.4f}" in text and "0.50" in text
+    assert np.isfinite(data["results"]["pop"]["eval_seconds"])

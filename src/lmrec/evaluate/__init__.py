@@ -10,15 +10,23 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from lmrec.evaluate.integrity import check_split, integrity_report  # noqa: F401
-    from lmrec.evaluate.protocol import EvalResult, evaluate_model, evaluate_scores  # noqa: F401
-    from lmrec.evaluate.report import write_report  # noqa: F401
+    from lmrec.evaluate.protocol import (  # noqa: F401
+        EvalResult,
+        evaluate_model,
+        evaluate_scores,
+        krichene_rendle_correction,  # noqa: F401
+    )
+    from lmrec.evaluate.report import collect_results, load_results, write_report  # noqa: F401
 
 _EXPORTS = {
     "EvalResult": "lmrec.evaluate.protocol",
     "check_split": "lmrec.evaluate.integrity",
+    "collect_results": "lmrec.evaluate.report",
     "evaluate_model": "lmrec.evaluate.protocol",
     "evaluate_scores": "lmrec.evaluate.protocol",
     "integrity_report": "lmrec.evaluate.integrity",
+    "krichene_rendle_correction": "lmrec.evaluate.protocol",
+    "load_results": "lmrec.evaluate.report",
     "write_report": "lmrec.evaluate.report",
 }
 

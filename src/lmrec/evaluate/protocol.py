@@ -168,6 +168,7 @@ def _evaluate(
     protocol: str,
     warnings: list[str],
     ties: str = "random",
+    item_pool: np.ndarray | None = None,
 ) -> EvalResult:
     """Rank, score and average. ``score_rows(rows)`` returns scores for positions ``rows`` of ``users``."""
     start = time.perf_counter()
@@ -181,6 +182,19 @@ def _evaluate(
     max_k = ks[-1]
     rng = np.random.default_rng(seed)
     key_order = rng.permutation(n_items)
+    outside = np.zeros(0, dtype=np.int64)
+    n_ranked = n_items
+    if item_pool is not None:
+        pool = np.zeros(n_items, dtype=bool)
+        pool[np.asarray(item_pool, dtype=np.int64)] = True
+        outside = np.flatnonzero(~pool)
+        n_ranked = int(pool.sum())
+        n_out = sum(int((~pool[t]).sum()) for t in targets)
+        if n_out:
+            warnings.append(f"{n_out} held-out items lie outside the item pool and count as misses")
+        if len(outside):
+            # excluding the rest of the catalog is the same as seeing it
+            exclude = [np.concatenate([np.asarray(e, dtype=np.int64), outside]) for e in exclude]
     n_users = len(users)
     n_rel = np.array([len(t) for t in targets], dtype=np.int64)
     per_user: dict[str, np.ndarray] = {}
@@ -268,7 +282,7 @@ def _evaluate(
         results[key] = M.mean_over_users(values, n_rel)
     if list_metrics:
         for k in ks:
-            results[f"coverage@{k}"] = float(covered[k].sum() / n_items) if n_items else float("nan")
+            results[f"coverage@{k}"] = float(covered[k].sum() / n_ranked) if n_ranked else float("nan")
     if candidates is not None and correction is not None:
         if (n_rel != 1).any():
             warnings.append("sampled-metric correction needs exactly one held-out item per user; not applied")
@@ -422,6 +436,7 @@ def evaluate_model(
     correction: float | None = None,
     checks: bool = True,
     ties: str = "random",
+    item_pool: np.ndarray | None = None,
 ) -> EvalResult:
     """Evaluate a fitted recommender on ``split`` by full ranking (see the module docstring).
 
@@ -433,7 +448,8 @@ def evaluate_model(
     of :mod:`lmrec.evaluate.integrity` and adds their findings to ``warnings``. ``ties="expected"`` replaces
     the seeded random tie order of the rank metrics by its exact expectation (users with one held-out item;
     this is how REFERENCE-NUMBERS.md averages ties); coverage, novelty, popularity and diversity always use
-    the seeded order.
+    the seeded order. ``item_pool`` ranks only those items (e.g. ``split.params["test_items"]`` of an item
+    cold-start split); coverage is then relative to the pool.
     """
     from lmrec.models.base import UserBatch
 
@@ -459,7 +475,8 @@ def evaluate_model(
         batch = UserBatch(users[rows], [hist_all[r] for r in rows])
         return model.score(batch)
 
-    protocol = _protocol_text(split, stage, candidates, correction, ties)
+    pool_size = None if item_pool is None else len(np.unique(item_pool))
+    protocol = _protocol_text(split, stage, candidates, correction, ties, pool_size)
     if candidates is not None:
         warnings.append(_SAMPLED_WARNING.format(n=candidates))
     result = _evaluate(
@@ -480,6 +497,7 @@ def evaluate_model(
         protocol=protocol,
         warnings=warnings,
         ties=ties,
+        item_pool=item_pool,
     )
     result.params = {
         "stage": stage,
@@ -491,6 +509,7 @@ def evaluate_model(
         "max_users": max_users,
         "candidates": candidates,
         "ties": ties,
+        "item_pool": None if item_pool is None else len(item_pool),
     }
     return result
 
@@ -516,6 +535,7 @@ def evaluate_scores(
     correction: float | None = None,
     protocol: str = "precomputed scores, full ranking",
     ties: str = "random",
+    item_pool: np.ndarray | None = None,
 ) -> EvalResult:
     """Evaluate a precomputed ``(n_rows, n_items)`` score matrix with the same ranking and metric code.
 
@@ -562,6 +582,7 @@ def evaluate_scores(
         protocol=protocol,
         warnings=warnings,
         ties=ties,
+        item_pool=item_pool,
     )
 
 
@@ -581,11 +602,20 @@ _TIES_TEXT = {
 
 
 def _protocol_text(
-    split: Split, stage: str, candidates: int | None, correction: float | None, ties: str
+    split: Split,
+    stage: str,
+    candidates: int | None,
+    correction: float | None,
+    ties: str,
+    pool_size: int | None = None,
 ) -> str:
     masked = "train items" if stage == "valid" else "train+valid items"
     if candidates is None:
-        how = "full ranking over the catalog"
+        how = (
+            "full ranking over the catalog"
+            if pool_size is None
+            else f"full ranking over a pool of {pool_size} items"
+        )
     else:
         how = f"SAMPLED ranking against {candidates} random negatives"
         if correction is not None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from lmrec.errors import LmrecError
 
-__all__ = ["load_results", "write_report"]
+__all__ = ["collect_results", "load_results", "write_report"]
 
 RANK_ORDER = ("ndcg", "recall", "hit", "mrr", "map", "precision", "f1")
 TABLE_ORDER = (
@@ -40,6 +40,39 @@ TABLE_ORDER = (
 )
 LOWER_IS_BETTER = {"popularity", "fit_seconds", "eval_seconds"}
 _KEY = re.compile(r"^([a-z_0-9]+)@(\d+)$")
+
+
+def collect_results(
+    split: Any,
+    results: dict[str, Any],
+    *,
+    fit_seconds: dict[str, float] | None = None,
+    params: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The results dict :func:`write_report` reads, from a split and ``{model: EvalResult}``.
+
+    The protocol is taken from the first result (they should all share it; differing ones are listed).
+    """
+    if not results:
+        raise LmrecError("no results to collect")
+    protocols = sorted({r.protocol for r in results.values()})
+    out: dict[str, Any] = {
+        "protocol": protocols[0] if len(protocols) == 1 else " | ".join(protocols),
+        "split_hash": split.hash,
+        "dataset": split.dataset.name,
+        "results": {},
+    }
+    for model, r in results.items():
+        row: dict[str, Any] = {k: float(v) for k, v in r.metrics.items()}
+        row["n_users"] = r.n_users
+        row["eval_seconds"] = float(r.seconds)
+        if fit_seconds and model in fit_seconds:
+            row["fit_seconds"] = float(fit_seconds[model])
+        row["params"] = dict((params or {}).get(model, {}))
+        if r.warnings:
+            row["warnings"] = list(r.warnings)
+        out["results"][model] = row
+    return out
 
 
 def load_results(source: dict[str, Any] | str | Path) -> dict[str, Any]:
