@@ -1,0 +1,121 @@
+"""``encode_items`` / ``encode_texts``: encoders behind the on-disk embedding cache."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from lmrec.data import ItemTable
+from lmrec.text.cache import CacheStats, EmbeddingCache, keys_for
+from lmrec.text.encoders import DEFAULT_ENCODER, MULTILINGUAL_ENCODER, TextEncoder, get_encoder
+from lmrec.text.encoders._base import clean_texts
+from lmrec.text.templates import Template, is_mostly_cjk, item_texts
+
+_TOTALS = CacheStats()
+_LAST = CacheStats()
+
+
+def cache_stats(*, last: bool = False) -> CacheStats:
+    """Cache hits/misses summed over this process's encode calls (``last=True``: only the latest call)."""
+    src = _LAST if last else _TOTALS
+    return CacheStats(src.hits, src.misses, src.texts, src.encode_seconds, src.total_seconds)
+
+
+def reset_cache_stats() -> None:
+    """Zero the process-wide counters returned by :func:`cache_stats`."""
+    global _TOTALS, _LAST
+    _TOTALS = CacheStats()
+    _LAST = CacheStats()
+
+
+def resolve_encoder(encoder: str | Path | TextEncoder, texts: Sequence[str] | None = None) -> TextEncoder:
+    """An encoder object from a name/path/object; ``"auto"`` picks the multilingual one for CJK texts."""
+    if isinstance(encoder, TextEncoder):
+        return encoder
+    if encoder == "auto":
+        encoder = MULTILINGUAL_ENCODER if texts is not None and is_mostly_cjk(texts) else DEFAULT_ENCODER
+    return get_encoder(encoder)
+
+
+def encode_texts(
+    texts: Sequence[str | None],
+    *,
+    encoder: str | Path | TextEncoder = DEFAULT_ENCODER,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    batch_size: int = 64,
+    progress: bool = False,
+    template: str | None = None,
+    stats: CacheStats | None = None,
+) -> np.ndarray:
+    """Embed ``texts`` -> float32 ``(len(texts), dim)`` with unit rows, through the embedding cache.
+
+    Only texts whose vectors are not cached yet are encoded (each distinct text once). ``encoder`` is a name
+    (see :func:`lmrec.text.get_encoder`), ``"auto"`` (multilingual for mostly-CJK texts), or an encoder object.
+    ``cache_dir`` defaults to ``$LMREC_CACHE/embeddings`` or ``~/.cache/lmrec/embeddings``; ``use_cache=False``
+    skips the disk entirely. ``template`` is only recorded next to the cached vectors. Hit/miss counts are
+    added to ``stats`` when given, and to :func:`cache_stats`.
+    """
+    global _LAST
+    t0 = time.perf_counter()
+    clean, _ = clean_texts(texts)
+    enc = resolve_encoder(encoder, clean)
+    run = CacheStats(texts=len(clean))
+    # distinct texts, first occurrence order: duplicates (common in catalogs) are encoded once
+    uniq: dict[str, int] = {}
+    inverse = np.fromiter((uniq.setdefault(t, len(uniq)) for t in clean), dtype=np.int64, count=len(clean))
+    uniq_texts = list(uniq)
+    vecs = np.empty((len(uniq_texts), enc.dim), dtype=np.float32)
+    if use_cache and uniq_texts:
+        cache = EmbeddingCache(enc.model_id, enc.dim, cache_dir)
+        keys = keys_for(uniq_texts)
+        found, cached = cache.get(keys)
+        vecs[found] = cached
+        todo = np.flatnonzero(~found)
+        if len(todo):
+            t1 = time.perf_counter()
+            new = enc.encode([uniq_texts[i] for i in todo], batch_size=batch_size, progress=progress)
+            run.encode_seconds = time.perf_counter() - t1
+            vecs[todo] = new
+            cache.put([keys[i] for i in todo], new, template=template)
+        run.hits, run.misses = int(found.sum()), len(todo)
+    elif uniq_texts:
+        t1 = time.perf_counter()
+        vecs = enc.encode(uniq_texts, batch_size=batch_size, progress=progress)
+        run.encode_seconds = time.perf_counter() - t1
+        run.misses = len(uniq_texts)
+    out = vecs[inverse] if len(clean) else np.empty((0, enc.dim), dtype=np.float32)
+    run.total_seconds = time.perf_counter() - t0
+    _TOTALS.add(run)
+    _LAST = run
+    if stats is not None:
+        stats.add(run)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def encode_items(
+    items: ItemTable,
+    *,
+    encoder: str | Path | TextEncoder = DEFAULT_ENCODER,
+    template: str | None = None,
+    cache_dir: str | Path | None = None,
+    batch_size: int = 64,
+    progress: bool = False,
+    dataset: str | None = None,
+    use_cache: bool = True,
+    stats: CacheStats | None = None,
+) -> np.ndarray:
+    """Embed every item of ``items`` -> float32 ``(n_items, dim)``, unit rows, dense item index order.
+
+    The item texts come from :func:`lmrec.text.templates.item_texts` (``template``, else the built-in template
+    of ``dataset``, else the table's text fields joined). Vectors are served from / added to the cache.
+    """
+    texts = item_texts(items, template, dataset=dataset)
+    tpl_source = template.source if isinstance(template, Template) else template
+    return encode_texts(
+        texts, encoder=encoder, cache_dir=cache_dir, use_cache=use_cache, batch_size=batch_size,
+        progress=progress, template=tpl_source, stats=stats,
+    )

@@ -1,0 +1,113 @@
+"""The :class:`TextEncoder` protocol and the behaviour every backend shares.
+
+Contract of ``encode``: one float32 row per input text, each row of unit L2 norm, in input order.
+
+- ``None``, NaN and whitespace-only texts are *empty*: they get the backend's vector for the empty string ``""``
+  (a fixed unit vector per model, the same one every time), are counted in ``stats.empty`` and logged once per
+  call as a warning. They never raise.
+- Texts longer than the model's limit are cut to its first ``max_tokens`` tokens and counted in
+  ``stats.truncated``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+log = logging.getLogger("lmrec.text")
+
+
+@dataclass
+class EncoderStats:
+    """Running counters of one encoder instance (cumulative over its ``encode`` calls)."""
+
+    texts: int = 0
+    empty: int = 0
+    truncated: int = 0
+    seconds: float = 0.0
+
+
+@runtime_checkable
+class TextEncoder(Protocol):
+    """A frozen sentence encoder: texts in, unit-norm float32 vectors out."""
+
+    name: str
+    model_id: str  # stable across processes and machines; part of every cache key
+    dim: int
+    max_tokens: int  # the model's token limit; 0 when it has none (USE cuts by characters instead)
+    stats: EncoderStats
+
+    def encode(
+        self, texts: Sequence[str | None], *, batch_size: int = 64, progress: bool = False
+    ) -> np.ndarray:
+        """Embed ``texts`` -> float32 array ``(len(texts), dim)`` with unit rows."""
+        ...
+
+
+def clean_texts(texts: Sequence[Any]) -> tuple[list[str], np.ndarray]:
+    """Strings to feed a model, and a boolean mask of the empty ones (None, NaN, blank -> "")."""
+    if isinstance(texts, str):
+        raise TypeError("encode() takes a sequence of texts, not a single string")
+    out: list[str] = []
+    empty = np.zeros(len(texts), dtype=bool)
+    for i, t in enumerate(texts):
+        if t is None or (isinstance(t, float) and math.isnan(t)):
+            s = ""
+        else:
+            s = str(t).strip()
+        if not s:
+            empty[i] = True
+            s = ""
+        out.append(s)
+    return out, empty
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm, as contiguous float32 (rows of zeros stay zero)."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    np.maximum(norms, 1e-12, out=norms)
+    return x / norms
+
+
+def warn_empty(name: str, n_empty: int, n: int) -> None:
+    if n_empty:
+        log.warning("%s: %d of %d texts are empty; they get the encoder's empty-string vector", name, n_empty, n)
+
+
+def batches(order: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+    """Consecutive chunks of ``order``."""
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
+class Progress:
+    """A rich progress bar over texts, or nothing (``enabled=False``)."""
+
+    def __init__(self, enabled: bool, total: int, description: str) -> None:
+        self._bar: Any = None
+        if enabled and total:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TimeRemainingColumn
+
+            self._bar = RichProgress(
+                "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+            )
+            self._task = self._bar.add_task(description, total=total)
+
+    def __enter__(self) -> Progress:
+        if self._bar is not None:
+            self._bar.__enter__()
+        return self
+
+    def advance(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
