@@ -3,7 +3,7 @@
 Importing this package does not import torch; a backend loads its libraries when it is first used.
 
 >>> from lmrec.text import encode_items, get_encoder
->>> vecs = encode_items(dataset.items, encoder="minilm")  # (n_items, 384) float32, unit rows  # doctest: +SKIP
+>>> vecs = encode_items(dataset.items, encoder="minilm")  # doctest: +SKIP
 """
 
 from lmrec.text._api import cache_stats, encode_items, encode_texts, reset_cache_stats, resolve_encoder

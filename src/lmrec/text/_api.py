@@ -54,10 +54,10 @@ def encode_texts(
     """Embed ``texts`` -> float32 ``(len(texts), dim)`` with unit rows, through the embedding cache.
 
     Only texts whose vectors are not cached yet are encoded (each distinct text once). ``encoder`` is a name
-    (see :func:`lmrec.text.get_encoder`), ``"auto"`` (multilingual for mostly-CJK texts), or an encoder object.
-    ``cache_dir`` defaults to ``$LMREC_CACHE/embeddings`` or ``~/.cache/lmrec/embeddings``; ``use_cache=False``
-    skips the disk entirely. ``template`` is only recorded next to the cached vectors. Hit/miss counts are
-    added to ``stats`` when given, and to :func:`cache_stats`.
+    (see :func:`lmrec.text.get_encoder`), ``"auto"`` (multilingual for mostly-CJK texts), or an encoder
+    object. ``cache_dir`` defaults to ``$LMREC_CACHE/embeddings`` or ``~/.cache/lmrec/embeddings``;
+    ``use_cache=False`` skips the disk entirely. ``template`` is only recorded next to the cached vectors.
+    Hit/miss counts are added to ``stats`` when given, and to :func:`cache_stats`.
     """
     global _LAST
     t0 = time.perf_counter()
@@ -116,6 +116,12 @@ def encode_items(
     texts = item_texts(items, template, dataset=dataset)
     tpl_source = template.source if isinstance(template, Template) else template
     return encode_texts(
-        texts, encoder=encoder, cache_dir=cache_dir, use_cache=use_cache, batch_size=batch_size,
-        progress=progress, template=tpl_source, stats=stats,
+        texts,
+        encoder=encoder,
+        cache_dir=cache_dir,
+        use_cache=use_cache,
+        batch_size=batch_size,
+        progress=progress,
+        template=tpl_source,
+        stats=stats,
     )

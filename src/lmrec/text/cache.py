@@ -5,15 +5,17 @@ Layout: ``<root>/<model-slug>/`` holds ``model.json`` (the model id and dimensio
 templates that produced them). ``root`` is the ``cache_dir`` argument, else ``$LMREC_CACHE/embeddings``, else
 ``$XDG_CACHE_HOME/lmrec/embeddings`` (``~/.cache/lmrec/embeddings``).
 
-Keys: the namespace is the encoder's ``model_id`` (weights fingerprint, pooling, length limit, precision); within
-it a row is keyed by the sha256 of the exact text the encoder saw. The template therefore enters the key through
-the text it renders: a changed template or a changed item field changes the text, hence the key, hence a
-re-encode, while two templates that render the same text share one vector (correctly: same text, same vector).
+Keys: the namespace is the encoder's ``model_id`` (weights fingerprint, pooling, length limit, precision);
+within it a row is keyed by the sha256 of the exact text the encoder saw. The template therefore enters the
+key through the text it renders: a changed template or a changed item field changes the text, hence the key,
+hence a re-encode, while two templates that render the same text share one vector (correctly: same text, same
+vector).
 
-Concurrency: every write creates new, uniquely named files (written to a temp name, flushed, then ``os.replace``d)
-and the index is published only after its ``.npy`` is in place, so a reader never sees a partial shard and two
-processes adding at once never overwrite each other (at worst both store the same rows; the first shard wins).
-``compact()`` merges shards under an exclusive file lock; readers that race a compaction retry once.
+Concurrency: every write creates new, uniquely named files (written to a temp name, flushed, then
+``os.replace``d) and the index is published only after its ``.npy`` is in place, so a reader never sees a
+partial shard and two processes adding at once never overwrite each other (at worst both store the same rows;
+the first shard wins). ``compact()`` merges shards under an exclusive file lock; readers that race a
+compaction retry once.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class CacheStats:
 
 
 def default_cache_root() -> Path:
-    """``$LMREC_CACHE/embeddings``, else ``$XDG_CACHE_HOME/lmrec/embeddings`` (``~/.cache/lmrec/embeddings``)."""
+    """``$LMREC_CACHE/embeddings``, else ``$XDG_CACHE_HOME/lmrec/embeddings`` (~/.cache/lmrec/embeddings)."""
     env = os.environ.get("LMREC_CACHE")
     if env:
         return Path(env).expanduser() / "embeddings"
@@ -103,13 +105,17 @@ class EmbeddingCache:
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise LmrecError(f"{self.dir}: cannot create the embedding cache folder ({exc.strerror})") from None
+            raise LmrecError(
+                f"{self.dir}: cannot create the embedding cache folder ({exc.strerror})"
+            ) from None
         manifest = self.dir / "model.json"
         if manifest.is_file():
             meta = json.loads(manifest.read_text(encoding="utf-8"))
             if meta.get("model_id") != model_id or int(meta.get("dim", -1)) != self.dim:
-                raise LmrecError(f"{manifest}: belongs to model {meta.get('model_id')!r} (dim {meta.get('dim')}), "
-                                 f"not {model_id!r} (dim {dim}); remove the folder")
+                raise LmrecError(
+                    f"{manifest}: belongs to model {meta.get('model_id')!r} (dim {meta.get('dim')}), "
+                    f"not {model_id!r} (dim {dim}); remove the folder"
+                )
         else:
             body = json.dumps({"format": _FORMAT, "model_id": model_id, "dim": self.dim}).encode()
             _atomic_write_bytes(manifest, lambda fh: fh.write(body), ".json")
@@ -129,7 +135,9 @@ class EmbeddingCache:
                 continue
             try:
                 meta = json.loads(idx_path.read_text(encoding="utf-8"))
-            except FileNotFoundError:  # merged away by a concurrent compact(): its rows live on in the new shard
+            except (
+                FileNotFoundError
+            ):  # merged away by a concurrent compact(): its rows live on in the new shard
                 continue
             except (OSError, json.JSONDecodeError) as exc:
                 raise LmrecError(f"{idx_path}: unreadable cache index ({exc}); remove the file") from None
@@ -155,7 +163,7 @@ class EmbeddingCache:
         return key in self._index
 
     def get(self, keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """``(found, vectors)``: a boolean mask over ``keys`` and the float32 rows of the found ones, in order."""
+        """``(found, vectors)``: a mask over ``keys`` and the float32 rows of the found ones, in order."""
         for attempt in range(3):
             try:
                 return self._get(keys)
@@ -202,9 +210,19 @@ class EmbeddingCache:
 
     def _write_shard(self, keys: list[str], vectors: np.ndarray, templates: list[str]) -> str:
         name = f"shard-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        _atomic_write_bytes(self.dir / f"{name}.npy", lambda fh: np.save(fh, vectors, allow_pickle=False), ".npy")
-        body = json.dumps({"format": _FORMAT, "model_id": self.model_id, "dim": self.dim, "rows": len(keys),
-                           "templates": templates, "keys": keys}).encode()
+        _atomic_write_bytes(
+            self.dir / f"{name}.npy", lambda fh: np.save(fh, vectors, allow_pickle=False), ".npy"
+        )
+        body = json.dumps(
+            {
+                "format": _FORMAT,
+                "model_id": self.model_id,
+                "dim": self.dim,
+                "rows": len(keys),
+                "templates": templates,
+                "keys": keys,
+            }
+        ).encode()
         # published last: a reader that sees this index finds the complete .npy next to it
         _atomic_write_bytes(self.dir / f"{name}.json", lambda fh: fh.write(body), ".json")
         return name

@@ -3,7 +3,8 @@
 A template is a plain string with ``{field}`` or ``{field:N}`` placeholders (``N`` = keep at most N characters
 of that field, cut at a word boundary when one is near). Literal text before a placeholder belongs to it: when
 the field is empty the placeholder *and the literal text before it* are dropped, so
-``"{title}. {brand}. {description:200}"`` with no brand renders ``"Title. Description"``, not ``"Title. . Desc"``.
+``"{title}. {brand}. {description:200}"`` with no brand renders ``"Title. Description"``, not
+``"Title. . Description"``.
 Separators left dangling at the start are stripped.
 """
 
@@ -23,8 +24,8 @@ from lmrec.errors import ConfigError, DataError
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(\d+))?\}")
 _LEADING_SEPARATORS = " \t\n.,;:|-/"
 
-# Per-dataset defaults, chosen by the dataset name's prefix. Fields missing from a table are a user error for a
-# template the user gave, but a built-in template falls back to the table's own text fields instead.
+# Per-dataset defaults, chosen by the dataset name's prefix. Fields missing from a table are a user error for
+# a template the user gave, but a built-in template falls back to the table's own text fields instead.
 DATASET_TEMPLATES: dict[str, str] = {
     "amazon": "{title}. {categories}. {brand}. {description:200}",
     "douban": "{name}. {genres}. {regions}. {directors}. {tags}. {storyline:200}",
@@ -117,12 +118,14 @@ def template_for(dataset_name: str | None) -> str | None:
     return None
 
 
-def item_texts(items: ItemTable, template: str | Template | None = None, *, dataset: str | None = None) -> list[str]:
+def item_texts(
+    items: ItemTable, template: str | Template | None = None, *, dataset: str | None = None
+) -> list[str]:
     """One text per item in dense index order.
 
     ``template=None``: the built-in template of ``dataset`` when it names fields the table has, else the
-    table's ``text_fields`` joined with ". " (``ItemTable.texts()``). A template naming a missing column raises
-    a one-line :class:`DataError`.
+    table's ``text_fields`` joined with ". " (``ItemTable.texts()``). A template naming a missing column
+    raises a one-line :class:`DataError`.
     """
     if template is None:
         builtin = template_for(dataset)
@@ -134,8 +137,10 @@ def item_texts(items: ItemTable, template: str | Template | None = None, *, data
     tpl = template if isinstance(template, Template) else Template.parse(template)
     missing = [f for f in tpl.fields if f not in items.frame.columns]
     if missing:
-        raise DataError(f"template field not in the item table (columns: {', '.join(map(str, items.frame.columns))})",
-                        field=missing[0])
+        raise DataError(
+            f"template field not in the item table (columns: {', '.join(map(str, items.frame.columns))})",
+            field=missing[0],
+        )
     return _render_all(items, tpl)
 
 

@@ -2,9 +2,9 @@
 
 Contract of ``encode``: one float32 row per input text, each row of unit L2 norm, in input order.
 
-- ``None``, NaN and whitespace-only texts are *empty*: they get the backend's vector for the empty string ``""``
-  (a fixed unit vector per model, the same one every time), are counted in ``stats.empty`` and logged once per
-  call as a warning. They never raise.
+- ``None``, NaN and whitespace-only texts are *empty*: they get the backend's vector for the empty string
+  ``""`` (a fixed unit vector per model, the same one every time), are counted in ``stats.empty`` and logged
+  once per call as a warning. They never raise.
 - Texts longer than the model's limit are cut to its first ``max_tokens`` tokens and counted in
   ``stats.truncated``.
 """
@@ -77,7 +77,9 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
 
 def warn_empty(name: str, n_empty: int, n: int) -> None:
     if n_empty:
-        log.warning("%s: %d of %d texts are empty; they get the encoder's empty-string vector", name, n_empty, n)
+        log.warning(
+            "%s: %d of %d texts are empty; they get the encoder's empty-string vector", name, n_empty, n
+        )
 
 
 def batches(order: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
@@ -92,10 +94,20 @@ class Progress:
     def __init__(self, enabled: bool, total: int, description: str) -> None:
         self._bar: Any = None
         if enabled and total:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TimeRemainingColumn,
+            )
+            from rich.progress import (
+                Progress as RichProgress,
+            )
 
             self._bar = RichProgress(
-                "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
             )
             self._task = self._bar.add_task(description, total=total)
 

@@ -1,8 +1,8 @@
 """Hugging Face ``transformers`` backend: AutoModel + mean pooling, length-bucketed batches.
 
-Texts are tokenized once (Rust ``tokenizers``), sorted by token length and cut into batches, so each batch pads
-only to its own longest text. With catalog texts of very uneven length this removes most of the padding work
-that a fixed-order batcher does.
+Texts are tokenized once (Rust ``tokenizers``), sorted by token length and cut into batches, so each batch
+pads only to its own longest text. With catalog texts of very uneven length this removes most of the padding
+work that a fixed-order batcher does.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ def minilm_folder() -> Path:
 
 
 def model_fingerprint(folder: Path) -> str:
-    """12 hex chars of sha256 over the folder's config and weights: the same files give the same id anywhere."""
+    """12 hex chars of sha256 over the folder's config and weights: same files, same id, on any machine."""
     files = [folder / "config.json"] + [folder / f for f in _WEIGHT_FILES]
     key = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file())
     return _fingerprint(key)
@@ -54,16 +54,23 @@ def hub_folder(name: str) -> Path:
         return Path(snapshot_download(name, local_files_only=True))
     except Exception:  # noqa: BLE001 - any miss falls through to the download attempt / error below
         pass
-    offline = any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    offline = any(
+        os.environ.get(v, "").lower() in ("1", "true", "yes")
+        for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
     hint = "known names: minilm, minilm-st, minilm-onnx-int8, use-multilingual, or a local model folder"
     if offline:
-        raise LmrecError(f"encoder {name!r}: not a known name or local folder, and not in the Hugging Face cache "
-                         f"(offline mode); {hint}")
+        raise LmrecError(
+            f"encoder {name!r}: not a known name or local folder, and not in the Hugging Face cache "
+            f"(offline mode); {hint}"
+        )
     try:
         return Path(snapshot_download(name, etag_timeout=5))
     except Exception as exc:  # noqa: BLE001 - network errors, 404s, bad names: all one user-facing line
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise LmrecError(f"encoder {name!r}: cannot load from the Hugging Face hub ({reason[:160]}); {hint}") from None
+        raise LmrecError(
+            f"encoder {name!r}: cannot load from the Hugging Face hub ({reason[:160]}); {hint}"
+        ) from None
 
 
 @contextlib.contextmanager

@@ -20,7 +20,12 @@ class SentenceTransformerEncoder:
     """A SentenceTransformer model loaded from a local folder, on CPU."""
 
     def __init__(
-        self, folder: str | Path, *, name: str | None = None, label: str | None = None, threads: int | None = None
+        self,
+        folder: str | Path,
+        *,
+        name: str | None = None,
+        label: str | None = None,
+        threads: int | None = None,
     ) -> None:
         import torch
         from sentence_transformers import SentenceTransformer
@@ -31,11 +36,16 @@ class SentenceTransformerEncoder:
         with quiet_transformers():
             self.model = SentenceTransformer(str(self.folder), device="cpu")
         self.max_tokens = int(self.model.max_seq_length)
-        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        get_dim = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
+        )
         self.dim = int(get_dim())
         self.name = name or str(self.folder)
         self.pooling = "mean"
-        self.model_id = f"{label or self.folder.name}@{model_fingerprint(self.folder)}|st|max{self.max_tokens}|fp32"
+        self.model_id = (
+            f"{label or self.folder.name}@{model_fingerprint(self.folder)}|st|max{self.max_tokens}|fp32"
+        )
         self.stats = EncoderStats()
 
     def encode(
@@ -48,9 +58,14 @@ class SentenceTransformerEncoder:
         if not clean:
             return np.empty((0, self.dim), dtype=np.float32)
         tok = self.model.tokenizer
-        lengths = [len(x) for x in tok(clean, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]]
+        lengths = [
+            len(x) for x in tok(clean, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        ]
         vecs = self.model.encode(
-            clean, batch_size=batch_size, show_progress_bar=progress, convert_to_numpy=True,
+            clean,
+            batch_size=batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
             normalize_embeddings=False,
         )
         self.stats.texts += len(clean)
