@@ -38,6 +38,8 @@ def build_dataset(
     keep_items_without_events: bool = True,
     fixed_split: np.ndarray | None = None,
     meta: dict[str, Any] | None = None,
+    first_line: int = 1,
+    item_first_line: int = 1,
 ) -> Dataset:
     """Map external ids to dense indices, validate, and assemble the dataset.
 
@@ -46,6 +48,8 @@ def build_dataset(
     Items that have a row in ``items`` but no events are kept (they are part of the catalog) unless
     ``keep_items_without_events`` is False. Item indices follow first appearance in ``items``, then in events;
     user indices follow first appearance in events.
+    ``first_line`` / ``item_first_line``: the file line of the first event / item row (2 after a header), so
+    that error messages point at the right line.
     """
     for col in ("user", "item"):
         if col not in events.columns:
@@ -61,7 +65,7 @@ def build_dataset(
             raise DataError("missing column", file=item_source, field="item_id")
         items = items.reset_index(drop=True).copy()
         items["item_id"] = items["item_id"].astype(str)
-        items = _dedup_items(items, text_fields, item_source)
+        items = _dedup_items(items, text_fields, item_source, item_first_line)
         known = pd.Index(items["item_id"])
         missing = ~ev_items.isin(known)
         if missing.any():
@@ -71,7 +75,7 @@ def build_dataset(
                     f"interaction refers to unknown item {ev_items.iloc[row]!r} "
                     f"({int(missing.sum())} such rows)",
                     file=source,
-                    line=row + 1,
+                    line=row + first_line,
                     field="item",
                 )
             if unknown_items == "drop":
@@ -93,11 +97,15 @@ def build_dataset(
     item_codes = pd.Index(item_ids).get_indexer(ev_items)
     user_codes, user_ids = pd.factorize(events["user"].astype(str), sort=False)
 
-    timestamp = _numeric(events, "timestamp", source, np.int64) if "timestamp" in events.columns else None
+    timestamp = (
+        _numeric(events, "timestamp", source, np.int64, first_line) if "timestamp" in events.columns else None
+    )
     if timestamp is None:
         # no time: order within each user = file order
         timestamp = events.groupby(user_codes).cumcount().to_numpy(np.int64)
-    rating = _numeric(events, "rating", source, np.float32) if "rating" in events.columns else None
+    rating = (
+        _numeric(events, "rating", source, np.float32, first_line) if "rating" in events.columns else None
+    )
     text = events["text"].to_numpy(object) if "text" in events.columns else None
 
     inter = Interactions(
@@ -116,7 +124,9 @@ def build_dataset(
             raise DataError("missing column", field="user_id")
         users = users.copy()
         users["user_id"] = users["user_id"].astype(str)
-        users = users.drop_duplicates("user_id").set_index("user_id").reindex(pd.Index(user_ids, name="user_id"))
+        users = (
+            users.drop_duplicates("user_id").set_index("user_id").reindex(pd.Index(user_ids, name="user_id"))
+        )
         user_table = UserTable(users.reset_index(), text_fields=tuple(user_text_fields))
     return Dataset(
         name=name,
@@ -137,20 +147,29 @@ def build_dataset(
     )
 
 
-def _numeric(frame: pd.DataFrame, col: str, source: str | Path | None, dtype: Any) -> np.ndarray:
+def _numeric(
+    frame: pd.DataFrame, col: str, source: str | Path | None, dtype: Any, first_line: int = 1
+) -> np.ndarray:
     values = pd.to_numeric(frame[col], errors="coerce")
     bad = values.isna() & frame[col].notna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"cannot parse {frame[col].iloc[row]!r} as a number", file=source, line=row + 1, field=col)
+        raise DataError(
+            f"cannot parse {frame[col].iloc[row]!r} as a number",
+            file=source,
+            line=row + first_line,
+            field=col,
+        )
     arr = values.to_numpy(dtype=np.float64)
     if not np.isfinite(arr).all():
         row = int(np.flatnonzero(~np.isfinite(arr))[0])
-        raise DataError("value is NaN, infinite or missing", file=source, line=row + 1, field=col)
+        raise DataError("value is NaN, infinite or missing", file=source, line=row + first_line, field=col)
     return arr.astype(dtype)
 
 
-def _dedup_items(items: pd.DataFrame, text_fields: Sequence[str], source: str | Path | None) -> pd.DataFrame:
+def _dedup_items(
+    items: pd.DataFrame, text_fields: Sequence[str], source: str | Path | None, first_line: int = 1
+) -> pd.DataFrame:
     dup = items["item_id"].duplicated(keep=False)
     if not dup.any():
         return items
@@ -162,6 +181,9 @@ def _dedup_items(items: pd.DataFrame, text_fields: Sequence[str], source: str | 
         item = conflicts.index[0]
         row = int(np.flatnonzero((items["item_id"] == item).to_numpy())[1])
         raise DataError(
-            f"duplicate item id {item!r} with different text", file=source, line=row + 1, field="item_id"
+            f"duplicate item id {item!r} with different text",
+            file=source,
+            line=row + first_line,
+            field="item_id",
         )
     return items.drop_duplicates("item_id").reset_index(drop=True)

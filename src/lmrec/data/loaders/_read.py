@@ -42,8 +42,37 @@ def read_bytes(path: Path) -> bytes:
         try:
             return gzip.decompress(raw)
         except (EOFError, OSError, zlib.error) as exc:
-            raise DataError(f"truncated or corrupt gzip file ({one_line(exc)})", file=path) from None
+            partial = _partial_gunzip(raw)
+            line = partial.count(b"\n") + 1 if partial else None
+            last = partial[partial.rfind(b"\n") + 1 :].decode("utf-8", errors="replace") if partial else ""
+            raise DataError(
+                f"truncated or corrupt gzip file ({one_line(exc)})",
+                file=path,
+                line=line,
+                field=last_json_key(last),
+            ) from None
     return raw
+
+
+def _partial_gunzip(raw: bytes) -> bytes:
+    """As much of a damaged gzip stream as can be decompressed (to say where it breaks)."""
+    d = zlib.decompressobj(wbits=31)
+    out = b""
+    try:
+        for i in range(0, len(raw), 1 << 16):
+            out += d.decompress(raw[i : i + (1 << 16)])
+    except zlib.error:
+        pass
+    return out
+
+
+_JSON_KEY = re.compile(r'"((?:[^"\\]|\\.)*)"\s*:')
+
+
+def last_json_key(text: str) -> str | None:
+    """The last ``"key":`` in ``text`` (the JSON field a truncated or broken document stops in)."""
+    keys = _JSON_KEY.findall(text)
+    return keys[-1] if keys else None
 
 
 def decode(
@@ -102,8 +131,9 @@ def read_delimited(
     """
     data = read_bytes(path)
     text = decode(data, path, encoding, sep=sep, columns=names)
+    first_field = required[0] if required else (names[0] if names else None)
     if not text.strip():
-        raise DataError("file is empty", file=path, field=required[0] if required else None)
+        raise DataError("file is empty", file=path, field=first_field)
     if len(sep) > 1:
         text = text.replace(sep, "\x1f")
         sep = "\x1f"
@@ -122,7 +152,7 @@ def read_delimited(
             index_col=False,
         )
     except pd.errors.EmptyDataError:
-        raise DataError("file is empty", file=path, field=required[0] if required else None) from None
+        raise DataError("file is empty", file=path, field=first_field) from None
     except pd.errors.ParserError as exc:
         msg = one_line(exc)
         m = re.search(r"line (\d+)", msg)
@@ -158,8 +188,9 @@ def check_numeric(
     if pd.api.types.is_numeric_dtype(raw.dtype):
         empty = raw.isna()
     else:
-        empty = raw.isna() | raw.astype(str).str.strip().isin(["", "nan", "NaN", "None", "null"])
-    bad = values.isna() & ~empty
+        empty = raw.isna() | raw.astype(str).str.strip().isin(["", "None", "null"])
+    # 'NaN' / 'inf' parse as numbers and are reported as such below
+    bad = values.isna() & ~empty & ~raw.astype(str).str.strip().str.lower().isin(["nan", "-nan"])
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(
@@ -179,30 +210,41 @@ def check_numeric(
     return arr
 
 
-def load_json(path: Path, encoding: str = "utf-8") -> Any:
-    """Parse a JSON document; a syntax error (e.g. a truncated file) names the line."""
+def load_json(path: Path, encoding: str = "utf-8", *, field: str | None = None) -> Any:
+    """Parse a JSON document; a syntax error (e.g. a truncated file) names the line and the last key read.
+
+    ``field`` is named when the file is empty (what was expected in it)."""
     text = read_text(path, encoding)
     if not text.strip():
-        raise DataError("file is empty", file=path)
+        raise DataError("file is empty", file=path, field=field)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        what = "truncated JSON" if exc.pos >= len(text.rstrip()) else f"invalid JSON ({exc.msg})"
-        raise DataError(what, file=path, line=exc.lineno) from None
+        what = "truncated JSON" if _truncated(exc, text) else f"invalid JSON ({exc.msg})"
+        key = last_json_key(text[max(0, exc.pos - 100_000) : exc.pos]) or field
+        raise DataError(what, file=path, line=exc.lineno, field=key) from None
 
 
-def iter_json_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, dict[str, Any]]]:
+def _truncated(exc: json.JSONDecodeError, text: str) -> bool:
+    """Does the document stop early (rather than hold a wrong character)?"""
+    return exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+
+
+def iter_json_lines(
+    path: Path, encoding: str = "utf-8", *, field: str | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line of a JSON-lines file (gzip allowed)."""
     text = read_text(path, encoding)
     if not text.strip():
-        raise DataError("file is empty", file=path)
+        raise DataError("file is empty", file=path, field=field)
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(f"invalid JSON line ({exc.msg})", file=path, line=n) from None
+            what = "truncated JSON line" if _truncated(exc, line) else f"invalid JSON line ({exc.msg})"
+            raise DataError(what, file=path, line=n, field=last_json_key(line[: exc.pos]) or field) from None
         if not isinstance(obj, dict):
             raise DataError("each line must be a JSON object", file=path, line=n)
         yield n, obj

@@ -34,7 +34,7 @@ def load(
     ``.inter.json`` file."""
     inter_path = _find(path, dataset)
     prefix = inter_path.name[: -len(".inter.json")]
-    data = load_json(inter_path)
+    data = load_json(inter_path, field="items")
     if not isinstance(data, dict):
         raise DataError("expected a JSON object mapping user -> list of items", file=inter_path, field="user")
     users: list[str] = []
@@ -89,7 +89,7 @@ def _find(path: Path, dataset: str | None) -> Path:
 
 
 def _items(path: Path) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    data = load_json(path)
+    data = load_json(path, field="item_id")
     if not isinstance(data, dict):
         raise DataError("expected a JSON object mapping item -> attributes", file=path, field="item_id")
     rows: list[dict[str, Any]] = []

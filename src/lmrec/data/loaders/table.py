@@ -57,6 +57,8 @@ def load(
     if path.is_dir():
         raise DataError("the table format needs a file, not a folder", file=path)
     frame, first_line = read_table(path, sep=sep, encoding=encoding, required=(user, item))
+    if len(frame) == 0:
+        raise DataError("no rows after the header", file=path, field=user)
     if time is None and "timestamp" in frame.columns:
         time = "timestamp"
     if rating is None and "rating" in frame.columns:
@@ -78,6 +80,7 @@ def load(
 
     items = None
     item_source: Path | None = None
+    item_first = first_line
     numeric = tuple(item_numeric)
     categorical = tuple(item_categorical)
     if items_path is not None:
@@ -125,6 +128,8 @@ def load(
         categorical_fields=categorical,
         unknown_items=unknown_items,
         meta={"format": "table"},
+        first_line=first_line,
+        item_first_line=item_first,
     )
 
 
@@ -148,7 +153,7 @@ def read_table(
         require_columns(frame, required, path)
         return frame, 1
     if ext in (".jsonl", ".json", ".ndjson"):
-        records = [obj for _, obj in iter_json_lines(path, encoding)]
+        records = [obj for _, obj in iter_json_lines(path, encoding, field=required[0] if required else None)]
         frame = pd.DataFrame.from_records(records)
         require_columns(frame, required, path)
         return frame, 1
