@@ -36,7 +36,8 @@ def list_datasets() -> None:
     from lmrec.data.download import DOWNLOADERS
 
     table = Table(title="lmrec datasets")
-    for col in ("name", "format", "domain", "found at", "get it with"):
+    table.add_column("name", no_wrap=True)
+    for col in ("format", "domain", "found at", "get it with"):
         table.add_column(col, overflow="fold")
     for name, entry in CATALOG.items():
         found = locate(name)
