@@ -62,9 +62,9 @@ def _load(name: str, options: dict[str, Any]) -> TextEncoder:
 
         return SentenceTransformerEncoder(minilm_folder(), name=name, label="all-MiniLM-L6-v2", **options)
     if name == "minilm-onnx-int8":
-        from lmrec.text.encoders._onnx import OnnxInt8Encoder
+        from lmrec.text.encoders._onnx import OnnxEncoder
 
-        return OnnxInt8Encoder(minilm_folder(), name=name, label="all-MiniLM-L6-v2", **options)
+        return OnnxEncoder(minilm_folder(), name=name, label="all-MiniLM-L6-v2", **options)
     if name == "use-multilingual":
         from lmrec.text.encoders._use import UseMultilingualEncoder
 

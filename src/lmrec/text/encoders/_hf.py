@@ -8,26 +8,13 @@ work that a fixed-order batcher does.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lmrec.text.encoders._base import (
-    EncoderStats,
-    Progress,
-    batches,
-    clean_texts,
-    unit_rows,
-    warn_empty,
-)
+from lmrec.text.encoders._bucketed import BucketedEncoder, truncating_tokenizer
 from lmrec.text.encoders._resolve import model_fingerprint, quiet_transformers
-
-# A token covers at least one character in WordPiece/SentencePiece vocabularies; cutting absurdly long strings
-# before tokenizing bounds the tokenizer's work without changing the kept prefix.
-_CHARS_PER_TOKEN_BOUND = 64
 
 
 def read_pooling(folder: Path) -> str:
@@ -54,7 +41,7 @@ def read_max_tokens(folder: Path, config: Any, tokenizer: Any) -> int:
     return int(min(limits))
 
 
-class TransformersEncoder:
+class TransformersEncoder(BucketedEncoder):
     """Mean- (or CLS-) pooled transformer encoder in fp32 PyTorch.
 
     ``folder``: a local model folder (config.json + weights + a fast tokenizer). ``threads``: torch intra-op
@@ -72,7 +59,6 @@ class TransformersEncoder:
         prefix: str = "",
     ) -> None:
         import torch
-        from tokenizers import Tokenizer
         from transformers import AutoModel, AutoTokenizer
 
         if threads is not None:
@@ -90,9 +76,7 @@ class TransformersEncoder:
         self.pooling = read_pooling(self.folder)
         self.max_tokens = int(max_tokens or read_max_tokens(self.folder, self.model.config, hf_tok))
         # own copy of the Rust tokenizer so changing its truncation does not touch the shared HF object
-        self._tok = Tokenizer.from_str(hf_tok.backend_tokenizer.to_str())
-        self._tok.no_padding()
-        self._tok.enable_truncation(self.max_tokens)
+        self._tok = truncating_tokenizer(hf_tok.backend_tokenizer, self.max_tokens)
         self._pad_id = int(hf_tok.pad_token_id or 0)
         self.prefix = prefix
         self.dim = int(self.model.config.hidden_size)
@@ -102,51 +86,17 @@ class TransformersEncoder:
             f"{base}@{model_fingerprint(self.folder)}|{self.pooling}|max{self.max_tokens}"
             f"{'|prefix=' + prefix if prefix else ''}|fp32"
         )
-        self.stats = EncoderStats()
+        super().__init__()
 
-    def tokenize(self, texts: list[str]) -> tuple[list[list[int]], int]:
-        """Token ids per text (with special tokens, truncated) and the number of truncated texts."""
-        limit = self.max_tokens * _CHARS_PER_TOKEN_BOUND
-        cut = [len(t) > limit for t in texts]
-        texts = [self.prefix + (t[:limit] if c else t) for t, c in zip(texts, cut, strict=True)]
-        encs = self._tok.encode_batch(texts)
-        n_trunc = sum(1 for e, c in zip(encs, cut, strict=True) if c or e.overflowing)
-        return [e.ids for e in encs], n_trunc
-
-    def encode(
-        self, texts: Sequence[str | None], *, batch_size: int = 64, progress: bool = False
-    ) -> np.ndarray:
-        """Embed ``texts`` -> float32 ``(n, dim)``, unit rows, input order."""
+    def _no_grad(self) -> Any:
         import torch
 
-        t0 = time.perf_counter()
-        clean, empty = clean_texts(texts)
-        warn_empty(self.name, int(empty.sum()), len(clean))
-        out = np.empty((len(clean), self.dim), dtype=np.float32)
-        if not clean:
-            return out
-        ids, n_trunc = self.tokenize(clean)
-        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-        # longest first: the largest allocation happens at once, and the bar's ETA is pessimistic, not rosy
-        order = np.argsort(-lengths, kind="stable")
-        with Progress(progress, len(clean), f"encoding ({self.name})") as bar, torch.inference_mode():
-            for idx in batches(order, max(1, int(batch_size))):
-                width = int(lengths[idx[0]])
-                input_ids = np.full((len(idx), width), self._pad_id, dtype=np.int64)
-                mask = np.zeros((len(idx), width), dtype=np.int64)
-                for r, i in enumerate(idx):
-                    n = lengths[i]
-                    input_ids[r, :n] = ids[i]
-                    mask[r, :n] = 1
-                out[idx] = self._forward(torch.from_numpy(input_ids), torch.from_numpy(mask))
-                bar.advance(len(idx))
-        self.stats.texts += len(clean)
-        self.stats.empty += int(empty.sum())
-        self.stats.truncated += n_trunc
-        self.stats.seconds += time.perf_counter() - t0
-        return unit_rows(out)
+        return torch.inference_mode()
 
-    def _forward(self, input_ids: Any, mask: Any) -> np.ndarray:
+    def _forward(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        import torch
+
+        input_ids, mask = torch.from_numpy(input_ids), torch.from_numpy(mask)
         hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
         if self.pooling == "cls":
             pooled = hidden[:, 0]

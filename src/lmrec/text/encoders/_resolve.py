@@ -32,6 +32,12 @@ def model_fingerprint(folder: Path) -> str:
     return _fingerprint(key)
 
 
+def file_fingerprint(path: Path) -> str:
+    """12 hex chars of sha256 over one model file."""
+    st = path.stat()
+    return _fingerprint(((str(path), st.st_size, st.st_mtime_ns),))
+
+
 @lru_cache(maxsize=32)
 def _fingerprint(key: tuple[tuple[str, int, int], ...]) -> str:
     h = hashlib.sha256()

@@ -1,0 +1,98 @@
+"""Shared loop of the token-level backends: tokenize once, sort by token length, pad per batch, pool.
+
+Sorting by *token* length (not characters) and padding each batch only to its own longest text removes most of
+the padding work on catalog texts of uneven length. Subclasses provide ``_forward(ids, mask) -> pooled``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from lmrec.text.encoders._base import EncoderStats, Progress, batches, clean_texts, unit_rows, warn_empty
+
+# A token covers at least one character in WordPiece/SentencePiece vocabularies; cutting absurdly long strings
+# before tokenizing bounds the tokenizer's work without changing the kept prefix.
+CHARS_PER_TOKEN_BOUND = 64
+
+
+def truncating_tokenizer(tokenizer: Any, max_tokens: int) -> Any:
+    """A private copy of a Rust ``tokenizers.Tokenizer`` that truncates to ``max_tokens`` and never pads."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_str(tokenizer.to_str())
+    tok.no_padding()
+    tok.enable_truncation(int(max_tokens))
+    return tok
+
+
+class BucketedEncoder:
+    """Base of the transformer backends (fp32 PyTorch, ONNX int8)."""
+
+    name: str
+    model_id: str
+    dim: int
+    max_tokens: int
+    prefix: str = ""
+    _tok: Any
+    _pad_id: int = 0
+
+    def __init__(self) -> None:
+        self.stats = EncoderStats()
+
+    def tokenize(self, texts: list[str]) -> tuple[list[list[int]], int]:
+        """Token ids per text (with special tokens, truncated) and the number of truncated texts."""
+        limit = self.max_tokens * CHARS_PER_TOKEN_BOUND
+        cut = [len(t) > limit for t in texts]
+        texts = [self.prefix + (t[:limit] if c else t) for t, c in zip(texts, cut, strict=True)]
+        encs = self._tok.encode_batch(texts)
+        n_trunc = sum(1 for e, c in zip(encs, cut, strict=True) if c or e.overflowing)
+        return [e.ids for e in encs], n_trunc
+
+    def encode(
+        self, texts: Sequence[str | None], *, batch_size: int = 64, progress: bool = False
+    ) -> np.ndarray:
+        """Embed ``texts`` -> float32 ``(n, dim)``, unit rows, input order."""
+        t0 = time.perf_counter()
+        clean, empty = clean_texts(texts)
+        warn_empty(self.name, int(empty.sum()), len(clean))
+        out = np.empty((len(clean), self.dim), dtype=np.float32)
+        if not clean:
+            return out
+        ids, n_trunc = self.tokenize(clean)
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        # longest first: the largest allocation happens at once, and the bar's ETA is pessimistic, not rosy
+        order = np.argsort(-lengths, kind="stable")
+        with Progress(progress, len(clean), f"encoding ({self.name})") as bar, self._no_grad():
+            for idx in batches(order, max(1, int(batch_size))):
+                width = int(lengths[idx[0]])
+                input_ids = np.full((len(idx), width), self._pad_id, dtype=np.int64)
+                mask = np.zeros((len(idx), width), dtype=np.int64)
+                for r, i in enumerate(idx):
+                    n = lengths[i]
+                    input_ids[r, :n] = ids[i]
+                    mask[r, :n] = 1
+                out[idx] = self._forward(input_ids, mask)
+                bar.advance(len(idx))
+        self.stats.texts += len(clean)
+        self.stats.empty += int(empty.sum())
+        self.stats.truncated += n_trunc
+        self.stats.seconds += time.perf_counter() - t0
+        return unit_rows(out)
+
+    def _no_grad(self) -> Any:
+        import contextlib
+
+        return contextlib.nullcontext()
+
+    def _forward(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean of the token vectors where ``mask`` is 1 (numpy)."""
+    m = mask[..., None].astype(np.float32)
+    return (hidden * m).sum(1) / np.maximum(m.sum(1), 1.0)
