@@ -1,0 +1,137 @@
+"""Item text vectors for text-based models: encode (or read) them, and describe them by a reference that lets
+a saved model say exactly which encoder, template and texts produced the vectors it stores."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from lmrec.data import ItemTable
+from lmrec.errors import ConfigError, DataError, LmrecError
+
+
+@dataclass(frozen=True)
+class ItemVectorRef:
+    """Where a model's item vectors came from: encoder name and model id, template, and content hashes."""
+
+    encoder: str
+    model_id: str
+    template: str | None
+    dim: int
+    n_items: int
+    texts_sha256: str | None
+    vectors_sha256: str
+    n_added: int = 0  # items appended after training (add_items)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ItemVectorRef:
+        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__ if k in data})
+
+    def with_added(self, n: int) -> ItemVectorRef:
+        return replace(self, n_added=self.n_added + n, n_items=self.n_items + n)
+
+
+def sha256_of(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()[:16]
+
+
+def item_vectors_for(
+    items: ItemTable | None,
+    n_items: int,
+    *,
+    encoder: str,
+    template: str | None,
+    vector_field: str | None,
+    cache_dir: str | None = None,
+    progress: bool = False,
+) -> tuple[np.ndarray, ItemVectorRef, list[str] | None]:
+    """The (n_items, dim) float32 item vectors, their reference and the item texts (None for a vector field).
+
+    ``vector_field`` names a vector column of the item table holding precomputed embeddings; otherwise the
+    table's text is encoded with ``encoder`` / ``template`` through :func:`lmrec.text.encode_items`.
+    """
+    if items is None:
+        raise ConfigError("text models need the item table: call fit(train, valid, items=dataset.items)")
+    if len(items) != n_items:
+        raise DataError(f"item table has {len(items)} rows but the interactions index {n_items} items")
+    if vector_field is not None:
+        if vector_field not in items.frame.columns:
+            raise ConfigError(f"option 'vector_field': no item column {vector_field!r}")
+        try:
+            vecs = np.stack([np.asarray(v, dtype=np.float32) for v in items.frame[vector_field].tolist()])
+        except ValueError as exc:
+            raise DataError(
+                f"item vectors of unequal length or not numeric: {exc}", field=vector_field
+            ) from None
+        if vecs.ndim != 2 or not np.isfinite(vecs).all():
+            raise DataError("item vectors must be finite 1-d arrays of one length", field=vector_field)
+        ref = ItemVectorRef(
+            encoder=f"column:{vector_field}",
+            model_id=f"column:{vector_field}",
+            template=None,
+            dim=int(vecs.shape[1]),
+            n_items=n_items,
+            texts_sha256=None,
+            vectors_sha256=sha256_of(vecs),
+        )
+        return np.ascontiguousarray(vecs), ref, None
+    from lmrec.text import encode_texts, get_encoder, item_texts
+
+    texts = item_texts(items, template)
+    enc = get_encoder(encoder)
+    vecs = encode_texts(texts, encoder=enc, cache_dir=cache_dir, progress=progress, template=template)
+    ref = ItemVectorRef(
+        encoder=encoder,
+        model_id=str(getattr(enc, "model_id", encoder)),
+        template=template,
+        dim=int(vecs.shape[1]),
+        n_items=n_items,
+        texts_sha256=hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:16],
+        vectors_sha256=sha256_of(vecs),
+    )
+    return vecs, ref, texts
+
+
+def encode_query_texts(texts: list[str], encoder: str, cache_dir: str | None = None) -> np.ndarray:
+    """Encode free texts (queries, user descriptions) with the same encoder as the catalog."""
+    from lmrec.text import encode_texts
+
+    return encode_texts(texts, encoder=encoder, cache_dir=cache_dir, use_cache=False)
+
+
+def trainable_encoder(encoder: str, top_layers: int) -> tuple[Any, int]:
+    """A SentenceTransformer copy of ``encoder`` with only its top ``top_layers`` layers trainable.
+
+    Only the MiniLM family (and local sentence-transformers folders) can be fine-tuned.
+    """
+    import copy
+    from pathlib import Path
+
+    from sentence_transformers import SentenceTransformer
+
+    if encoder.startswith("minilm"):
+        from lmrec.text.encoders._resolve import minilm_folder
+
+        folder = minilm_folder()
+    elif Path(encoder).is_dir():
+        folder = Path(encoder)
+    else:
+        raise ConfigError(f"option 'finetune_encoder': encoder {encoder!r} cannot be fine-tuned (use minilm)")
+    model = copy.deepcopy(SentenceTransformer(str(folder), device="cpu"))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    backbone = model[0].auto_model
+    layers = getattr(getattr(backbone, "encoder", None), "layer", None)
+    if layers is None:
+        raise LmrecError(f"encoder {encoder!r}: cannot find its transformer layers to unfreeze")
+    n = min(top_layers, len(layers))
+    for layer in list(layers)[-n:]:
+        for p in layer.parameters():
+            p.requires_grad_(True)
+    return model, n

@@ -1,0 +1,204 @@
+"""``content``: zero-shot text recommender. No training on interactions.
+
+Every item is a text vector (``lmrec.text.encode_items`` on the item table given to ``fit``). A user's profile
+is the recency-weighted mean of the vectors of their history (the newest item weighs most), optionally mixed
+with a free text (a query such as "I want the latest tech news", or the user's own description); items are
+ranked by cosine similarity to the profile. ``similar_items`` and ``recommend_for_text`` (anonymous users)
+work the same way.
+
+The vectors are stored in the saved model with a reference (encoder model id, template, hashes), so a loaded
+model ranks offline; only free-text queries need the encoder again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import Field
+
+from lmrec.config import BaseConfig
+from lmrec.data import Interactions, ItemTable
+from lmrec.errors import LmrecError
+from lmrec.models._textvec import ItemVectorRef, encode_query_texts, item_vectors_for
+from lmrec.models.base import BaseRecommender, FitOptions, UserBatch, top_k
+
+
+class ContentConfig(BaseConfig):
+    """Options of :class:`ContentRecommender`.
+
+    ``half_life``: how many steps back an item's weight halves (the newest item has weight 1); 0 = plain
+    mean. ``max_history``: only the newest items count. ``text_weight``: share of a free text in the profile
+    when one is given. ``popularity_weight``: small bonus for items popular in ``fit``'s data (0 = pure
+    zero-shot, the default).
+    """
+
+    encoder: str = "minilm"
+    template: str | None = None
+    vector_field: str | None = None
+    cache_dir: str | None = None
+    half_life: float = Field(5.0, ge=0.0)
+    max_history: int = Field(50, ge=1)
+    text_weight: float = Field(0.5, ge=0.0, le=1.0)
+    popularity_weight: float = Field(0.0, ge=0.0)
+
+
+class ContentRecommender(BaseRecommender):
+    """Zero-shot text-profile recommender; see the module docstring."""
+
+    name: ClassVar[str] = "content"
+    Config: ClassVar[type[BaseConfig]] = ContentConfig
+    config: ContentConfig
+
+    def __init__(self, config: BaseConfig | None = None, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        self.vectors: np.ndarray | None = None
+        self.log_pop: np.ndarray | None = None
+        self.vector_ref: ItemVectorRef | None = None
+
+    def _fit(
+        self, train: Interactions, valid: Interactions | None, items: ItemTable | None, options: FitOptions
+    ) -> None:
+        cfg = self.config
+        vecs, self.vector_ref, _ = item_vectors_for(
+            items,
+            self.n_items,
+            encoder=cfg.encoder,
+            template=cfg.template,
+            vector_field=cfg.vector_field,
+            cache_dir=cfg.cache_dir,
+            progress=options.progress,
+        )
+        self.vectors = _unit(vecs)
+        counts = np.bincount(train.item, minlength=self.n_items).astype(np.float32)
+        self.log_pop = np.log1p(counts) / max(1.0, float(np.log1p(counts.max())))
+        self.fit_info.update(
+            {
+                "domain": train.domain,
+                "n_train_events": int(len(train)),
+                "train_fingerprint": train.fingerprint(),
+                "item_vectors": self.vector_ref.to_dict(),
+            }
+        )
+
+    # -- profiles ----------------------------------------------------------------------------------------
+    def profile(self, history: np.ndarray) -> np.ndarray:
+        """The unit profile vector of one history (zeros for an empty history)."""
+        vecs = self._vectors()
+        h = np.asarray(history, dtype=np.int64)[-self.config.max_history :]
+        if not len(h):
+            return np.zeros(vecs.shape[1], dtype=np.float32)
+        if self.config.half_life > 0:
+            age = np.arange(len(h))[::-1]  # 0 = newest
+            w = 0.5 ** (age / self.config.half_life)
+        else:
+            w = np.ones(len(h))
+        return _unit((w[:, None] * vecs[h]).sum(0, keepdims=True).astype(np.float32))[0]
+
+    def _vectors(self) -> np.ndarray:
+        if self.vectors is None:
+            raise LmrecError("content: call fit() (or load()) before scoring")
+        return self.vectors
+
+    def _scores_for_profiles(self, profiles: np.ndarray) -> np.ndarray:
+        scores = profiles @ self._vectors().T
+        if self.config.popularity_weight and self.log_pop is not None:
+            scores = scores + self.config.popularity_weight * self.log_pop[None, :]
+        return scores.astype(np.float32)
+
+    def _score_batch(self, batch: UserBatch) -> np.ndarray:
+        profiles = np.stack([self.profile(h) for h in batch.histories]) if len(batch) else np.zeros((0, 1))
+        return self._scores_for_profiles(profiles)
+
+    # -- text and item queries ---------------------------------------------------------------------------
+    def encode_text(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of free texts, from the catalog's encoder (needs the encoder installed)."""
+        if self.vector_ref is not None and self.vector_ref.encoder.startswith("column:"):
+            raise LmrecError("content: this model's vectors came from an item column; it cannot encode text")
+        return _unit(encode_query_texts(list(texts), self.config.encoder, self.config.cache_dir))
+
+    def score_text(
+        self, text: str, *, history: Sequence[int] | None = None, text_weight: float | None = None
+    ) -> np.ndarray:
+        """Scores of every item for a free text, optionally mixed with a history profile."""
+        q = self.encode_text([text])[0]
+        if history is not None and len(history):
+            w = self.config.text_weight if text_weight is None else float(text_weight)
+            q = _unit((w * q + (1 - w) * self.profile(np.asarray(history)))[None, :])[0]
+        return self._scores_for_profiles(q[None, :])[0]
+
+    def recommend_for_text(
+        self,
+        text: str,
+        k: int = 10,
+        *,
+        history: Sequence[int] | None = None,
+        text_weight: float | None = None,
+        exclude: Sequence[int] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` items for a free text (anonymous user), optionally mixed with a history.
+
+        ``history`` items are excluded from the result, as are ``exclude``.
+        """
+        scores = self.score_text(text, history=history, text_weight=text_weight)[None, :].copy()
+        for block in (history, exclude):
+            if block is not None and len(block):
+                scores[0, np.asarray(block, dtype=np.int64)] = -np.inf
+        idx, vals = top_k(scores, k)
+        return idx[0], vals[0]
+
+    def similar_items(self, item: int, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` items whose text is closest to ``item`` (the item itself excluded)."""
+        vecs = self._vectors()
+        if not 0 <= int(item) < len(vecs):
+            raise LmrecError(f"item index {item} out of range [0, {len(vecs)})")
+        scores = (vecs @ vecs[int(item)])[None, :].astype(np.float32)
+        scores[0, int(item)] = -np.inf
+        idx, vals = top_k(scores, k)
+        return idx[0], vals[0]
+
+    def add_items(self, vectors: np.ndarray) -> np.ndarray:
+        """Append new items by their text vectors; returns their indices (recommendable at once)."""
+        vecs = np.asarray(vectors, dtype=np.float32)
+        if vecs.ndim != 2 or vecs.shape[1] != self._vectors().shape[1]:
+            raise LmrecError(
+                f"item vectors must have shape (n, {self._vectors().shape[1]}), got {vecs.shape}"
+            )
+        start = self.n_items
+        self.vectors = np.concatenate([self._vectors(), _unit(vecs)])
+        if self.log_pop is not None:
+            self.log_pop = np.concatenate([self.log_pop, np.zeros(len(vecs), np.float32)])
+        self.n_items += len(vecs)
+        if self.vector_ref is not None:
+            self.vector_ref = self.vector_ref.with_added(len(vecs))
+        return np.arange(start, self.n_items, dtype=np.int64)
+
+    # -- persistence -------------------------------------------------------------------------------------
+    def _state(self) -> dict[str, np.ndarray]:
+        return {"item_vectors": self._vectors(), "log_popularity": self.log_pop}  # type: ignore[dict-item]
+
+    def _load_state(self, state: dict[str, np.ndarray]) -> None:
+        self.vectors = np.asarray(state["item_vectors"], dtype=np.float32)
+        self.log_pop = np.asarray(state["log_popularity"], dtype=np.float32)
+
+    def _save_extra(self, out: Path) -> None:
+        from lmrec.models._card import write_model_card
+
+        if self.vector_ref is not None:
+            text = json.dumps(self.vector_ref.to_dict(), indent=2)
+            (out / "item_vectors.json").write_text(text, encoding="utf-8")
+        write_model_card(self, out)
+
+    def _load_extra(self, path: Path) -> None:
+        ref = path / "item_vectors.json"
+        if ref.is_file():
+            self.vector_ref = ItemVectorRef.from_dict(json.loads(ref.read_text(encoding="utf-8")))
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
