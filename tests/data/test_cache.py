@@ -123,3 +123,12 @@ def test_key_covers_files_named_by_options(tmp_path):
     k1 = cache_key("table", tmp_path / "e.csv", {"items_path": "items.csv"})
     (tmp_path / "items.csv").write_text("item_id,title\ni,Other\n")
     assert cache_key("table", tmp_path / "e.csv", {"items_path": "items.csv"}) != k1
+
+
+def test_key_of_a_file_covers_its_siblings_for_folder_formats(tmp_path):
+    folder = tmp_path / "toy"
+    shutil.copytree(FIXTURES / "recbole", folder)
+    k1 = cache_key("recbole", folder / "toy.inter", {})
+    with open(folder / "toy.item", "a") as f:
+        f.write("i5\tFive\t'X'\t1\tA\t0.9 1.0\n")
+    assert cache_key("recbole", folder / "toy.inter", {}) != k1

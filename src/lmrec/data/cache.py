@@ -89,7 +89,9 @@ def cache_key(fmt: str, path: Path, options: Mapping[str, Any], *, loader_module
     if loader_module:
         modules.append(loader_module)
     h.update(_code_digest(modules).encode())
-    for f in source_files(path, options):
+    # loaders other than `table` read the files next to the one they are given (u.item beside u.data)
+    scope = path if path.is_dir() or fmt == "table" else path.parent
+    for f in source_files(scope, options):
         h.update(f.name.encode() + b"\0" + _file_digest(f).encode())
     return h.hexdigest()
 
