@@ -18,6 +18,10 @@ def _register() -> None:
 
     app.add_typer(datasets.app, name="datasets")
 
+    from lmrec.cli import encode
+
+    app.command("encode")(encode.encode)
+
     from lmrec.cli import serve
 
     app.command("serve")(serve.serve)

@@ -23,6 +23,7 @@ from lmrec.errors import ConfigError, DataError
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(\d+))?\}")
 _LEADING_SEPARATORS = " \t\n.,;:|-/"
+_END_PUNCT = ".,;:!?。，；："
 
 # Per-dataset defaults, chosen by the dataset name's prefix. Fields missing from a table are a user error for
 # a template the user gave, but a built-in template falls back to the table's own text fields instead.
@@ -78,6 +79,9 @@ class Template:
                 continue
             if limit is not None:
                 text = clip_chars(text, limit)
+            if out and out[-1][-1:] in _END_PUNCT and literal.lstrip()[:1] in _END_PUNCT:
+                # "Title." + ". " + "Brand" -> "Title. Brand", not "Title.. Brand"
+                literal = literal.lstrip()[1:]
             out.append((literal if out else "") + text)
         if not out:
             return ""

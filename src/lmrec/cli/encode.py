@@ -1,0 +1,82 @@
+"""`lmrec encode`: embed a dataset's item texts into an (items x dim) ``.npy`` file, through the cache."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import typer
+
+from lmrec.errors import LmrecError
+
+
+def encode(
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset name (see `lmrec datasets`) or path."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output .npy file: float32 (items x dim), unit rows."),
+    encoder: str = typer.Option(
+        "auto",
+        "--encoder",
+        "-e",
+        help="minilm | minilm-onnx-int8 | minilm-st | use-multilingual | a model folder | a HF name; "
+        "auto = minilm, or use-multilingual for mostly-CJK catalogs.",
+    ),
+    template: str | None = typer.Option(
+        None, "--template", "-t", help='Item text template, e.g. "{title}. {brand}. {description:200}".'
+    ),
+    cache_dir: Path | None = typer.Option(
+        None, "--cache-dir", help="Embedding cache folder (default $LMREC_CACHE/embeddings)."
+    ),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Encode all; do not read or write the cache."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    progress: bool = typer.Option(False, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Encode every item of DATASET in dense item index order and save the vectors."""
+    import numpy as np
+
+    from lmrec.data import load_dataset
+    from lmrec.text import CacheStats, encode_texts, item_texts, resolve_encoder
+
+    if out.suffix != ".npy":
+        raise LmrecError(f"{out}: --out must end in .npy")
+    if not out.parent.exists():
+        raise LmrecError(f"{out.parent}: output folder does not exist")
+    ds = load_dataset(dataset)
+    texts = item_texts(ds.items, template, dataset=ds.name)
+    t0 = time.perf_counter()
+    enc = resolve_encoder(encoder, texts)
+    load_s = time.perf_counter() - t0
+    stats = CacheStats()
+    t1 = time.perf_counter()
+    vecs = encode_texts(
+        texts,
+        encoder=enc,
+        cache_dir=cache_dir,
+        use_cache=not no_cache,
+        batch_size=batch_size,
+        progress=progress,
+        template=template,
+        stats=stats,
+    )
+    seconds = time.perf_counter() - t1
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-", suffix=".npy")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, vecs, allow_pickle=False)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    rate = len(texts) / seconds if seconds > 0 else float("inf")
+    extra = []
+    if enc.stats.empty:
+        extra.append(f"{enc.stats.empty} empty texts")
+    if enc.stats.truncated:
+        extra.append(f"{enc.stats.truncated} truncated to the model's limit")
+    typer.echo(
+        f"{ds.name}: {vecs.shape[0]} items x {vecs.shape[1]} dims with {enc.name} ({enc.model_id}) -> {out}\n"
+        f"{seconds:.2f} s ({rate:,.0f} items/s; model load {load_s:.1f} s); cache: {stats.hits} hits, "
+        f"{stats.misses} misses ({len(set(texts))} distinct texts)"
+        + (f"; {', '.join(extra)}" if extra else "")
+    )
