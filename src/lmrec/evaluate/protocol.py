@@ -80,69 +80,94 @@ class EvalResult:
 # -- ranking (shared by every entry point) -----------------------------------------------------------------
 
 
-def rank_top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of the ``k`` best finite scores per row, best first; ties go to the lower column.
+def _order_codes(scores: np.ndarray) -> np.ndarray:
+    """Order-preserving uint32 codes of the scores taken as float32; 0 marks -inf (never recommended).
 
-    Exact under ties (unlike a bare argpartition): everything strictly above the k-th value is taken, then the
-    tied values in column order. ``-inf`` marks excluded columns; rows with fewer than ``k`` finite scores are
-    padded with -1. Callers put columns in their tie-break order before calling.
+    Scores are compared as float32, the dtype of the Recommender protocol. NaN is a model bug and raises.
     """
-    scores = np.asarray(scores)
-    b, n = scores.shape
-    k = min(k, n)
-    out = np.full((b, k), -1, dtype=np.int64)
-    if k == 0 or b == 0:
-        return out
-    kth = np.partition(scores, n - k, axis=1)[:, n - k]
-    finite = np.isfinite(scores)
-    greater = (scores > kth[:, None]) & finite
-    need = k - greater.sum(axis=1)
-    tied = (scores == kth[:, None]) & finite
-    take_tied = tied & (np.cumsum(tied, axis=1) <= need[:, None])
-    selected = greater | take_tied
-    rows, cols = np.nonzero(selected)  # row-major: columns ascending within each row
-    counts = np.bincount(rows, minlength=b)
-    vals = scores[rows, cols]
-    # sort within each row by score descending, then column ascending
-    order = np.lexsort((cols, -vals, rows))
-    rows, cols = rows[order], cols[order]
-    pos = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
-    out[rows, pos] = cols
-    return out
-
-
-def _masked(scores: np.ndarray, exclude: Sequence[np.ndarray]) -> np.ndarray:
-    """A float64 copy of ``scores`` with each row's excluded items at -inf (+inf clipped to the max float)."""
-    s = np.array(scores, dtype=np.float64)
+    s = np.asarray(scores, dtype=np.float32)
     if np.isnan(s).any():
         raise LmrecError("the model returned NaN scores; cannot rank")
-    s[np.isposinf(s)] = np.finfo(np.float64).max
-    for row, seen in enumerate(exclude):
-        if len(seen):
-            s[row, seen] = -np.inf
-    return s
+    s = s + np.float32(0.0)  # a copy, with -0.0 turned into +0.0 so that the two tie
+    # negative floats: flip every bit; non-negative: set the sign bit (mask = sign-extended sign | 0x80000000)
+    mask = s.view(np.int32) >> 31
+    mask |= np.int32(-(2**31))
+    code = s.view(np.uint32)
+    code ^= mask.view(np.uint32)
+    code[code == np.uint32(0x007FFFFF)] = 0  # -inf
+    return code
 
 
-def _top_items(masked: np.ndarray, key_order: np.ndarray, max_k: int) -> np.ndarray:
-    """Top ``max_k`` item indices per row (-inf = excluded), ties ordered by ``key_order``.
+def _top_from_codes(code: np.ndarray, k: int, tie_key: np.ndarray | None = None) -> np.ndarray:
+    """Columns of the ``k`` largest codes per row, best first; 0 codes -> -1.
 
-    ``key_order[j]`` is the item at tie-break position j (a permutation of the items).
+    Ties go to the larger ``tie_key`` (distinct values in 1..n per column; default n - column, i.e. the lower
+    column first). Each candidate code is widened to a unique 64-bit key (code, then tie key), so a partition
+    is exact under ties. Wide rows are first cut down cheaply: the k-th largest of the chunk maxima is at most
+    the k-th largest code, so only codes at or above it can be in the top k.
     """
-    cols = rank_top_k(masked[:, key_order], max_k)
-    return np.where(cols >= 0, key_order[np.maximum(cols, 0)], -1)
+    b, n = code.shape
+    k = min(k, n)
+    if k == 0 or b == 0:
+        return np.full((b, k), -1, dtype=np.int64)
+    low = np.uint64(n) - np.arange(n, dtype=np.uint64) if tie_key is None else tie_key.astype(np.uint64)
+    if n >= 64 * k and n >= 1024:
+        size = -(-n // (16 * k))  # ~16k chunks per row
+        n_chunks = -(-n // size)
+        padded = np.zeros((b, n_chunks * size), dtype=code.dtype)
+        padded[:, :n] = code
+        maxima = padded.reshape(b, n_chunks, size).max(axis=2)
+        floor = np.partition(maxima, n_chunks - k, axis=1)[:, n_chunks - k]
+        rows, cols = np.nonzero(code >= floor[:, None])
+        counts = np.bincount(rows, minlength=b)
+        width = int(counts.max())
+        if width < n // 2:
+            pos = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+            cand = np.full((b, width), -1, dtype=np.int64)
+            cand[rows, pos] = cols
+            cand_code = np.zeros((b, width), dtype=code.dtype)
+            cand_code[rows, pos] = code[rows, cols]
+            # padding slots get key 0, below every real key (real keys have a non-zero low half or code)
+            key = (cand_code.astype(np.uint64) << np.uint64(32)) | np.where(
+                cand >= 0, low[np.maximum(cand, 0)], np.uint64(0)
+            )
+            return _top_of_keys(key, cand, code, k)
+    cols_all = np.broadcast_to(np.arange(n, dtype=np.int64), (b, n))
+    key = (code.astype(np.uint64) << np.uint64(32)) | low
+    return _top_of_keys(key, cols_all, code, k)
 
 
-def _tie_counts(masked: np.ndarray, targets: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _top_of_keys(key: np.ndarray, cols: np.ndarray, code: np.ndarray, k: int) -> np.ndarray:
+    b, w = key.shape
+    part = np.argpartition(key, w - k, axis=1)[:, w - k :] if k < w else np.tile(np.arange(w), (b, 1))
+    order = np.argsort(np.take_along_axis(key, part, axis=1), axis=1)[:, ::-1]
+    top = np.take_along_axis(cols, np.take_along_axis(part, order, axis=1), axis=1).astype(np.int64)
+    bad = top < 0
+    bad[~bad] = np.take_along_axis(code, np.where(bad, 0, top), axis=1)[~bad] == 0
+    top[bad] = -1
+    return top
+
+
+def rank_top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the ``k`` best scores per row, best first; ties go to the lower column.
+
+    Exact under ties (unlike a bare argpartition). ``-inf`` marks excluded columns; rows with fewer than
+    ``k`` other scores are padded with -1. Callers put columns in their tie-break order before calling.
+    """
+    return _top_from_codes(_order_codes(np.asarray(scores)), k)
+
+
+def _tie_counts(code: np.ndarray, targets: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Per row with one target: items scoring strictly above it and other items tied with it.
 
     An excluded (seen) target can never be retrieved: it gets ``n_greater = n_items``.
     """
-    b, n = masked.shape
+    b, n = code.shape
     tgt = np.array([t[0] for t in targets], dtype=np.int64)
-    st = masked[np.arange(b), tgt]
-    greater = (masked > st[:, None]).sum(axis=1)
-    tied = (masked == st[:, None]).sum(axis=1) - 1
-    seen = ~np.isfinite(st)
+    ct = code[np.arange(b), tgt]
+    greater = (code > ct[:, None]).sum(axis=1)
+    tied = (code == ct[:, None]).sum(axis=1) - 1
+    seen = ct == 0
     return np.where(seen, n, greater), np.where(seen, 0, tied)
 
 
@@ -182,6 +207,9 @@ def _evaluate(
     max_k = ks[-1]
     rng = np.random.default_rng(seed)
     key_order = rng.permutation(n_items)
+    # tie-break: the item at position j of the seeded permutation gets key n - j (earlier position wins)
+    tie_key = np.empty(n_items, dtype=np.uint64)
+    tie_key[key_order] = np.uint64(n_items) - np.arange(n_items, dtype=np.uint64)
     outside = np.zeros(0, dtype=np.int64)
     n_ranked = n_items
     if item_pool is not None:
@@ -229,15 +257,18 @@ def _evaluate(
         b_exclude = [exclude[r] for r in rows]
         expected_rows = np.zeros(0, dtype=np.int64)
         if candidates is None:
-            masked = _masked(scores, b_exclude)
-            top = _top_items(masked, key_order, max_k)
+            code = _order_codes(scores)
+            for row, seen in enumerate(b_exclude):
+                if len(seen):
+                    code[row, seen] = 0
+            top = _top_from_codes(code, max_k, tie_key)
             if ties == "expected":
                 expected_rows = np.flatnonzero(n_rel[rows] == 1)
                 if len(expected_rows) < len(rows):
                     multi_target = True
-                g, t = _tie_counts(masked[expected_rows], [b_targets[i] for i in expected_rows])
+                g, t = _tie_counts(code[expected_rows], [b_targets[i] for i in expected_rows])
                 expected = M.expected_single_target_metrics(g, t, ks)
-            del masked
+            del code
             is_target = np.zeros((len(rows), n_items), dtype=bool)
             for i, t in enumerate(b_targets):
                 is_target[i, t] = True
