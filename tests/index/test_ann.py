@@ -43,8 +43,8 @@ def test_exact_equals_brute_force_with_exclusion() -> None:
 
 @pytest.mark.parametrize("kind", ["hnsw", "ivfpq"])
 def test_ann_recall(kind: str) -> None:
-    x = unit(3000, d=32)
-    q = unit(50, d=32, seed=2)
+    x = unit(1500, d=16)
+    q = unit(50, d=16, seed=2)
     ids, _ = ItemIndex.build(x, config=IndexConfig(kind=kind)).search(q, 10)
     truth = brute(x, q, 10)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids.tolist(), truth.tolist(), strict=True)])

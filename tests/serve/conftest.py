@@ -95,16 +95,21 @@ def stop_server(server: Server) -> None:
 
 
 def fresh_db_url(kind: str, tmp: Path, name: str) -> str:
-    """An empty store: a new SQLite file, or the PostgreSQL database with lmrec's tables dropped."""
+    """An empty store: a new SQLite file, or a fresh PostgreSQL schema ``name`` (selected by search_path)."""
     if kind == "sqlite":
         return f"sqlite:///{tmp / (name + '.sqlite')}"
     assert PG_URL is not None
-    from lmrec.serve.store import Store, metadata
+    from sqlalchemy import create_engine, text
 
-    store = Store(PG_URL, create=False)
-    metadata.drop_all(store.engine)
-    store.close()
-    return PG_URL
+    from lmrec.serve.store import _normalise_url
+
+    engine = create_engine(_normalise_url(PG_URL))
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {name} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {name}"))
+    engine.dispose()
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options=-csearch_path%3D{name}"
 
 
 @pytest.fixture(scope="session")
@@ -138,7 +143,7 @@ def server(
     report_dir: Path,
 ) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp(f"server_{request.param}")
-    db_url = fresh_db_url(request.param, tmp, "store")
+    db_url = fresh_db_url(request.param, tmp, "lmrec_api_tests")
     srv = start_server(model_dir, db_url, tmp / "server.log", "--report", str(report_dir))
     yield srv
     stop_server(srv)

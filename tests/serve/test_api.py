@@ -178,6 +178,9 @@ def test_bad_input_is_422_with_the_field(server: Server) -> None:
         r = c.post("/events", json={"events": [{"user_id": "a", "type": "view", "item_id": "missing"}]})
         assert r.status_code == 404 and "missing" in r.json()["detail"]
         assert c.post("/recommendations", json={"items": ["missing"]}).status_code == 404
+        nul = {"events": [{"user_id": "a", "type": "review", "item_id": "i1", "text": "a\x00b"}]}
+        assert c.post("/events", json=nul).status_code == 422  # PostgreSQL text cannot store NUL
+        assert c.get("/users/a%00b/recommendations").status_code == 422
         big = {"events": [{"user_id": "a", "type": "review", "item_id": "i1", "text": "x" * 4000}] * 300}
         assert c.post("/events", json=big).status_code == 413
 

@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 EventType = Literal["view", "click", "like", "purchase", "add_to_cart", "rating", "review", "search"]
 ITEM_EVENTS = {"view", "click", "like", "purchase", "add_to_cart", "rating", "review"}
-Id = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # no control characters (PostgreSQL text cannot hold NUL)
+NO_NUL = r"^[^\x00]*$"
+Id = Field(min_length=1, max_length=200, pattern=ID_PATTERN)
 
 
 class _Strict(BaseModel):
@@ -85,12 +87,18 @@ class Similar(BaseModel):
 class EventIn(_Strict):
     user_id: str = Id
     type: EventType
-    item_id: str | None = Field(default=None, min_length=1, max_length=200, validate_default=True)
+    item_id: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=ID_PATTERN, validate_default=True
+    )
     value: float | None = Field(
         default=None, description="The rating, for type 'rating'.", validate_default=True
     )
     text: str | None = Field(
-        default=None, max_length=5000, description="Review text or search query.", validate_default=True
+        default=None,
+        max_length=5000,
+        pattern=NO_NUL,
+        description="Review text or search query.",
+        validate_default=True,
     )
     timestamp: float | None = Field(default=None, ge=0, le=1e11, description="Seconds since the epoch.")
 
@@ -124,7 +132,7 @@ class EventsRequest(_Strict):
     """One or more events; ``idempotency_key`` (or the Idempotency-Key header) makes a retry store nothing."""
 
     events: list[EventIn] = Field(min_length=1, max_length=1000)
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200, pattern=ID_PATTERN)
 
 
 class EventsAccepted(BaseModel):

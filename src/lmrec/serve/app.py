@@ -4,7 +4,6 @@ Client mistakes never produce a 5xx: bad input is a 422 naming the field, an unk
 wrong API key a 401, an oversized body a 413.
 """
 
-
 import json
 import os
 import time
@@ -14,6 +13,7 @@ from typing import Annotated, Any
 from lmrec.errors import ConfigError, LmrecError
 from lmrec.serve._metrics import Metrics
 from lmrec.serve._schemas import (
+    ID_PATTERN,
     EventsAccepted,
     EventsRequest,
     Explanation,
@@ -169,7 +169,7 @@ def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | Non
         dependencies=[Depends(read_auth)],
     )
     def user_recommendations(
-        user_id: Annotated[str, PathParam(min_length=1, max_length=200)],
+        user_id: Annotated[str, PathParam(min_length=1, max_length=200, pattern=ID_PATTERN)],
         k: MaxK = 10,
         explain: bool = False,
         exclude_seen: bool = True,
