@@ -28,6 +28,7 @@ from lmrec.index import ItemIndex
 from lmrec.index._ann import _RWLock
 from lmrec.serve._catalog import Catalog, read_catalog
 from lmrec.serve._settings import ServeSettings
+from lmrec.serve._vectors import retrieval_for
 from lmrec.serve.store import EventRecord, Store
 
 SEQUENCE_EVENTS = frozenset({"view", "click", "like", "purchase", "rating", "review", "add_to_cart"})
@@ -78,11 +79,12 @@ class RecService:
         self._encoder_name = self._pick_encoder_name()
         self.removed = np.zeros(n_items, dtype=bool)
         self.text_index = ItemIndex.build(self._initial_text_vectors(), config=self.settings.index)
+        self.retrieval = retrieval_for(self.model)
         self.rec_index: ItemIndex | None = None
-        if hasattr(self.model, "query_vectors") and hasattr(self.model, "retrieval_vectors"):
-            self.rec_index = ItemIndex.build(
-                np.asarray(self.model.retrieval_vectors(), np.float32), config=self.settings.index
-            )
+        if self.retrieval is not None and self.retrieval.same_as_text:
+            self.rec_index = self.text_index  # one index serves text search and recommendations
+        elif self.retrieval is not None:
+            self.rec_index = ItemIndex.build(self.retrieval.items(), config=self.settings.index)
         self._train_counts = self._training_counts()
         self._popular_cache: tuple[float, np.ndarray] | None = None
         self._catalog_seq = 0
@@ -126,6 +128,8 @@ class RecService:
                 raise LmrecError(f"{self.settings.item_vectors}: {vecs.shape[0]} vectors for {n} items")
             return _unit(vecs)
         own = getattr(self.model, "item_vectors", None)
+        if own is None or callable(own):
+            own = getattr(self.model, "vectors", None)  # the content model's name for them
         if own is not None and not callable(own):
             vecs = np.asarray(own, dtype=np.float32)
             if vecs.ndim == 2 and vecs.shape[0] == n:
@@ -164,7 +168,7 @@ class RecService:
             if idx is not None and not self.removed[idx]:
                 self.removed[idx] = True
                 self.text_index.remove([idx])
-                if self.rec_index is not None:
+                if self.rec_index is not None and self.rec_index is not self.text_index:
                     self.rec_index.remove([idx])
             return
         assert vector is not None
@@ -176,16 +180,20 @@ class RecService:
             idx = self.catalog.append(item_id, title, text, cats)
             self.removed = np.append(self.removed, False)
             if hasattr(self.model, "add_items") and self.model_items == idx:
-                new = self.model.add_items(vec)
+                new = self.model.add_items(vec)  # the model scores it from its text from now on
                 self.model_items = int(self.model.n_items)
-                if self.rec_index is not None:
-                    self.rec_index.add(new, np.asarray(self.model.retrieval_vectors(), np.float32)[new])
+                self._add_to_rec_index(np.asarray(new, dtype=np.int64))
         else:
             self.catalog.update(idx, title, text, cats)
             self.removed[idx] = False
-            if self.rec_index is not None and idx < self.model_items:
-                self.rec_index.add([idx], np.asarray(self.model.retrieval_vectors(), np.float32)[[idx]])
+            if idx < self.model_items:
+                self._add_to_rec_index(np.asarray([idx]))
         self.text_index.add([idx], vec)
+
+    def _add_to_rec_index(self, ids: np.ndarray) -> None:
+        if self.rec_index is None or self.rec_index is self.text_index or self.retrieval is None:
+            return
+        self.rec_index.add(ids, self.retrieval.items()[ids])
 
     def add_item(self, item_id: str, fields: dict[str, Any]) -> int:
         """Encode, log and index a new (or changed) item; recommendable when this returns."""
@@ -323,8 +331,8 @@ class RecService:
         known = np.asarray([i for i in hist if i < self.model_items], dtype=np.int64)
         uidx = -1 if user_index is None else int(user_index)
         batch = UserBatch(np.asarray([uidx], dtype=np.int64), [known])
-        if self.rec_index is not None:
-            q = np.asarray(self.model.query_vectors(batch), dtype=np.float32)
+        if self.rec_index is not None and self.retrieval is not None:
+            q = self.retrieval.queries(batch)
             excl = [np.asarray(sorted(banned), dtype=np.int64)]
             ids, scores = self.rec_index.search(q, depth, exclude=excl)
             return [
