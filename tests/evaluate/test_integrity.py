@@ -6,7 +6,15 @@ import numpy as np
 import pandas as pd
 
 from lmrec.data._build import build_dataset
-from lmrec.data.split import TEST, TRAIN, Split, leave_one_out_split, random_split, temporal_split
+from lmrec.data.split import (
+    TEST,
+    TRAIN,
+    Split,
+    leave_one_out_split,
+    random_split,
+    temporal_split,
+    user_cold_start_split,
+)
 from lmrec.evaluate.integrity import check_split, integrity_report
 
 
@@ -86,3 +94,11 @@ def test_item_ids_in_sequence_order_are_reported():
     order = list(np.random.default_rng(0).permutation(sorted(set(items))))
     fixed = _data(users, items, times, order)
     assert not any("item-id" in w for w in check_split(leave_one_out_split(fixed)))
+
+
+def test_users_without_history_are_reported():
+    split = user_cold_start_split(_clean(), valid_frac=0.1, test_frac=0.25, seed=0)
+    r = integrity_report(split, "test")
+    # 40 users: round(10) test users, all of them without any training/validation event
+    assert r["n_target_users"] == r["users_without_history"] == 10
+    assert any(w.startswith("10 of 10 test users have no") for w in check_split(split))

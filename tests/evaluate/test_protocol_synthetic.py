@@ -8,12 +8,14 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lmrec.data._build import build_dataset
 from lmrec.data.split import leave_one_out_split, random_split
 from lmrec.errors import LmrecError
 from lmrec.evaluate import evaluate_model, evaluate_scores
-from lmrec.evaluate.protocol import krichene_rendle_correction, rank_top_k
+from lmrec.evaluate.protocol import SampledMetricsWarning, krichene_rendle_correction, rank_top_k
 from lmrec.models.base import UserBatch
 from lmrec.testing.contract import tiny_dataset
 
@@ -218,8 +220,10 @@ def test_sampled_evaluation_warns_and_correction_moves_towards_full_ranking():
     scores[np.arange(n_users), target] += 2.0
     targets = [[t] for t in target]
     full = evaluate_scores(scores, targets, ks=(10,)).metrics["recall@10"]
-    raw = evaluate_scores(scores, targets, ks=(10,), candidates=50)
-    fixed = evaluate_scores(scores, targets, ks=(10,), candidates=50, correction=0.1)
+    with pytest.warns(SampledMetricsWarning, match="not the full catalog"):
+        raw = evaluate_scores(scores, targets, ks=(10,), candidates=50)
+    with pytest.warns(SampledMetricsWarning):
+        fixed = evaluate_scores(scores, targets, ks=(10,), candidates=50, correction=0.1)
     assert any("sampled evaluation" in w for w in raw.warnings)
     assert "coverage@10" not in raw.metrics
     # sampling inflates recall a lot; the correction removes most of the gap
@@ -279,3 +283,24 @@ def test_rank_top_k_is_exact_on_wide_rows(levels):
         want = np.full(20, -1)
         want[: len(order)] = order
         np.testing.assert_array_equal(got[row], want)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(1, 4))
+def test_perfect_scores_give_perfect_metrics(seed, n_targets):
+    # targets scored above everything else (and never seen) -> every rank metric is 1 at K >= n_targets
+    rng = np.random.default_rng(seed)
+    n_rows, n_items = 12, 30
+    scores = rng.normal(size=(n_rows, n_items)).astype(np.float32)
+    targets, exclude = [], []
+    for row in range(n_rows):
+        items = rng.permutation(n_items)
+        targets.append(items[:n_targets])
+        exclude.append(items[n_targets : n_targets + 5])
+        scores[row, items[:n_targets]] += 100.0
+        scores[row, items[n_targets : n_targets + 5]] += 1000.0  # seen: masked away
+    res = evaluate_scores(scores, targets, exclude=exclude, ks=(4, 10))
+    for name in ("ndcg", "recall", "hit", "mrr", "map"):
+        assert res.metrics[f"{name}@4"] == pytest.approx(1.0)
+        assert res.metrics[f"{name}@10"] == pytest.approx(1.0)
+    assert res.metrics["precision@4"] == pytest.approx(n_targets / 4)

@@ -2,6 +2,7 @@
 
 - seen targets: held-out items already in the user's history (they are masked, so they count as misses);
 - duplicate interactions: the same (user, item) pair more than once (and exact duplicates with the same time);
+- cold-start users: evaluated users without any history (expected in user cold-start and temporal splits);
 - time leakage: held-out events earlier than the same user's latest history event; for global temporal splits,
   any training event at or after the cut-off;
 - item-id order leak ("P5 bug"): item indices that follow the order of the users' sequences, so that the next
@@ -58,6 +59,10 @@ def integrity_report(split: Split, stage: str = "test") -> dict[str, Any]:
     latest = np.full(inter.n_users, np.iinfo(np.int64).min, dtype=np.int64)
     np.maximum.at(latest, user[hist], ts[hist])
     report["targets_before_history"] = int((ts[tgt] < latest[user[tgt]]).sum())
+    has_history = np.bincount(user[hist], minlength=inter.n_users) > 0
+    target_users = np.unique(user[tgt])
+    report["n_target_users"] = int(len(target_users))
+    report["users_without_history"] = int((~has_history[target_users]).sum())
 
     # global cut-offs recorded by temporal_split
     cuts = split.params.get("cutoffs")
@@ -130,6 +135,11 @@ def check_split(split: Split, stage: str = "test") -> list[str]:
         out.append(
             f"time leakage: {r['targets_before_history']} of {r['n_targets']} {stage} events are earlier "
             f"than the same user's latest {hist_name} event (models see the future)"
+        )
+    if r["users_without_history"]:
+        out.append(
+            f"{r['users_without_history']} of {r['n_target_users']} {stage} users have no {hist_name} "
+            "history (cold-start users: only popularity or content can rank for them)"
         )
     if r.get("train_after_cut"):
         out.append(f"time leakage: {r['train_after_cut']} training events at or after the global cut-off")

@@ -41,7 +41,19 @@ from lmrec.data.split import TEST, VALID, Split
 from lmrec.errors import LmrecError
 from lmrec.evaluate import metrics as M
 
-__all__ = ["EvalResult", "evaluate_model", "evaluate_scores", "krichene_rendle_correction", "rank_top_k"]
+__all__ = [
+    "EvalResult",
+    "SampledMetricsWarning",
+    "evaluate_model",
+    "evaluate_scores",
+    "krichene_rendle_correction",
+    "rank_top_k",
+]
+
+
+class SampledMetricsWarning(UserWarning):
+    """Issued whenever metrics are computed over sampled candidates instead of the full catalog."""
+
 
 RANK_METRICS = ("ndcg", "recall", "precision", "f1", "hit", "mrr", "map")
 
@@ -509,7 +521,7 @@ def evaluate_model(
     pool_size = None if item_pool is None else len(np.unique(item_pool))
     protocol = _protocol_text(split, stage, candidates, correction, ties, pool_size)
     if candidates is not None:
-        warnings.append(_SAMPLED_WARNING.format(n=candidates))
+        _warn_sampled(candidates, warnings)
     result = _evaluate(
         score_rows,
         n_items=n_items,
@@ -549,6 +561,14 @@ _SAMPLED_WARNING = (
     "sampled evaluation: held-out items ranked against {n} random unseen items, not the full catalog; "
     "sampled metrics can reorder models (Krichene & Rendle, KDD'20) and are not comparable with full ranking"
 )
+
+
+def _warn_sampled(n: int, warnings: list[str]) -> None:
+    import warnings as py_warnings
+
+    text = _SAMPLED_WARNING.format(n=n)
+    warnings.append(text)
+    py_warnings.warn(text, SampledMetricsWarning, stacklevel=3)
 
 
 def evaluate_scores(
@@ -593,7 +613,7 @@ def evaluate_scores(
         n_pop = sum(1 for e in ex if len(e)) or n_rows
     warnings: list[str] = []
     if candidates is not None:
-        warnings.append(_SAMPLED_WARNING.format(n=candidates))
+        _warn_sampled(candidates, warnings)
     row_ids = keep if users is None else np.asarray(users)[keep]
     return _evaluate(
         lambda rows: scores[keep[rows]],
