@@ -25,7 +25,8 @@ Sampled evaluation
     Only on explicit request (``candidates=N``): each user's held-out items are ranked against N random unseen
     items. This is NOT comparable with full ranking (Krichene & Rendle, "On Sampled Metrics for Item
     Recommendation", KDD 2020), so it adds a warning; ``correction=gamma`` applies their bias-variance
-    corrected metrics (single held-out item per user only).
+    corrected metrics (single held-out item per user only; the full catalog size used by the correction is the
+    median number of unseen items per user).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class EvalResult:
     protocol: str
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    per_user: dict[str, np.ndarray] | None = None
+    per_user: dict[str, np.ndarray] | None = field(default=None, repr=False)
     params: dict[str, Any] = field(default_factory=dict)
 
     def __getitem__(self, key: str) -> float:
