@@ -74,3 +74,18 @@ def test_ease_ml100k_reproduces_reference_and_shows_the_history_choice(ml100k):
     # measured: Recall@10 .1432, NDCG@10 .0711 with the validation item in the history
     assert res.metrics["recall@10"] == pytest.approx(0.1432, abs=0.001)
     assert res.metrics["ndcg@10"] == pytest.approx(0.0711, abs=0.001)
+
+    class EaseFromHistory:
+        name = "ease"
+
+        def score(self, batch):
+            x = np.zeros((len(batch), ml100k.n_items))
+            for row, h in enumerate(batch.histories):
+                x[row, h] = 1.0
+            return x @ b
+
+    # test_history="train": the model sees the training history only -> the reference numbers again
+    same = evaluate_model(EaseFromHistory(), split, ks=(10,), test_history="train")
+    assert same.metrics["recall@10"] == pytest.approx(ref.metrics["recall@10"], abs=1e-9)
+    assert same.metrics["ndcg@10"] == pytest.approx(ref.metrics["ndcg@10"], abs=1e-9)
+    assert "training history only" in same.protocol
