@@ -9,7 +9,7 @@ export OMP_NUM_THREADS ?= 2
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo test install lint bench bench-install bench-check clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,3 +31,33 @@ lint: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Benchmarks against peer libraries, in their own venv (.venv-bench): implicit, cornac, lenskit and RecBole
+# next to lmrec. torch goes in first (CPU build) and is pinned by a constraints file so that no peer pulls
+# another torch. RecBole 1.2.1 predates numpy 2: it is installed without its dependencies (its ray, used only
+# by its tuner, is left out) and benchmarks/_recbole.py shims the removed numpy aliases before importing it.
+BENCH_VENV := .venv-bench
+BENCH_BIN := $(BENCH_VENV)/bin
+BENCH_PEERS := implicit==0.7.3 cornac==3.0.1 lenskit==2025.8.1 threadpoolctl==3.8.0
+BENCH_DEPS := numpy pandas pyarrow scipy pydantic typer rich safetensors tqdm pyyaml scikit-learn tensorboard pytest
+BENCH_NODEPS := recbole==1.2.1 colorlog==4.7.2 colorama==0.4.4 thop tabulate texttable plotly
+
+$(BENCH_BIN)/.installed: pyproject.toml
+	test -x $(BENCH_BIN)/python || $(PY) -m venv $(BENCH_VENV)
+	$(BENCH_BIN)/pip install -q $(TORCH)
+	echo '$(TORCH)' > $(BENCH_VENV)/constraints.txt
+	$(BENCH_BIN)/pip install -q -c $(BENCH_VENV)/constraints.txt $(BENCH_PEERS) $(BENCH_DEPS)
+	$(BENCH_BIN)/pip install -q --no-deps $(BENCH_NODEPS)
+	$(BENCH_BIN)/pip install -q --no-deps -e .
+	touch $@
+
+bench-install: $(BENCH_BIN)/.installed
+
+# lmrec's metrics vs RecBole's metric implementations (must agree to 1e-6); bench venv only, not in `make test`
+bench-check: bench-install
+	$(BENCH_BIN)/python -m pytest -q -p no:cacheprovider benchmarks/test_recbole_crosscheck.py
+
+# the side-by-side table (add --recbole-bpr / --recbole-sasrec via BENCH_ARGS) and the evaluation throughput
+bench: bench-check
+	OMP_NUM_THREADS=1 $(BENCH_BIN)/python benchmarks/peers.py $(BENCH_ARGS)
+	OMP_NUM_THREADS=1 $(BENCH_BIN)/python benchmarks/eval_throughput.py

@@ -39,6 +39,25 @@ OUT = REPO / "runs" / "bench"
 DATASETS = ("ml-100k", "amazon-scientific")
 
 
+@dataclass(frozen=True)
+class Seconds:
+    """Wall-clock and CPU (this process, all threads) seconds of one step.
+
+    On a shared machine the wall clock mostly measures the other jobs; with one thread per library the CPU
+    seconds are the comparable number.
+    """
+
+    wall: float
+    cpu: float
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, Seconds]:
+    """``fn()`` and how long it took."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, Seconds(time.perf_counter() - wall, time.process_time() - cpu)
+
+
 # ------------------------------------------------------------------------------------------- data and split
 def data_root() -> Path:
     """``$LMREC_DATA`` or the shared data folder next to the repository."""
@@ -208,44 +227,67 @@ class Row:
     params: str
     recall: float = float("nan")
     ndcg: float = float("nan")
-    fit_s: float = float("nan")
-    eval_s: float = float("nan")
+    fit_s: Seconds = Seconds(float("nan"), float("nan"))
+    eval_s: Seconds = Seconds(float("nan"), float("nan"))
     note: str = ""
 
 
-def evaluate(scorer: Any, bench: Bench, threads: int) -> tuple[float, float, float]:
+def evaluate(scorer: Any, bench: Bench, threads: int) -> tuple[float, float, Seconds]:
     """Recall@10, NDCG@10 and wall seconds of lmrec's test-stage full-ranking evaluation."""
     from lmrec.evaluate import evaluate_model
 
-    start = time.perf_counter()
-    res = evaluate_model(scorer, bench.split, ks=(10,), stage="test", checks=False)
-    return res["recall@10"], res["ndcg@10"], time.perf_counter() - start
+    res, seconds = timed(lambda: evaluate_model(scorer, bench.split, ks=(10,), stage="test", checks=False))
+    return res["recall@10"], res["ndcg@10"], seconds
 
 
-def run_lmrec(bench: Bench, key: str, config: dict[str, Any], threads: int) -> tuple[Any, float]:
-    from lmrec.models import model_class
+# where each baseline lives, for a checkout whose MODELS mapping does not list it yet
+LMREC_CLASSES = {
+    "pop": "lmrec.models.popularity:Popularity",
+    "itemknn": "lmrec.models.itemknn:ItemKNN",
+    "ease": "lmrec.models.ease:EASE",
+    "als": "lmrec.models.mf:ALS",
+    "bpr": "lmrec.models.mf:BPR",
+    "sasrec": "lmrec.models.sasrec:SASRec",
+}
+
+
+def lmrec_class(key: str) -> Any:
+    """lmrec's model class ``key`` (``MODELS`` first); None when this checkout does not have it."""
+    import importlib
+
+    from lmrec.models import MODELS, model_class
+
+    if key in MODELS:
+        return model_class(key)
+    module, _, cls = LMREC_CLASSES.get(key, ":").partition(":")
+    try:
+        return getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError, ValueError):
+        return None
+
+
+def run_lmrec(bench: Bench, key: str, config: dict[str, Any], threads: int) -> tuple[Any, Seconds]:
     from lmrec.models.base import FitOptions
 
-    model = model_class(key)(**config)
-    start = time.perf_counter()
-    model.fit(bench.split.train, bench.split.valid, options=FitOptions(seed=0, threads=threads))
-    return model, time.perf_counter() - start
+    model = lmrec_class(key)(**config)
+    _, fit_s = timed(
+        lambda: model.fit(bench.split.train, bench.split.valid, options=FitOptions(seed=0, threads=threads))
+    )
+    return model, fit_s
 
 
-def run_implicit_als(bench: Bench, threads: int) -> tuple[Scorer, float]:
+def run_implicit_als(bench: Bench, threads: int) -> tuple[Scorer, Seconds]:
     from implicit.als import AlternatingLeastSquares
 
     model = AlternatingLeastSquares(
         factors=64, regularization=1.0, alpha=5.0, iterations=15, random_state=0, num_threads=threads
     )
     csr = bench.train_csr()
-    start = time.perf_counter()
-    model.fit(csr, show_progress=False)
-    fit_s = time.perf_counter() - start
+    _, fit_s = timed(lambda: model.fit(csr, show_progress=False))
     return factor_scorer("implicit-als", model.user_factors, model.item_factors), fit_s
 
 
-def run_implicit_bpr(bench: Bench, threads: int) -> tuple[Scorer, float]:
+def run_implicit_bpr(bench: Bench, threads: int) -> tuple[Scorer, Seconds]:
     from implicit.bpr import BayesianPersonalizedRanking
 
     model = BayesianPersonalizedRanking(
@@ -257,9 +299,7 @@ def run_implicit_bpr(bench: Bench, threads: int) -> tuple[Scorer, float]:
         num_threads=threads,
     )
     csr = bench.train_csr()
-    start = time.perf_counter()
-    model.fit(csr, show_progress=False)
-    fit_s = time.perf_counter() - start
+    _, fit_s = timed(lambda: model.fit(csr, show_progress=False))
     # implicit's BPR keeps the item bias as the last factor (users hold a constant 1 there)
     return factor_scorer("implicit-bpr", model.user_factors, model.item_factors), fit_s
 
@@ -284,14 +324,12 @@ def _cornac_maps(train_set: Any, bench: Bench) -> tuple[np.ndarray, np.ndarray]:
     return users, items
 
 
-def run_cornac_bpr(bench: Bench, threads: int) -> tuple[Scorer, float]:
+def run_cornac_bpr(bench: Bench, threads: int) -> tuple[Scorer, Seconds]:
     import cornac
 
     train_set = _cornac_train_set(bench)
     model = cornac.models.BPR(k=64, max_iter=100, learning_rate=0.05, lambda_reg=0.01, seed=0, verbose=False)
-    start = time.perf_counter()
-    model.fit(train_set)
-    fit_s = time.perf_counter() - start
+    _, fit_s = timed(lambda: model.fit(train_set))
     umap, imap = _cornac_maps(train_set, bench)
     k = model.u_factors.shape[1]
     user_f = np.zeros((bench.n_users, k), np.float32)
@@ -303,14 +341,12 @@ def run_cornac_bpr(bench: Bench, threads: int) -> tuple[Scorer, float]:
     return factor_scorer("cornac-bpr", user_f, item_f, bias), fit_s
 
 
-def run_cornac_ease(bench: Bench, threads: int, l2: float) -> tuple[Scorer, float]:
+def run_cornac_ease(bench: Bench, threads: int, l2: float) -> tuple[Scorer, Seconds]:
     import cornac
 
     train_set = _cornac_train_set(bench)
     model = cornac.models.EASE(lamb=l2, posB=False, seed=0, verbose=False)
-    start = time.perf_counter()
-    model.fit(train_set)
-    fit_s = time.perf_counter() - start
+    _, fit_s = timed(lambda: model.fit(train_set))
     _, imap = _cornac_maps(train_set, bench)
     known = np.flatnonzero(imap >= 0)
     w = np.zeros((bench.n_items, bench.n_items), np.float32)
@@ -328,14 +364,12 @@ def _lenskit_dataset(bench: Bench) -> Any:
     return from_interactions_df(frame)
 
 
-def run_lenskit_ease(bench: Bench, threads: int, l2: float) -> tuple[Scorer, float]:
+def run_lenskit_ease(bench: Bench, threads: int, l2: float) -> tuple[Scorer, Seconds]:
     from lenskit.knn.ease import EASEScorer
 
     data = _lenskit_dataset(bench)
     model = EASEScorer(regularization=l2)
-    start = time.perf_counter()
-    model.train(data)
-    fit_s = time.perf_counter() - start
+    _, fit_s = timed(lambda: model.train(data))
     nums = model.items.numbers(np.arange(bench.n_items), missing="negative")
     known = np.flatnonzero(nums >= 0)
     w = np.zeros((bench.n_items, bench.n_items), np.float32)
@@ -344,15 +378,13 @@ def run_lenskit_ease(bench: Bench, threads: int, l2: float) -> tuple[Scorer, flo
     return item_item_scorer("lenskit-ease", w, np.flatnonzero(nums < 0)), fit_s
 
 
-def run_lenskit_itemknn(bench: Bench, threads: int) -> tuple[Scorer, float]:
+def run_lenskit_itemknn(bench: Bench, threads: int) -> tuple[Scorer, Seconds]:
     from lenskit.data import ItemList, RecQuery
     from lenskit.knn import ItemKNNScorer
 
     data = _lenskit_dataset(bench)
     model = ItemKNNScorer(max_nbrs=50, feedback="implicit")
-    start = time.perf_counter()
-    model.train(data)
-    fit_s = time.perf_counter() - start
+    _, fit_s = timed(lambda: model.train(data))
     # lenskit's scorer panics on ids outside its training vocabulary: ask for the known items only
     known = np.asarray(model.items.ids(), dtype=np.int64)
     is_known = np.zeros(bench.n_items, dtype=bool)
@@ -384,13 +416,13 @@ def recbole_run(bench: Bench, model_name: str, extra: dict[str, Any], epochs: in
     return _recbole.train(folder, model_name, config, bench.test_pairs)
 
 
-def run_recbole_bpr(bench: Bench, threads: int, epochs: int = 300) -> tuple[Scorer, float]:
+def run_recbole_bpr(bench: Bench, threads: int, epochs: int = 300) -> tuple[Scorer, Seconds]:
     run = recbole_run(bench, "BPR", {}, epochs)
-    user_f, item_f = _recbole_factors(run, bench)
-    return factor_scorer("recbole-bpr", user_f, item_f), run.fit_seconds
+    user_f, item_f = recbole_factors(run, bench)
+    return factor_scorer("recbole-bpr", user_f, item_f), Seconds(run.fit_wall, run.fit_cpu)
 
 
-def _recbole_factors(run: Any, bench: Bench) -> tuple[np.ndarray, np.ndarray]:
+def recbole_factors(run: Any, bench: Bench) -> tuple[np.ndarray, np.ndarray]:
     """RecBole BPR's embeddings re-indexed to lmrec's users and items (score = user . item, as RecBole's)."""
     u = run.model.user_embedding.weight.detach().numpy()
     v = run.model.item_embedding.weight.detach().numpy()
@@ -402,7 +434,7 @@ def _recbole_factors(run: Any, bench: Bench) -> tuple[np.ndarray, np.ndarray]:
     return user_f, item_f
 
 
-def run_recbole_sasrec(bench: Bench, threads: int, epochs: int = 8) -> tuple[Scorer, float]:
+def run_recbole_sasrec(bench: Bench, threads: int, epochs: int = 8) -> tuple[Scorer, Seconds]:
     import _recbole
 
     extra = {
@@ -418,7 +450,7 @@ def run_recbole_sasrec(bench: Bench, threads: int, epochs: int = 8) -> tuple[Sco
     def fn(users: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
         return scores[users]
 
-    return Scorer("recbole-sasrec", fn), run.fit_seconds
+    return Scorer("recbole-sasrec", fn), Seconds(run.fit_wall, run.fit_cpu)
 
 
 # ------------------------------------------------------------------------------------------------ the table
@@ -434,7 +466,7 @@ LMREC = {
 }
 
 # peers: (algorithm key for the ratio, model label, library, params, runner)
-PEERS: list[tuple[str, str, str, str, Callable[..., tuple[Scorer, float]]]] = [
+PEERS: list[tuple[str, str, str, str, Callable[..., tuple[Scorer, Seconds]]]] = [
     ("ALS", "ALS", "implicit 0.7.3", "f=64 reg=1 a=5 15 it", run_implicit_als),
     ("BPR", "BPR", "implicit 0.7.3", "f=64 lr=.01 100 it", run_implicit_bpr),
     ("BPR", "BPR", "cornac 3.0.1", "k=64 lr=.05 100 it", run_cornac_bpr),
@@ -455,10 +487,11 @@ def bench_dataset(name: str, args: argparse.Namespace) -> list[tuple[str, Row]]:
         flush=True,
     )
     rows: list[tuple[str, Row]] = []
-    from lmrec.models import MODELS
-
     for algo, (key, config, params) in LMREC.items():
-        if key not in MODELS or algo in args.skip or key in args.skip:
+        if algo in args.skip or key in args.skip or "lmrec" in args.skip:
+            continue
+        if lmrec_class(key) is None:
+            print(f"  lmrec has no '{key}' model in this checkout: skipped", file=sys.stderr)
             continue
         label = algo.split()[0]
         row = Row(label, "lmrec", params)
@@ -493,20 +526,21 @@ def bench_dataset(name: str, args: argparse.Namespace) -> list[tuple[str, Row]]:
 def _progress(row: Row) -> None:
     print(
         f"  {row.library:<17} {row.model:<8} R@10 {row.recall:.4f} N@10 {row.ndcg:.4f} "
-        f"fit {row.fit_s:.2f}s eval {row.eval_s:.2f}s {row.note}",
+        f"fit {row.fit_s.cpu:.2f}s cpu ({row.fit_s.wall:.2f}s wall) "
+        f"eval {row.eval_s.cpu:.2f}s cpu ({row.eval_s.wall:.2f}s wall) {row.note}",
         file=sys.stderr,
         flush=True,
     )
 
 
 def render(name: str, rows: list[tuple[str, Row]]) -> str:
-    """Markdown table; ratios are peer / lmrec's same algorithm (same hyper-parameters where they exist)."""
+    """Markdown table; ratios are peer / lmrec's same algorithm (time ratios in CPU seconds)."""
     ref = {algo: row for algo, row in rows if row.library == "lmrec"}
     lines = [
         f"### {name}",
-        "| model | library | params | Recall@10 | NDCG@10 | fit s | eval s "
+        "| model | library | params | Recall@10 | NDCG@10 | fit cpu s | eval cpu s | fit wall s "
         "| R/lmrec | N/lmrec | fit/lmrec | eval/lmrec |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def ratio(a: float, b: float) -> str:
@@ -520,8 +554,9 @@ def render(name: str, rows: list[tuple[str, Row]]) -> str:
             row.params,
             f"{row.recall:.4f}",
             f"{row.ndcg:.4f}",
-            f"{row.fit_s:.2f}",
-            f"{row.eval_s:.2f}",
+            f"{row.fit_s.cpu:.2f}",
+            f"{row.eval_s.cpu:.2f}",
+            f"{row.fit_s.wall:.1f}",
         ]
         if row.library == "lmrec" or base is None:
             cells += ["-"] * 4
@@ -529,8 +564,8 @@ def render(name: str, rows: list[tuple[str, Row]]) -> str:
             cells += [
                 ratio(row.recall, base.recall),
                 ratio(row.ndcg, base.ndcg),
-                ratio(row.fit_s, base.fit_s),
-                ratio(row.eval_s, base.eval_s),
+                ratio(row.fit_s.cpu, base.fit_s.cpu),
+                ratio(row.eval_s.cpu, base.eval_s.cpu),
             ]
         if row.note:
             cells[2] += f" ({row.note})"

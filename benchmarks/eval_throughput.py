@@ -1,0 +1,105 @@
+"""Evaluation throughput: lmrec's full-ranking evaluation vs RecBole's own, on the same model and split.
+
+The model is a RecBole BPR trained on the exported leave-one-out split (``--epochs 1`` by default: the time
+an evaluation takes does not depend on how well the model was trained). Timed, best of ``--repeats``:
+
+- RecBole: ``trainer.evaluate(test_data)`` (its full-sort loader, history masking, top-k, Recall/NDCG@10);
+- lmrec: :func:`lmrec.evaluate.evaluate_model` over the same model's embeddings (scoring, masking of train +
+  valid items, seeded random tie order, seven rank metrics at k=10);
+- lmrec, ranking and metrics only: :func:`lmrec.evaluate.evaluate_scores` over the precomputed score matrix.
+
+Both evaluations must also give the same Recall@10 / NDCG@10 (the same ranking of the same scores). Target:
+lmrec >= 10x RecBole's users per second. Run in the bench venv::
+
+    .venv-bench/bin/python benchmarks/eval_throughput.py --dataset all
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import peers
+
+
+def best_of(repeats: int, fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Smallest wall time of ``repeats`` calls and the last result."""
+    times, out = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), out
+
+
+def measure(name: str, epochs: int, repeats: int) -> list[str]:
+    import _recbole
+
+    from lmrec.evaluate import evaluate_model, evaluate_scores
+
+    bench = peers.export_split(name)
+    run = peers.recbole_run(bench, "BPR", {}, epochs)
+    own_s, own = best_of(repeats, lambda: _recbole.evaluate_own(run)[0])
+    user_f, item_f = peers.recbole_factors(run, bench)
+    scorer = peers.factor_scorer("recbole-bpr", user_f, item_f)
+    lm_s, lm = best_of(repeats, lambda: evaluate_model(scorer, bench.split, ks=(10,), checks=False))
+
+    users = lm.per_user["users"]
+    histories = bench.split.train_valid.sequences()
+    scores = user_f[users] @ item_f.T
+    targets = [np.array([i for u2, i in bench.test_pairs if u2 == u]) for u in users.tolist()]
+    exclude = [histories[u] for u in users]
+    sc_s, sc = best_of(
+        repeats, lambda: evaluate_scores(scores, targets, exclude=exclude, users=users, ks=(10,))
+    )
+    n = len(users)
+    rows = [
+        ("RecBole 1.2.1 trainer.evaluate", own_s, own.get("recall@10"), own.get("ndcg@10")),
+        ("lmrec evaluate_model", lm_s, lm["recall@10"], lm["ndcg@10"]),
+        ("lmrec evaluate_scores", sc_s, sc["recall@10"], sc["ndcg@10"]),
+    ]
+    lines = [
+        f"### {name}: RecBole BPR ({epochs} epoch(s)), {n} test users x {bench.n_items} items, "
+        f"best of {repeats}",
+        "| evaluation | seconds | users/s | x RecBole | Recall@10 | NDCG@10 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, secs, rec, ndcg in rows:
+        lines.append(
+            f"| {label} | {secs:.3f} | {n / secs:,.0f} | {own_s / secs:.1f} | {_fmt(rec)} | {_fmt(ndcg)} |"
+        )
+    return lines
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.4f}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", default="all", choices=[*peers.DATASETS, "all"])
+    parser.add_argument("--epochs", type=int, default=1, help="RecBole BPR training epochs")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="BLAS and torch threads for both")
+    args = parser.parse_args(argv)
+
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(args.threads)
+    names = peers.DATASETS if args.dataset == "all" else (args.dataset,)
+    out: list[str] = []
+    with threadpool_limits(limits=args.threads):
+        for name in names:
+            out += [*measure(name, args.epochs, args.repeats), ""]
+    print(f"\nEvaluation throughput, {args.threads} thread(s); target: lmrec >= 10x RecBole\n")
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
