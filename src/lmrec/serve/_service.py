@@ -284,6 +284,7 @@ class RecService:
         k: int,
         exclude_seen: bool = True,
         exclude: Sequence[int] = (),
+        explain: bool = True,
     ) -> list[Ranked]:
         """Top-``k`` items for a history (dense indices, oldest first) and/or free text."""
         self.sync_catalog()
@@ -305,10 +306,13 @@ class RecService:
                 lists.append(self._popular_ranking(depth, banned))
             merged = lists[0] if len(lists) == 1 else _rrf(lists)
             out = merged[:k]
-            self._explain(out, hist)
+            if explain:
+                self._explain(out, hist)
         return out
 
-    def recommend_user(self, user_id: str, k: int, exclude_seen: bool = True) -> tuple[list[Ranked], bool]:
+    def recommend_user(
+        self, user_id: str, k: int, exclude_seen: bool = True, explain: bool = True
+    ) -> tuple[list[Ranked], bool]:
         """Recommendations for a user id and whether they are a cold start (no item history).
 
         The user's latest events are part of the history at once. A user without item history gets popular
@@ -316,7 +320,9 @@ class RecService:
         """
         state = self.user_state(user_id)
         if state.history:
-            return self.recommend(state.user_index, state.history, None, k, exclude_seen), False
+            return self.recommend(
+                state.user_index, state.history, None, k, exclude_seen, explain=explain
+            ), False
         popular = self.recommend(None, [], None, k + 10, exclude_seen)
         if not state.last_query:
             return popular[:k], True

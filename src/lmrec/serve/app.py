@@ -174,7 +174,7 @@ def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | Non
         explain: bool = False,
         exclude_seen: bool = True,
     ) -> Recommendations:
-        ranked, cold = service.recommend_user(user_id, k, exclude_seen)
+        ranked, cold = service.recommend_user(user_id, k, exclude_seen, explain)
         return Recommendations(user_id=user_id, cold_start=cold, items=ranked_out(ranked, explain))
 
     @app.post(
@@ -192,7 +192,9 @@ def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | Non
             if idx is None:
                 raise HTTPException(404, f"unknown item {item_id!r} in 'items'")
             hist.append(idx)
-        ranked = service.recommend(None, hist, req.text, min(req.k, settings.max_k), req.exclude_seen)
+        ranked = service.recommend(
+            None, hist, req.text, min(req.k, settings.max_k), req.exclude_seen, explain=req.explain
+        )
         cold = not hist and not (req.text and req.text.strip())
         return Recommendations(user_id=None, cold_start=cold, items=ranked_out(ranked, req.explain))
 
