@@ -205,7 +205,7 @@ def _evaluate(
     progress: bool,
     protocol: str,
     warnings: list[str],
-    ties: str = "random",
+    ties: str = "expected",
     item_pool: np.ndarray | None = None,
 ) -> EvalResult:
     """Rank, score and average. ``score_rows(rows)`` returns scores for positions ``rows`` of ``users``."""
@@ -479,7 +479,7 @@ def evaluate_model(
     candidates: int | None = None,
     correction: float | None = None,
     checks: bool = True,
-    ties: str = "random",
+    ties: str = "expected",
     item_pool: np.ndarray | None = None,
     test_history: str = "train_valid",
 ) -> EvalResult:
@@ -493,7 +493,8 @@ def evaluate_model(
     of :mod:`lmrec.evaluate.integrity` and adds their findings to ``warnings``. ``ties="expected"`` replaces
     the seeded random tie order of the rank metrics by its exact expectation (users with one held-out item;
     this is how REFERENCE-NUMBERS.md averages ties); coverage, novelty, popularity and diversity always use
-    the seeded order. ``item_pool`` ranks only those items (e.g. ``split.params["test_items"]`` of an item
+    the seeded order. The default is ``"expected"`` (deterministic and free of tie-order luck); ``"random"``
+    keeps one seeded order for every metric. ``item_pool`` ranks only those items (e.g. ``split.params["test_items"]`` of an item
     cold-start split); coverage is then relative to the pool. ``test_history="train"`` gives models only the
     training sequences as input at the test stage (validation items stay masked): the convention of
     REFERENCE-NUMBERS.md for non-sequential baselines, which therefore reads about .005 lower on ML-100K EASE.
@@ -598,7 +599,7 @@ def evaluate_scores(
     candidates: int | None = None,
     correction: float | None = None,
     protocol: str = "precomputed scores, full ranking",
-    ties: str = "random",
+    ties: str = "expected",
     item_pool: np.ndarray | None = None,
 ) -> EvalResult:
     """Evaluate a precomputed ``(n_rows, n_items)`` score matrix with the same ranking and metric code.
