@@ -1,0 +1,132 @@
+"""Every backend: the vector contract, semantic sanity on real sentences, agreement between the fast paths
+and the reference, and the edge cases (empty, None, very long texts, unknown models)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lmrec.errors import LmrecError
+from lmrec.text import TextEncoder, get_encoder
+
+BACKENDS = ["minilm", "minilm_st", "minilm_int8", "use_multilingual"]
+
+# (anchor, paraphrase, unrelated): real product/catalog-style sentences
+TRIPLES = [
+    (
+        "Cordless power drill with two lithium-ion batteries and charger",
+        "Battery-powered drill driver kit, 20V, includes charger",
+        "Organic green tea, 100 tea bags",
+    ),
+    (
+        "Nitrile disposable gloves, powder free, box of 100, size medium",
+        "Box of 100 medium powder-free examination gloves made of nitrile",
+        "Stainless steel hex bolts, M8 x 40 mm, pack of 25",
+    ),
+    (
+        "Digital laboratory thermometer with a stainless steel probe",
+        "Electronic thermometer probe for measuring liquid temperature in the lab",
+        "Children's picture book about a bear who loves honey",
+    ),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def encoder(request) -> TextEncoder:
+    return request.getfixturevalue(request.param)
+
+
+def test_contract_shape_dtype_unit_rows_order(encoder: TextEncoder) -> None:
+    texts = [t for triple in TRIPLES for t in triple]
+    v = encoder.encode(texts, batch_size=4)
+    assert isinstance(encoder, TextEncoder)
+    assert v.shape == (len(texts), encoder.dim) and v.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    reversed_v = encoder.encode(texts[::-1], batch_size=4)
+    np.testing.assert_allclose(reversed_v[::-1], v, atol=1e-5)
+    assert encoder.encode([]).shape == (0, encoder.dim)
+
+
+def test_similar_sentences_score_above_dissimilar(encoder: TextEncoder) -> None:
+    for anchor, para, other in TRIPLES:
+        a, p, o = encoder.encode([anchor, para, other])
+        assert a @ p > a @ o + 0.1, (encoder.name, anchor, float(a @ p), float(a @ o))
+
+
+def test_batch_size_does_not_change_vectors(encoder: TextEncoder, scientific_texts: list[str]) -> None:
+    texts = scientific_texts[:12]
+    one = encoder.encode(texts, batch_size=1)
+    many = encoder.encode(texts, batch_size=12)
+    np.testing.assert_allclose(one, many, atol=2e-4)
+
+
+def test_empty_none_and_nan_get_the_empty_string_vector(encoder: TextEncoder) -> None:
+    before = encoder.stats.empty
+    v = encoder.encode(["", None, float("nan"), "   ", "a real sentence"])
+    ref = encoder.encode([""])[0]
+    for row in v[:4]:
+        np.testing.assert_allclose(row, ref, atol=1e-5)
+    assert np.isfinite(v).all()
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert encoder.stats.empty - before == 4 + 1  # four here, one in the reference call
+
+
+def test_very_long_text_is_truncated_and_counted(encoder: TextEncoder) -> None:
+    words = ("microscope slide specimen staining laboratory glassware " * 4000).strip()
+    before = encoder.stats.truncated
+    v = encoder.encode([words, words + " and then a completely different ending about cooking pasta"])
+    assert encoder.stats.truncated - before == 2
+    # both are cut at the model's limit, so the different endings cannot matter
+    np.testing.assert_allclose(v[0], v[1], atol=1e-5)
+
+
+def test_transformers_fast_path_matches_sentence_transformers(minilm, minilm_st, scientific_texts) -> None:
+    fast = minilm.encode(scientific_texts)
+    ref = minilm_st.encode(scientific_texts)
+    cos = (fast * ref).sum(1)
+    assert cos.min() > 0.9999, cos.min()
+
+
+def test_int8_agrees_with_fp32(minilm, minilm_int8, scientific_texts) -> None:
+    fp32 = minilm.encode(scientific_texts)
+    int8 = minilm_int8.encode(scientific_texts)
+    cos = (fp32 * int8).sum(1)
+    print(
+        f"int8 vs fp32 cosine ({len(cos)} Scientific texts): mean {cos.mean():.4f}, min {cos.min():.4f}"
+    )
+    assert cos.mean() >= 0.98 and cos.min() >= 0.95
+    assert minilm_int8.model_id != minilm.model_id  # different vectors must not share a cache
+
+
+def test_model_ids_are_stable_and_distinct(minilm, minilm_st, minilm_int8, use_multilingual) -> None:
+    ids = [e.model_id for e in (minilm, minilm_st, minilm_int8, use_multilingual)]
+    assert len(set(ids)) == 4
+    assert minilm.model_id.startswith("all-MiniLM-L6-v2@") and "|max256|" in minilm.model_id
+    assert get_encoder("minilm") is minilm  # loaded once per process
+
+
+def test_local_folder_loads_like_the_builtin(minilm) -> None:
+    from lmrec.text.encoders._resolve import minilm_folder
+
+    by_path = get_encoder(str(minilm_folder()))
+    assert by_path.dim == 384
+    np.testing.assert_allclose(by_path.encode(["lab beaker"]), minilm.encode(["lab beaker"]), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["/no/such/model/folder", "./missing-model", "no-such-org/no-such-model-xyz", "definitely-not-a-model"],
+)
+def test_missing_model_is_one_line_error(name: str, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(LmrecError) as info:
+        get_encoder(name)
+    msg = str(info.value)
+    assert "\n" not in msg and name in msg
+
+
+def test_file_instead_of_folder_is_one_line_error(tmp_path) -> None:
+    f = tmp_path / "model.bin"
+    f.write_bytes(b"x")
+    with pytest.raises(LmrecError, match="not a model folder"):
+        get_encoder(str(f))
