@@ -85,6 +85,7 @@ class RecService:
             self.rec_index = self.text_index  # one index serves text search and recommendations
         elif self.retrieval is not None:
             self.rec_index = ItemIndex.build(self.retrieval.items(), config=self.settings.index)
+        _set_faiss_threads(self.settings.faiss_threads)  # after the builds, which do use every core
         self._train_counts = self._training_counts()
         self._popular_cache: tuple[float, np.ndarray] | None = None
         self._catalog_seq = 0
@@ -429,6 +430,12 @@ class RecService:
             "store": self.store.dialect,
             "schema_version": self.store.schema_version(),
         }
+
+
+def _set_faiss_threads(n: int) -> None:
+    import faiss
+
+    faiss.omp_set_num_threads(max(1, int(n)))
 
 
 def item_text(fields: dict[str, Any]) -> str:
