@@ -1,0 +1,98 @@
+"""The store alone (SQLite; PostgreSQL when configured): schema versioning, keys, events, catalog log."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import insert, select
+
+from lmrec.cli import main as cli
+from lmrec.errors import ConfigError, LmrecError
+from lmrec.serve import ServeSettings, create_app
+from lmrec.serve.store import SCHEMA_VERSION, EventRecord, Store, api_keys, schema_version
+from tests.serve.conftest import STORES, fresh_db_url
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest, tmp_path) -> Store:
+    s = Store(fresh_db_url(request.param, tmp_path, "lmrec_store_tests"))
+    yield s
+    s.close()
+
+
+def test_schema_is_created_and_versioned(store: Store) -> None:
+    assert store.schema_version() == SCHEMA_VERSION
+    assert Store(store.url).init_schema() == SCHEMA_VERSION  # a second start changes nothing
+    with store.engine.begin() as conn:
+        conn.execute(insert(schema_version).values(version=SCHEMA_VERSION + 1, applied_at=0.0))
+    with pytest.raises(LmrecError, match="newer than this lmrec"):
+        Store(store.url)
+
+
+def test_api_keys_are_stored_hashed(store: Store) -> None:
+    key = store.create_key("ci")
+    prefix, key_id, secret = key.split("_", 2)
+    assert prefix == "lmk" and store.verify_key(key) == "ci"
+    with store.engine.connect() as conn:
+        row = conn.execute(select(api_keys)).one()
+    assert secret not in (row.digest, row.salt, row.name) and len(row.digest) == 64
+    assert store.verify_key(key[:-1] + ("A" if key[-1] != "A" else "B")) is None
+    assert store.verify_key("not-a-key") is None and store.verify_key("") is None
+    assert store.revoke_key(key_id) and store.verify_key(key) is None
+    assert not store.revoke_key("nope")
+    with pytest.raises(ConfigError):
+        store.create_key("  ")
+
+
+def test_events_idempotency_and_history(store: Store) -> None:
+    evs = [EventRecord("u", "view", f"i{i}", ts=float(i)) for i in range(5)]
+    first, dup = store.add_events(evs, "k1")
+    assert not dup and first["accepted"] == 5 and first["ids"] == sorted(first["ids"])
+    again, dup = store.add_events(evs, "k1")
+    assert dup and again == first and store.count_events() == 5
+    store.add_events([EventRecord("u", "search", text="robots")], None)
+    hist = store.user_events("u", limit=3)
+    assert [(e.type, e.item_id) for e in hist] == [("view", "i3"), ("view", "i4"), ("search", None)]
+    assert store.item_counts(limit=2)[0][1] == 1
+
+
+def test_catalog_log_round_trip(store: Store) -> None:
+    vec = np.arange(4, dtype=np.float32)
+    s1 = store.log_item("n1", "add", {"title": "T", "categories": ["a"]}, vec)
+    s2 = store.log_item("n1", "delete", None, None)
+    assert s2 > s1 and store.last_catalog_seq() == s2
+    changes = store.catalog_changes_since(0)
+    assert [c.op for c in changes] == ["add", "delete"]
+    np.testing.assert_array_equal(changes[0].vector, vec)
+    assert changes[0].fields == {"title": "T", "categories": ["a"]}
+    assert store.catalog_changes_since(s2) == []
+
+
+def test_bad_store_url_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="store URL"):
+        Store("nosuchdb://x")
+
+
+def test_reads_can_require_a_key(model_dir, tmp_path) -> None:
+    vecs = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32)
+    np.save(tmp_path / "v.npy", vecs)
+    settings = ServeSettings(require_key_for_reads=True, item_vectors=str(tmp_path / "v.npy"))
+    app = create_app(model_dir, f"sqlite:///{tmp_path / 's.sqlite'}", settings)
+    key = app.state.service.store.create_key("reader")
+    with TestClient(app) as c:
+        assert c.get("/items/i1").status_code == 401
+        assert c.get("/users/u1/recommendations").status_code == 401
+        assert c.get("/items/i1", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        assert c.get("/health").status_code == 200  # probes stay open
+
+
+def test_keys_cli(tmp_path, capsys) -> None:
+    db = f"sqlite:///{tmp_path / 'k.sqlite'}"
+    assert cli(["keys", "create", "--db", db, "--name", "ops"]) == 0
+    key = capsys.readouterr().out.strip()
+    assert Store(db).verify_key(key) == "ops"
+    assert cli(["keys", "revoke", key.split("_")[1], "--db", db]) == 0
+    assert Store(db).verify_key(key) is None
+    assert cli(["keys", "revoke", "unknown", "--db", db]) == 2
+    assert "no API key" in capsys.readouterr().err
