@@ -15,6 +15,9 @@ from lmrec.errors import LmrecError
 # name -> "module:Class"; explicit, no scanning
 MODELS: dict[str, str] = {
     "pop": "lmrec.models.popularity:Popularity",
+    "content": "lmrec.models.content:ContentRecommender",
+    "textseq": "lmrec.models.textseq:TextSeq",
+    "lightgcn": "lmrec.models.lightgcn:LightGCN",
 }
 
 

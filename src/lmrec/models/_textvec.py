@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from lmrec.data import ItemTable
-from lmrec.errors import ConfigError, DataError, LmrecError
+from lmrec.errors import ConfigError, DataError
 
 
 @dataclass(frozen=True)
@@ -106,32 +106,53 @@ def encode_query_texts(texts: list[str], encoder: str, cache_dir: str | None = N
 
 
 def trainable_encoder(encoder: str, top_layers: int) -> tuple[Any, int]:
-    """A SentenceTransformer copy of ``encoder`` with only its top ``top_layers`` layers trainable.
+    """A trainable copy of ``encoder`` (a ``TrainableEncoder`` torch module) with only its top ``top_layers``
+    transformer layers unfrozen; the process-wide frozen encoder is left untouched.
 
-    Only the MiniLM family (and local sentence-transformers folders) can be fine-tuned.
+    Only encoders backed by a Hugging Face transformer (``minilm``, local model folders) can be fine-tuned.
     """
     import copy
-    from pathlib import Path
 
-    from sentence_transformers import SentenceTransformer
+    import torch
+    from transformers import AutoTokenizer
 
-    if encoder.startswith("minilm"):
-        from lmrec.text.encoders._resolve import minilm_folder
+    from lmrec.text import get_encoder
 
-        folder = minilm_folder()
-    elif Path(encoder).is_dir():
-        folder = Path(encoder)
-    else:
+    enc = get_encoder(encoder)
+    hf_model = getattr(enc, "model", None)
+    folder = getattr(enc, "folder", None)
+    layers = getattr(getattr(hf_model, "encoder", None), "layer", None)
+    if hf_model is None or folder is None or layers is None:
         raise ConfigError(f"option 'finetune_encoder': encoder {encoder!r} cannot be fine-tuned (use minilm)")
-    model = copy.deepcopy(SentenceTransformer(str(folder), device="cpu"))
+    model = copy.deepcopy(hf_model)
     for p in model.parameters():
         p.requires_grad_(False)
-    backbone = model[0].auto_model
-    layers = getattr(getattr(backbone, "encoder", None), "layer", None)
-    if layers is None:
-        raise LmrecError(f"encoder {encoder!r}: cannot find its transformer layers to unfreeze")
+    layers = model.encoder.layer
     n = min(top_layers, len(layers))
     for layer in list(layers)[-n:]:
         for p in layer.parameters():
             p.requires_grad_(True)
-    return model, n
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), use_fast=True)
+
+    class TrainableEncoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+            self.pooling = getattr(enc, "pooling", "mean")
+            self.max_tokens = int(getattr(enc, "max_tokens", 256) or 256)
+
+        def forward(self, texts: list[str]) -> torch.Tensor:
+            tok = tokenizer(
+                texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
+            )
+            hidden = self.model(
+                input_ids=tok["input_ids"], attention_mask=tok["attention_mask"]
+            ).last_hidden_state
+            if self.pooling == "cls":
+                pooled = hidden[:, 0]
+            else:
+                m = tok["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+            return torch.nn.functional.normalize(pooled, dim=-1)
+
+    return TrainableEncoder(), n

@@ -1,0 +1,88 @@
+"""Sequence batching shared by the sequential models: training windows over all prefixes, padded histories,
+and a fast batched full-ranking validation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+PAD = -1
+
+
+def training_windows(
+    sequences: Sequence[np.ndarray],
+    max_len: int,
+    *,
+    targets: Sequence[np.ndarray] | None = None,
+    stride: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cut each sequence into left-aligned windows of ``max_len`` inputs with their next-item targets.
+
+    Every next-item prediction of every sequence appears exactly once (train on all prefixes at once, as
+    SASRec does), in the window that gives it the longest context: windows overlap by ``max_len - stride``
+    (default half), so each target sees at least ``max_len - stride`` earlier items when it has them.
+    ``targets`` (default: the sequences themselves) lets the inputs be corrupted (masked) while the targets
+    stay clean. Returns ``(inputs, targets)`` int64 arrays of shape (n_windows, max_len), padded with -1;
+    a target of -1 means "no loss here".
+    """
+    stride = max(1, stride if stride is not None else max_len // 2)
+    inputs_out: list[np.ndarray] = []
+    targets_out: list[np.ndarray] = []
+    for k, seq in enumerate(sequences):
+        seq = np.asarray(seq, dtype=np.int64)
+        tgt_seq = seq if targets is None else np.asarray(targets[k], dtype=np.int64)
+        n = len(seq)
+        if n < 2:
+            continue
+        last_start = max(0, n - 1 - max_len)
+        starts = list(range(last_start, 0, -stride))
+        starts.append(0)
+        taken_until = 1  # target positions < taken_until already belong to an earlier window
+        for a in sorted(set(starts)):
+            inp = np.full(max_len, PAD, dtype=np.int64)
+            tgt = np.full(max_len, PAD, dtype=np.int64)
+            chunk = seq[a : min(a + max_len, n - 1)]
+            inp[: len(chunk)] = chunk
+            pos = np.arange(a + 1, a + 1 + len(chunk))
+            keep = pos >= taken_until
+            tgt[: len(chunk)][keep] = tgt_seq[pos[keep]]
+            taken_until = max(taken_until, a + len(chunk) + 1)
+            if (tgt >= 0).any():
+                inputs_out.append(inp)
+                targets_out.append(tgt)
+    if not inputs_out:
+        empty = np.zeros((0, max_len), dtype=np.int64)
+        return empty, empty.copy()
+    return np.stack(inputs_out), np.stack(targets_out)
+
+
+def pad_histories(histories: Sequence[np.ndarray], max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """The last ``max_len`` items of each history, left-aligned and padded with -1, and the lengths."""
+    out = np.full((len(histories), max_len), PAD, dtype=np.int64)
+    lengths = np.zeros(len(histories), dtype=np.int64)
+    for row, h in enumerate(histories):
+        h = np.asarray(h, dtype=np.int64)[-max_len:]
+        out[row, : len(h)] = h
+        lengths[row] = len(h)
+    return out, lengths
+
+
+def ranking_metrics(
+    scores: np.ndarray, targets: np.ndarray, ks: Sequence[int] = (10,)
+) -> dict[str, np.ndarray]:
+    """Per-row NDCG@k and Recall@k of one held-out target among ``scores`` (seen items already at -inf).
+
+    The rank counts the items scored strictly higher plus half of the ties (ties in expectation over a random
+    order), as the evaluation protocol does.
+    """
+    target_scores = scores[np.arange(len(scores)), targets][:, None]
+    higher = (scores > target_scores).sum(axis=1)
+    ties = (scores == target_scores).sum(axis=1) - 1
+    rank = higher + ties / 2.0 + 1.0  # 1-based, expected
+    out: dict[str, np.ndarray] = {}
+    for k in ks:
+        hit = rank <= k
+        out[f"recall@{k}"] = hit.astype(np.float64)
+        out[f"ndcg@{k}"] = np.where(hit, 1.0 / np.log2(rank + 1.0), 0.0)
+    return out

@@ -1,0 +1,706 @@
+"""``textseq``: the transferable text-based sequential recommender (UniSRec-style, trained from scratch).
+
+Item text -> frozen LM vector (encoded once per catalog) -> per-domain adaptor (parametric whitening
+initialised from the catalog's mean/covariance, then a mixture-of-experts projection into the model width)
+[+ gated item-ID embedding] [+ item feature columns] -> causal transformer over the user's item sequence
+(SASRec-style, learned positions, all prefixes trained at once) -> dot product with every item
+representation, full-softmax cross-entropy over the catalog (or sampled softmax with logQ correction).
+
+Without ``id_fusion`` the model is inductive: any item whose text vector exists can be scored, including items
+added after training (:meth:`TextSeq.add_items`) or any vector matrix (:meth:`TextSeq.score_vectors`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field
+
+from lmrec.config import BaseConfig
+from lmrec.data import Interactions, ItemTable
+from lmrec.data.augment import AUGMENTATIONS, MASK
+from lmrec.errors import ConfigError, LmrecError
+from lmrec.models._seqdata import PAD, pad_histories, ranking_metrics, training_windows
+from lmrec.models._textvec import ItemVectorRef, item_vectors_for
+from lmrec.models.base import BaseRecommender, FitOptions, UserBatch
+
+Augmentation = Literal["crop", "mask", "reorder"]
+
+
+class TextSeqConfig(BaseConfig):
+    """Hyper-parameters of :class:`TextSeq` (defaults chosen on ML-100K validation)."""
+
+    # item representation
+    encoder: str = "minilm"
+    template: str | None = None
+    vector_field: str | None = Field(
+        None, description="take precomputed item vectors from this vector column of the ItemTable"
+    )
+    cache_dir: str | None = None
+    whitening: bool = True
+    n_experts: int = Field(8, ge=1)
+    adaptor_dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    id_fusion: bool = False
+    id_dropout: float = Field(
+        0.1,
+        ge=0.0,
+        lt=1.0,
+        description="share of items whose ID part is dropped per training step (cold-start)",
+    )
+    features: tuple[str, ...] = ()
+    # sequence model
+    dim: int = Field(64, ge=4)
+    n_layers: int = Field(2, ge=1)
+    n_heads: int = Field(2, ge=1)
+    ffn_mult: int = Field(2, ge=1)
+    dropout: float = Field(0.3, ge=0.0, lt=1.0)
+    max_len: int = Field(50, ge=2)
+    # objective
+    loss: Literal["full", "sampled"] = "full"
+    n_negatives: int = Field(1024, ge=1)
+    normalize: bool = False
+    temperature: float = Field(1.0, gt=0.0)
+    # training
+    epochs: int = Field(60, ge=1)
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    patience: int = Field(5, ge=0)
+    validate_every: int = Field(1, ge=1)
+    augment: tuple[Augmentation, ...] = ()
+    augment_prob: float = Field(0.3, ge=0.0, le=1.0)
+    finetune_encoder: int = Field(0, ge=0, description="unfreeze the top N encoder layers (end to end)")
+    finetune_lr: float = Field(2e-5, gt=0.0)
+
+
+class TextSeq(BaseRecommender):
+    """Text-based sequential recommender; see the module docstring."""
+
+    name: ClassVar[str] = "textseq"
+    Config: ClassVar[type[BaseConfig]] = TextSeqConfig
+    config: TextSeqConfig
+
+    def __init__(self, config: BaseConfig | None = None, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        for a in self.config.augment:
+            if a not in AUGMENTATIONS:  # pragma: no cover - pydantic Literal already guards this
+                raise ConfigError(f"unknown augmentation {a!r}")
+        if self.config.dim % self.config.n_heads:
+            raise ConfigError(f"invalid TextSeqConfig: dim {self.config.dim} not divisible by n_heads")
+        self.module: Any = None
+        self.vector_ref: ItemVectorRef | None = None
+        self._item_cache: Any = None
+
+    # -- fitting -----------------------------------------------------------------------------------------
+    def _fit(
+        self, train: Interactions, valid: Interactions | None, items: ItemTable | None, options: FitOptions
+    ) -> None:
+        import torch
+
+        from lmrec.train.loop import LoopConfig, sensible_threads, train_loop
+
+        cfg = self.config
+        torch.set_num_threads(sensible_threads(options.threads))
+        torch.manual_seed(options.seed)
+        t0 = time.perf_counter()
+        vectors, self.vector_ref, texts = item_vectors_for(
+            items,
+            self.n_items,
+            encoder=cfg.encoder,
+            template=cfg.template,
+            vector_field=cfg.vector_field,
+            cache_dir=cfg.cache_dir,
+            progress=options.progress,
+        )
+        encode_seconds = time.perf_counter() - t0
+        feats, feat_spec = _item_features(items, cfg.features, self.n_items)
+        counts = np.bincount(train.item, minlength=self.n_items).astype(np.float32)
+        self.module = _TextSeqModule.build(cfg, vectors, counts, feats, feat_spec)
+        self.fit_info["arch"] = {"text_dim": int(vectors.shape[1]), "features": feat_spec}
+        finetuner = None
+        if cfg.finetune_encoder:
+            finetuner = _EncoderFinetuner(cfg, texts, self.module)
+
+        inputs, targets = training_windows(self._histories, cfg.max_len)
+        if not len(inputs):
+            raise LmrecError("textseq: no user has two or more training interactions")
+        sampler_logq = torch.log(torch.as_tensor(_sampling_probs(counts), dtype=torch.float32))
+
+        def batches(epoch: int, rng: np.random.Generator) -> Any:
+            self._item_cache = None
+            if cfg.augment:
+                from lmrec.data.augment import augment
+
+                aug = [augment(h, rng, cfg.augment, prob=cfg.augment_prob) for h in self._histories]
+                clean = [np.where(a == MASK, PAD, a) for a in aug]
+                inp, tgt = training_windows(aug, cfg.max_len, targets=clean)
+            else:
+                inp, tgt = inputs, targets
+            order = rng.permutation(len(inp))
+            for s in range(0, len(order), cfg.batch_size):
+                rows = order[s : s + cfg.batch_size]
+                yield torch.from_numpy(inp[rows]), torch.from_numpy(tgt[rows])
+
+        def step(batch: Any) -> Any:
+            inp, tgt = batch
+            if finetuner is not None:
+                finetuner.refresh_rows(torch.unique(torch.cat([inp[inp >= 0], tgt[tgt >= 0]])))
+            if cfg.loss == "full":
+                return self.module.full_loss(inp, tgt)
+            return self.module.sampled_loss(inp, tgt, cfg.n_negatives, sampler_logq)
+
+        def on_epoch_start(epoch: int) -> None:
+            if finetuner is not None:
+                finetuner.reencode_catalog()
+
+        validate = None
+        if valid is not None and len(valid):
+            val_users, val_targets = _last_event_per_user(valid)
+            keep = np.array([len(self._histories[u]) > 0 for u in val_users], dtype=bool)
+            val_users, val_targets = val_users[keep], val_targets[keep]
+            if len(val_users):
+
+                def validate() -> dict[str, float]:
+                    self._item_cache = None
+                    return self._validate(val_users, val_targets)
+
+        loop_cfg = LoopConfig(
+            epochs=cfg.epochs,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            patience=cfg.patience if validate is not None else 0,
+            validate_every=cfg.validate_every,
+        )
+        extra_params = finetuner.parameters() if finetuner is not None else []
+        params = [
+            {"params": [p for p in self.module.parameters() if p.requires_grad]},
+        ]
+        if extra_params:
+            params.append({"params": extra_params, "lr": cfg.finetune_lr})
+        result = train_loop(
+            self.module,
+            batches=batches,
+            step=step,
+            validate=validate,
+            config=loop_cfg,
+            options=options,
+            fingerprint=self._fingerprint(train),
+            on_epoch_start=on_epoch_start,
+            param_groups=params,
+        )
+        if finetuner is not None:
+            finetuner.reencode_catalog()
+            self.fit_info["finetune"] = finetuner.stats()
+        self._item_cache = None
+        self.fit_info.update(
+            {
+                "train": result.to_dict(),
+                "encode_seconds": round(encode_seconds, 3),
+                "fit_seconds": round(time.perf_counter() - t0, 3),
+                "n_train_events": int(len(train)),
+                "train_fingerprint": train.fingerprint(),
+                "domain": train.domain,
+                "item_vectors": self.vector_ref.to_dict() if self.vector_ref else None,
+            }
+        )
+
+    def _fingerprint(self, train: Interactions) -> str:
+        # training length and patience may change between a run and its resumption
+        cfg = self.config.to_dict()
+        for k in ("epochs", "patience", "validate_every", "cache_dir"):
+            cfg.pop(k, None)
+        blob = json.dumps(cfg, sort_keys=True) + train.fingerprint() + str(self.n_items)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def _validate(self, users: np.ndarray, targets: np.ndarray, batch_size: int = 256) -> dict[str, float]:
+        sums: dict[str, float] = {}
+        for s in range(0, len(users), batch_size):
+            u = users[s : s + batch_size]
+            hists = [self._histories[x] for x in u]
+            scores = self._score_histories(hists)
+            for row, h in enumerate(hists):
+                scores[row, h] = -np.inf
+            for k, v in ranking_metrics(scores, targets[s : s + batch_size], ks=(10, 20)).items():
+                sums[k] = sums.get(k, 0.0) + float(v.sum())
+        return {k: v / len(users) for k, v in sums.items()}
+
+    # -- scoring -----------------------------------------------------------------------------------------
+    def _item_reps(self) -> Any:
+        import torch
+
+        if self._item_cache is None:
+            with torch.no_grad():
+                self.module.eval()
+                self._item_cache = self.module.item_reps()
+        return self._item_cache
+
+    def _user_states(self, histories: list[np.ndarray]) -> Any:
+        import torch
+
+        padded, lengths = pad_histories(histories, self.config.max_len)
+        with torch.no_grad():
+            self.module.eval()
+            reps = self._item_reps()
+            return self.module.user_states(torch.from_numpy(padded), torch.from_numpy(lengths), reps)
+
+    def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            states = self._user_states(histories)
+            scores = self.module.logits(states, self._item_reps())
+        return scores.numpy().astype(np.float32)
+
+    def _score_batch(self, batch: UserBatch) -> np.ndarray:
+        if self.module is None:
+            raise LmrecError("textseq: call fit() (or load()) before score()")
+        return self._score_histories(list(batch.histories))
+
+    def score_vectors(self, query: Any, vectors: np.ndarray) -> np.ndarray:
+        """Scores of arbitrary items given only their text vectors (n, text_dim), without adding them."""
+        import torch
+
+        batch = self.as_batch(query)
+        vecs = _check_vectors(vectors, self.module.text_dim)
+        with torch.no_grad():
+            states = self._user_states(list(batch.histories))
+            reps = self.module.item_reps(text=torch.from_numpy(vecs))
+            return self.module.logits(states, reps).numpy().astype(np.float32)
+
+    def add_items(self, vectors: np.ndarray) -> np.ndarray:
+        """Append new catalog items by their text vectors; returns their new item indices.
+
+        They are recommendable at once: their representation comes from the adaptor (their ID embedding, if
+        any, is zero and their gate sees zero interactions, so they rank by text alone).
+        """
+        vecs = _check_vectors(vectors, self.module.text_dim)
+        start = self.n_items
+        self.module.append_items(vecs)
+        self.n_items += len(vecs)
+        self._item_cache = None
+        if self.vector_ref is not None:
+            self.vector_ref = self.vector_ref.with_added(len(vecs))
+        return np.arange(start, self.n_items, dtype=np.int64)
+
+    @property
+    def item_vectors(self) -> np.ndarray:
+        """The frozen text vectors of the catalog (n_items, text_dim)."""
+        return self.module.text.detach().numpy().copy()
+
+    # -- persistence -------------------------------------------------------------------------------------
+    def _state(self) -> dict[str, np.ndarray]:
+        return {k: v.detach().cpu().numpy() for k, v in self.module.state_dict().items()}
+
+    def _load_state(self, state: dict[str, np.ndarray]) -> None:
+        import torch
+
+        arch = self.fit_info.get("arch", {})
+        self.module = _TextSeqModule.from_state(self.config, state, arch.get("features", {}))
+        self.module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
+        self.module._white = None
+        self.module.eval()
+        self._item_cache = None
+
+    def _save_extra(self, out: Path) -> None:
+        from lmrec.models._card import write_model_card
+
+        if self.vector_ref is not None:
+            (out / "item_vectors.json").write_text(
+                json.dumps(self.vector_ref.to_dict(), indent=2), encoding="utf-8"
+            )
+        write_model_card(self, out)
+
+    def _load_extra(self, path: Path) -> None:
+        ref = path / "item_vectors.json"
+        if ref.is_file():
+            self.vector_ref = ItemVectorRef.from_dict(json.loads(ref.read_text(encoding="utf-8")))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# torch modules (built lazily so that importing this file does not import torch)
+
+
+def _check_vectors(vectors: np.ndarray, dim: int) -> np.ndarray:
+    vecs = np.asarray(vectors, dtype=np.float32)
+    if vecs.ndim != 2 or vecs.shape[1] != dim:
+        raise LmrecError(f"item vectors must have shape (n, {dim}), got {vecs.shape}")
+    if not np.isfinite(vecs).all():
+        raise LmrecError("item vectors contain NaN or infinite values")
+    return np.ascontiguousarray(vecs)
+
+
+def _sampling_probs(counts: np.ndarray, power: float = 0.75) -> np.ndarray:
+    p = (counts + 1.0) ** power
+    return p / p.sum()
+
+
+def _last_event_per_user(inter: Interactions) -> tuple[np.ndarray, np.ndarray]:
+    order = inter.time_order()
+    users, items = inter.user[order], inter.item[order]
+    last = np.r_[users[1:] != users[:-1], True] if len(users) else np.zeros(0, bool)
+    return users[last].astype(np.int64), items[last].astype(np.int64)
+
+
+def _item_features(
+    items: ItemTable | None, names: tuple[str, ...], n_items: int
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Numeric (standardised), categorical (index lists, 0 = none) and vector feature matrices per item."""
+    feats: dict[str, np.ndarray] = {}
+    spec: dict[str, Any] = {"numeric": [], "categorical": {}, "vector": {}}
+    if not names:
+        return feats, spec
+    if items is None:
+        raise ConfigError("textseq: option 'features' needs an item table (fit(items=...))")
+    numeric = []
+    for name in names:
+        if name in items.numeric_fields:
+            col = np.asarray(items.frame[name].to_numpy(), dtype=np.float64)
+            mean = np.nanmean(col) if np.isfinite(col).any() else 0.0
+            std = np.nanstd(col) if np.isfinite(col).any() else 1.0
+            col = np.where(np.isfinite(col), (col - mean) / (std or 1.0), 0.0)
+            numeric.append(col.astype(np.float32))
+            spec["numeric"].append(name)
+        elif name in items.categorical_fields:
+            values = items.frame[name].tolist()
+            lists = [_as_list(v) for v in values]
+            vocab = {v: i + 1 for i, v in enumerate(sorted({str(x) for lst in lists for x in lst}))}
+            width = max(1, max((len(lst) for lst in lists), default=1))
+            mat = np.zeros((n_items, width), dtype=np.int64)
+            for row, lst in enumerate(lists):
+                for j, x in enumerate(lst):
+                    mat[row, j] = vocab[str(x)]
+            feats[f"cat.{name}"] = mat
+            spec["categorical"][name] = len(vocab) + 1
+        elif name in items.vector_fields:
+            mat = np.stack([np.asarray(v, dtype=np.float32) for v in items.frame[name].tolist()])
+            feats[f"vec.{name}"] = np.nan_to_num(mat)
+            spec["vector"][name] = int(mat.shape[1])
+        else:
+            raise ConfigError(
+                f"invalid TextSeqConfig: option 'features': item column {name!r} is not a declared numeric, "
+                "categorical or vector field of the item table"
+            )
+    if numeric:
+        feats["numeric"] = np.stack(numeric, axis=1)
+    return feats, spec
+
+
+def _as_list(v: Any) -> list[Any]:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return []
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return list(v)
+    if isinstance(v, str) and "|" in v:
+        return [x for x in v.split("|") if x]
+    return [v]
+
+
+def _module_classes() -> Any:  # noqa: C901 - one place that defines the torch modules
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    class Adaptor(nn.Module):
+        """Parametric whitening followed by a mixture-of-experts projection into the model width (UniSRec).
+
+        Whitening = ZCA matrix of the catalog (a buffer computed once from its mean/covariance, no
+        interactions needed) and a learned bias; each expert is a learned linear map of the whitened vector
+        with its own learned bias (UniSRec's PWLayer), mixed by a softmax gate. A separate learned
+        text_dim x text_dim matrix would only reparametrise the experts, at a high cost per step.
+        """
+
+        def __init__(self, text_dim: int, dim: int, n_experts: int, dropout: float, whitening: bool) -> None:
+            super().__init__()
+            self.whitening = whitening
+            self.register_buffer("mean", torch.zeros(text_dim))
+            self.register_buffer("zca", torch.eye(text_dim))
+            self.bias = nn.Parameter(torch.zeros(n_experts, text_dim))
+            # whitened inputs have unit variance per dimension: this scale gives item reps of norm ~1
+            self.experts = nn.Parameter(torch.randn(n_experts, text_dim, dim) / math.sqrt(text_dim * dim))
+            self.gate = nn.Linear(text_dim, n_experts)
+            nn.init.zeros_(self.gate.weight)
+            nn.init.zeros_(self.gate.bias)
+            self.drop = nn.Dropout(dropout)
+
+        def init_whitening(self, vectors: torch.Tensor, shrink: float = 0.1) -> None:
+            with torch.no_grad():
+                mean = vectors.mean(0)
+                centred = vectors - mean
+                cov = centred.T @ centred / max(1, len(vectors) - 1)
+                evals, evecs = torch.linalg.eigh(cov.double())
+                evals = evals.clamp_min(0)
+                evals = evals + shrink * evals.mean() + 1e-12  # shrinkage: no blow-up of tiny directions
+                self.mean.copy_(mean)
+                self.zca.copy_((evecs @ torch.diag(evals.rsqrt()) @ evecs.T).float())
+
+        def whiten(self, text: torch.Tensor) -> torch.Tensor:
+            return (text - self.mean) @ self.zca if self.whitening else text
+
+        def forward(self, text: torch.Tensor, whitened: torch.Tensor | None = None) -> torch.Tensor:
+            x = self.drop(self.whiten(text) if whitened is None else whitened)
+            gates = torch.softmax(self.gate(x), dim=-1)  # (n, E)
+            # sum_e g_e (x - b_e) W_e  =  sum_e g_e x W_e - sum_e g_e b_e W_e
+            expert_out = torch.einsum("nd,edk->nek", x, self.experts)
+            bias_out = torch.einsum("ed,edk->ek", self.bias, self.experts)
+            return (gates.unsqueeze(-1) * (expert_out - bias_out.unsqueeze(0))).sum(1)
+
+    class TextSeqModule(nn.Module):
+        def __init__(
+            self,
+            cfg: TextSeqConfig,
+            text_dim: int,
+            n_items: int,
+            feat_shapes: dict[str, tuple[int, ...]],
+            spec: dict[str, Any],
+        ) -> None:
+            super().__init__()
+            self.cfg = cfg
+            self.text_dim = text_dim
+            d = cfg.dim
+            self.register_buffer("text", torch.zeros(n_items, text_dim))
+            self.register_buffer("log_count", torch.zeros(n_items))
+            self._white: torch.Tensor | None = None  # whitened catalog (recomputed when the text changes)
+            self.adaptor = Adaptor(text_dim, d, cfg.n_experts, cfg.adaptor_dropout, cfg.whitening)
+            if cfg.id_fusion:
+                # zero init: an item never seen in training keeps a pure text representation
+                self.id_emb = nn.Parameter(torch.zeros(n_items, d))
+                self.id_gate = nn.Linear(d + 1, d)
+                nn.init.zeros_(self.id_gate.weight)
+                nn.init.zeros_(self.id_gate.bias)
+            # item feature columns, each projected into the model width and added
+            self.feat_names: list[str] = []
+            self.num_proj = None
+            if "numeric" in feat_shapes:
+                self.register_buffer("feat_numeric", torch.zeros(n_items, feat_shapes["numeric"][1]))
+                self.num_proj = nn.Linear(feat_shapes["numeric"][1], d)
+                self.feat_names.append("numeric")
+            self.cat_emb = nn.ModuleDict()
+            for name, size in spec.get("categorical", {}).items():
+                key = f"cat.{name}"
+                self.register_buffer(_buf(key), torch.zeros(n_items, feat_shapes[key][1], dtype=torch.long))
+                self.cat_emb[_buf(key)] = nn.EmbeddingBag(size, d, mode="sum", padding_idx=0)
+                self.feat_names.append(key)
+            self.vec_proj = nn.ModuleDict()
+            for name, width in spec.get("vector", {}).items():
+                key = f"vec.{name}"
+                self.register_buffer(_buf(key), torch.zeros(n_items, width))
+                self.vec_proj[_buf(key)] = nn.Linear(width, d)
+                self.feat_names.append(key)
+            self.mask_emb = nn.Parameter(torch.randn(d) * 0.02)
+            self.pos = nn.Embedding(cfg.max_len, d)
+            nn.init.normal_(self.pos.weight, std=0.02)
+            self.ln = nn.LayerNorm(d)
+            self.drop = nn.Dropout(cfg.dropout)
+            layer = nn.TransformerEncoderLayer(
+                d, cfg.n_heads, d * cfg.ffn_mult, cfg.dropout, activation="gelu", batch_first=True
+            )
+            self.encoder = nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False)
+            causal = torch.triu(torch.ones(cfg.max_len, cfg.max_len, dtype=torch.bool), diagonal=1)
+            self.register_buffer("causal", causal, persistent=False)
+
+        # item side
+        def item_reps(
+            self, idx: torch.Tensor | None = None, text: torch.Tensor | None = None
+        ) -> torch.Tensor:
+            """Representations of the items ``idx`` (default all), or of raw text vectors ``text`` (new items:
+            no ID, no features)."""
+            if text is not None:
+                return self.adaptor(text)
+            sel = slice(None) if idx is None else idx
+            if self._white is None or self._white.shape[0] != self.text.shape[0] or self.text.requires_grad:
+                self._white = self.adaptor.whiten(self.text)
+            rep = self.adaptor(self.text[sel], whitened=self._white[sel])
+            if self.cfg.id_fusion:
+                gate_in = torch.cat([rep, self.log_count[sel].unsqueeze(-1)], dim=-1)
+                id_part = torch.sigmoid(self.id_gate(gate_in)) * self.id_emb[sel]
+                if self.training and self.cfg.id_dropout > 0:
+                    # as if some items were new: the text path must rank them well on its own (DropoutNet)
+                    keep = torch.rand(id_part.shape[0], 1) >= self.cfg.id_dropout
+                    id_part = id_part * keep
+                rep = rep + id_part
+            if self.num_proj is not None:
+                rep = rep + self.num_proj(self.feat_numeric[sel])
+            for key, emb in self.cat_emb.items():
+                rep = rep + emb(getattr(self, key)[sel])
+            for key, proj in self.vec_proj.items():
+                rep = rep + proj(getattr(self, key)[sel])
+            return rep
+
+        # sequence side
+        def encode(self, seq: torch.Tensor, reps: torch.Tensor) -> torch.Tensor:
+            """Hidden states (B, L, d) of left-aligned sequences (-1 pad, -2 mask) given item reps."""
+            valid = seq >= 0
+            x = reps[seq.clamp_min(0)] * valid.unsqueeze(-1)
+            x = torch.where((seq == MASK).unsqueeze(-1), self.mask_emb.expand_as(x), x)
+            length = seq.shape[1]
+            x = x + self.pos.weight[:length]
+            x = self.drop(self.ln(x))
+            pad = seq == PAD
+            return self.encoder(x, mask=self.causal[:length, :length], src_key_padding_mask=pad)
+
+        def user_states(self, seq: torch.Tensor, lengths: torch.Tensor, reps: torch.Tensor) -> torch.Tensor:
+            out = torch.zeros(len(seq), self.cfg.dim)
+            has = lengths > 0
+            if has.any():
+                h = self.encode(seq[has], reps)
+                out[has] = h[torch.arange(int(has.sum())), lengths[has] - 1]
+            return out
+
+        def logits(self, states: torch.Tensor, reps: torch.Tensor) -> torch.Tensor:
+            if self.cfg.normalize:
+                states, reps = F.normalize(states, dim=-1), F.normalize(reps, dim=-1)
+            return states @ reps.T / self.cfg.temperature
+
+        # losses
+        def full_loss(self, inp: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+            reps = self.item_reps()
+            h = self.encode(inp, reps)
+            sel = tgt >= 0
+            return F.cross_entropy(self.logits(h[sel], reps), tgt[sel])
+
+        def sampled_loss(
+            self, inp: torch.Tensor, tgt: torch.Tensor, n_neg: int, logq: torch.Tensor
+        ) -> torch.Tensor:
+            sel = tgt >= 0
+            targets = tgt[sel]
+            neg = torch.multinomial(logq.exp(), n_neg, replacement=True)
+            needed, inverse = torch.unique(torch.cat([inp[inp >= 0], targets, neg]), return_inverse=True)
+            reps_sub = self.item_reps(needed)
+            # map item index -> row of reps_sub through a sparse lookup table
+            lookup = torch.full((len(self.text),), -1, dtype=torch.long)
+            lookup[needed] = torch.arange(len(needed))
+            seq = torch.where(inp >= 0, lookup[inp.clamp_min(0)], inp)
+            h = self.encode(seq, reps_sub)[sel]
+            pos_logit = self.logits_rowwise(h, reps_sub[lookup[targets]]) - logq[targets]
+            neg_logits = self.logits(h, reps_sub[lookup[neg]]) - logq[neg]
+            neg_logits = neg_logits.masked_fill(neg.unsqueeze(0) == targets.unsqueeze(1), float("-inf"))
+            logits = torch.cat([pos_logit.unsqueeze(1), neg_logits], dim=1)
+            return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long))
+
+        def logits_rowwise(self, states: torch.Tensor, reps: torch.Tensor) -> torch.Tensor:
+            if self.cfg.normalize:
+                states, reps = F.normalize(states, dim=-1), F.normalize(reps, dim=-1)
+            return (states * reps).sum(-1) / self.cfg.temperature
+
+        def append_items(self, vectors: np.ndarray) -> None:
+            m = len(vectors)
+            with torch.no_grad():
+                self.text = torch.cat([self.text, torch.from_numpy(vectors)])
+                self.log_count = torch.cat([self.log_count, torch.zeros(m)])
+                if self.cfg.id_fusion:
+                    self.id_emb = nn.Parameter(torch.cat([self.id_emb.data, torch.zeros(m, self.cfg.dim)]))
+                for key in self.feat_names:
+                    name = _buf(key)
+                    old = getattr(self, name)
+                    setattr(self, name, torch.cat([old, torch.zeros((m, *old.shape[1:]), dtype=old.dtype)]))
+
+    return Adaptor, TextSeqModule
+
+
+def _buf(key: str) -> str:
+    return "feat_" + key.replace(".", "_")
+
+
+class _TextSeqModule:
+    """Factory for the torch module (a plain namespace so that torch is only imported on use)."""
+
+    @staticmethod
+    def build(
+        cfg: TextSeqConfig,
+        vectors: np.ndarray,
+        counts: np.ndarray,
+        feats: dict[str, np.ndarray],
+        spec: dict[str, Any],
+    ) -> Any:
+        import torch
+
+        _, module_cls = _module_classes()
+        shapes = {k: tuple(v.shape) for k, v in feats.items()}
+        mod = module_cls(cfg, vectors.shape[1], len(vectors), shapes, spec)
+        with torch.no_grad():
+            mod.text.copy_(torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32)))
+            mod.log_count.copy_(torch.from_numpy(np.log1p(counts).astype(np.float32)))
+            for key, arr in feats.items():
+                name = "feat_numeric" if key == "numeric" else _buf(key)
+                getattr(mod, name).copy_(torch.from_numpy(arr))
+        if cfg.whitening:
+            mod.adaptor.init_whitening(mod.text)
+        mod._white = None
+        return mod
+
+    @staticmethod
+    def from_state(cfg: TextSeqConfig, state: dict[str, np.ndarray], spec: dict[str, Any]) -> Any:
+        _, module_cls = _module_classes()
+        text = state["text"]
+        shapes: dict[str, tuple[int, ...]] = {}
+        if "feat_numeric" in state:
+            shapes["numeric"] = tuple(state["feat_numeric"].shape)
+        for name in spec.get("categorical", {}):
+            shapes[f"cat.{name}"] = tuple(state[_buf(f"cat.{name}")].shape)
+        return module_cls(cfg, text.shape[1], text.shape[0], shapes, spec)
+
+
+class _EncoderFinetuner:
+    """End-to-end fine-tuning of the top layers of the sentence encoder.
+
+    Each epoch the whole catalog is re-encoded (no gradient) into the model's text buffer; at each step the
+    items of the batch are re-encoded *with* gradient and written into the buffer, so the loss reaches the
+    unfrozen encoder layers through them (the other rows act as a slightly stale cache, as Recformer does).
+    """
+
+    def __init__(self, cfg: TextSeqConfig, texts: list[str] | None, module: Any) -> None:
+        from lmrec.models._textvec import trainable_encoder
+
+        if texts is None:
+            raise ConfigError("textseq: finetune_encoder needs item texts (not a precomputed vector_field)")
+        self.texts = texts
+        self.module = module
+        self.model, self.layers = trainable_encoder(cfg.encoder, cfg.finetune_encoder)
+        self.reencode_seconds = 0.0
+        self.step_seconds = 0.0
+        self.n_reencodes = 0
+
+    def parameters(self) -> list[Any]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def _encode(self, texts: list[str]) -> Any:
+        return self.model(texts)
+
+    def reencode_catalog(self, batch_size: int = 128) -> None:
+        import torch
+
+        t = time.perf_counter()
+        self.model.eval()
+        with torch.no_grad():
+            parts = [
+                self._encode(self.texts[s : s + batch_size]) for s in range(0, len(self.texts), batch_size)
+            ]
+        self.module.text = torch.cat(parts).detach()
+        self.module._white = None
+        self.reencode_seconds += time.perf_counter() - t
+        self.n_reencodes += 1
+
+    def refresh_rows(self, rows: Any) -> None:
+        import torch
+
+        t = time.perf_counter()
+        self.model.train()
+        fresh = self._encode([self.texts[i] for i in rows.tolist()])
+        text = self.module.text.detach().clone()
+        index = rows.unsqueeze(1).expand(-1, text.shape[1])
+        self.module.text = torch.scatter(text, 0, index, fresh)
+        self.step_seconds += time.perf_counter() - t
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "layers": self.layers,
+            "reencode_seconds": round(self.reencode_seconds, 2),
+            "encoder_step_seconds": round(self.step_seconds, 2),
+            "n_reencodes": self.n_reencodes,
+        }
