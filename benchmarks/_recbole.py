@@ -17,6 +17,7 @@ import contextlib
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,8 @@ def install_shims() -> None:
             setattr(np, name, value)
     if "float" not in np.__dict__:
         np.float = float  # type: ignore[attr-defined]  # RecBole's NDCG uses np.float
+    # RecBole's pandas and torch.cuda.amp deprecation noise would bury the table
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\.")
     # torch >= 2.6 defaults torch.load(weights_only=True); RecBole's checkpoints hold its config object
     os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
 

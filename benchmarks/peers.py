@@ -232,11 +232,16 @@ class Row:
     note: str = ""
 
 
-def evaluate(scorer: Any, bench: Bench, threads: int) -> tuple[float, float, Seconds]:
-    """Recall@10, NDCG@10 and wall seconds of lmrec's test-stage full-ranking evaluation."""
+def evaluate(scorer: Any, bench: Bench, test_history: str = "train_valid") -> tuple[float, float, Seconds]:
+    """Recall@10, NDCG@10 and the seconds of lmrec's test-stage full-ranking evaluation (its defaults:
+    ties averaged over all orders; ``test_history`` is the model's input, train+valid items masked)."""
     from lmrec.evaluate import evaluate_model
 
-    res, seconds = timed(lambda: evaluate_model(scorer, bench.split, ks=(10,), stage="test", checks=False))
+    res, seconds = timed(
+        lambda: evaluate_model(
+            scorer, bench.split, ks=(10,), stage="test", checks=False, test_history=test_history
+        )
+    )
     return res["recall@10"], res["ndcg@10"], seconds
 
 
@@ -266,13 +271,14 @@ def lmrec_class(key: str) -> Any:
         return None
 
 
-def run_lmrec(bench: Bench, key: str, config: dict[str, Any], threads: int) -> tuple[Any, Seconds]:
+def run_lmrec(
+    bench: Bench, key: str, config: dict[str, Any], threads: int, max_seconds: float | None = None
+) -> tuple[Any, Seconds]:
     from lmrec.models.base import FitOptions
 
     model = lmrec_class(key)(**config)
-    _, fit_s = timed(
-        lambda: model.fit(bench.split.train, bench.split.valid, options=FitOptions(seed=0, threads=threads))
-    )
+    options = FitOptions(seed=0, threads=threads, max_seconds=max_seconds)
+    _, fit_s = timed(lambda: model.fit(bench.split.train, bench.split.valid, options=options))
     return model, fit_s
 
 
@@ -441,7 +447,6 @@ def run_recbole_sasrec(bench: Bench, threads: int, epochs: int = 8) -> tuple[Sco
         "loss_type": "CE",
         "MAX_ITEM_LIST_LENGTH": 50,
         "train_neg_sample_args": None,
-        "train_batch_size": 256,
     }
     run = recbole_run(bench, "SASRec", extra, epochs)
     # RecBole's input at test time is the train+valid sequence; lmrec's evaluation masks the history
@@ -462,7 +467,7 @@ LMREC = {
     "EASE l2=250": ("ease", {"l2": 250.0}, "l2=250"),
     "ALS": ("als", {"factors": 64, "reg": 1.0, "alpha": 5.0, "iterations": 15}, "f=64 reg=1 a=5 15 it"),
     "BPR": ("bpr", {"factors": 64}, "f=64"),
-    "SASRec": ("sasrec", {}, "defaults"),
+    "SASRec": ("sasrec", {"max_len": 50}, "CE len 50, early stop"),
 }
 
 # peers: (algorithm key for the ratio, model label, library, params, runner)
@@ -496,8 +501,8 @@ def bench_dataset(name: str, args: argparse.Namespace) -> list[tuple[str, Row]]:
         label = algo.split()[0]
         row = Row(label, "lmrec", params)
         try:
-            model, row.fit_s = run_lmrec(bench, key, config, args.threads)
-            row.recall, row.ndcg, row.eval_s = evaluate(model, bench, args.threads)
+            model, row.fit_s = run_lmrec(bench, key, config, args.threads, args.max_seconds)
+            row.recall, row.ndcg, row.eval_s = evaluate(model, bench, _history(algo, args))
         except Exception as exc:  # a broken model must not hide the peers' numbers
             row.note = f"failed: {type(exc).__name__}: {exc}"[:120]
         rows.append((algo, row))
@@ -513,7 +518,7 @@ def bench_dataset(name: str, args: argparse.Namespace) -> list[tuple[str, Row]]:
         row = Row(label, library, params)
         try:
             scorer, row.fit_s = runner(bench, args.threads)
-            row.recall, row.ndcg, row.eval_s = evaluate(scorer, bench, args.threads)
+            row.recall, row.ndcg, row.eval_s = evaluate(scorer, bench, _history(algo, args))
         except (Exception, BaseException) as exc:  # pyo3 panics are BaseExceptions
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
@@ -521,6 +526,14 @@ def bench_dataset(name: str, args: argparse.Namespace) -> list[tuple[str, Row]]:
         rows.append((algo, row))
         _progress(row)
     return rows
+
+
+SEQUENTIAL = {"SASRec"}
+
+
+def _history(algo: str, args: argparse.Namespace) -> str:
+    """Test-time input: sequential models always read train+valid (the test item follows the valid one)."""
+    return "train_valid" if algo in SEQUENTIAL else args.test_history
 
 
 def _progress(row: Row) -> None:
@@ -583,6 +596,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--recbole-sasrec", action="store_true", help="add RecBole SASRec (very slow: ~40 min)"
     )
+    parser.add_argument(
+        "--max-seconds", type=float, default=900, help="wall-clock cap on one lmrec model's training"
+    )
+    parser.add_argument(
+        "--test-history",
+        default="train_valid",
+        choices=["train_valid", "train"],
+        help="input of non-sequential models at test time ('train': the convention of REFERENCE-NUMBERS.md)",
+    )
     parser.add_argument("--skip", nargs="*", default=[], help="algorithms or libraries to leave out")
     args = parser.parse_args(argv)
 
@@ -596,9 +618,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in names:
             tables.append(render(name, bench_dataset(name, args)))
     print(
-        "\nFull ranking, leave-one-out by time (stable sort), train+valid masked at test, lmrec's metric code"
-        " "
-        f"for every row; {args.threads} BLAS/torch thread(s); ratios = peer / lmrec's same algorithm.\n"
+        "\nFull ranking, leave-one-out by time (stable sort), train+valid masked at test, ties averaged, "
+        f"lmrec's evaluation for every row; test-time input of non-sequential models: {args.test_history}; "
+        f"{args.threads} BLAS/torch thread(s); ratios = peer / lmrec's same algorithm (times: CPU seconds).\n"
     )
     print("\n\n".join(tables))
     return 0
