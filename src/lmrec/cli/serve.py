@@ -57,6 +57,7 @@ def serve(
         from lmrec.serve import create_app
 
         app = create_app(model_dir.resolve(), db, settings)
+        typer.echo(f"lmrec: serving {model_dir} on http://{host}:{port} (store {_redact(db)})", err=True)
         uvicorn.run(app, host=host, port=port, log_level=log_level)
         return
     # several processes: each builds its own app from the same arguments (uvicorn needs an import string)
@@ -67,6 +68,7 @@ def serve(
     os.environ[ENV_ARGS] = json.dumps(
         {"model_dir": str(model_dir.resolve()), "db_url": db, "settings": settings.to_dict()}
     )
+    typer.echo(f"lmrec: serving {model_dir} on http://{host}:{port} with {workers} workers", err=True)
     uvicorn.run(
         "lmrec.serve.app:app_from_env",
         factory=True,
@@ -75,6 +77,15 @@ def serve(
         workers=workers,
         log_level=log_level,
     )
+
+
+def _redact(url: str) -> str:
+    """The URL without its password."""
+    head, sep, tail = url.partition("@")
+    if not sep or "://" not in head:
+        return url
+    scheme, _, cred = head.partition("://")
+    return f"{scheme}://{cred.split(':')[0]}:***@{tail}"
 
 
 @keys_app.command("create")
