@@ -78,7 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: idle cores)")
     ap.add_argument("--json", help="append result rows to this JSON-lines file")
+    ap.add_argument("--verbose", action="store_true", help="log every epoch")
     args = ap.parse_args(argv)
+    if args.verbose:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
 
     from lmrec.evaluate import evaluate_model
     from lmrec.models.base import FitOptions

@@ -27,5 +27,10 @@ def _register() -> None:
     app.command("serve")(serve.serve)
     app.add_typer(serve.keys_app, name="keys")
 
+    from lmrec.cli import recommend, train
+
+    app.command("train")(train.train)
+    app.command("recommend")(recommend.recommend)
+
 
 _register()

@@ -23,6 +23,7 @@ Checkpoints (``checkpoint_dir/last.pt``) hold only tensors, numbers and strings 
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -40,6 +41,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from lmrec.models.base import FitOptions
+
+log = logging.getLogger("lmrec.train")
 
 CHECKPOINT_FILE = "last.pt"
 CHECKPOINT_VERSION = 1
@@ -208,6 +211,7 @@ def train_loop(
             record["seconds"] = elapsed_before + time.perf_counter() - t0
             history.append(record)
             progress.epoch(record, config.monitor)
+            log.info("epoch %d: %s", epoch + 1, " ".join(f"{k}={v:.4f}" for k, v in record.items()))
             epoch += 1
             if ckpt_path is not None:
                 _write_checkpoint(
