@@ -1,0 +1,40 @@
+"""Training windows: every next-item target exactly once, with the longest context available."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lmrec.models._seqdata import pad_histories, ranking_metrics, training_windows
+
+
+def test_windows_cover_every_target_once_with_long_context():
+    seqs = [np.arange(100, 123), np.array([7, 8]), np.array([5])]
+    inp, tgt = training_windows(seqs, max_len=8, stride=4)
+    targets = tgt[tgt >= 0]
+    assert sorted(targets.tolist()) == sorted(list(range(101, 123)) + [8])
+    for row in range(len(inp)):
+        for j in np.flatnonzero(tgt[row] >= 0):
+            # target at position j is the item right after input j in the original sequence
+            assert tgt[row, j] == inp[row, j] + 1
+            context = j + 1
+            first_window = inp[row, 0] in (100, 7)
+            assert first_window or context >= 8 - 4 + 1
+
+
+def test_masked_inputs_keep_clean_targets():
+    seq = np.array([1, -2, 3, 4])
+    inp, tgt = training_windows([seq], max_len=4, targets=[np.array([1, 2, 3, 4])])
+    assert inp[0].tolist() == [1, -2, 3, -1] and tgt[0].tolist() == [2, 3, 4, -1]
+
+
+def test_pad_histories_keeps_the_newest():
+    padded, lengths = pad_histories([np.arange(5), np.array([], dtype=np.int64)], max_len=3)
+    assert padded.tolist() == [[2, 3, 4], [-1, -1, -1]] and lengths.tolist() == [3, 0]
+
+
+def test_ranking_metrics_by_hand():
+    scores = np.array([[0.9, 0.5, 0.1, 0.7], [0.2, 0.2, 0.2, 0.2]])
+    m = ranking_metrics(scores, np.array([3, 0]), ks=(1, 2))
+    # row 0: target ranked 2nd; row 1: all tied -> expected rank 2.5
+    assert m["recall@1"].tolist() == [0.0, 0.0] and m["recall@2"].tolist() == [1.0, 0.0]
+    np.testing.assert_allclose(m["ndcg@2"], [1 / np.log2(3), 0.0])
