@@ -159,6 +159,15 @@ def test_finetune_encoder_runs_end_to_end(topics, text_cache):
     np.testing.assert_allclose(np.linalg.norm(model.item_vectors, axis=1), 1.0, rtol=1e-4)
 
 
+@pytest.mark.parametrize("normalize", [False, True])
+def test_retrieval_vectors_reproduce_the_ranking(topics, text_cache, normalize):
+    data, split = topics
+    model = _fit(split, data, text_cache, epochs=1, normalize=normalize, temperature=0.2)
+    users = np.arange(6)
+    dots = model.query_vectors(users) @ model.retrieval_vectors().T
+    np.testing.assert_allclose(dots / 0.2, model.score(users), rtol=1e-4, atol=1e-4)
+
+
 def test_bad_options_are_one_line_errors(topics):
     data, split = topics
     for kwargs, field in [

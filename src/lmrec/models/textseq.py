@@ -262,6 +262,17 @@ class TextSeq(BaseRecommender):
             raise LmrecError("textseq: call fit() (or load()) before score()")
         return self._score_histories(list(batch.histories))
 
+    def query_vectors(self, query: Any) -> np.ndarray:
+        """Sequence states (n, dim): ``query_vectors(q) @ retrieval_vectors().T * (1 / temperature)`` equals
+        :meth:`score` (for ANN retrieval; the temperature does not change the order)."""
+        states = self._user_states(list(self.as_batch(query).histories)).numpy()
+        return _unit_rows(states) if self.config.normalize else states.astype(np.float32)
+
+    def retrieval_vectors(self) -> np.ndarray:
+        """Item representations (n_items, dim) matching :meth:`query_vectors`."""
+        reps = self._item_reps().numpy()
+        return _unit_rows(reps) if self.config.normalize else reps.astype(np.float32)
+
     def score_vectors(self, query: Any, vectors: np.ndarray) -> np.ndarray:
         """Scores of arbitrary items given only their text vectors (n, text_dim), without adding them."""
         import torch
@@ -333,6 +344,11 @@ def _check_vectors(vectors: np.ndarray, dim: int) -> np.ndarray:
     if not np.isfinite(vecs).all():
         raise LmrecError("item vectors contain NaN or infinite values")
     return np.ascontiguousarray(vecs)
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def _sampling_probs(counts: np.ndarray, power: float = 0.75) -> np.ndarray:
