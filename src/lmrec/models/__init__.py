@@ -18,6 +18,7 @@ MODELS: dict[str, str] = {
     "content": "lmrec.models.content:ContentRecommender",
     "textseq": "lmrec.models.textseq:TextSeq",
     "lightgcn": "lmrec.models.lightgcn:LightGCN",
+    "bandit": "lmrec.models.bandit:LinearBandit",
 }
 
 
