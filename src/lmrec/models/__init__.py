@@ -15,6 +15,11 @@ from lmrec.errors import LmrecError
 # name -> "module:Class"; explicit, no scanning
 MODELS: dict[str, str] = {
     "pop": "lmrec.models.popularity:Popularity",
+    "itemknn": "lmrec.models.itemknn:ItemKNN",
+    "ease": "lmrec.models.ease:EASE",
+    "als": "lmrec.models.mf:ALS",
+    "bpr": "lmrec.models.mf:BPR",
+    "sasrec": "lmrec.models.sasrec:SASRec",
     "content": "lmrec.models.content:ContentRecommender",
     "textseq": "lmrec.models.textseq:TextSeq",
     "lightgcn": "lmrec.models.lightgcn:LightGCN",

@@ -1,0 +1,28 @@
+"""Small helpers shared by the baseline models (not public API)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def histories_to_csr(histories: Sequence[np.ndarray], n_items: int, dtype: type = np.float32):  # noqa: ANN201
+    """A (len(histories), n_items) binary scipy CSR matrix: row r has a 1 at every item of history r."""
+    import scipy.sparse as sp
+
+    lengths = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
+    indptr = np.r_[0, np.cumsum(lengths)]
+    indices = np.concatenate(histories).astype(np.int64) if lengths.sum() else np.zeros(0, np.int64)
+    m = sp.csr_matrix((np.ones(len(indices), dtype=dtype), indices, indptr), shape=(len(histories), n_items))
+    m.sum_duplicates()
+    m.data[:] = 1
+    return m
+
+
+def set_torch_threads(threads: int | None) -> None:
+    """Use ``threads`` torch threads when given (the caller's choice wins over the default)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
