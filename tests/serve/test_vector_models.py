@@ -33,6 +33,18 @@ def test_content_model_uses_the_index_and_matches_score(tiny, tmp_path, kind: st
     hist = service.model._histories[3]
     idx, _ = service.model.recommend([hist], k=5)
     assert got == [f"i{i}" for i in idx[0]]
+    cached = list((tmp_path / "model" / "serve-index").glob("text-*"))
+    assert len(cached) == (1 if kind == "hnsw" else 0)
+    if kind == "hnsw":  # a restart loads the built graph instead of rebuilding it
+        again = create_app(
+            tmp_path / "model",
+            f"sqlite:///{tmp_path / 's.sqlite'}",
+            ServeSettings(index=IndexConfig(kind=kind)),
+        )
+        q = service.text_index.vectors([0])
+        np.testing.assert_array_equal(
+            again.state.service.text_index.search(q, 10)[0], service.text_index.search(q, 10)[0]
+        )
 
 
 def test_textseq_model_uses_its_state_vectors_and_absorbs_new_items(tiny, tmp_path) -> None:

@@ -78,13 +78,13 @@ class RecService:
         self._encoder: Any = None
         self._encoder_name = self._pick_encoder_name()
         self.removed = np.zeros(n_items, dtype=bool)
-        self.text_index = ItemIndex.build(self._initial_text_vectors(), config=self.settings.index)
+        self.text_index = self._build_index(self._initial_text_vectors(), "text")
         self.retrieval = retrieval_for(self.model)
         self.rec_index: ItemIndex | None = None
         if self.retrieval is not None and self.retrieval.same_as_text:
             self.rec_index = self.text_index  # one index serves text search and recommendations
         elif self.retrieval is not None:
-            self.rec_index = ItemIndex.build(self.retrieval.items(), config=self.settings.index)
+            self.rec_index = self._build_index(self.retrieval.items(), "rec")
         _set_faiss_threads(self.settings.faiss_threads)  # after the builds, which do use every core
         self._train_counts = self._training_counts()
         self._popular_cache: tuple[float, np.ndarray] | None = None
@@ -137,6 +137,37 @@ class RecService:
                 return _unit(vecs)
         texts = [t or title for t, title in zip(self.catalog.texts, self.catalog.titles, strict=True)]
         return self.encode(texts)
+
+    def _build_index(self, vectors: np.ndarray, tag: str) -> ItemIndex:
+        """Build the index, or load it from the index cache when these vectors were indexed before.
+
+        An HNSW graph over 100k items takes minutes to build on a small machine; cached, restarts are fast.
+        The key covers the vectors' bytes and the index config, so a changed model never gets a stale index.
+        """
+        import hashlib
+        import json
+
+        config = self.settings.index
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if config.resolve(len(vectors)) == "exact" or self.settings.index_cache == "off":
+            return ItemIndex.build(vectors, config=config)  # exact: building is a copy, no cache needed
+        h = hashlib.sha256(vectors.tobytes())
+        h.update(json.dumps(config.to_dict(), sort_keys=True).encode())
+        root = (
+            Path(self.settings.index_cache) if self.settings.index_cache else self.model_dir / "serve-index"
+        )
+        path = root / f"{tag}-{h.hexdigest()[:16]}"
+        if (path / "index.json").is_file():
+            try:
+                return ItemIndex.load(path)
+            except Exception:  # noqa: BLE001 - a damaged cache entry is rebuilt, never fatal
+                pass
+        index = ItemIndex.build(vectors, config=config)
+        try:
+            index.save(path)
+        except OSError:
+            pass  # read-only model directory: serve without caching
+        return index
 
     def _training_counts(self) -> np.ndarray:
         hist = getattr(self.model, "_histories", None)

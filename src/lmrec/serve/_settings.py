@@ -31,4 +31,5 @@ class ServeSettings(BaseConfig):
     catalog_sync_seconds: float = 0.0  # how stale catalog changes made by other processes may be
     popular_refresh_seconds: float = 5.0
     positive_rating: float = 3.0  # rating events below this do not enter the user's sequence
+    index_cache: str | None = None  # folder for built ANN indexes (default MODEL_DIR/serve-index; "off")
     faiss_threads: int = 1  # per search; request threads give the parallelism (OpenMP spinning thrashes)
