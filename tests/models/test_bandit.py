@@ -164,7 +164,7 @@ def test_small_real_replay(shared_data):
     genres = sorted({g for gs in frame["genres"] for g in gs})
     frame["genre_vec"] = [np.array([g in gs for g in genres], np.float32) + 0.01 for gs in frame["genres"]]
     items = ItemTable(frame, text_fields=("title",))
-    inter = data.interactions.subset(data.interactions.time_order()[:400])
+    inter = data.interactions.subset(np.argsort(data.interactions.timestamp, kind="stable")[:400])
     log = rating_slate_log(inter, slate_size=5, seed=0)
     assert len(log) == 400 and all(len(c) == 5 for c in log.candidates)
     bandit = LinearBandit(dim=8, vector_field="genre_vec")

@@ -229,7 +229,7 @@ def rating_slate_log(
     if slate_size < 2:
         raise DataError("slate_size must be at least 2", field="slate_size")
     rng = np.random.default_rng(seed)
-    order = interactions.time_order()
+    order = np.argsort(interactions.timestamp, kind="stable")  # global time order (ties: file order)
     pool = np.arange(interactions.n_items) if item_mask is None else np.flatnonzero(item_mask)
     seen: dict[int, set[int]] = {}
     users, cands, rewards, appends = [], [], [], []
