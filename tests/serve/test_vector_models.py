@@ -71,15 +71,15 @@ def test_textseq_model_uses_its_state_vectors_and_absorbs_new_items(tiny, tmp_pa
     assert service.model_items == service.catalog.n_items
 
 
-def test_cjk_catalog_picks_the_multilingual_encoder(tmp_path) -> None:
+def test_cjk_catalog_uses_the_multilingual_encoder_end_to_end(tmp_path) -> None:
     from lmrec.models.popularity import Popularity
     from lmrec.text import MULTILINGUAL_ENCODER
 
-    titles = ["最新的科技新闻", "智能手机评测", "美食烹饪教程", "旅游攻略分享"]
+    titles = ["最新的科技新闻：人工智能芯片发布", "家常菜烹饪教程", "海岛旅游攻略分享", "足球比赛精彩回顾"]
     frame = pd.DataFrame({"item_id": [f"c{i}" for i in range(4)], "title": titles})
     inter = Interactions(
         user=np.array([0, 0, 1]),
-        item=np.array([0, 1, 2]),
+        item=np.array([1, 2, 3]),
         timestamp=np.array([1, 2, 3]),
         n_users=2,
         n_items=4,
@@ -92,7 +92,9 @@ def test_cjk_catalog_picks_the_multilingual_encoder(tmp_path) -> None:
         np.array(["a", "b"]),
         frame["item_id"].to_numpy(),
     )
-    model = Popularity().fit(inter, items=data.items)
-    np.save(tmp_path / "v.npy", np.eye(4, 8, dtype=np.float32))  # skip encoding: only the choice is tested
-    _, service = _app(model, data, tmp_path, item_vectors=str(tmp_path / "v.npy"))
+    app, service = _app(Popularity().fit(inter, items=data.items), data, tmp_path)
     assert service._encoder_name == MULTILINGUAL_ENCODER
+    with TestClient(app) as c:
+        res = c.post("/recommendations", json={"text": "我想了解最新的科技资讯", "k": 2}).json()
+        assert res["items"][0]["id"] == "c0"
+        assert c.get("/search", params={"q": "旅游"}).json()["items"][0]["id"] == "c2"
