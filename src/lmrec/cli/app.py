@@ -32,5 +32,9 @@ def _register() -> None:
     app.command("train")(train.train)
     app.command("recommend")(recommend.recommend)
 
+    from lmrec.cli import evaluate
+
+    app.command("evaluate")(evaluate.evaluate)
+
 
 _register()

@@ -1,0 +1,237 @@
+"""`lmrec evaluate`: fit (optionally tune) several models on one split and compare them by full ranking.
+
+    lmrec evaluate --dataset ml-100k --models pop,itemknn,ease,bpr,als,sasrec --tune --json out.json
+
+``--models`` takes registered names (fitted on the training part here) and saved model folders (evaluated as
+they are). With ``--tune`` each named model is grid-searched on the validation part first
+(:mod:`lmrec.train.tune`). ``--json`` writes ``{protocol, split_hash, dataset, results: {model: {metric:
+value, ..., fit_seconds, eval_seconds, params}}}``; ``--report DIR`` renders it with
+:func:`lmrec.evaluate.write_report`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from lmrec.errors import ConfigError, LmrecError
+
+SPLITS = ("auto", "loo", "temporal", "random", "fixed")
+DEFAULT_MODELS = "pop,itemknn,ease,bpr,als,sasrec"
+
+
+def parse_ks(value: str) -> tuple[int, ...]:
+    """``"5,10,20"`` -> (5, 10, 20) with a one-line error for anything else."""
+    try:
+        ks = tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"--k expects comma-separated positive integers, got {value!r}") from None
+    if not ks or min(ks) <= 0:
+        raise ConfigError(f"--k expects comma-separated positive integers, got {value!r}")
+    return ks
+
+
+def parse_model_options(pairs: list[str]) -> dict[str, dict[str, Any]]:
+    """``model.key=value`` pairs -> {model: {key: value}} (values parsed as JSON when possible)."""
+    from lmrec.cli.train import parse_assignments
+
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in parse_assignments(pairs).items():
+        model, dot, option = key.partition(".")
+        if not dot or not model or not option:
+            raise ConfigError(f"--set expects model.option=value (e.g. ease.l2=200), got {key!r}")
+        out.setdefault(model, {})[option] = value
+    return out
+
+
+def make_split(dataset: Any, kind: str, seed: int = 0) -> Any:
+    """The split named ``kind`` (see ``SPLITS``) of ``dataset``."""
+    from lmrec.data import split as splits
+
+    if kind not in SPLITS:
+        raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, not {kind!r}")
+    if kind == "auto":
+        kind = "fixed" if dataset.fixed_split is not None else "loo"
+    if kind == "fixed":
+        if dataset.fixed_split is None:
+            raise LmrecError(f"dataset '{dataset.name}' has no fixed split of its own; use --split loo")
+        return splits.fixed_split(dataset)
+    if kind == "temporal":
+        return splits.temporal_split(dataset)
+    if kind == "random":
+        return splits.random_split(dataset, seed=seed)
+    return splits.leave_one_out_split(dataset)
+
+
+def run_evaluation(
+    dataset: Any,
+    split: Any,
+    specs: list[str],
+    *,
+    ks: tuple[int, ...] = (5, 10, 20),
+    tune: bool = False,
+    model_options: dict[str, dict[str, Any]] | None = None,
+    grids: dict[str, dict[str, list[Any]]] | None = None,
+    seed: int = 0,
+    threads: int | None = None,
+    progress: bool = False,
+    test_history: str = "train_valid",
+) -> dict[str, Any]:
+    """Fit/tune/load every model in ``specs`` and evaluate it on the test part; the results dict of
+    :func:`lmrec.evaluate.collect_results` (``fit_seconds`` of a tuned model = the chosen configuration's fit;
+    ``tune_seconds`` = all trials)."""
+    from lmrec.evaluate import collect_results, evaluate_model
+    from lmrec.models import MODELS, load_model, model_class
+    from lmrec.models.base import FitOptions
+
+    model_options = model_options or {}
+    unknown = sorted(set(model_options) - set(specs))
+    if unknown:
+        raise ConfigError(f"--set names model(s) not in --models: {', '.join(unknown)}")
+    results: dict[str, Any] = {}
+    fit_seconds: dict[str, float] = {}
+    params: dict[str, dict[str, Any]] = {}
+    extra: dict[str, dict[str, Any]] = {}
+    options = FitOptions(seed=seed, threads=threads, progress=progress)
+    for spec in specs:
+        path = Path(spec)
+        if spec not in MODELS and path.is_dir():
+            model = load_model(path)
+            if model.n_items != dataset.n_items or model.n_users != dataset.n_users:
+                raise LmrecError(
+                    f"{path}: model has {model.n_users} users x {model.n_items} items, dataset "
+                    f"'{dataset.name}' has {dataset.n_users} x {dataset.n_items}"
+                )
+            name = _unique(f"{model.name}:{path.name}", results)
+            params[name] = model.config.to_dict()
+            if "fit_seconds" in model.fit_info:
+                fit_seconds[name] = float(model.fit_info["fit_seconds"])
+            extra[name] = {"source": str(path)}
+        else:
+            cls = model_class(spec)  # one-line error for unknown names
+            name = _unique(spec, results)
+            if tune:
+                from lmrec.train.tune import tune_model
+
+                grid = (grids or {}).get(spec)
+                res = tune_model(
+                    spec,
+                    split,
+                    grid,
+                    base_params=model_options.get(spec),
+                    items=dataset.items,
+                    options=options,
+                    progress=progress,
+                )
+                model = res.model
+                fit_seconds[name] = res.fit_seconds
+                extra[name] = {
+                    "tune_seconds": res.tune_seconds,
+                    "valid_ndcg@10": res.score,
+                    "trials": [{"params": t.params, "valid": t.score} for t in res.trials],
+                }
+            else:
+                model = cls(cls.Config.from_dict(model_options.get(spec, {}), source=f"--set {spec}.*"))
+                t0 = time.perf_counter()
+                model.fit(split.train, split.valid, items=dataset.items, options=options)
+                fit_seconds[name] = time.perf_counter() - t0
+            params[name] = model.config.to_dict()
+        results[name] = evaluate_model(
+            model, split, ks=ks, stage="test", seed=seed, progress=progress, test_history=test_history
+        )
+        if "epochs" in model.fit_info:
+            extra.setdefault(name, {})["epochs"] = model.fit_info["epochs"]
+    out = collect_results(split, results, fit_seconds=fit_seconds, params=params)
+    for name, values in extra.items():
+        out["results"][name].update(values)
+    out["split"] = split.describe()
+    return out
+
+
+def _unique(name: str, taken: dict[str, Any]) -> str:
+    if name not in taken:
+        return name
+    i = 2
+    while f"{name}#{i}" in taken:
+        i += 1
+    return f"{name}#{i}"
+
+
+def print_table(data: dict[str, Any], ks: tuple[int, ...]) -> None:
+    """A rich table: NDCG and Recall at every K, fit and evaluation seconds; best value per column bold."""
+    from rich.console import Console
+    from rich.table import Table
+
+    res = data["results"]
+    cols = [f"{m}@{k}" for m in ("ndcg", "recall") for k in ks]
+    table = Table(title=f"{data['dataset']} — {data['protocol']} (split {data['split_hash']})")
+    table.add_column("model")
+    for c in (*cols, "fit s", "eval s"):
+        table.add_column(c, justify="right")
+    best = {c: max((r.get(c, float("-inf")) for r in res.values()), default=None) for c in cols}
+    for name, r in res.items():
+        cells = []
+        for c in cols:
+            v = r.get(c)
+            text = "–" if v is None else f"{v:.4f}"
+            cells.append(f"[bold]{text}[/bold]" if v is not None and v == best[c] else text)
+        fit = r.get("fit_seconds")
+        cells += ["–" if fit is None else f"{fit:.1f}", f"{r.get('eval_seconds', 0.0):.1f}"]
+        table.add_row(name, *cells)
+    Console().print(table)
+
+
+def evaluate(
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset name (see `lmrec datasets`) or path."),
+    models: str = typer.Option(
+        DEFAULT_MODELS, "--models", "-m", help="Comma list of model names and/or saved model folders."
+    ),
+    split_kind: str = typer.Option("auto", "--split", help="auto | loo | temporal | random | fixed."),
+    k: str = typer.Option("5,10,20", "--k", help="Cut-offs, comma separated."),
+    tune: bool = typer.Option(False, "--tune/--no-tune", help="Grid-search each model on validation first."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the results as JSON here."),
+    report: Path | None = typer.Option(None, "--report", help="Write a Markdown/HTML report here."),
+    set_: list[str] = typer.Option([], "--set", help="model.option=value (repeatable; JSON values)."),
+    test_history: str = typer.Option(
+        "train_valid", "--test-history", help="Model input at test time: train_valid (default) or train."
+    ),
+    seed: int = typer.Option(0, "--seed"),
+    threads: int | None = typer.Option(None, "--threads", help="Torch threads for neural models."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Fit (or --tune, or load) each model, evaluate on the test split by full ranking, print a table."""
+    from lmrec.data import load_dataset
+
+    ks = parse_ks(k)
+    specs = [m.strip() for m in models.split(",") if m.strip()]
+    if not specs:
+        raise ConfigError("--models is empty")
+    options = parse_model_options(set_)
+    ds = load_dataset(dataset)
+    split = make_split(ds, split_kind, seed)
+    data = run_evaluation(
+        ds,
+        split,
+        specs,
+        ks=ks,
+        tune=tune,
+        model_options=options,
+        seed=seed,
+        threads=threads,
+        progress=progress,
+        test_history=test_history,
+    )
+    print_table(data, ks)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+        typer.echo(f"results written to {json_out}")
+    if report is not None:
+        from lmrec.evaluate import write_report
+
+        page = write_report(data, report)
+        typer.echo(f"report written to {page}")
