@@ -20,11 +20,11 @@ from lmrec.text.templates import Template, is_mostly_cjk, item_texts, template_f
 
 __all__ = [
     "BUILTIN_ENCODERS",
-    "DEFAULT_ENCODER",
-    "MULTILINGUAL_ENCODER",
     "CacheStats",
+    "DEFAULT_ENCODER",
     "EmbeddingCache",
     "EncoderStats",
+    "MULTILINGUAL_ENCODER",
     "Template",
     "TextEncoder",
     "cache_stats",

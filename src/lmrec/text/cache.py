@@ -85,6 +85,7 @@ def _atomic_write_bytes(path: Path, write: callable, suffix: str) -> None:  # ty
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; cached vectors are not secret and may be shared
         os.replace(tmp, path)
     except BaseException:
         try:

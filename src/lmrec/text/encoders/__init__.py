@@ -146,8 +146,8 @@ def loaded_encoders() -> list[str]:
 __all__ = [
     "BUILTIN_ENCODERS",
     "DEFAULT_ENCODER",
-    "MULTILINGUAL_ENCODER",
     "EncoderStats",
+    "MULTILINGUAL_ENCODER",
     "TextEncoder",
     "get_encoder",
     "loaded_encoders",
