@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 VARIANTS = {
+    "content": {},  # the zero-shot content model (no training), for reference
     "text": {},
     "text+id": {"id_fusion": True},
     "id-only-ish": {"id_fusion": True, "n_experts": 1},
@@ -87,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from lmrec.evaluate import evaluate_model
     from lmrec.models.base import FitOptions
+    from lmrec.models.content import ContentRecommender
     from lmrec.models.textseq import TextSeq
 
     datasets = ["ml-100k", "scientific"] if args.dataset == "all" else [args.dataset]
@@ -96,13 +98,15 @@ def main(argv: list[str] | None = None) -> int:
         ds, split = load(dname)
         train, valid = split.train, split.valid
         for variant in args.variants.split(","):
-            cfg = {**DATASET_DEFAULTS[dname], **VARIANTS[variant], **parse_set(args.set)}
+            cls = ContentRecommender if variant == "content" else TextSeq
+            base = {} if variant == "content" else {**DATASET_DEFAULTS[dname], **parse_set(args.set)}
+            cfg = {**base, **VARIANTS[variant]}
             if args.cache_dir:
                 cfg["cache_dir"] = args.cache_dir
             res = []
             for seed in seeds:
                 t = time.perf_counter()
-                model = TextSeq(**cfg).fit(
+                model = cls(**cfg).fit(
                     train,
                     valid,
                     items=ds.items,
@@ -110,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 fit_s = time.perf_counter() - t
                 ev = evaluate_model(model, split, ks=(10, 20), stage="test", seed=seed, checks=False)
-                tr = model.fit_info["train"]
+                none = {"best_epoch": 0, "epochs_run": 0, "best_metric": float("nan")}
+                tr = model.fit_info.get("train", none)
                 res.append((ev["recall@10"], ev["ndcg@10"], fit_s, tr["best_epoch"], tr["epochs_run"]))
                 print(
                     f"  {dname} {variant} seed={seed}: R@10 {ev['recall@10']:.4f} N@10 {ev['ndcg@10']:.4f} "

@@ -106,40 +106,59 @@ def encode_query_texts(texts: list[str], encoder: str, cache_dir: str | None = N
 
 
 def trainable_encoder(encoder: str, top_layers: int) -> tuple[Any, int]:
-    """A trainable copy of ``encoder`` (a ``TrainableEncoder`` torch module) with only its top ``top_layers``
-    transformer layers unfrozen; the process-wide frozen encoder is left untouched.
+    """A trainable PyTorch copy of ``encoder`` (a module: texts -> unit vectors) with only its top
+    ``top_layers`` transformer layers unfrozen; the process-wide frozen encoder is left untouched.
 
     Only encoders backed by a Hugging Face transformer (``minilm``, local model folders) can be fine-tuned.
     """
-    import copy
+    from pathlib import Path
 
     import torch
-    from transformers import AutoTokenizer
+    from transformers import AutoModel, AutoTokenizer
 
-    from lmrec.text import get_encoder
+    if encoder.startswith("minilm"):
+        from lmrec.text.encoders._resolve import minilm_folder
 
-    enc = get_encoder(encoder)
-    hf_model = getattr(enc, "model", None)
-    folder = getattr(enc, "folder", None)
-    layers = getattr(getattr(hf_model, "encoder", None), "layer", None)
-    if hf_model is None or folder is None or layers is None:
+        folder: Path | None = minilm_folder()
+    elif Path(encoder).expanduser().is_dir():
+        folder = Path(encoder).expanduser()
+    else:
+        from lmrec.text import get_encoder
+
+        folder = getattr(get_encoder(encoder), "folder", None)
+    if folder is None or not (Path(folder) / "config.json").is_file():
         raise ConfigError(f"option 'finetune_encoder': encoder {encoder!r} cannot be fine-tuned (use minilm)")
-    model = copy.deepcopy(hf_model)
+    # a private copy in float32 PyTorch, whatever runtime the frozen encoder uses (ONNX, int8...)
+    model = AutoModel.from_pretrained(str(folder))
+    layers = getattr(getattr(model, "encoder", None), "layer", None)
+    if layers is None:
+        raise ConfigError(f"option 'finetune_encoder': no transformer layers found in {folder}")
     for p in model.parameters():
         p.requires_grad_(False)
-    layers = model.encoder.layer
     n = min(top_layers, len(layers))
     for layer in list(layers)[-n:]:
         for p in layer.parameters():
             p.requires_grad_(True)
     tokenizer = AutoTokenizer.from_pretrained(str(folder), use_fast=True)
+    try:
+        from lmrec.text.encoders._hf import read_pooling
+
+        pooling = read_pooling(Path(folder))
+    except Exception:  # noqa: BLE001 - sentence-transformers folders without pooling config: mean
+        pooling = "mean"
+    try:
+        from lmrec.text.encoders._hf import read_max_tokens
+
+        max_tokens = int(read_max_tokens(Path(folder), model.config, tokenizer))
+    except Exception:  # noqa: BLE001 - fall back to MiniLM's limit
+        max_tokens = 256
 
     class TrainableEncoder(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.model = model
-            self.pooling = getattr(enc, "pooling", "mean")
-            self.max_tokens = int(getattr(enc, "max_tokens", 256) or 256)
+            self.pooling = pooling
+            self.max_tokens = max_tokens
 
         def forward(self, texts: list[str]) -> torch.Tensor:
             tok = tokenizer(
