@@ -36,5 +36,9 @@ def _register() -> None:
 
     app.command("evaluate")(evaluate.evaluate)
 
+    from lmrec.cli import quickstart
+
+    app.command("quickstart")(quickstart.quickstart)
+
 
 _register()
