@@ -133,9 +133,18 @@ def shared_terms(
 _YEAR = re.compile(r"\s*\((\d{4}|\d{4}-\d{4}|[IVX]+)\)\s*$")
 
 
+_ARTICLE = re.compile(r"^(.*), (The|A|An|Les|La|Le|L'|Il|Das|Der|Die|El)$")
+
+
 def short_title(title: str) -> str:
-    """A title without a trailing "(1977)" year."""
-    return _YEAR.sub("", str(title)).strip()
+    """A display title: no trailing "(1977)" year, and a MovieLens-style trailing article moved to the front
+    ("Silence of the Lambs, The (1991)" -> "The Silence of the Lambs")."""
+    t = _YEAR.sub("", str(title)).strip()
+    m = _ARTICLE.match(t)
+    if m:
+        sep = "" if m.group(2).endswith("'") else " "
+        t = f"{m.group(2)}{sep}{m.group(1)}"
+    return t
 
 
 def render(titles: Sequence[str], shared: Sequence[str], language: str = "en") -> str:

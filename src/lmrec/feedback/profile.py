@@ -1,12 +1,17 @@
-"""Behaviour as user text: a user state that merges history item vectors with search-query / browsing text
-vectors under exponential time decay.
+"""Behaviour as user text: a user state that merges history item vectors with search-query text vectors under
+exponential time decay.
 
-Each event is a unit vector (an item's text vector, or the encoded query text) with a time and a kind weight;
-the state is the unit-normalised sum ``sum_e kind_weight(e) * 0.5 ** ((now - t_e) / half_life) * v_e``.
-A query typed a minute ago therefore outweighs items liked months ago, and fades the same way.
+Events are unit vectors with a time: ``item`` (a liked or consumed item's text vector), ``browse`` (a viewed
+item or page; counts ``browse_weight`` of an item) and ``query`` (an encoded search text). Each event's weight
+decays as ``0.5 ** (age / half_life)``. The state is
+
+    unit((1 - a) * unit(decayed mean of item/browse vectors) + a * unit(decayed mean of query vectors))
+
+with ``a = text_weight * decay(newest query)``: a fresh query weighs ``text_weight`` (0.5, as the ``content``
+model's ``text_weight``) however long the history is, and its pull fades as the query ages.
 
 It ranks with any model that exposes unit item vectors in the same space (the ``content`` model's ``vectors``,
-built from the same encoder): :func:`recommend_with_state`.
+built with the same encoder as the queries: use its ``encode_text``): :func:`recommend_with_state`.
 """
 
 from __future__ import annotations
@@ -18,21 +23,18 @@ import numpy as np
 
 from lmrec.errors import DataError, LmrecError
 
-KIND_WEIGHTS = {"item": 1.0, "query": 2.0, "browse": 0.5}
+KINDS = ("item", "browse", "query")
 
 
 @dataclass
 class UserState:
-    """A decayed mix of item and text events (see the module docstring).
-
-    ``half_life``: seconds (or whatever unit the event times use) after which an event's weight halves.
-    ``kind_weights``: how much one event of each kind counts at age 0 (a query counts double an item by
-    default: it states the current intent explicitly).
-    """
+    """A decayed mix of item and text events (see the module docstring). ``half_life`` is in the unit of the
+    event times (seconds by default: one week)."""
 
     dim: int
     half_life: float = 7 * 24 * 3600.0
-    kind_weights: dict[str, float] = field(default_factory=lambda: dict(KIND_WEIGHTS))
+    text_weight: float = 0.5
+    browse_weight: float = 0.5
     vectors: list[np.ndarray] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)
@@ -43,8 +45,8 @@ class UserState:
         v = np.asarray(vector, dtype=np.float32).reshape(-1)
         if v.shape[0] != self.dim:
             raise DataError(f"event vector has dimension {v.shape[0]}, the state {self.dim}")
-        if kind not in self.kind_weights:
-            raise LmrecError(f"unknown event kind {kind!r}; known: {', '.join(self.kind_weights)}")
+        if kind not in KINDS:
+            raise LmrecError(f"unknown event kind {kind!r}; known: {', '.join(KINDS)}")
         self.vectors.append(v / max(float(np.linalg.norm(v)), 1e-12))
         self.times.append(float(time))
         self.kinds.append(kind)
@@ -62,27 +64,43 @@ class UserState:
         return self
 
     def add_text(self, encoder_fn, text: str, time: float, *, kind: str = "query") -> UserState:  # noqa: ANN001
-        """Add a query or browsing text, encoded by ``encoder_fn(list_of_texts) -> (n, dim)`` (e.g. the
+        """Add a query (or browsed page) text, encoded by ``encoder_fn(list_of_texts) -> (n, dim)`` (e.g. the
         content model's ``encode_text``)."""
         return self.add(np.asarray(encoder_fn([text]))[0], time, kind=kind, label=text)
 
-    def weights(self, now: float | None = None) -> np.ndarray:
-        """The current weight of every event (kind weight times time decay)."""
+    def decay(self, now: float | None = None) -> np.ndarray:
+        """Each event's time decay at ``now`` (default: the newest event's time)."""
         if not self.times:
-            return np.zeros(0, dtype=np.float32)
+            return np.zeros(0, dtype=np.float64)
         t = np.asarray(self.times)
         now = float(t.max()) if now is None else float(now)
         age = np.maximum(now - t, 0.0)
-        decay = 0.5 ** (age / self.half_life) if self.half_life > 0 else np.ones_like(age)
-        kind = np.array([self.kind_weights[k] for k in self.kinds])
-        return (kind * decay).astype(np.float32)
+        return 0.5 ** (age / self.half_life) if self.half_life > 0 else np.ones_like(age)
+
+    def query_share(self, now: float | None = None) -> float:
+        """``a`` of the module docstring: how much the queries pull the state now."""
+        kinds = np.array(self.kinds)
+        q = kinds == "query"
+        if not q.any():
+            return 0.0
+        if q.all():
+            return 1.0
+        return float(self.text_weight * self.decay(now)[q].max())
 
     def vector(self, now: float | None = None) -> np.ndarray:
         """The unit state vector at time ``now`` (default: the newest event's time); zeros when empty."""
         if not self.vectors:
             return np.zeros(self.dim, dtype=np.float32)
-        v = (self.weights(now)[:, None] * np.stack(self.vectors)).sum(0)
-        return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+        kinds = np.array(self.kinds)
+        w = self.decay(now) * np.where(kinds == "browse", self.browse_weight, 1.0)
+        vecs = np.stack(self.vectors).astype(np.float64)
+        a = self.query_share(now)
+        out = np.zeros(self.dim)
+        for mask, share in ((kinds != "query", 1.0 - a), (kinds == "query", a)):
+            if share > 0 and mask.any():
+                part = (w[mask, None] * vecs[mask]).sum(0)
+                out += share * part / max(float(np.linalg.norm(part)), 1e-12)
+        return (out / max(float(np.linalg.norm(out)), 1e-12)).astype(np.float32)
 
 
 def state_from_history(
