@@ -1,0 +1,139 @@
+"""LightGCN (random vs text-seeded init, with/without the text term, BPR vs full softmax) against EASE and
+textseq: ML-100K (leave-one-out by time) and Amazon Scientific 2018 (leave-one-out by order), full ranking.
+
+Small tuning on validation: EASE's lambda from a grid; each LightGCN variant early-stops on validation
+NDCG@10 (every 2 epochs, patience 3); within each init the loss with the better validation NDCG@10 is marked
+``*``. Test metrics are from the same fitted model (trained on train only; validation items are history at
+test time, as in lmrec.evaluate). Prints one Markdown table. Example::
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/lightgcn.py
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/lightgcn.py --datasets ml-100k --no-textseq
+
+Data: ``$LMREC_DATA`` or ../shared/data (never part of the repository).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+VARIANTS = {
+    "LightGCN random, BPR": {"init": "random", "loss": "bpr"},
+    "LightGCN random, softmax": {"init": "random", "loss": "softmax"},
+    "LightGCN text-init, BPR": {"init": "text", "loss": "bpr"},
+    "LightGCN text-init, softmax": {"init": "text", "loss": "softmax"},
+    "LightGCN text-init + text term, softmax": {"init": "text", "text_term": True, "loss": "softmax"},
+}
+
+
+def data_root() -> Path:
+    env = os.environ.get("LMREC_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def load(name: str):  # noqa: ANN201
+    from lmrec.data.loaders import load_format
+    from lmrec.data.split import leave_one_out_split
+
+    root = data_root()
+    if name == "ml-100k":
+        ds = load_format("movielens-100k", root / "ml-100k")
+    elif name == "amazon-scientific":
+        from lmrec.data import load_dataset
+
+        ds = load_dataset("amazon-scientific")
+    else:
+        raise SystemExit(f"unknown dataset {name}")
+    return ds, leave_one_out_split(ds)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", default="ml-100k,amazon-scientific")
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--no-textseq", action="store_true")
+    ap.add_argument("--textseq-epochs", type=int, default=20)
+    ap.add_argument("--max-seconds", type=float, default=900.0, help="training time cap per model")
+    args = ap.parse_args()
+
+    from lmrec.evaluate import evaluate_model
+    from lmrec.models.base import FitOptions
+    from lmrec.models.ease import EASE
+    from lmrec.models.lightgcn import LightGCN
+
+    rows = []
+    opts = FitOptions(seed=0, max_seconds=args.max_seconds)
+
+    def run(ds_name, label, model, ds, split, note=""):  # noqa: ANN001, ANN202
+        t = time.perf_counter()
+        model.fit(split.train, split.valid, items=ds.items, options=opts)
+        fit_s = time.perf_counter() - t
+        va = evaluate_model(model, split, stage="valid", ks=(10,), checks=False)
+        te = evaluate_model(model, split, stage="test", ks=(10, 20), checks=False)
+        tr = model.fit_info.get("train", {})
+        if tr:
+            note = (note + f" best ep {tr['best_epoch']}/{tr['epochs_run']}").strip()
+        row = dict(
+            dataset=ds_name,
+            model=label,
+            v_ndcg=va["ndcg@10"],
+            recall=te["recall@10"],
+            ndcg=te["ndcg@10"],
+            recall20=te["recall@20"],
+            fit_s=fit_s,
+            note=note,
+        )
+        rows.append(row)
+        print(
+            f"# {ds_name} {label}: valid ndcg@10 {va['ndcg@10']:.4f} test recall@10 {te['recall@10']:.4f} "
+            f"ndcg@10 {te['ndcg@10']:.4f} fit {fit_s:.0f}s {note}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return row
+
+    for name in args.datasets.split(","):
+        ds, split = load(name)
+        print(
+            f"# {name}: {ds.n_users} users, {ds.n_items} items, {len(ds.interactions)} events",
+            file=sys.stderr,
+        )
+        # EASE: lambda on validation
+        best = None
+        for lam in (50.0, 100.0, 250.0, 500.0, 1000.0):
+            m = EASE(l2=lam).fit(split.train, items=ds.items)
+            v = evaluate_model(m, split, stage="valid", ks=(10,), checks=False)["ndcg@10"]
+            if best is None or v > best[0]:
+                best = (v, lam)
+        run(name, f"EASE (lambda={best[1]:g}, tuned)", EASE(l2=best[1]), ds, split)
+        by_init: dict[str, list[dict]] = {}
+        for label, kw in VARIANTS.items():
+            model = LightGCN(epochs=args.epochs, patience=3, validate_every=2, **kw)
+            row = run(name, label, model, ds, split)
+            by_init.setdefault(kw["init"] + str(kw.get("text_term", False)), []).append(row)
+        for group in by_init.values():
+            max(group, key=lambda r: r["v_ndcg"])["model"] += " *"
+        if not args.no_textseq:
+            from lmrec.models.textseq import TextSeq
+
+            kw = {"id_fusion": True, "epochs": args.textseq_epochs}
+            if name == "amazon-scientific":
+                kw.update({"max_len": 50, "normalize": True, "temperature": 0.07, "dropout": 0.2})
+            run(name, f"textseq text+id ({args.textseq_epochs} ep max)", TextSeq(**kw), ds, split)
+
+    print(
+        "| dataset | model | valid NDCG@10 | test Recall@10 | test NDCG@10 | test Recall@20 | fit s | note |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['dataset']} | {r['model']} | {r['v_ndcg']:.4f} | {r['recall']:.4f} | {r['ndcg']:.4f} | "
+            f"{r['recall20']:.4f} | {r['fit_s']:.0f} | {r['note']} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
