@@ -35,11 +35,9 @@ def model_card(model: Any) -> str:
     if metrics:
         lines += ["| metric | value |", "|---|---|"] + [f"| {k} | {_fmt(v)} |" for k, v in metrics.items()]
     if train.get("best_epoch"):
-        lines += [
-            "",
-            f"best validation {train.get('best_metric', float('nan')):.4f} at epoch {train['best_epoch']}"
-            f" of {train.get('epochs_run')}",
-        ]
+        best = train.get("best_metric", float("nan"))
+        what = f"validation {train.get('monitor') or 'metric'}"
+        lines += ["", f"best {what} {best:.4f} at epoch {train['best_epoch']} of {train.get('epochs_run')}"]
     if not metrics and not train:
         lines += ["(no metrics recorded)"]
     lines += ["", "## Training", ""]

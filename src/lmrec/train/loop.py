@@ -76,6 +76,7 @@ class TrainResult:
     seconds: float = 0.0
     resumed_from_epoch: int = 0
     stopped_early: bool = False
+    monitor: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +87,7 @@ class TrainResult:
             "seconds": round(self.seconds, 3),
             "resumed_from_epoch": self.resumed_from_epoch,
             "stopped_early": self.stopped_early,
+            "monitor": self.monitor,
         }
 
 
@@ -249,6 +251,7 @@ def train_loop(
         seconds=elapsed_before + time.perf_counter() - t0,
         resumed_from_epoch=resumed_from,
         stopped_early=stopped_early,
+        monitor=config.monitor if validate is not None else "",
     )
 
 
