@@ -159,6 +159,15 @@ def test_finetune_encoder_runs_end_to_end(topics, text_cache):
     np.testing.assert_allclose(np.linalg.norm(model.item_vectors, axis=1), 1.0, rtol=1e-4)
 
 
+def test_text_query_as_a_virtual_item(topics, text_cache):
+    data, split = topics
+    model = _fit(split, data, text_cache, epochs=6, lr=3e-3)
+    idx, scores = model.recommend_for_text("rockets, astronauts and the planets", k=4)
+    assert (idx < 8).all() and (np.diff(scores) <= 0).all()
+    idx, _ = model.recommend_for_text("recipes for dinner", k=4, history=[8, 9])
+    assert (idx >= 8).all() and 8 not in idx and 9 not in idx
+
+
 @pytest.mark.parametrize("normalize", [False, True])
 def test_retrieval_vectors_reproduce_the_ranking(topics, text_cache, normalize):
     data, split = topics

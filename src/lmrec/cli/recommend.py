@@ -76,7 +76,7 @@ def recommend(
         hist = np.array([cat.item(x) for x in history.split(",") if x.strip()], dtype=np.int64)
     if text is not None:
         if not hasattr(model, "recommend_for_text"):
-            raise LmrecError(f"model '{model.name}' takes no text queries; use a 'content' model")
+            raise LmrecError(f"model '{model.name}' takes no text queries (content and textseq do)")
         idx, scores = model.recommend_for_text(text, k, history=None if hist is None else hist.tolist())
     else:
         assert hist is not None

@@ -284,6 +284,40 @@ class TextSeq(BaseRecommender):
             reps = self.module.item_reps(text=torch.from_numpy(vecs))
             return self.module.logits(states, reps).numpy().astype(np.float32)
 
+    def score_text(self, text: str, *, history: Any = None) -> np.ndarray:
+        """Scores of every item after a free text, read as a virtual item the user just consumed (its text
+        vector goes through the adaptor like a new item's), optionally preceded by a ``history``."""
+        import torch
+
+        from lmrec.models._textvec import encode_query_texts
+
+        if self.vector_ref is not None and self.vector_ref.encoder.startswith("column:"):
+            raise LmrecError("textseq: this model's vectors came from an item column; it cannot encode text")
+        vec = _check_vectors(
+            encode_query_texts([text], self.config.encoder, self.config.cache_dir), self.module.text_dim
+        )
+        hist = np.r_[np.asarray(history if history is not None else [], dtype=np.int64), self.n_items]
+        with torch.no_grad():
+            self.module.eval()
+            reps = self._item_reps()
+            extended = torch.cat([reps, self.module.item_reps(text=torch.from_numpy(vec))])
+            padded, lengths = pad_histories([hist], self.config.max_len)
+            state = self.module.user_states(torch.from_numpy(padded), torch.from_numpy(lengths), extended)
+            return self.module.logits(state, reps).numpy()[0].astype(np.float32)
+
+    def recommend_for_text(
+        self, text: str, k: int = 10, *, history: Any = None, exclude: Any = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` items after a free text (:meth:`score_text`), ``history`` and ``exclude`` left out."""
+        from lmrec.models.base import top_k
+
+        scores = self.score_text(text, history=history)[None, :].copy()
+        for block in (history, exclude):
+            if block is not None and len(block):
+                scores[0, np.asarray(block, dtype=np.int64)] = -np.inf
+        idx, vals = top_k(scores, k)
+        return idx[0], vals[0]
+
     def add_items(self, vectors: np.ndarray) -> np.ndarray:
         """Append new catalog items by their text vectors; returns their new item indices.
 
