@@ -67,9 +67,11 @@ def attribute(
     top: int = 2,
     half_life: float | None = 5.0,
     attention: Sequence[float] | None = None,
+    min_ratio: float = 0.5,
 ) -> list[tuple[int, float]]:
     """The ``top`` history items that contributed most to ``item`` (see the module docstring), as
-    (history item, contribution) best first; items with no positive contribution are left out."""
+    (history item, contribution) best first. Items contributing less than ``min_ratio`` times the best one
+    (and items with no positive contribution) are left out: a weak second reason only blurs the first."""
     h = np.asarray(history, dtype=np.int64)
     if not len(h):
         return []
@@ -90,7 +92,7 @@ def attribute(
     contrib = w * sim
     best: dict[int, float] = {}
     for j in np.argsort(-contrib, kind="stable"):
-        if contrib[j] <= 0:
+        if contrib[j] <= 0 or contrib[j] < min_ratio * contrib.max():
             break
         best.setdefault(int(h[j]), float(contrib[j]))  # a repeated item keeps its best position
         if len(best) == top:

@@ -19,10 +19,10 @@ yours yourself yourselves t d m o y ain let lets may might shall since yet thoug
 per vs use used using make made makes many well back way ways thing things lot lots bit
 """.split())
 
-# Chinese function characters: a shared n-gram made only of these says nothing.
+# Chinese function characters (kept short: 太/中/上/无 start content words such as 太空, 中国, 无间道).
 STOPCHARS_ZH = frozenset(
-    "的了是在我你他她它们这那和与及就都也还又很太更最不没有无个一"
-    "上下中来去到说要会能可以吧吗呢啊呀哦嗯着过给对把被让从而但"
+    "的了是在我你他她它们这那和与及就都也还又很更最"
+    "不没有个一着过给对把被让从而但吧吗呢啊呀哦嗯"
 )
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9'\-]*[a-z0-9]|[a-z]")
