@@ -193,3 +193,16 @@ def test_bad_options_are_one_line_errors(topics):
         TextSeq(**TINY).fit(split.train)
     with pytest.raises(LmrecError, match="shape"):
         _fit(split, data, None, epochs=1, vector_field=None).add_items(np.zeros((2, 3)))
+
+
+def test_internal_validation_matches_evaluate_model(topics, text_cache):
+    from lmrec.evaluate import evaluate_model
+    from lmrec.models.textseq import _last_event_per_user
+
+    data, split = topics
+    model = _fit(split, data, text_cache, epochs=1)
+    users, targets = _last_event_per_user(split.valid)
+    mine = model._validate(users, targets)
+    theirs = evaluate_model(model, split, ks=(10, 20), stage="valid", checks=False)
+    assert mine["ndcg@10"] == pytest.approx(theirs["ndcg@10"], abs=1e-6)
+    assert mine["recall@20"] == pytest.approx(theirs["recall@20"], abs=1e-6)
