@@ -72,13 +72,30 @@ def test_replay_max_events_and_random_policy_is_seeded():
 
 
 def test_popularity_policy_prefers_rewarded_items():
-    p = PopularityPolicy(prior=0.5)
+    p = PopularityPolicy(source="rewards", prior=0.5)
     for _ in range(3):
         p.update(None, 4, 1.0)
         p.update(None, 5, 0.0)
     assert p.select(None, np.array([5, 4, 6]), 1)[0] == 4
     # unseen item 6: (0 + 0.5) / 1 beats item 5's (0 + 0.5) / 4
     assert p.select(None, np.array([5, 6]), 1)[0] == 6
+
+
+def test_log_popularity_counts_every_logged_event():
+    pol = PopularityPolicy(source="log")
+    res = replay(pol, _hand_log())
+    # every logged event is observed, matched or not: item 2 twice (e0, e3), items 3, 5, 7 once
+    assert pol.logged == {2: 2, 3: 1, 5: 1, 7: 1}
+    # at e3 item 2 (logged once before) beats the never-logged 6 and 7, so e3 always matches with reward 1
+    assert pol.rewards.get(2, 0.0) >= 1.0 and res.reward >= 1.0
+    assert pol.select(None, np.array([6, 3, 2]), 2).tolist() == [2, 3]
+
+
+def test_filler_reward_makes_every_event_count():
+    log = rating_slate_log(_rated(), slate_size=3, seed=0, filler_reward=0.0)
+    assert all(not np.isnan(r).any() for r in log.rewards)
+    res = replay(RandomPolicy(0), log)
+    assert res.matched == 5
 
 
 def _rated() -> Interactions:

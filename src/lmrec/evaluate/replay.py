@@ -26,6 +26,7 @@ The policy protocol (duck-typed, so that this module imports no model)::
 
     select(user_state, candidates: np.ndarray, k: int) -> np.ndarray   # chosen item indices, best first
     update(user_state, item: int, reward: float) -> None
+    observe(user_state, items: np.ndarray) -> None   # optional: the logged items of every event (context)
 
 :class:`RandomPolicy`, :class:`PopularityPolicy` (online, learns from its matched events like a bandit) and
 :class:`RecommenderPolicy` (any fitted :class:`~lmrec.models.base.Recommender`, static) are the baselines.
@@ -121,6 +122,7 @@ def replay(
 ) -> ReplayResult:
     """Replay ``log`` against ``policy`` (one pick per event, see the module docstring)."""
     histories: dict[int, list[int]] = {u: list(h) for u, h in log.initial_histories.items()}
+    observe = getattr(policy, "observe", None)
     matched, total = 0, 0.0
     curve: list[float] = []
     n = len(log) if max_events is None else min(len(log), max_events)
@@ -139,6 +141,8 @@ def replay(
                 curve.append(total)
         if len(log.appends[e]):
             histories.setdefault(u, []).extend(int(i) for i in log.appends[e])
+            if observe is not None:
+                observe(state, log.appends[e])
     return ReplayResult(name or type(policy).__name__, n, matched, total, np.asarray(curve))
 
 
@@ -159,27 +163,42 @@ class RandomPolicy:
 
 
 class PopularityPolicy:
-    """Online popularity: the candidate with the highest smoothed mean observed reward
-    ``(rewards_i + prior) / (shows_i + 1)`` among this policy's own matched events (unseen items score
-    ``prior``, which is optimistic when it is above the typical reward); ties at random."""
+    """Popularity, two flavours.
 
-    def __init__(self, seed: int = 0, prior: float = 1.0) -> None:
+    ``source="log"``: the candidate logged most often so far (every logged event, matched or not, through
+    ``observe``: public context, like the users' histories). ``source="rewards"``: the highest smoothed mean
+    reward ``(rewards_i + prior) / (shows_i + 1)`` among this policy's own matched events (an online learner
+    like the bandits; unseen items score ``prior``). Ties at random.
+    """
+
+    def __init__(self, seed: int = 0, *, source: str = "log", prior: float = 1.0) -> None:
+        if source not in ("log", "rewards"):
+            raise DataError(f"source must be 'log' or 'rewards', not {source!r}", field="source")
         self.rng = np.random.default_rng(seed)
+        self.source = source
         self.prior = prior
         self.rewards: dict[int, float] = {}
         self.shows: dict[int, int] = {}
+        self.logged: dict[int, int] = {}
+
+    def _score(self, i: int) -> float:
+        if self.source == "log":
+            return float(self.logged.get(i, 0))
+        return (self.rewards.get(i, 0.0) + self.prior) / (self.shows.get(i, 0) + 1)
 
     def select(self, user_state: Any, candidates: np.ndarray, k: int) -> np.ndarray:
         cand = np.asarray(candidates, np.int64)
-        s = np.array(
-            [(self.rewards.get(int(i), 0.0) + self.prior) / (self.shows.get(int(i), 0) + 1) for i in cand]
-        )
+        s = np.array([self._score(int(i)) for i in cand])
         order = np.lexsort((self.rng.random(len(cand)), -s))
         return cand[order[:k]]
 
     def update(self, user_state: Any, item: int, reward: float) -> None:
         self.rewards[item] = self.rewards.get(item, 0.0) + reward
         self.shows[item] = self.shows.get(item, 0) + 1
+
+    def observe(self, user_state: Any, items: np.ndarray) -> None:
+        for i in np.asarray(items, np.int64).tolist():
+            self.logged[i] = self.logged.get(i, 0) + 1
 
 
 class RecommenderPolicy:
@@ -214,6 +233,7 @@ def rating_slate_log(
     threshold: float = 4.0,
     seed: int = 0,
     item_mask: np.ndarray | None = None,
+    filler_reward: float | None = None,
 ) -> ReplayLog:
     """A replay log from rated events (e.g. ML-100K), with a simulated uniform logging policy.
 
@@ -221,8 +241,10 @@ def rating_slate_log(
     slate is the logged item plus ``slate_size - 1`` items drawn uniformly without replacement from the
     catalog items the user has not rated before this event (restricted to ``item_mask`` when given), in a
     random order. We treat the logged item as if a uniform logger had picked it from that slate: the reward
-    of the logged item is ``rating >= threshold`` and every other candidate's reward is unknown. The user's
-    history grows by the logged item after each event, whatever its rating.
+    of the logged item is ``rating >= threshold`` and every other candidate's reward is unknown (pure replay:
+    about 1/slate_size of a random policy's picks match). ``filler_reward=0.0`` instead assumes that the user
+    would have rejected the items they never rated, which makes every event count (full information, a
+    stronger assumption). The user's history grows by the logged item after each event, whatever its rating.
     """
     if interactions.rating is None:
         raise DataError("rating_slate_log needs ratings (the interactions have none)", field="rating")
@@ -233,6 +255,7 @@ def rating_slate_log(
     pool = np.arange(interactions.n_items) if item_mask is None else np.flatnonzero(item_mask)
     seen: dict[int, set[int]] = {}
     users, cands, rewards, appends = [], [], [], []
+    logged: list[float] = []
     for r in order:
         u, i = int(interactions.user[r]), int(interactions.item[r])
         if item_mask is not None and not item_mask[i]:
@@ -252,8 +275,9 @@ def rating_slate_log(
                             break
         slate = np.array([i, *others], np.int64)
         perm = rng.permutation(len(slate))
-        rew = np.full(len(slate), np.nan)
+        rew = np.full(len(slate), np.nan if filler_reward is None else float(filler_reward))
         rew[0] = float(interactions.rating[r] >= threshold)
+        logged.append(rew[0])
         users.append(u)
         cands.append(slate[perm])
         rewards.append(rew[perm])
@@ -261,9 +285,10 @@ def rating_slate_log(
         s.add(i)
     desc = (
         f"rated events in time order; slate = logged item + {slate_size - 1} uniform unrated items "
-        f"(simulated uniform logging); reward = rating >= {threshold:g}"
+        f"(simulated uniform logging); reward = rating >= {threshold:g}; other candidates: "
+        + ("unknown" if filler_reward is None else f"reward {filler_reward:g}")
     )
-    base = float(np.mean([np.nanmax(x) for x in rewards])) if rewards else 0.0
+    base = float(np.mean(logged)) if logged else 0.0
     return ReplayLog(
         np.asarray(users, np.int64),
         cands,
