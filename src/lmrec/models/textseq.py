@@ -34,7 +34,20 @@ Augmentation = Literal["crop", "mask", "reorder"]
 
 
 class TextSeqConfig(BaseConfig):
-    """Hyper-parameters of :class:`TextSeq` (defaults chosen on ML-100K validation)."""
+    """Hyper-parameters of :class:`TextSeq`.
+
+    Item side: ``encoder``/``template`` (how item text becomes a vector; ``vector_field`` takes precomputed
+    vectors from an item column instead), ``whitening`` (ZCA of the catalog before the experts),
+    ``n_experts`` (MoE adaptor), ``id_fusion`` (gated item-ID embeddings: transductive) with ``id_dropout``
+    (items whose ID part is hidden per step, so the text path alone stays good for cold items), ``features``
+    (numeric / categorical / vector item columns added to the item representation).
+    Sequence side: ``dim``, ``n_layers``, ``n_heads``, ``ffn_mult``, ``dropout``, ``max_len``.
+    Objective: ``loss`` ``"full"`` softmax over the catalog or ``"sampled"`` (``n_negatives`` drawn by
+    popularity^0.75, logQ-corrected); ``normalize`` scores cosine / ``temperature`` instead of dot products.
+    Training: ``epochs`` (max; early stop on validation NDCG@10 after ``patience``), ``batch_size`` (windows
+    of ``max_len``), ``lr``, ``weight_decay``, ``augment`` (crop / mask / reorder with ``augment_prob``),
+    ``finetune_encoder`` (unfreeze the top N encoder layers, lr ``finetune_lr``; expensive).
+    """
 
     # item representation
     encoder: str = "minilm"
