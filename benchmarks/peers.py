@@ -411,10 +411,11 @@ def run_lenskit_itemknn(bench: Bench, threads: int) -> tuple[Scorer, Seconds]:
 
 
 def recbole_run(bench: Bench, model_name: str, extra: dict[str, Any], epochs: int) -> Any:
-    """Train RecBole's ``model_name`` on the exported split (scratch folder runs/bench/<ds>/recbole-*)."""
+    """Train RecBole's ``model_name`` on the exported split (scratch: runs/bench/<dataset>/recbole-*)."""
     import _recbole
 
-    folder = OUT / bench.name / f"recbole-{model_name.lower()}"
+    # one folder per process: two benchmark runs at once must not share RecBole's saved/ and log/
+    folder = OUT / bench.name / f"recbole-{model_name.lower()}-{os.getpid()}"
     inter = bench.split.dataset.interactions
     _recbole.write_atomic(folder, inter.user, inter.item, bench.position)
     config = _recbole.base_config(folder, epochs=epochs)
