@@ -76,6 +76,11 @@ def measure(name: str, epochs: int, repeats: int) -> list[str]:
         lines.append(
             f"| {label} | {secs:.3f} | {n / secs:,.0f} | {own_s / secs:.1f} | {_fmt(rec)} | {_fmt(ndcg)} |"
         )
+    speedup = own_s / lm_s
+    lines.append(
+        f"\nlmrec evaluate_model: {speedup:.1f}x RecBole's throughput "
+        f"(target >= 10x: {'met' if speedup >= 10 else 'NOT met'})"
+    )
     return lines
 
 
