@@ -40,5 +40,9 @@ def _register() -> None:
 
     app.command("quickstart")(quickstart.quickstart)
 
+    from lmrec.cli import feedback
+
+    app.add_typer(feedback.app, name="feedback")
+
 
 _register()
