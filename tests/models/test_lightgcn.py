@@ -21,7 +21,7 @@ def text_cache(tmp_path_factory):
 
 class TestLightGCNContract(RecommenderContract):
     def make_model(self):
-        return LightGCN(dim=16, epochs=3, batch_size=64, validate_every=1)
+        return LightGCN(dim=16, epochs=2, batch_size=64, validate_every=1)
 
 
 class TestLightGCNTextContract(RecommenderContract):
@@ -113,14 +113,14 @@ def test_real_subset_learns_something(shared_data):
     from lmrec.evaluate import evaluate_model
 
     data = load_dataset(shared_data / "ml-100k", "movielens-100k", cache=False)
-    keep = data.interactions.user < 150  # ~ a few thousand events of 150 users
+    keep = data.interactions.user < 120  # ~ 12,000 events of 120 users
     from dataclasses import replace
 
     small = replace(data, interactions=data.interactions.subset(keep))
     split = leave_one_out_split(small)
-    m = LightGCN(dim=32, epochs=8, validate_every=4).fit(split.train, split.valid, options=FitOptions(seed=0))
+    m = LightGCN(dim=16, epochs=5, validate_every=5).fit(split.train, split.valid, options=FitOptions(seed=0))
     users = np.unique(split.test.user)
     res = evaluate_model(m, split, stage="test", ks=(50,), checks=False)
-    assert len(users) > 100
+    assert len(users) == 120
     # popularity-like collaborative signal: well above the random-ranking recall of 50 / n_items
     assert res["recall@50"] > 3 * 50 / small.n_items
