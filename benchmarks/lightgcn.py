@@ -2,9 +2,9 @@
 textseq: ML-100K (leave-one-out by time) and Amazon Scientific 2018 (leave-one-out by order), full ranking.
 
 Small tuning on validation: EASE's lambda from a grid; each LightGCN variant early-stops on validation
-NDCG@10 (every 2 epochs, patience 3); within each init the loss with the better validation NDCG@10 is marked
-``*``. Test metrics are from the same fitted model (trained on train only; validation items are history at
-test time, as in lmrec.evaluate). Prints one Markdown table. Example::
+NDCG@10 (every 2 epochs, patience 3); compare the two losses of one init on validation NDCG@10 (the first
+column) to pick one. Test metrics are from the same fitted model (trained on train only; validation items
+are history at test time, as in lmrec.evaluate). Prints one Markdown table, a row as soon as each model is done. Example::
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/lightgcn.py
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/lightgcn.py --datasets ml-100k --no-textseq
@@ -57,6 +57,7 @@ def main() -> None:
     ap.add_argument("--no-textseq", action="store_true")
     ap.add_argument("--textseq-epochs", type=int, default=20)
     ap.add_argument("--max-seconds", type=float, default=900.0, help="training time cap per model")
+    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma list of LightGCN variant names")
     args = ap.parse_args()
 
     from lmrec.evaluate import evaluate_model
@@ -66,6 +67,10 @@ def main() -> None:
 
     rows = []
     opts = FitOptions(seed=0, max_seconds=args.max_seconds)
+    print(
+        "| dataset | model | valid NDCG@10 | test Recall@10 | test NDCG@10 | test Recall@20 | fit s | note |"
+    )
+    print("|---|---|---|---|---|---|---|---|", flush=True)
 
     def run(ds_name, label, model, ds, split, note=""):  # noqa: ANN001, ANN202
         t = time.perf_counter()
@@ -88,6 +93,11 @@ def main() -> None:
         )
         rows.append(row)
         print(
+            f"| {ds_name} | {label} | {row['v_ndcg']:.4f} | {row['recall']:.4f} | {row['ndcg']:.4f} | "
+            f"{row['recall20']:.4f} | {fit_s:.0f} | {note} |",
+            flush=True,
+        )
+        print(
             f"# {ds_name} {label}: valid ndcg@10 {va['ndcg@10']:.4f} test recall@10 {te['recall@10']:.4f} "
             f"ndcg@10 {te['ndcg@10']:.4f} fit {fit_s:.0f}s {note}",
             file=sys.stderr,
@@ -109,13 +119,11 @@ def main() -> None:
             if best is None or v > best[0]:
                 best = (v, lam)
         run(name, f"EASE (lambda={best[1]:g}, tuned)", EASE(l2=best[1]), ds, split)
-        by_init: dict[str, list[dict]] = {}
-        for label, kw in VARIANTS.items():
-            model = LightGCN(epochs=args.epochs, patience=3, validate_every=2, **kw)
-            row = run(name, label, model, ds, split)
-            by_init.setdefault(kw["init"] + str(kw.get("text_term", False)), []).append(row)
-        for group in by_init.values():
-            max(group, key=lambda r: r["v_ndcg"])["model"] += " *"
+        for label in args.variants.split(","):
+            if label not in VARIANTS:
+                raise SystemExit(f"unknown variant {label!r}; known: {', '.join(VARIANTS)}")
+            model = LightGCN(epochs=args.epochs, patience=3, validate_every=2, **VARIANTS[label])
+            run(name, label, model, ds, split)
         if not args.no_textseq:
             from lmrec.models.textseq import TextSeq
 
@@ -123,16 +131,6 @@ def main() -> None:
             if name == "amazon-scientific":
                 kw.update({"max_len": 50, "normalize": True, "temperature": 0.07, "dropout": 0.2})
             run(name, f"textseq text+id ({args.textseq_epochs} ep max)", TextSeq(**kw), ds, split)
-
-    print(
-        "| dataset | model | valid NDCG@10 | test Recall@10 | test NDCG@10 | test Recall@20 | fit s | note |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(
-            f"| {r['dataset']} | {r['model']} | {r['v_ndcg']:.4f} | {r['recall']:.4f} | {r['ndcg']:.4f} | "
-            f"{r['recall20']:.4f} | {r['fit_s']:.0f} | {r['note']} |"
-        )
 
 
 if __name__ == "__main__":
