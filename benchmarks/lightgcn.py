@@ -4,7 +4,8 @@ textseq: ML-100K (leave-one-out by time) and Amazon Scientific 2018 (leave-one-o
 Small tuning on validation: EASE's lambda from a grid; each LightGCN variant early-stops on validation
 NDCG@10 (every 2 epochs, patience 3); compare the two losses of one init on validation NDCG@10 (the first
 column) to pick one. Test metrics are from the same fitted model (trained on train only; validation items
-are history at test time, as in lmrec.evaluate). Prints one Markdown table, a row as soon as each model is done. Example::
+are history at test time, as in lmrec.evaluate). Prints one Markdown table, a row as soon as each model is
+done. Example::
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/lightgcn.py
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/lightgcn.py --datasets ml-100k --no-textseq
