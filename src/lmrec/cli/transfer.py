@@ -1,0 +1,232 @@
+"""`lmrec pretrain`, `lmrec adapt` and `lmrec transfer`: transfer learning across domains for textseq."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from lmrec.errors import ConfigError
+
+
+def _overrides(items: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for it in items or []:
+        if "=" not in it:
+            raise ConfigError(f"option '--set': expected KEY=VALUE, got {it!r}")
+        k, v = it.split("=", 1)
+        try:
+            out[k.strip()] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k.strip()] = v
+    return out
+
+
+def _names(spec: str, option: str) -> list[str]:
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    if not names:
+        raise ConfigError(f"option '{option}': give at least one dataset")
+    return names
+
+
+def _target(name: str):  # noqa: ANN202 - (dataset, split)
+    from lmrec.transfer.pretrain import load_source
+
+    src = load_source(name)
+    return src.dataset, src.split
+
+
+def _pretrain(
+    datasets: list[str],
+    sampling: str,
+    epochs: int | None,
+    max_users: int | None,
+    valid_users: int,
+    settings: dict[str, Any],
+    seed: int,
+    max_seconds: float | None,
+    progress: bool,
+    out: Path | None,
+):  # noqa: ANN202 - Pretrained
+    from lmrec.models.base import FitOptions
+    from lmrec.models.textseq import TextSeqConfig
+    from lmrec.transfer.pretrain import PretrainConfig, load_source, pretrain
+
+    ts = dict(settings)
+    if epochs is not None:
+        ts["epochs"] = epochs
+    cfg = PretrainConfig(
+        textseq=TextSeqConfig.from_dict(ts, source="--set"),
+        sampling=sampling,  # type: ignore[arg-type]
+        max_users=max_users,
+        valid_users=valid_users,
+    )
+    sources = [load_source(n) for n in datasets]
+    ckpt = str(out / "checkpoints") if out is not None else None
+    opts = FitOptions(seed=seed, progress=progress, max_seconds=max_seconds, checkpoint_dir=ckpt)
+    pre = pretrain(sources, cfg, opts)
+    if out is not None:
+        pre.save(out)
+    return pre
+
+
+def pretrain_cmd(
+    datasets: str = typer.Option(
+        ..., "--datasets", "-d", help="Source datasets: names or PATH:FORMAT, comma list."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder for the pretrained model."),
+    sampling: str = typer.Option(
+        "proportional", "--sampling", help="proportional | balanced domain sampling."
+    ),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Maximum epochs (early stop on valid)."),
+    max_users: int | None = typer.Option(None, "--max-users", min=2, help="Training users per source."),
+    valid_users: int = typer.Option(
+        1000, "--valid-users", min=0, help="Validation users per source (0: all)."
+    ),
+    settings: list[str] = typer.Option([], "--set", help="textseq config KEY=JSON (dim=64, n_layers=2...)."),
+    seed: int = typer.Option(0, "--seed"),
+    max_seconds: float | None = typer.Option(None, "--max-seconds", help="Stop training after this long."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Pretrain one textseq (transformer + shared adaptor) on several source domains at once."""
+    pre = _pretrain(
+        _names(datasets, "--datasets"),
+        sampling,
+        epochs,
+        max_users,
+        valid_users,
+        _overrides(settings),
+        seed,
+        max_seconds,
+        progress,
+        out,
+    )
+    for d in pre.domains:
+        typer.echo(
+            f"{d.name}: {d.n_users} users, {d.n_items} items, valid NDCG@10 "
+            f"{d.metrics.get('ndcg@10', float('nan')):.4f}"
+        )
+    typer.echo(f"saved pretrained model ({pre.n_parameters():,} parameters) to {out}")
+
+
+def adapt_cmd(
+    pretrained_dir: Path = typer.Argument(..., help="A folder written by `lmrec pretrain`."),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Target dataset (name or PATH:FORMAT)."),
+    mode: str = typer.Option(
+        "adaptor", "--mode", "-m", help="zero-shot | adaptor | full | full+id | auto (the transfer guard)."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Output model folder (a textseq model)."),
+    align: str = typer.Option("whiten", "--align", help="whiten | coral | none (target vector alignment)."),
+    settings: list[str] = typer.Option([], "--set", help="Training fields KEY=JSON (epochs, lr, ...)."),
+    seed: int = typer.Option(0, "--seed"),
+    max_seconds: float | None = typer.Option(None, "--max-seconds"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Adapt a pretrained textseq to a target dataset and save it as a textseq model folder."""
+    from lmrec.models.base import FitOptions
+    from lmrec.transfer.adapt import adapt
+    from lmrec.transfer.guard import guard
+    from lmrec.transfer.pretrain import Pretrained
+
+    pre = Pretrained.load(pretrained_dir)
+    ds, split = _target(dataset)
+    opts = FitOptions(seed=seed, progress=progress, max_seconds=max_seconds)
+    ov = _overrides(settings)
+    if mode == "auto":
+        res = guard(pre, ds, split, overrides=ov, align=align, options=opts)
+        res.save(out)
+        for name, m in res.metrics.items():
+            typer.echo(f"{name}: valid NDCG@10 {m['ndcg@10']:.4f}")
+        typer.echo(f"guard chose {res.choice}; saved to {out}")
+        return
+    model = adapt(pre, ds, split, mode=mode, align=align, overrides=ov, options=opts)
+    info = model.fit_info.get("transfer", {})
+    if "trainable_parameters" in info:
+        typer.echo(
+            f"trained {info['trainable_parameters']:,} of {info['total_parameters']:,} parameters "
+            f"(mode {mode})"
+            if mode != "zero-shot"
+            else f"zero-shot: no parameter trained (mode {mode})"
+        )
+    model.save(out)
+    typer.echo(f"saved textseq model to {out}")
+
+
+def transfer_cmd(
+    sources: str = typer.Option(..., "--sources", "-s", help="Source datasets, comma list."),
+    target: str = typer.Option(..., "--target", "-t", help="Target dataset."),
+    fractions: str = typer.Option(
+        "0,0.1,1.0", "--fractions", help="Shares of target training users (0 = zero-shot)."
+    ),
+    seeds: int = typer.Option(1, "--seeds", min=1, help="Number of seeds (0..N-1)."),
+    report: Path = typer.Option(..., "--report", "-r", help="Output folder for the HTML report."),
+    pretrained_dir: Path | None = typer.Option(
+        None, "--pretrained", help="Reuse this pretrained folder instead of pretraining on --sources."
+    ),
+    models: str = typer.Option(
+        "zero-shot,adaptor,full,scratch,sasrec,ease,pop", "--models", help="Which rows to run."
+    ),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Max epochs (pretraining and target)."),
+    max_users: int | None = typer.Option(None, "--max-users", min=2, help="Pretraining users per source."),
+    settings: list[str] = typer.Option([], "--set", help="textseq config KEY=JSON for pretraining."),
+    max_seconds: float | None = typer.Option(None, "--max-seconds", help="Cap per training run."),
+) -> None:
+    """Learning curve of transfer vs from-scratch over shares of target training users; HTML report."""
+    from lmrec.transfer.experiment import (
+        format_table,
+        run_transfer_experiment,
+        summarize,
+        write_transfer_report,
+    )
+    from lmrec.transfer.pretrain import Pretrained
+
+    try:
+        fr = [float(x) for x in fractions.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"option '--fractions': not a comma list of numbers: {fractions!r}") from None
+    src_names = _names(sources, "--sources")
+    if pretrained_dir is not None:
+        pre = Pretrained.load(pretrained_dir)
+    else:
+        pre = _pretrain(
+            src_names,
+            "proportional",
+            epochs,
+            max_users,
+            1000,
+            _overrides(settings),
+            0,
+            max_seconds,
+            False,
+            report / "pretrained",
+        )
+    ds, split = _target(target)
+    ov = {"epochs": epochs} if epochs is not None else {}
+    rows = run_transfer_experiment(
+        pre,
+        ds,
+        split,
+        fr,
+        list(range(seeds)),
+        models=_names(models, "--models"),
+        overrides=ov,
+        max_seconds=max_seconds,
+        log=lambda s: typer.echo(s, err=True),
+    )
+    meta = {
+        "sources": [d.name for d in pre.domains],
+        "target": target,
+        "split": split.protocol,
+        "split_hash": split.hash,
+        "fractions": fr,
+        "seeds": seeds,
+        "pretrain": pre.info.get("train", {}).get("best_metric"),
+    }
+    page = write_transfer_report(rows, report, title=f"Transfer {sources} -> {target}", meta=meta)
+    typer.echo(format_table(summarize(rows)))
+    typer.echo(f"report: {page}")
+
+
+__all__ = ["adapt_cmd", "pretrain_cmd", "transfer_cmd"]
