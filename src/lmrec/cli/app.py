@@ -44,5 +44,11 @@ def _register() -> None:
 
     app.add_typer(feedback.app, name="feedback")
 
+    from lmrec.cli import transfer
+
+    app.command("pretrain")(transfer.pretrain_cmd)
+    app.command("adapt")(transfer.adapt_cmd)
+    app.command("transfer")(transfer.transfer_cmd)
+
 
 _register()
