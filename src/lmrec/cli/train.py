@@ -105,6 +105,11 @@ def train(
     options = FitOptions(seed=seed, threads=threads, progress=progress, checkpoint_dir=ckpt)
     rec.fit(split.train, split.valid, items=ds.items, options=options)
     fit_s = time.perf_counter() - t0
+    from lmrec.train.distributed import is_main_process, shutdown
+
+    if not is_main_process():  # under torchrun rank 0 evaluates, saves and prints; the others are done
+        shutdown()
+        return
 
     from lmrec.evaluate import evaluate_model
 
@@ -123,6 +128,7 @@ def train(
     shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items())
     typer.echo(f"{model} on {ds.name} ({split.protocol}, split {split.hash}): {shown}  fit {fit_s:.1f}s")
     typer.echo(f"saved to {out}")
+    shutdown()
 
 
 def write_catalog(out: Path, ds: Any) -> None:

@@ -137,7 +137,10 @@ def train_loop(
     """
     import torch
 
-    torch.set_num_threads(sensible_threads(options.threads))
+    from lmrec.train import distributed
+
+    dist_ctx = distributed.context(getattr(options, "device", "cpu"))  # None unless launched by torchrun
+    torch.set_num_threads(distributed.per_process_threads(sensible_threads(options.threads), dist_ctx))
     if param_groups is None:
         param_groups = [{"params": [p for p in module.parameters() if p.requires_grad]}]
     params = [p for g in param_groups for p in g["params"]]
@@ -163,16 +166,22 @@ def train_loop(
         best_state = ck.get("best_state") or None
         stopped_early = bool(ck.get("stopped_early", False))
     resumed_from = start_epoch
+    main = dist_ctx is None or dist_ctx.is_main
+    if dist_ctx is not None:
+        distributed.broadcast_module(module)  # every replica starts from rank 0's weights
 
-    progress = _Progress(options.progress, config.epochs, start_epoch)
+    progress = _Progress(options.progress and main, config.epochs, start_epoch)
     t0 = time.perf_counter()
     try:
         epoch = start_epoch
         while epoch < config.epochs and not stopped_early:
-            if (
+            out_of_time = (
                 options.max_seconds is not None
                 and elapsed_before + time.perf_counter() - t0 > options.max_seconds
-            ):
+            )
+            if dist_ctx is not None and options.max_seconds is not None:  # all ranks stop together
+                out_of_time = distributed.sum_across_ranks([float(out_of_time)])[0] > 0
+            if out_of_time:
                 break
             seed = epoch_seed(options.seed, epoch)
             torch.manual_seed(seed)
@@ -182,17 +191,25 @@ def train_loop(
             module.train()
             total, count = 0.0, 0
             for batch in batches(epoch, rng):
+                if dist_ctx is not None:  # this rank's rows of the global batch
+                    batch = distributed.shard_batch(batch, dist_ctx.rank, dist_ctx.world_size)
+                    if batch is None:
+                        continue
                 optim.zero_grad(set_to_none=True)
                 loss = step(batch)
                 if not torch.isfinite(loss):
                     raise LmrecError(f"training diverged at epoch {epoch + 1} (loss {loss.item()}); lower lr")
                 loss.backward()
+                if dist_ctx is not None:
+                    distributed.average_gradients(params, dist_ctx.world_size)
                 if config.grad_clip:
                     torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
                 optim.step()
                 total += float(loss.detach())
                 count += 1
                 progress.batch(total / count)
+            if dist_ctx is not None:
+                total, count = distributed.sum_across_ranks([total, count])
             record: dict[str, float] = {"epoch": float(epoch + 1), "loss": total / max(count, 1)}
             last = epoch + 1 == config.epochs
             if validate is not None and ((epoch + 1) % config.validate_every == 0 or last):
@@ -213,9 +230,10 @@ def train_loop(
             record["seconds"] = elapsed_before + time.perf_counter() - t0
             history.append(record)
             progress.epoch(record, config.monitor)
-            log.info("epoch %d: %s", epoch + 1, " ".join(f"{k}={v:.4f}" for k, v in record.items()))
+            if main:
+                log.info("epoch %d: %s", epoch + 1, " ".join(f"{k}={v:.4f}" for k, v in record.items()))
             epoch += 1
-            if ckpt_path is not None:
+            if ckpt_path is not None and main:
                 _write_checkpoint(
                     ckpt_path,
                     {
