@@ -135,6 +135,7 @@ class TextSeq(BaseRecommender):
         feats, feat_spec = _item_features(items, cfg.features, self.n_items)
         counts = np.bincount(train.item, minlength=self.n_items).astype(np.float32)
         self.module = _TextSeqModule.build(cfg, vectors, counts, feats, feat_spec)
+        self._prepare_module(self.module)
         self.fit_info["arch"] = {"text_dim": int(vectors.shape[1]), "features": feat_spec}
         finetuner = None
         if cfg.finetune_encoder:
@@ -222,6 +223,11 @@ class TextSeq(BaseRecommender):
                 "item_vectors": self.vector_ref.to_dict() if self.vector_ref else None,
             }
         )
+
+    def _prepare_module(self, module: Any) -> None:
+        """Hook run on the freshly built module before training (no-op here): :mod:`lmrec.transfer`
+        overrides it to load pretrained weights and freeze parts (frozen = ``requires_grad`` False, which the
+        optimiser then skips)."""
 
     def _fingerprint(self, train: Interactions) -> str:
         # training length and patience may change between a run and its resumption
