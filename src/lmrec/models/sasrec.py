@@ -29,19 +29,23 @@ from lmrec.models.base import BaseRecommender, FitOptions, UserBatch
 
 
 class SASRecConfig(BaseConfig):
-    """Model width, depth and training schedule; ``patience`` counts validation checks without improvement."""
+    """Model width, depth and training schedule; ``patience`` counts validation checks without improvement.
 
-    max_len: int = Field(200, ge=1)
+    Defaults were chosen on ML-100K validation NDCG@10 under a tight CPU budget: small batches of windows
+    (many optimiser steps per epoch) with a high learning rate converge in few epochs with full-softmax CE.
+    """
+
+    max_len: int = Field(50, ge=1)
     dim: int = Field(64, gt=0)
     layers: int = Field(2, ge=1)
     heads: int = Field(1, ge=1)
     ffn_mult: int = Field(1, ge=1)
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
-    lr: float = Field(1e-3, gt=0.0)
+    lr: float = Field(3e-3, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
-    batch_size: int = Field(64, gt=0)
+    batch_size: int = Field(32, gt=0)
     epochs: int = Field(200, ge=1)
-    patience: int = Field(10, ge=1)
+    patience: int = Field(4, ge=1)
     eval_every: int = Field(1, ge=1)
 
     @model_validator(mode="after")
