@@ -258,3 +258,13 @@ def test_transfer_report_table_and_plot(pretrained, target, tmp_path):
     assert (tmp_path / "rep" / "learning_curve.png").stat().st_size > 1000
     assert "pretrained + adaptor" in page.read_text()
     assert len(summarize(rows)) == 3
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    from lmrec.cli import main
+
+    assert main(["adapt", str(tmp_path), "--dataset", "ml-100k", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "not a pretrained textseq directory" in err and len(err.strip().splitlines()) == 1
+    assert main(["transfer", "--sources", "a", "--target", "b", "--fractions", "x", "-r", str(tmp_path)]) == 2
+    assert "--fractions" in capsys.readouterr().err
