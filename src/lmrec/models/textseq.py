@@ -80,8 +80,8 @@ class TextSeqConfig(BaseConfig):
     normalize: bool = False
     temperature: float = Field(1.0, gt=0.0)
     # training
-    epochs: int = Field(60, ge=1)
-    batch_size: int = Field(128, ge=1)
+    epochs: int = Field(40, ge=1)
+    batch_size: int = Field(256, ge=1)
     lr: float = Field(1e-3, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
     patience: int = Field(5, ge=0)
