@@ -58,7 +58,7 @@ def main() -> None:
     ap.add_argument("--no-textseq", action="store_true")
     ap.add_argument("--textseq-epochs", type=int, default=20)
     ap.add_argument("--max-seconds", type=float, default=900.0, help="training time cap per model")
-    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma list of LightGCN variant names")
+    ap.add_argument("--variants", default=";".join(VARIANTS), help="LightGCN variant names, ; separated")
     args = ap.parse_args()
 
     from lmrec.evaluate import evaluate_model
@@ -120,7 +120,7 @@ def main() -> None:
             if best is None or v > best[0]:
                 best = (v, lam)
         run(name, f"EASE (lambda={best[1]:g}, tuned)", EASE(l2=best[1]), ds, split)
-        for label in args.variants.split(","):
+        for label in args.variants.split(";"):
             if label not in VARIANTS:
                 raise SystemExit(f"unknown variant {label!r}; known: {', '.join(VARIANTS)}")
             model = LightGCN(epochs=args.epochs, patience=3, validate_every=2, **VARIANTS[label])
