@@ -130,3 +130,17 @@ def test_generative_paraphrase_falls_back_when_it_invents_a_title(toy):
     assert good.generated and good.display().startswith("[generated] Fans of")
     assert good.template_text == e.template_text
     assert check_generated("A great film.", e, titles) == "names none of the contributing history items"
+
+
+def test_model_contributions_are_used_when_the_model_exposes_them(toy):
+    ex, _, titles = toy
+
+    class ItemItem:  # an EASE-like model: score(item) = sum over history of weights[j, item]
+        weights = np.zeros((5, 5), np.float32)
+
+    model = ItemItem()
+    model.weights[2, 3] = 0.9  # the romance film drives the recommendation of item 3, not the sci-fi ones
+    model.weights[0, 3] = 0.1
+    explainer = Explainer.for_model(model, titles, ex.item_texts)
+    e = explainer.explain(3, history=[0, 2])
+    assert [i for i, _, _ in e.because] == [2] and e.shared == ("romance",)

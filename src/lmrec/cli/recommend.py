@@ -56,6 +56,15 @@ def recommend(
     history: str | None = typer.Option(None, "--history", help="Item ids (comma list, oldest first)."),
     text: str | None = typer.Option(None, "--text", help="Free-text request (content models)."),
     k: int = typer.Option(10, "-k", "--k", min=1, help="How many items."),
+    explain: bool = typer.Option(
+        False, "--explain", help="Say why: the history items and shared words behind each recommendation."
+    ),
+    explain_data: str | None = typer.Option(
+        None, "--explain-data", help="With --explain: dataset whose item texts give the shared words."
+    ),
+    paraphrase: bool = typer.Option(
+        False, "--paraphrase", help="With --explain: reword with SmolLM2 (explain extra; checked, marked)."
+    ),
 ) -> None:
     """Print the top-K items (rank, id, score, title) for --user, --history or --text."""
     import numpy as np
@@ -85,5 +94,38 @@ def recommend(
         else:
             top, vals = model.recommend([hist], k=k)
         idx, scores = top[0], vals[0]
+    explainer = _explainer(model, cat, explain_data) if explain else None
+    generator = None
+    if explainer is not None and paraphrase:
+        from lmrec.explain import smollm2_generator
+
+        generator = smollm2_generator()
     for rank, (i, s) in enumerate(zip(idx.tolist(), scores.tolist(), strict=True), start=1):
         typer.echo(f"{rank:>3}. {cat.ext(i)}\t{s:.4f}\t{cat.title(i)}")
+        if explainer is not None:
+            if hist is None or not len(hist):
+                typer.echo("       (no history to explain from)")
+                continue
+            e = explainer.explain(i, hist)
+            if generator is not None:
+                from lmrec.explain import paraphrase as reword
+
+                e = reword(e, generator, explainer.titles)
+            typer.echo(f"       {e.display()}")
+
+
+def _explainer(model: Any, cat: _Catalog, data: str | None) -> Any:
+    """An :class:`~lmrec.explain.Explainer` over the model's catalog (texts from ``data`` when given)."""
+    from lmrec.explain import Explainer
+
+    titles = [cat.title(i) for i in range(model.n_items)]
+    texts = None
+    if data is not None:
+        from lmrec.data import load_dataset
+        from lmrec.text import item_texts
+
+        ds = load_dataset(data)
+        if ds.n_items != model.n_items:
+            raise LmrecError(f"--explain-data {data}: {ds.n_items} items, the model has {model.n_items}")
+        texts = item_texts(ds.items, None, dataset=ds.name)
+    return Explainer.for_model(model, titles, texts)

@@ -7,7 +7,15 @@ the catalog's language, with an optional, checked generative paraphrase.
 'Recommended because you liked Star Wars and Return of the Jedi (shared: sci-fi, war).'
 """
 
-from lmrec.explain._explain import Explainer, Explanation, attribute, render, shared_terms, short_title
+from lmrec.explain._explain import (
+    Explainer,
+    Explanation,
+    attribute,
+    model_contributions,
+    render,
+    shared_terms,
+    short_title,
+)
 from lmrec.explain._generate import check_generated, paraphrase, prompt_for, smollm2_generator
 
 __all__ = [
@@ -15,6 +23,7 @@ __all__ = [
     "Explanation",
     "attribute",
     "check_generated",
+    "model_contributions",
     "paraphrase",
     "prompt_for",
     "render",

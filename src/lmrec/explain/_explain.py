@@ -2,7 +2,8 @@
 
 Attribution: history item ``j`` contributes ``w_j * max(0, cos(v_j, v_item))`` to recommended item ``item``,
 where ``w_j`` is a recency weight (the newest item weighs 1, halving every ``half_life`` steps back, as the
-``content`` model's profile does) or, when the model exposes it, the attention weight of position ``j``.
+``content`` model's profile does) or, when the model exposes it, the attention weight of position ``j``. When
+the model's score is itself a sum over the history (EASE, ItemKNN), its own terms are the contributions.
 The top contributors are named; the shared words are the terms (English words and two-word phrases without
 stopwords; Chinese character 2-3-grams) present both in the recommended item's text and in the contributors'
 texts, ranked by how many contributors share them and by rarity across the catalog.
@@ -67,6 +68,7 @@ def attribute(
     top: int = 2,
     half_life: float | None = 5.0,
     attention: Sequence[float] | None = None,
+    contributions: Sequence[float] | None = None,
     min_ratio: float = 0.5,
 ) -> list[tuple[int, float]]:
     """The ``top`` history items that contributed most to ``item`` (see the module docstring), as
@@ -81,6 +83,12 @@ def attribute(
     vh = item_vectors[h] / np.maximum(np.linalg.norm(item_vectors[h], axis=1, keepdims=True), 1e-12)
     vi = item_vectors[int(item)] / max(float(np.linalg.norm(item_vectors[int(item)])), 1e-12)
     sim = np.maximum(vh @ vi, 0.0)
+    if contributions is not None:
+        # the model's own additive attribution (e.g. EASE's B[j, item]): used as is
+        contrib = np.asarray(contributions, dtype=np.float64)
+        if len(contrib) != len(h):
+            raise DataError(f"{len(contrib)} contributions for a history of {len(h)}", field="contributions")
+        return _best(h, contrib, top, min_ratio)
     if attention is not None:
         w = np.asarray(attention, dtype=np.float64)
         if len(w) != len(h):
@@ -89,7 +97,10 @@ def attribute(
         w = 0.5 ** (np.arange(len(h))[::-1] / half_life)
     else:
         w = np.ones(len(h))
-    contrib = w * sim
+    return _best(h, w * sim, top, min_ratio)
+
+
+def _best(h: np.ndarray, contrib: np.ndarray, top: int, min_ratio: float) -> list[tuple[int, float]]:
     best: dict[int, float] = {}
     for j in np.argsort(-contrib, kind="stable"):
         if contrib[j] <= 0 or contrib[j] < min_ratio * contrib.max():
@@ -98,6 +109,19 @@ def attribute(
         if len(best) == top:
             break
     return list(best.items())
+
+
+def model_contributions(model: object, history: Sequence[int], item: int) -> np.ndarray | None:
+    """Per-history-item additive score contributions when the model's score is a sum over the history:
+    EASE (``weights[j, item]``) and ItemKNN (``similarity[j, item]``); None for other models."""
+    h = np.asarray(history, dtype=np.int64)
+    weights = getattr(model, "weights", None)
+    if isinstance(weights, np.ndarray) and weights.ndim == 2 and weights.shape[0] == weights.shape[1]:
+        return weights[h, int(item)].astype(np.float64)
+    sim = getattr(model, "similarity", None)
+    if sim is not None and hasattr(sim, "tocsc"):
+        return np.asarray(sim[h][:, int(item)].todense()).ravel().astype(np.float64)
+    return None
 
 
 def shared_terms(
@@ -183,7 +207,7 @@ class Explainer:
         language: str | None = None,
         top_items: int = 2,
         top_terms: int = 3,
-        half_life: float | None = 5.0,
+        half_life: float | None = 20.0,
         hide_title_words: bool = True,
     ) -> None:
         n = len(item_vectors)
@@ -199,18 +223,52 @@ class Explainer:
         self.language = language
         self.top_items, self.top_terms, self.half_life = top_items, top_terms, half_life
         self.hide_title_words = hide_title_words
+        self.model: object | None = None
         self._terms = [set(terms_of(t, language)) for t in self.item_texts]
         self._df: Counter[str] = Counter()
         for s in self._terms:
             self._df.update(s)
 
+    @classmethod
+    def for_model(
+        cls,
+        model: object,
+        titles: Sequence[str],
+        item_texts: Sequence[str] | None = None,
+        *,
+        encoder: str = "auto",
+        **options: object,
+    ) -> Explainer:
+        """An explainer over a fitted model's catalog: the model's own unit item ``vectors`` when it has them
+        (``content``), else the item texts (default: the titles) encoded with ``encoder`` (cached)."""
+        texts = list(item_texts) if item_texts is not None else [str(t) for t in titles]
+        vectors = getattr(model, "vectors", None)
+        if vectors is None or len(vectors) != len(texts):
+            from lmrec.text import encode_texts
+
+            vectors = encode_texts(texts, encoder=encoder)
+        explainer = cls(np.asarray(vectors), texts, titles, **options)  # type: ignore[arg-type]
+        explainer.model = model
+        return explainer
+
     def explain(
-        self, item: int, history: Sequence[int], *, attention: Sequence[float] | None = None
+        self,
+        item: int,
+        history: Sequence[int],
+        *,
+        attention: Sequence[float] | None = None,
+        contributions: Sequence[float] | None = None,
     ) -> Explanation:
-        """The explanation of recommending ``item`` to a user with ``history`` (oldest first)."""
+        """The explanation of recommending ``item`` to a user with ``history`` (oldest first).
+
+        ``contributions``: the model's own per-history-item score contributions (see
+        :func:`model_contributions`); ``attention``: attention weights over the history; neither: text
+        similarity times recency. When a model was given to :meth:`for_model`, its contributions are used."""
+        if contributions is None and attention is None and self.model is not None:
+            contributions = model_contributions(self.model, history, item)
         contributors = attribute(
             item, history, self.item_vectors,
-            top=self.top_items, half_life=self.half_life, attention=attention,
+            top=self.top_items, half_life=self.half_life, attention=attention, contributions=contributions,
         )
         ids = [i for i, _ in contributors]
         exclude: list[str] = []

@@ -8,6 +8,7 @@ Importing this package does not import torch.
 from lmrec.feedback._aspects import aspect_keywords
 from lmrec.feedback._corpus import CORPORA, ReviewCorpus, balanced_sample, review_corpus, stars_to_label
 from lmrec.feedback._domain import Whitening, alignment_gap, coral, mean_align, whiten_each
+from lmrec.feedback._finetune import finetune_encoder
 from lmrec.feedback._head import ReviewModel, ReviewModelConfig
 from lmrec.feedback._signals import (
     apply_review_weights,
@@ -31,6 +32,7 @@ __all__ = [
     "balanced_sample",
     "coral",
     "encode_reviews",
+    "finetune_encoder",
     "mean_align",
     "recommend_with_state",
     "review_corpus",
