@@ -44,6 +44,10 @@ def _register() -> None:
 
     app.add_typer(feedback.app, name="feedback")
 
+    from lmrec.cli import compress
+
+    app.command("compress")(compress.compress)
+
     from lmrec.cli import transfer
 
     app.command("pretrain")(transfer.pretrain_cmd)

@@ -24,6 +24,8 @@ MODELS: dict[str, str] = {
     "textseq": "lmrec.models.textseq:TextSeq",
     "lightgcn": "lmrec.models.lightgcn:LightGCN",
     "bandit": "lmrec.models.bandit:LinearBandit",
+    # a textseq after `lmrec compress` (a conversion of a trained model; lives with the compression code)
+    "textseq-compressed": "lmrec.compress._model:CompressedTextSeq",
 }
 
 

@@ -1,0 +1,187 @@
+"""Compression: coded item vectors (memory, recall), pruning (zero share, still scores), dynamic int8, the
+compressed model's round trip through save / load_model against the uncompressed model, and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from lmrec.compress import CompressConfig, VectorCodec, compress_directory, compress_model, topk_recall
+from lmrec.compress._prune import prune_masks, transformer_weights
+from lmrec.data.split import leave_one_out_split
+from lmrec.errors import ConfigError, LmrecError
+from lmrec.models import load_model
+from lmrec.models.base import FitOptions
+from lmrec.models.textseq import TextSeq
+from tests.models._topics import NEW_SPACE, topic_dataset
+
+SMALL = dict(dim=32, n_layers=2, n_heads=2, n_experts=2, max_len=8, epochs=5, batch_size=32, lr=3e-3)
+SPACE_USER, COOK_USER = [0, 1, 2, 4], [8, 9, 10, 12]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("embeddings"))
+
+
+@pytest.fixture(scope="module")
+def topics():
+    data = topic_dataset()
+    return data, leave_one_out_split(data)
+
+
+def _fitted(topics, cache, **kw):
+    data, split = topics
+    model = TextSeq(cache_dir=cache, **{**SMALL, **kw})
+    return model.fit(split.train, split.valid, items=data.items, options=FitOptions(seed=0))
+
+
+def _clustered(n, dim, rng):
+    """Vectors shaped like learned item representations: a few clusters, most variance in a few directions."""
+    centres = rng.standard_normal((12, dim)) * 2.0
+    basis = rng.standard_normal((8, dim))
+    return (centres[rng.integers(0, 12, n)] + rng.standard_normal((n, 8)) @ basis * 0.5).astype(np.float32)
+
+
+def test_topk_recall_hand_computed():
+    items = np.eye(4, dtype=np.float32)
+    q = np.array([[4.0, 3.0, 2.0, 1.0]], dtype=np.float32)
+    assert topk_recall(q, items, items, k=2) == 1.0
+    swapped = items[[0, 3, 2, 1]]  # item 1 now looks like item 3: the top-2 {0, 1} becomes {0, 3}
+    assert topk_recall(q, items, swapped, k=2) == 0.5
+
+
+def test_vector_codecs_memory_and_recall():
+    rng = np.random.default_rng(0)
+    items, queries = _clustered(3000, 64, rng), _clustered(300, 64, rng)
+    expect = {"fp16": (128, 0.99), "sq8": (64, 0.95), "pq": (32, 0.8)}
+    for method, (code_bytes, min_recall) in expect.items():
+        codec = VectorCodec.train(items, method)
+        codes = codec.encode(items)
+        assert codec.code_bytes == code_bytes and codes.nbytes == code_bytes * len(items)
+        assert topk_recall(queries, items, codec.decode(codes), 10) >= min_recall, method
+        # restored from what a saved model stores: the same vectors
+        again = VectorCodec.from_state(method, 64, codec.quantizer, codec.params)
+        np.testing.assert_array_equal(again.decode(codes), codec.decode(codes))
+    assert codec.describe(3000)["ratio_vs_fp32"] >= 4  # pq, codebook included
+    with pytest.raises(ConfigError):
+        VectorCodec.train(items, "int3")
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(vectors="fp16"),
+        dict(vectors="pq", prune=0.3, finetune_epochs=1, dynamic_int8=True),
+        dict(vectors="sq8", prune=0.5, prune_kind="structured", finetune_epochs=1),
+    ],
+    ids=["fp16", "pq+magnitude+int8", "sq8+structured"],
+)
+def test_compressed_round_trip_close_to_original(topics, cache, tmp_path, settings):
+    data, split = topics
+    original = _fitted(topics, cache)
+    original.save(tmp_path / "orig")
+    users = np.arange(original.n_users)
+    ref = original.score(users)
+    small = compress_directory(
+        tmp_path / "orig", tmp_path / "small", CompressConfig(**settings), valid=split.valid
+    )
+    loaded = load_model(tmp_path / "small")
+    assert loaded.name == "textseq-compressed" and type(loaded).__name__ == "CompressedTextSeq"
+    assert loaded.config.encoder == "minilm-onnx-int8"  # new items and queries: the int8 encoder
+    np.testing.assert_allclose(loaded.score(users), small.score(users), atol=1e-4)
+    scores = loaded.score(users)
+    from lmrec.compress import agreement
+
+    close = agreement(ref, scores, [original._histories[u] for u in users])
+    assert close["top-10 overlap with the original"] >= 0.8, close
+    assert close["score correlation with the original"] >= 0.97, close
+    idx, _ = loaded.recommend([SPACE_USER, COOK_USER], k=4)
+    assert (idx[0] < 8).all() and (idx[1] >= 8).all()  # still separates the two topics
+    size = lambda d: (d / "model.safetensors").stat().st_size  # noqa: E731
+    # the catalog's 384-d text vectors are gone (the adaptor that encodes new items stays)
+    assert size(tmp_path / "orig") - size(tmp_path / "small") > 0.8 * original.n_items * 384 * 4
+    card = (tmp_path / "small" / "README.md").read_text()
+    assert "## Compression" in card and settings["vectors"] in card and "minilm-onnx-int8" in card
+    info = json.loads((tmp_path / "small" / "config.json").read_text())["fit_info"]["compression"]
+    assert info["vectors"]["method"] == settings["vectors"]
+    assert info["dynamic_int8"] == settings.get("dynamic_int8", False)
+
+
+def test_new_items_and_text_queries_after_compression(topics, cache, tmp_path):
+    from lmrec.text import encode_texts
+
+    _fitted(topics, cache).save(tmp_path / "orig")
+    original = load_model(tmp_path / "orig")
+    small = compress_model(load_model(tmp_path / "orig"), CompressConfig(vectors="pq"))
+    small.save(tmp_path / "m")
+    model = load_model(tmp_path / "m")
+    assert model.item_vectors is None  # the catalog's text vectors are not stored any more
+    vec = encode_texts([NEW_SPACE], encoder="minilm-onnx-int8", cache_dir=cache)
+    new = model.add_items(vec)
+    assert new.tolist() == [16] and model.score([SPACE_USER]).shape == (1, 17)
+    model.save(tmp_path / "m2")
+    again = load_model(tmp_path / "m2")
+    np.testing.assert_allclose(again.score([SPACE_USER]), model.score([SPACE_USER]), atol=1e-5)
+    # a free-text query read through the int8 encoder scores like the fp32 original does
+    query = "a rocket mission to Mars"
+    a, b = original.score_text(query, history=SPACE_USER), again.score_text(query, history=SPACE_USER)[:16]
+    assert np.corrcoef(a, b)[0, 1] > 0.97
+
+
+def test_magnitude_pruning_zero_share_and_masks_survive_finetune(topics, cache):
+    model = _fitted(topics, cache)
+    weights = transformer_weights(model.module)
+    total = sum(w.numel() for w in weights.values())
+    small = compress_model(model, CompressConfig(vectors="fp32", prune=0.3, finetune_epochs=2))
+    info = small.fit_info["compression"]["prune"]
+    zero = sum(int((w == 0).sum()) for w in transformer_weights(small.module).values())
+    assert abs(zero / total - 0.3) < 0.005 and abs(info["pruned_params_zero_share"] - 0.3) < 0.005
+    assert len(info["finetune"]["loss"]) == 2
+    assert np.isfinite(small.score([SPACE_USER])).all()
+
+
+def test_structured_pruning_removes_whole_heads_and_ffn_channels(topics, cache):
+    model = _fitted(topics, cache)
+    masks = prune_masks(model.module, 0.5, "structured")
+    masks.apply(model.module)
+    for layer in model.module.encoder.layers:
+        w1, w2 = layer.linear1.weight, layer.linear2.weight
+        dead_rows = (w1 == 0).all(dim=1)
+        assert int(dead_rows.sum()) == 32  # half of the 64 FFN channels, each as a whole unit
+        assert (w2[:, dead_rows] == 0).all() and (layer.linear1.bias[dead_rows] == 0).all()
+        out_w = layer.self_attn.out_proj.weight
+        dead_cols = (out_w == 0).all(dim=0)
+        assert int(dead_cols.sum()) == 16  # one of the two heads (16 dims) gone
+    assert np.isfinite(model.score([SPACE_USER])).all()
+
+
+def test_only_textseq_can_be_compressed(tmp_path):
+    from lmrec.models.popularity import Popularity
+    from lmrec.testing.contract import tiny_dataset
+
+    data = tiny_dataset()
+    pop = Popularity().fit(data.interactions)
+    with pytest.raises(LmrecError, match="only a trained 'textseq'"):
+        compress_model(pop)
+    with pytest.raises(LmrecError):
+        CompressConfig.from_dict({"prune": 1.5})
+
+
+def test_cli_compress(topics, cache, tmp_path, capsys):
+    from lmrec.cli import main
+
+    model = _fitted(topics, cache)
+    model.save(tmp_path / "orig")
+    (tmp_path / "orig" / "items.tsv").write_text("item_id\ttitle\n", encoding="utf-8")
+    argv = ["compress", str(tmp_path / "orig"), "--out", str(tmp_path / "small"), "--vectors", "pq"]
+    assert main([*argv, "--prune", "0.3", "--finetune-epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    # 16 items: 2^4 centroids per sub-space (4 bits), 16 sub-spaces of 2 dims -> 8 bytes
+    assert "item vectors pq: 8 B/item" in out and "zero share 0.3" in out
+    assert (tmp_path / "small" / "items.tsv").is_file()
+    assert load_model(tmp_path / "small").name == "textseq-compressed"
+    assert main([*argv, "--prune-kind", "heads"]) == 2
+    assert "prune_kind" in capsys.readouterr().err
