@@ -74,6 +74,10 @@ def train(
         None, "--checkpoint-dir", help="Checkpoint every epoch here; rerunning resumes after a kill."
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    review_weights: Path | None = typer.Option(
+        None, "--review-weights", help="Review model folder (lmrec feedback train): leave out training "
+        "interactions whose review text it reads as negative."
+    ),
 ) -> None:
     """Train MODEL on DATASET (train part of the split, early stopping on validation), report test metrics
     and save the model to OUT."""
@@ -103,7 +107,16 @@ def train(
     t0 = time.perf_counter()
     ckpt = str(checkpoint_dir) if checkpoint_dir else None
     options = FitOptions(seed=seed, threads=threads, progress=progress, checkpoint_dir=ckpt)
-    rec.fit(split.train, split.valid, items=ds.items, options=options)
+    train_part, review_info = split.train, None
+    if review_weights is not None:
+        from lmrec.feedback import ReviewModel, review_filtered_training
+
+        n_before = len(train_part)
+        train_part = review_filtered_training(train_part, ReviewModel.load(review_weights))
+        review_info = {"model": str(review_weights), "dropped": n_before - len(train_part)}
+    rec.fit(train_part, split.valid, items=ds.items, options=options)
+    if review_info is not None:
+        rec.fit_info["review_filter"] = review_info
     fit_s = time.perf_counter() - t0
     from lmrec.train.distributed import is_main_process, shutdown
 
