@@ -93,6 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {"epochs": args.epochs, "patience": 3}
     if args.cache_dir:
         overrides["cache_dir"] = args.cache_dir
+    out = Path(args.report)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def save_row(r: dict) -> None:
+        with open(out / "rows.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({**r, "align": args.align, "max_seconds": args.max_seconds}) + "\n")
+
     rows = run_transfer_experiment(
         pre,
         src.dataset,
@@ -104,13 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         align=args.align,
         max_seconds=args.max_seconds,
         log=lambda s: print(s, file=sys.stderr, flush=True),
+        on_row=save_row,
     )
     meta = {"sources": [d.name for d in pre.domains], "target": args.target, "args": vars(args)}
-    out = Path(args.report)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "rows.jsonl", "a", encoding="utf-8") as fh:
-        for r in rows:
-            fh.write(json.dumps({**r, "align": args.align, "max_seconds": args.max_seconds}) + "\n")
     write_transfer_report(rows, out, title=f"Transfer -> {args.target}", meta=meta)
     print(format_table(summarize(rows)))
     return 0

@@ -50,9 +50,11 @@ def run_transfer_experiment(
     align: str = "whiten",
     max_seconds: float | None = None,
     log: Callable[[str], None] | None = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """One result row per (fraction, seed, model): ``recall@10``, ``ndcg@10``, ``recall@20``, ``ndcg@20``,
-    ``fit_seconds``. ``max_seconds`` caps each neural model's training time."""
+    ``fit_seconds``. ``max_seconds`` caps each neural model's training time (checked between epochs).
+    ``on_row`` receives each row as soon as it exists (long runs can be interrupted without losing them)."""
     from lmrec.evaluate import evaluate_model
     from lmrec.models.textseq import TextSeq
     from lmrec.train.tune import tune_model
@@ -98,6 +100,8 @@ def run_transfer_experiment(
                     "n_train_users": int(len(np.unique(part.train.user))) if f > 0 else 0,
                 }
                 rows.append(row)
+                if on_row is not None:
+                    on_row(row)
                 if log is not None:
                     log(
                         f"fraction {f:g} seed {seed} {LABELS[name]}: R@10 {row['recall@10']:.4f} "
