@@ -124,3 +124,20 @@ def test_real_subset_learns_something(shared_data):
     assert len(users) == 120
     # popularity-like collaborative signal: well above the random-ranking recall of 50 / n_items
     assert res["recall@50"] > 3 * 50 / small.n_items
+
+
+def test_refold_is_exact_for_the_training_history_and_uses_new_items():
+    data = topic_dataset()
+    split = leave_one_out_split(data)
+    m = LightGCN(dim=8, epochs=2).fit(split.train, options=FitOptions(seed=0))
+    for u in (0, 25):
+        np.testing.assert_allclose(m._refold(u, m._histories[u]), m.user_final[u], rtol=1e-4, atol=1e-6)
+    # the test-time history (train + validation item) is refolded; the user's own index is kept
+    hist = np.r_[m._histories[0], 15]
+    from lmrec.models.base import UserBatch
+
+    s_refold = m.score(UserBatch(np.array([0]), [hist]))[0]
+    np.testing.assert_allclose(s_refold, m._refold(0, hist) @ m.item_final.T, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(s_refold, m.score(np.array([0]))[0])
+    off = LightGCN(dim=8, epochs=2, refold_history=False).fit(split.train, options=FitOptions(seed=0))
+    np.testing.assert_allclose(off.score(UserBatch(np.array([0]), [hist]))[0], off.score(np.array([0]))[0])

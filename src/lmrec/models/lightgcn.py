@@ -24,7 +24,10 @@ Loss
     layer-0 embeddings (divided by the batch size, as in the paper).
 
 Users
-    Known users use their learned final embedding. Anonymous users (index -1, a history only) are folded in
+    Known users use their learned final embedding. When a known user's query history holds items beyond
+    their training history (at test time: the validation item), ``refold_history`` recomputes that user's
+    propagated layers over the longer neighbour list (learned layer-0 embedding and item layers kept; new
+    edges count in the degrees), without retraining. Anonymous users (index -1, a history only) are folded in
     as the mean of their history items' final representations, which is what one propagation step from
     the items gives a new user node up to scale.
 """
@@ -56,7 +59,8 @@ class LightGCNConfig(BaseConfig):
     add a learned projection of the item text vector to the final item representation; ``loss``: "bpr" or
     "softmax"; ``temperature``: logits are divided by it (softmax only); ``reg``: L2 weight on the batch's
     layer-0 embeddings; ``encoder``/``template``/``vector_field``/``cache_dir``: where the text vectors come
-    from (only used when ``init="text"`` or ``text_term``).
+    from (only used when ``init="text"`` or ``text_term``); ``refold_history``: see "Users" in the module
+    docstring.
     """
 
     dim: int = Field(64, ge=2)
@@ -72,6 +76,7 @@ class LightGCNConfig(BaseConfig):
     patience: int = Field(5, ge=0)
     validate_every: int = Field(2, ge=1)
     init_std: float = Field(0.1, gt=0.0)
+    refold_history: bool = True
     encoder: str = "minilm"
     template: str | None = None
     vector_field: str | None = None
@@ -127,6 +132,10 @@ class LightGCN(BaseRecommender):
         self.text_vectors: np.ndarray | None = None  # unit text vectors (text_term only)
         self.text_proj: np.ndarray | None = None  # (text_dim, dim), text_term only
         self.vector_ref: ItemVectorRef | None = None
+        # for refold_history: layer-0 user embeddings, the item layers 0..L-1 and the training item degrees
+        self.user0: np.ndarray | None = None
+        self.item_layers: np.ndarray | None = None
+        self.item_degree: np.ndarray | None = None
 
     @property
     def uses_text(self) -> bool:
@@ -163,6 +172,7 @@ class LightGCN(BaseRecommender):
 
         key = np.unique(train.user.astype(np.int64) * self.n_items + train.item.astype(np.int64))
         pos_u, pos_i = key // self.n_items, key % self.n_items
+        self.item_degree = np.bincount(pos_i, minlength=self.n_items).astype(np.float32)
         adj = normalized_adjacency(pos_u, pos_i, self.n_users, self.n_items)
 
         user0 = rng0.normal(0.0, cfg.init_std, (self.n_users, cfg.dim)).astype(np.float32)
@@ -264,10 +274,14 @@ class LightGCN(BaseRecommender):
         """Cache the final user/item representations as numpy arrays (all scoring reads these)."""
         import torch
 
+        layers: list[Any] = []
         with torch.no_grad():
-            users, items = self.module.propagate()
+            users, items = self.module.propagate(layers)
         self.user_final = users.numpy().astype(np.float32)
         self.item_final = items.numpy().astype(np.float32)
+        if self.config.refold_history and self.config.n_layers:
+            self.user0 = self.module.user0.detach().numpy().astype(np.float32).copy()
+            self.item_layers = np.stack([x.numpy() for x in layers]).astype(np.float32)
         if self.module.text is not None:
             self.text_vectors = self.module.text.numpy().astype(np.float32)
             self.text_proj = self.module.text_proj.weight.detach().numpy().T.astype(np.float32).copy()
@@ -318,9 +332,29 @@ class LightGCN(BaseRecommender):
         known = users >= 0
         vecs = np.zeros((len(users), users_f.shape[1]), np.float32)
         vecs[known] = users_f[users[known]]
+        if self.user0 is not None and self.item_layers is not None and self.item_degree is not None:
+            for r in np.flatnonzero(known):
+                u, hist = int(users[r]), np.asarray(batch.histories[r], np.int64)
+                if u < len(self._histories) and len(hist) != len(self._histories[u]):
+                    vecs[r] = self._refold(u, hist)
         if (~known).any():
             vecs[~known] = self.fold_in([batch.histories[r] for r in np.flatnonzero(~known)])
         return vecs
+
+    def _refold(self, user: int, history: np.ndarray) -> np.ndarray:
+        """The user's final embedding re-propagated over the neighbours ``history`` (training items plus any
+        newer ones): ``(u0 + sum_l sum_i item_{l-1,i} / sqrt(d_u d_i)) / (L + 1)`` with the learned layer-0
+        embedding and item layers; exact for the training history."""
+        assert self.user0 is not None and self.item_layers is not None and self.item_degree is not None
+        nbrs = np.unique(history)
+        if not len(nbrs):
+            return self.user0[user] / (self.config.n_layers + 1)
+        old = set(self._histories[user].tolist())
+        deg_i = self.item_degree[nbrs] + np.array([i not in old for i in nbrs.tolist()], np.float32)
+        w = 1.0 / np.sqrt(len(nbrs) * np.maximum(deg_i, 1.0))
+        layers = self.item_layers[:, nbrs, :]  # (L, |N|, d)
+        total = self.user0[user] + (w[None, :, None] * layers).sum(axis=(0, 1))
+        return (total / (self.config.n_layers + 1)).astype(np.float32)
 
     def _score_batch(self, batch: UserBatch) -> np.ndarray:
         _, items = self._arrays()
@@ -356,6 +390,10 @@ class LightGCN(BaseRecommender):
         if self.text_proj is not None and self.text_vectors is not None:
             state["text_proj"] = self.text_proj
             state["text_vectors"] = self.text_vectors
+        if self.user0 is not None and self.item_layers is not None and self.item_degree is not None:
+            state.update(
+                {"user0": self.user0, "item_layers": self.item_layers, "item_degree": self.item_degree}
+            )
         return state
 
     def _load_state(self, state: dict[str, np.ndarray]) -> None:
@@ -364,6 +402,10 @@ class LightGCN(BaseRecommender):
         if "text_proj" in state:
             self.text_proj = np.asarray(state["text_proj"], np.float32)
             self.text_vectors = np.asarray(state["text_vectors"], np.float32)
+        if "user0" in state:
+            self.user0 = np.asarray(state["user0"], np.float32)
+            self.item_layers = np.asarray(state["item_layers"], np.float32)
+            self.item_degree = np.asarray(state["item_degree"], np.float32)
 
     def _save_extra(self, out: Path) -> None:
         if self.vector_ref is not None:
@@ -419,10 +461,12 @@ def _module_class() -> Any:
                 self.text_proj = nn.Linear(text.shape[1], user0.shape[1], bias=False)
                 nn.init.zeros_(self.text_proj.weight)  # starts as plain LightGCN; the text term is learned
 
-        def propagate(self) -> tuple[torch.Tensor, torch.Tensor]:
+        def propagate(self, layers: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
             x = torch.cat([self.user0, self.item0])
             total = x
             for _ in range(self.n_layers):
+                if layers is not None:
+                    layers.append(x[self.n_users :])
                 x = SymmetricSpmm.apply(self.adj, x)
                 total = total + x
             final = total / (self.n_layers + 1)
