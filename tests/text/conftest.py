@@ -64,11 +64,11 @@ def scientific_items(shared_data: Path) -> dict[str, dict]:
 
 @pytest.fixture(scope="session")
 def scientific_texts(scientific_items: dict[str, dict]) -> list[str]:
-    """40 real item texts (every 100th item), as the default Amazon template renders them."""
+    """24 real item texts (every 150th item), as the default Amazon template renders them."""
     from lmrec.text.templates import DATASET_TEMPLATES, Template
 
     tpl = Template.parse(DATASET_TEMPLATES["amazon"])
-    keys = sorted(scientific_items, key=int)[::100][:40]
+    keys = sorted(scientific_items, key=int)[::150][:24]
     return [tpl.render(scientific_items[k]) for k in keys]
 
 
