@@ -129,7 +129,13 @@ def test_generative_paraphrase_falls_back_when_it_invents_a_title(toy):
     good = paraphrase(e, faithful, titles)
     assert good.generated and good.display().startswith("[generated] Fans of")
     assert good.template_text == e.template_text
-    assert check_generated("A great film.", e, titles) == "names none of the contributing history items"
+    assert check_generated("A great film for a rainy evening.", e, titles) == (
+        "names none of the contributing history items"
+    )
+    # what SmolLM2-135M really produced on ML-100K: parroting the prompt, or no sentence at all
+    parrot = 'Rewrite this recommendation reason as one friendly sentence: "Star Wars"'
+    assert check_generated(parrot, e, titles) == "repeats the instruction instead of answering it"
+    assert check_generated("Mine: Star Wars", e, titles) == "not a sentence (fewer than 6 words)"
 
 
 def test_model_contributions_are_used_when_the_model_exposes_them(toy):

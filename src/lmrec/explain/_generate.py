@@ -5,7 +5,8 @@ loaded with transformers + ``gguf``) rewrites the grounded sentence. The result 
 
 - every quoted span ("…", “…”, 《…》) is the title of a contributing history item or of the recommended item,
 - it names no other catalog title, and
-- it names at least one contributing history item;
+- it names at least one contributing history item, and
+- it is a sentence (6+ words in English) that does not parrot the instruction;
 
 otherwise the template sentence is kept (a note says why). Accepted sentences are marked as generated.
 """
@@ -23,6 +24,8 @@ Generator = Callable[[str], str]
 
 _QUOTED = re.compile(r"\"([^\"]{2,80})\"|“([^”]{2,80})”|《([^》]{1,80})》")
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# fragments of the prompt that a small model sometimes parrots back
+_ECHOES = ("rewrite", "mention only", "reason:", "recommended:", "推荐理由：你喜欢", "改写")
 
 
 def prompt_for(expl: Explanation) -> str:
@@ -50,6 +53,11 @@ def check_generated(
     """None when ``text`` is grounded (see the module docstring), else the reason it is rejected."""
     if not text or not text.strip():
         return "empty paraphrase"
+    low_text = text.lower()
+    if any(echo in low_text for echo in _ECHOES):
+        return "repeats the instruction instead of answering it"
+    if expl.language != "zh" and len(text.split()) < 6:
+        return "not a sentence (fewer than 6 words)"
     allowed = {_norm(short_title(t)) for _, t, _ in expl.because} | {_norm(short_title(expl.title))}
     allowed |= {_norm(t) for _, t, _ in expl.because} | {_norm(expl.title)}
     low = _norm(text)
