@@ -1,0 +1,262 @@
+"""Compression of a trained textseq on ML-100K and Amazon Scientific: what each option costs and saves.
+
+For each dataset a textseq is trained (capped by --epochs / --max-seconds; the same model is the reference for
+every row), saved, and converted with each compression option. Printed per row:
+
+* model MB: the saved folder's files; vec B/item: stored bytes per item representation (codebook apart);
+  vec KB: all item representations incl. codebook; top-10 recall: coded vs exact item representations for
+  500 users' query vectors
+* p50 ms: median latency of one user's ``recommend(k=10)`` over 200 users (full scoring, one thread)
+* NDCG@10 on the test split (full ranking, lmrec.evaluate.evaluate_model) and its relative change; the
+  reference is trained for few epochs (time cap), so the pruning rows (one fine-tune epoch) also gain from
+  more training: compare them with the "control" row (the same epoch without pruning)
+
+A second table compares the text encoders (fp32 ONNX ``minilm`` vs ``minilm-onnx-int8``): items/s encoding
+800 catalog texts without cache (best of 2 rounds, one thread), and NDCG@10 of the reference model when
+the WHOLE catalog is re-encoded by the int8 encoder (the worst case: a compressed model only encodes new items
+and queries with it). Goals (issue "Compression and distributed training"): int8 encoder >= 1.5x items/s
+with NDCG@10 within 2% relative; PQ vectors >= 8x smaller with top-10 recall >= 0.95.
+
+    nice .venv/bin/python benchmarks/compress.py --dataset all --epochs 6 --max-seconds 150
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+OPTIONS = {
+    "uncompressed": None,
+    "encoder int8": dict(encoder="int8", vectors="fp32"),
+    "vectors fp16": dict(encoder="keep", vectors="fp16"),
+    "vectors sq8": dict(encoder="keep", vectors="sq8"),
+    "vectors pq (d/2 B)": dict(encoder="keep", vectors="pq"),
+    "dynamic int8 FFN": dict(encoder="keep", vectors="fp32", dynamic_int8=True),
+    "control: +1ep no pruning": dict(encoder="keep", vectors="fp32"),
+    "prune 30% magnitude +1ep": dict(encoder="keep", vectors="fp32", prune=0.3, finetune_epochs=1),
+    "prune 30% structured +1ep": dict(
+        encoder="keep", vectors="fp32", prune=0.3, prune_kind="structured", finetune_epochs=1
+    ),
+    "int8 + pq + prune 30%": dict(encoder="int8", vectors="pq", prune=0.3, finetune_epochs=1),
+}
+DATASET_DEFAULTS = {
+    "ml-100k": {},
+    "scientific": {"max_len": 50, "normalize": True, "temperature": 0.07, "dropout": 0.2},
+}
+
+
+def data_root() -> Path:
+    env = os.environ.get("LMREC_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def load(name: str):  # noqa: ANN201
+    from lmrec.data.loaders import load_format
+    from lmrec.data.split import Split, leave_one_out_split
+
+    root = data_root()
+    if name == "ml-100k":
+        ds = load_format("movielens-100k", root / "ml-100k")
+        return ds, leave_one_out_split(ds)
+    ds = load_format("unisrec", root / "amazon-scientific-unisrec", dataset="Scientific")
+    return ds, Split(ds, ds.fixed_split, "UniSRec fixed split (leave-one-out)", {})
+
+
+def p50_latency_ms(model, users: np.ndarray) -> float:  # noqa: ANN001
+    times = []
+    for u in users:
+        t = time.perf_counter()
+        model.recommend(np.array([u]), k=10)
+        times.append(time.perf_counter() - t)
+    return 1000 * float(np.median(times))
+
+
+def encoder_rows(ds, split, model, test_ndcg: float, n_texts: int) -> list[dict]:  # noqa: ANN001
+    """items/s of fp32 vs int8 encoders, and NDCG@10 with the catalog re-encoded by int8."""
+    import torch
+
+    from lmrec.evaluate import evaluate_model
+    from lmrec.text import encode_texts, get_encoder, item_texts
+
+    texts = item_texts(ds.items, model.config.template)
+    sample = [texts[i] for i in np.random.default_rng(0).permutation(len(texts))[:n_texts]]
+    speed = {}
+    for _ in range(2):
+        for name in ("minilm", "minilm-onnx-int8"):
+            enc = get_encoder(name, threads=1)
+            enc.encode(sample[:16])  # warm-up
+            t = time.perf_counter()
+            enc.encode(sample)
+            speed[name] = max(speed.get(name, 0.0), len(sample) / (time.perf_counter() - t))
+    vecs = encode_texts(texts, encoder="minilm-onnx-int8", cache_dir=model.config.cache_dir)
+    fp32 = model.module.text.clone()
+    cos = float((torch.from_numpy(vecs) * fp32).sum(1).mean())
+    with torch.no_grad():
+        model.module.text = torch.from_numpy(vecs)
+        model.module._white = None
+        model._item_cache = None
+    ndcg8 = float(evaluate_model(model, split, ks=(10,), stage="test", checks=False)["ndcg@10"])
+    with torch.no_grad():
+        model.module.text = fp32
+        model.module._white = None
+        model._item_cache = None
+    return [
+        {"encoder": "minilm (fp32 ONNX)", "items/s": speed["minilm"], "ndcg": test_ndcg, "cos": 1.0},
+        {"encoder": "minilm-onnx-int8", "items/s": speed["minilm-onnx-int8"], "ndcg": ndcg8, "cos": cos},
+    ]
+
+
+def run_dataset(name: str, args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
+    from lmrec.compress import CompressConfig, compress_model, directory_bytes
+    from lmrec.evaluate import evaluate_model
+    from lmrec.models import load_model
+    from lmrec.models.base import FitOptions
+    from lmrec.models.textseq import TextSeq
+
+    ds, split = load(name)
+    cfg = {**DATASET_DEFAULTS[name], "epochs": args.epochs}
+    if args.cache_dir:
+        cfg["cache_dir"] = args.cache_dir
+    t = time.perf_counter()
+    ref = TextSeq(**cfg).fit(
+        split.train, split.valid, items=ds.items, options=FitOptions(seed=0, max_seconds=args.max_seconds)
+    )
+    print(
+        f"[{name}] trained {ref.fit_info['train']['epochs_run']} epochs in {time.perf_counter() - t:.0f}s",
+        file=sys.stderr,
+        flush=True,
+    )
+    tmp = Path(tempfile.mkdtemp(prefix="lmrec-compress-bench-"))
+    ref.save(tmp / "ref")
+    rng = np.random.default_rng(0)
+    has = np.flatnonzero([len(h) > 0 for h in ref._histories])
+    lat_users = rng.permutation(has)[:200]
+    check_users = rng.permutation(has)[:500]
+    rows = []
+    base_ndcg = None
+    import torch
+
+    torch.set_num_threads(1)
+    for label, opts in OPTIONS.items():
+        if args.only and label not in args.only.split(","):
+            continue
+        t = time.perf_counter()
+        model = load_model(tmp / "ref")
+        info: dict = {}
+        folder = tmp / "ref"
+        if label.startswith(
+            "control"
+        ):  # the fine-tune epoch alone: pruning's effect apart from more training
+            from lmrec.compress._prune import prune_and_finetune
+
+            prune_and_finetune(model, 0.0, epochs=1, valid=split.valid, threads=1)
+        if opts is not None:
+            model = compress_model(
+                model,
+                CompressConfig(**opts),
+                valid=split.valid,
+                check_users=check_users,
+                source="ref",
+                threads=1,
+            )
+            folder = tmp / label.replace(" ", "_").replace("%", "").replace("/", "")
+            model.save(folder)
+            model = load_model(folder)  # measure what a service would load
+            info = model.fit_info["compression"]
+        ev = evaluate_model(model, split, ks=(10,), stage="test", checks=False)
+        ndcg = float(ev["ndcg@10"])
+        base_ndcg = ndcg if base_ndcg is None else base_ndcg
+        vec = info.get("vectors") or {
+            "bytes_per_item": 4 * ref.config.dim,
+            "total_bytes": 4 * ref.config.dim * ref.n_items,
+        }
+        rows.append(
+            {
+                "dataset": name,
+                "option": label,
+                "model_mb": directory_bytes(folder) / 1e6,
+                "vec_b": vec["bytes_per_item"],
+                "vec_kb": vec["total_bytes"] / 1e3,
+                "recall": (info.get("checks") or {}).get("item vectors top-10 recall vs exact", 1.0),
+                "p50": p50_latency_ms(model, lat_users),
+                "ndcg": ndcg,
+                "delta": (ndcg - base_ndcg) / base_ndcg if base_ndcg else float("nan"),
+                "zero": (info.get("prune") or {}).get("pruned_params_zero_share"),
+            }
+        )
+        print(f"[{name}] {label}: {time.perf_counter() - t:.0f}s", file=sys.stderr, flush=True)
+    enc = [] if args.skip_encoder else encoder_rows(ds, split, load_model(tmp / "ref"), base_ndcg, args.texts)
+    for r in enc:
+        r["dataset"] = name
+    return rows, enc
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", default="all", choices=["ml-100k", "scientific", "all"])
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--max-seconds", type=float, default=150.0, help="training time cap per dataset")
+    ap.add_argument("--texts", type=int, default=800, help="texts for the encoder items/s measurement")
+    ap.add_argument("--only", default="", help="comma list of option labels")
+    ap.add_argument("--skip-encoder", action="store_true")
+    ap.add_argument("--cache-dir", default=os.environ.get("LMREC_CACHE"))
+    args = ap.parse_args(argv)
+    names = ["ml-100k", "scientific"] if args.dataset == "all" else [args.dataset]
+    rows, enc = [], []
+    for name in names:
+        r, e = run_dataset(name, args)
+        rows += r
+        enc += e
+    print(
+        "\n| dataset | option | model MB | vec B/item | vec KB | top-10 recall | p50 ms | NDCG@10 | Δ rel "
+        "| zeros |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        zero = "" if r["zero"] is None else f"{r['zero']:.2f}"
+        print(
+            f"| {r['dataset']} | {r['option']} | {r['model_mb']:.2f} | {r['vec_b']} | {r['vec_kb']:.0f} | "
+            f"{r['recall']:.3f} | {r['p50']:.2f} | {r['ndcg']:.4f} | {r['delta']:+.1%} | {zero} |"
+        )
+    if enc:
+        print(
+            "\n| dataset | encoder | items/s | speed-up | mean cosine to fp32 "
+            "| NDCG@10 (catalog re-encoded) | Δ rel |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for i in range(0, len(enc), 2):
+            a, b = enc[i], enc[i + 1]
+            for r in (a, b):
+                print(
+                    f"| {r['dataset']} | {r['encoder']} | {r['items/s']:.0f} | "
+                    f"{r['items/s'] / a['items/s']:.2f}x | "
+                    f"{r['cos']:.4f} | {r['ndcg']:.4f} | {(r['ndcg'] - a['ndcg']) / a['ndcg']:+.1%} |"
+                )
+    pq = [r for r in rows if r["option"].startswith("vectors pq")]
+    for r in pq:
+        fp32_b = next(
+            x["vec_b"] for x in rows if x["dataset"] == r["dataset"] and x["option"] == "uncompressed"
+        )
+        print(
+            f"goal PQ {r['dataset']}: {fp32_b / r['vec_b']:.0f}x smaller per item (>= 8x), "
+            f"top-10 recall {r['recall']:.3f} (>= 0.95): "
+            + ("met" if fp32_b / r["vec_b"] >= 8 and r["recall"] >= 0.95 else "NOT met")
+        )
+    for i in range(0, len(enc), 2):
+        a, b = enc[i], enc[i + 1]
+        sp, d = b["items/s"] / a["items/s"], (b["ndcg"] - a["ndcg"]) / a["ndcg"]
+        print(
+            f"goal int8 encoder {a['dataset']}: {sp:.2f}x items/s (>= 1.5x), NDCG@10 {d:+.1%} (within 2%): "
+            + ("met" if sp >= 1.5 and abs(d) <= 0.02 else "NOT met")
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
