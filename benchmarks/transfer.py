@@ -12,6 +12,29 @@ Targets of the issue: Recall@10 >= .135 / NDCG@10 >= .072 (VQ-Rec published .121
 users pretrained >= 1.2x scratch and >= 1.2x EASE; zero-shot >= 2x popularity. ``--max-seconds`` caps every
 training run (on a busy 2-core machine that cap, not convergence, often ends training: the table says so).
 Data: ``$LMREC_DATA`` or ../shared/data (never part of the repository).
+
+Measured 2026-11-27, seed 0, one seed, 2-core machine at load ~15-18 (every run niced and time-capped, so the
+neural rows are far from converged: ~1 epoch at fraction 1, 4-5 at 0.1). Target amazon-scientific-unisrec
+(UniSRec split, 8,442 users, 4,385 items), full-ranking test. B = pretrained on amazon-beauty (6,000 users),
+ml-100k, amazon-gift-cards, amazon-magazine (3 epochs, 470 s, beauty valid NDCG@10 .016); S = the same
+without beauty (4 epochs, 260 s). Commands: ``--pretrain-only --max-users 6000 --pretrain-seconds 270``, then
+``--fractions 0,0.1 --max-seconds 90`` and ``--fractions 1.0 --max-seconds 100`` per model group.
+
+| fraction | model | Recall@10 | NDCG@10 | fit s |
+|---|---|---|---|---|
+| 0 | zero-shot B (whiten / coral / none) | .0313 / .0334 / .0169 | .0188 / .0191 / .0078 | 39 |
+| 0 | zero-shot S (whiten) | .0227 | .0108 | 39 |
+| 0.1 | B + adaptor / B + full | .0628 / .0622 | .0367 / .0352 | 136 / 103 |
+| 0.1 | S + adaptor / S + full | .0575 / .0726 | .0336 / .0435 | 107 / 109 |
+| 0.1 | textseq scratch | .0942 | .0617 | 100 |
+| 0.1 | SASRec (60 s cap) / EASE / pop | .0171 / .0661 / .0319 | .0120 / .0477 / .0177 | 182 / 441 / 5 |
+| 1 | B + adaptor / B + full | .0747 / .0679 | .0414 / .0370 | 282 / 292 |
+| 1 | S + adaptor / S + full | .0721 / .0727 | .0435 / .0446 | 261 / 196 |
+| 1 | textseq scratch (1 epoch) | .0878 | .0516 | 220 |
+| 1 | EASE / popularity | .1270 / .0316 | .0901 / .0180 | 214 / 5 |
+
+None of the issue's targets is met with this pretraining budget: transfer is negative (the guard, run on the
+10% split, keeps scratch: full +.0010 ± .0059, adaptor -.0127 ± .0066 validation NDCG@10 vs scratch).
 """
 
 from __future__ import annotations
