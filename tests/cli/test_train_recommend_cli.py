@@ -51,8 +51,8 @@ def test_train_textseq_then_recommend(small_scientific, tmp_path, capsys):
         "model.safetensors",
         "item_vectors.json",
         "README.md",
-        "items.tsv",
-        "users.tsv",
+        "catalog/items.parquet",
+        "catalog/users.json",
     ):
         assert (out / name).is_file(), name
     meta = json.loads((out / "config.json").read_text())

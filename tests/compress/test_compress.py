@@ -175,13 +175,14 @@ def test_cli_compress(topics, cache, tmp_path, capsys):
 
     model = _fitted(topics, cache)
     model.save(tmp_path / "orig")
-    (tmp_path / "orig" / "items.tsv").write_text("item_id\ttitle\n", encoding="utf-8")
+    (tmp_path / "orig" / "catalog").mkdir()
+    (tmp_path / "orig" / "catalog" / "users.json").write_text("[]", encoding="utf-8")
     argv = ["compress", str(tmp_path / "orig"), "--out", str(tmp_path / "small"), "--vectors", "pq"]
     assert main([*argv, "--prune", "0.3", "--finetune-epochs", "1"]) == 0
     out = capsys.readouterr().out
     # 16 items: 2^4 centroids per sub-space (4 bits), 16 sub-spaces of 2 dims -> 8 bytes
     assert "item vectors pq: 8 B/item" in out and "zero share 0.3" in out
-    assert (tmp_path / "small" / "items.tsv").is_file()
+    assert (tmp_path / "small" / "catalog" / "users.json").is_file()
     assert load_model(tmp_path / "small").name == "textseq-compressed"
     assert main([*argv, "--prune-kind", "heads"]) == 2
     assert "prune_kind" in capsys.readouterr().err

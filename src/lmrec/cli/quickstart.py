@@ -37,6 +37,7 @@ def quickstart(
     from lmrec.data.split import leave_one_out_split
     from lmrec.evaluate import collect_results, evaluate_model, write_report
     from lmrec.models.base import FitOptions
+    from lmrec.models.catalog import write_catalog
     from lmrec.models.textseq import TextSeq
     from lmrec.text import encode_items
 
@@ -95,6 +96,7 @@ def quickstart(
     best_name = max(text_models, key=lambda n: table["results"][n]["ndcg@10"])
     best = text_models[best_name]
     model_dir = best.save(out / "model")
+    write_catalog(data, model_dir)  # external ids and titles for `lmrec recommend` / `lmrec serve`
 
     console.rule(f"[bold]4. sample recommendations ({best_name})")
     titles = data.item_titles()

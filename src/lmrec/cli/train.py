@@ -125,6 +125,7 @@ def train(
         return
 
     from lmrec.evaluate import evaluate_model
+    from lmrec.models.catalog import write_catalog
 
     result = evaluate_model(rec, split, ks=(10, 20), stage="test", seed=seed)
     metrics = {k: float(v) for k, v in result.metrics.items() if k.split("@")[0] in ("ndcg", "recall")}
@@ -137,18 +138,8 @@ def train(
         }
     )
     rec.save(out)
-    write_catalog(out, ds)
+    write_catalog(ds, out)
     shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items())
     typer.echo(f"{model} on {ds.name} ({split.protocol}, split {split.hash}): {shown}  fit {fit_s:.1f}s")
     typer.echo(f"saved to {out}")
     shutdown()
-
-
-def write_catalog(out: Path, ds: Any) -> None:
-    """Item ids + titles and user ids next to the model, so `lmrec recommend` can speak in external ids."""
-    import pandas as pd
-
-    pd.DataFrame({"item_id": ds.item_ids, "title": ds.item_titles()}).to_csv(
-        out / "items.tsv", sep="\t", index=False
-    )
-    pd.DataFrame({"user_id": ds.user_ids}).to_csv(out / "users.tsv", sep="\t", index=False)

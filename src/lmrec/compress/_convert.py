@@ -166,9 +166,10 @@ def compress_directory(
     model = load_model(src)
     compressed = compress_model(model, config, valid=valid, source=str(src), threads=threads)
     compressed.save(dst)
-    for name in ("items.tsv", "users.tsv"):  # the catalog ids `lmrec recommend` / `serve` speak in
-        if (src / name).is_file():
-            shutil.copyfile(src / name, dst / name)
+    from lmrec.models.catalog import CATALOG_DIR
+
+    if (src / CATALOG_DIR).is_dir():  # the external ids `lmrec recommend` / `serve` speak in
+        shutil.copytree(src / CATALOG_DIR, dst / CATALOG_DIR, dirs_exist_ok=True)
     return compressed
 
 

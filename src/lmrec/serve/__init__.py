@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lmrec.serve._catalog import Catalog, read_catalog, write_catalog
+from lmrec.models.catalog import Catalog, read_catalog, write_catalog
 from lmrec.serve._settings import ServeSettings
 
 

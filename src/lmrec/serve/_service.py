@@ -26,7 +26,7 @@ import numpy as np
 from lmrec.errors import LmrecError
 from lmrec.index import ItemIndex
 from lmrec.index._ann import _RWLock
-from lmrec.serve._catalog import Catalog, read_catalog
+from lmrec.models.catalog import Catalog, read_catalog
 from lmrec.serve._settings import ServeSettings
 from lmrec.serve._vectors import retrieval_for
 from lmrec.serve.store import EventRecord, Store

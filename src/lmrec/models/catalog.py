@@ -1,7 +1,7 @@
-"""The catalog a server shows: external item ids, titles and texts, and the external user ids.
+"""A saved model's catalog: external item ids, titles and texts, and the external user ids.
 
 A model directory stores only dense indices; :func:`write_catalog` saves the id maps and item texts of the
-dataset next to it (``MODEL_DIR/catalog/``) so ``lmrec serve MODEL_DIR`` can speak in external ids.
+dataset next to it (``MODEL_DIR/catalog/``) so ``lmrec recommend`` and ``lmrec serve`` speak in external ids.
 """
 
 from __future__ import annotations
@@ -45,6 +45,26 @@ class Catalog:
 
     def user_index(self, user_id: str) -> int | None:
         return self._user_index.get(user_id)
+
+    def require_item(self, item_id: str) -> int:
+        """Dense index of an external item id; one-line error when unknown."""
+        idx = self._item_index.get(item_id.strip())
+        if idx is None:
+            raise LmrecError(f"unknown item id {item_id.strip()!r} (not in this model's catalog)")
+        return idx
+
+    def require_user(self, user_id: str) -> int:
+        """Dense index of an external user id; one-line error when unknown."""
+        idx = self._user_index.get(user_id.strip())
+        if idx is None:
+            raise LmrecError(f"unknown user id {user_id.strip()!r} (not in this model's catalog)")
+        return idx
+
+    def title(self, idx: int) -> str:
+        return self.titles[idx] if 0 <= idx < len(self.titles) else f"(new item {idx})"
+
+    def external_id(self, idx: int) -> str:
+        return self.item_ids[idx] if 0 <= idx < len(self.item_ids) else str(idx)
 
     def append(self, item_id: str, title: str, text: str, categories: list[str]) -> int:
         idx = len(self.item_ids)
