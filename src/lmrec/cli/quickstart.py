@@ -16,6 +16,14 @@ from typing import Any
 import typer
 
 BASELINES = "pop,itemknn,ease,als,bpr"
+# Smaller grids than `lmrec evaluate --tune` (lmrec.train.tune.DEFAULT_GRIDS) so the whole job stays within
+# minutes on 2 cores; BPR keeps the setting that the full grid chose on ML-100K validation.
+QUICK_GRIDS: dict[str, dict[str, list[Any]]] = {
+    "itemknn": {"k": [50, 200], "shrink": [0.0, 50.0]},
+    "ease": {"l2": [100.0, 250.0, 500.0]},
+    "als": {"factors": [64], "reg": [1.0], "alpha": [1.0, 5.0], "iterations": [10]},
+    "bpr": {"factors": [64], "lr": [0.003], "reg": [1e-3], "epochs": [30]},
+}
 
 
 def quickstart(
@@ -24,7 +32,7 @@ def quickstart(
     baselines: str = typer.Option(
         BASELINES, "--baselines", help="Baselines to tune (comma list; '' = none)."
     ),
-    epochs: int = typer.Option(30, "--epochs", help="Maximum textseq epochs (early stopping on validation)."),
+    epochs: int = typer.Option(15, "--epochs", help="Maximum textseq epochs (early stopping on validation)."),
     seed: int = typer.Option(0, "--seed"),
     users: int = typer.Option(2, "--show-users", help="How many sample users to show recommendations for."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
@@ -72,7 +80,9 @@ def quickstart(
     options = FitOptions(seed=seed, progress=progress)
     specs = [b.strip() for b in baselines.split(",") if b.strip()]
     table: dict[str, Any] = (
-        run_evaluation(data, split, specs, ks=(5, 10, 20), tune=True, seed=seed, progress=progress)
+        run_evaluation(
+            data, split, specs, ks=(5, 10, 20), tune=True, grids=QUICK_GRIDS, seed=seed, progress=progress
+        )
         if specs
         else {"results": {}}
     )
