@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from lmrec.data.loaders import amazon, douban, load_format, mdsd, mind
-from lmrec.data.loaders._textio import clean_html
+from lmrec.data.loaders._read import clean_html
 from lmrec.errors import DataError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

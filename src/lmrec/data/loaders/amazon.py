@@ -26,7 +26,7 @@ import pandas as pd
 
 from lmrec.data._build import build_dataset
 from lmrec.data._dataset import Dataset
-from lmrec.data.loaders._textio import clean_html, iter_records
+from lmrec.data.loaders._read import clean_html, iter_records
 from lmrec.errors import DataError, LmrecError
 
 FORMATS = ("amazon-2014", "amazon-2018", "amazon-2023")

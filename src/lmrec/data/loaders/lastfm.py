@@ -20,7 +20,7 @@ import pandas as pd
 
 from lmrec.data._build import build_dataset
 from lmrec.data._dataset import Dataset
-from lmrec.data.loaders._textio import read_tsv_lines
+from lmrec.data.loaders._read import read_tsv_lines
 from lmrec.errors import DataError, LmrecError
 
 TEXT_FIELDS = ("name", "tags")

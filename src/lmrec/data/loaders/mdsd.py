@@ -22,7 +22,7 @@ import pandas as pd
 
 from lmrec.data._build import build_dataset
 from lmrec.data._dataset import Dataset
-from lmrec.data.loaders._textio import read_text
+from lmrec.data.loaders._read import read_text_lenient
 from lmrec.errors import DataError, LmrecError
 
 DOMAINS = ("books", "dvd", "electronics", "kitchen")
@@ -134,7 +134,7 @@ def _clean(raw: str) -> str:
 
 
 def _parse_file(path: Path) -> pd.DataFrame:
-    text = read_text(path)
+    text = read_text_lenient(path)
     rows: list[dict[str, Any]] = []
     line, pos = 1, 0
     for m in _BLOCK.finditer(text):
