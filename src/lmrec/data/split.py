@@ -190,16 +190,7 @@ def user_cold_start_split(
     The held-out user indices are in ``params["valid_users"]`` / ``params["test_users"]``."""
     _fractions(valid_frac, test_frac)
     inter = dataset.interactions
-    rng = np.random.default_rng(seed)
-    active = np.flatnonzero(np.bincount(inter.user, minlength=inter.n_users) > 0)
-    shuffled = rng.permutation(active)
-    n_test = int(round(len(active) * test_frac))
-    n_valid = int(round(len(active) * valid_frac))
-    test_users = np.sort(shuffled[:n_test])
-    valid_users = np.sort(shuffled[n_test : n_test + n_valid])
-    assignment = np.full(len(inter), TRAIN, dtype=np.int8)
-    assignment[np.isin(inter.user, valid_users)] = VALID
-    assignment[np.isin(inter.user, test_users)] = TEST
+    assignment, valid_users, test_users = _hold_out(inter.user, inter.n_users, valid_frac, test_frac, seed)
     params = {
         "valid_frac": valid_frac,
         "test_frac": test_frac,
@@ -219,16 +210,7 @@ def item_cold_start_split(
     ``params["valid_items"]`` / ``params["test_items"]``."""
     _fractions(valid_frac, test_frac)
     inter = dataset.interactions
-    rng = np.random.default_rng(seed)
-    active = np.flatnonzero(np.bincount(inter.item, minlength=inter.n_items) > 0)
-    shuffled = rng.permutation(active)
-    n_test = int(round(len(active) * test_frac))
-    n_valid = int(round(len(active) * valid_frac))
-    test_items = np.sort(shuffled[:n_test])
-    valid_items = np.sort(shuffled[n_test : n_test + n_valid])
-    assignment = np.full(len(inter), TRAIN, dtype=np.int8)
-    assignment[np.isin(inter.item, valid_items)] = VALID
-    assignment[np.isin(inter.item, test_items)] = TEST
+    assignment, valid_items, test_items = _hold_out(inter.item, inter.n_items, valid_frac, test_frac, seed)
     params = {
         "valid_frac": valid_frac,
         "test_frac": test_frac,
@@ -237,6 +219,24 @@ def item_cold_start_split(
         "test_items": test_items.tolist(),
     }
     return Split(dataset, assignment, "item cold-start (held-out items never in training)", params)
+
+
+def _hold_out(
+    ids: np.ndarray, n_ids: int, valid_frac: float, test_frac: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(assignment, valid ids, test ids): a seeded share of the ids with events (users or items) is held out
+    whole; every event of a held-out id gets its code, the rest stay TRAIN."""
+    rng = np.random.default_rng(seed)
+    active = np.flatnonzero(np.bincount(ids, minlength=n_ids) > 0)
+    shuffled = rng.permutation(active)
+    n_test = int(round(len(active) * test_frac))
+    n_valid = int(round(len(active) * valid_frac))
+    test_ids = np.sort(shuffled[:n_test])
+    valid_ids = np.sort(shuffled[n_test : n_test + n_valid])
+    assignment = np.full(len(ids), TRAIN, dtype=np.int8)
+    assignment[np.isin(ids, valid_ids)] = VALID
+    assignment[np.isin(ids, test_ids)] = TEST
+    return assignment, valid_ids, test_ids
 
 
 def few_shot(split: Split, fraction: float, seed: int = 0) -> Split:
