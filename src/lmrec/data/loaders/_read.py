@@ -312,6 +312,31 @@ def _quoted_items(s: str) -> list[str]:
     return out
 
 
+def find_data_file(path: Path, dataset: str | None, suffix: str, kind: str) -> Path:
+    """The ``*{suffix}`` file a loader reads: ``path`` itself, ``path/{dataset}{suffix}``, or the only such
+    file in the folder ``path`` (none or several: a DataError asking for ``dataset=NAME``).
+
+    ``kind`` names the format in the error for a file with the wrong suffix (``"a RecBole"``)."""
+    if path.is_file():
+        if not path.name.endswith(suffix):
+            raise DataError(f"expected {kind} {suffix} file", file=path)
+        return path
+    if dataset is not None:
+        p = path / f"{dataset}{suffix}"
+        if not p.is_file():
+            raise DataError("required file is missing", file=p)
+        return p
+    found = sorted(p for p in path.glob(f"*{suffix}") if p.is_file())
+    if len(found) != 1:
+        what = (
+            f"no {suffix} file"
+            if not found
+            else f"several {suffix} files ({', '.join(p.name for p in found)})"
+        )
+        raise DataError(f"{what}; pass dataset=NAME", file=path)
+    return found[0]
+
+
 def folder_and_file(path: Path, default_name: str | None = None) -> tuple[Path, Path | None]:
     """(folder, file): ``path`` may be the dataset folder or one of its files."""
     if path.is_dir():

@@ -15,7 +15,7 @@ import pandas as pd
 
 from lmrec.data._build import build_dataset
 from lmrec.data._dataset import Dataset
-from lmrec.data.loaders._read import load_json, split_list
+from lmrec.data.loaders._read import find_data_file, load_json, split_list
 from lmrec.errors import DataError
 
 ITEM_FIELDS = ("title", "description", "brand", "categories")
@@ -32,7 +32,7 @@ def load(
 ) -> Dataset:
     """Load LC-Rec JSON files; ``path`` is the folder (``dataset=`` picks the prefix when several) or the
     ``.inter.json`` file."""
-    inter_path = _find(path, dataset)
+    inter_path = find_data_file(path, dataset, ".inter.json", "an LC-Rec")
     prefix = inter_path.name[: -len(".inter.json")]
     data = load_json(inter_path, field="items")
     if not isinstance(data, dict):
@@ -69,23 +69,6 @@ def load(
         unknown_items=unknown_items,
         meta={"format": "lcrec-json", "time": "position in sequence"},
     )
-
-
-def _find(path: Path, dataset: str | None) -> Path:
-    if path.is_file():
-        if not path.name.endswith(".inter.json"):
-            raise DataError("expected an LC-Rec .inter.json file", file=path)
-        return path
-    if dataset is not None:
-        p = path / f"{dataset}.inter.json"
-        if not p.is_file():
-            raise DataError("required file is missing", file=p)
-        return p
-    found = sorted(path.glob("*.inter.json"))
-    if len(found) != 1:
-        what = "no .inter.json file" if not found else "several .inter.json files"
-        raise DataError(f"{what}; pass dataset=NAME", file=path)
-    return found[0]
 
 
 def _items(path: Path) -> tuple[pd.DataFrame, tuple[str, ...]]:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from lmrec.data._build import build_dataset
 from lmrec.data._dataset import Dataset
-from lmrec.data.loaders._read import check_numeric, read_delimited, split_list
+from lmrec.data.loaders._read import check_numeric, find_data_file, read_delimited, split_list
 from lmrec.errors import DataError
 
 TYPES = ("token", "token_seq", "float", "float_seq")
@@ -51,7 +51,7 @@ def load(
     """Load RecBole atomic files. ``path`` is the folder (``dataset=`` picks the prefix when several) or the
     ``.inter`` file. ``list_fields`` are item columns whose space separated tokens form a list (genres);
     ``numeric_fields`` are token item columns to read as numbers (a release year; non-numbers become NaN)."""
-    inter_path = _find_inter(path, dataset)
+    inter_path = find_data_file(path, dataset, ".inter", "a RecBole")
     prefix = inter_path.name[: -len(".inter")]
     folder = inter_path.parent
     inter = _read_atomic(inter_path, encoding)
@@ -99,23 +99,6 @@ def load(
         unknown_items=unknown_items,
         meta={"format": "recbole"},
     )
-
-
-def _find_inter(path: Path, dataset: str | None) -> Path:
-    if path.is_file():
-        if not path.name.endswith(".inter"):
-            raise DataError("expected a RecBole .inter file", file=path)
-        return path
-    if dataset is not None:
-        p = path / f"{dataset}.inter"
-        if not p.is_file():
-            raise DataError("required file is missing", file=p)
-        return p
-    found = sorted(p for p in path.glob("*.inter") if p.is_file())
-    if len(found) != 1:
-        what = "no .inter file" if not found else f"several .inter files ({', '.join(p.name for p in found)})"
-        raise DataError(f"{what}; pass dataset=NAME", file=path)
-    return found[0]
 
 
 def _read_atomic(path: Path, encoding: str) -> pd.DataFrame:
