@@ -12,12 +12,16 @@ import typer
 from lmrec.errors import ConfigError, LmrecError
 
 
-def parse_assignments(pairs: list[str]) -> dict[str, Any]:
-    """``key=value`` pairs -> dict; values are parsed as JSON when possible (``3``, ``true``, ``[1,2]``)."""
+def parse_assignments(
+    pairs: list[str] | None, *, malformed: str = "--set expects key=value, got {pair!r}"
+) -> dict[str, Any]:
+    """``key=value`` pairs -> dict; values are parsed as JSON when possible (``3``, ``true``, ``[1,2]``).
+
+    A pair without ``=`` raises a ConfigError with ``malformed`` (formatted with ``pair``) as its message."""
     out: dict[str, Any] = {}
-    for pair in pairs:
+    for pair in pairs or []:
         if "=" not in pair:
-            raise ConfigError(f"--set expects key=value, got {pair!r}")
+            raise ConfigError(malformed.format(pair=pair))
         key, value = pair.split("=", 1)
         try:
             out[key.strip()] = json.loads(value)

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from lmrec.cli.train import parse_assignments
 from lmrec.errors import ConfigError
 
 
 def _overrides(items: list[str] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for it in items or []:
-        if "=" not in it:
-            raise ConfigError(f"option '--set': expected KEY=VALUE, got {it!r}")
-        k, v = it.split("=", 1)
-        try:
-            out[k.strip()] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k.strip()] = v
-    return out
+    return parse_assignments(items, malformed="option '--set': expected KEY=VALUE, got {pair!r}")
 
 
 def _names(spec: str, option: str) -> list[str]:
