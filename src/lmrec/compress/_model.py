@@ -186,9 +186,7 @@ class CompressedTextSeq(TextSeq):
         from lmrec.compress._card import write_compressed_card
 
         if self.vector_ref is not None:
-            (out / "item_vectors.json").write_text(
-                json.dumps(self.vector_ref.to_dict(), indent=2), encoding="utf-8"
-            )
+            self.vector_ref.save(out)
         write_compressed_card(self, out)
 
 

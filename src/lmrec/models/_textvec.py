@@ -4,13 +4,18 @@ a saved model say exactly which encoder, template and texts produced the vectors
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lmrec.data import ItemTable
 from lmrec.errors import ConfigError, DataError
+
+# the file in a saved model directory that holds its ItemVectorRef
+REF_FILE = "item_vectors.json"
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,18 @@ class ItemVectorRef:
 
     def with_added(self, n: int) -> ItemVectorRef:
         return replace(self, n_added=self.n_added + n, n_items=self.n_items + n)
+
+    def save(self, folder: Path) -> None:
+        """Write the reference into a saved model directory (``item_vectors.json``)."""
+        (folder / REF_FILE).write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
+
+    @classmethod
+    def read(cls, folder: Path) -> ItemVectorRef | None:
+        """The reference :meth:`save` wrote into ``folder``; None when the model has none."""
+        ref = folder / REF_FILE
+        if not ref.is_file():
+            return None
+        return cls.from_dict(json.loads(ref.read_text(encoding="utf-8")))
 
 
 def sha256_of(array: np.ndarray) -> str:

@@ -12,7 +12,6 @@ model ranks offline; only free-text queries need the encoder again.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -188,14 +187,13 @@ class ContentRecommender(BaseRecommender):
         from lmrec.models._card import write_model_card
 
         if self.vector_ref is not None:
-            text = json.dumps(self.vector_ref.to_dict(), indent=2)
-            (out / "item_vectors.json").write_text(text, encoding="utf-8")
+            self.vector_ref.save(out)
         write_model_card(self, out)
 
     def _load_extra(self, path: Path) -> None:
-        ref = path / "item_vectors.json"
-        if ref.is_file():
-            self.vector_ref = ItemVectorRef.from_dict(json.loads(ref.read_text(encoding="utf-8")))
+        ref = ItemVectorRef.read(path)
+        if ref is not None:
+            self.vector_ref = ref
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -375,15 +375,13 @@ class TextSeq(BaseRecommender):
         from lmrec.models._card import write_model_card
 
         if self.vector_ref is not None:
-            (out / "item_vectors.json").write_text(
-                json.dumps(self.vector_ref.to_dict(), indent=2), encoding="utf-8"
-            )
+            self.vector_ref.save(out)
         write_model_card(self, out)
 
     def _load_extra(self, path: Path) -> None:
-        ref = path / "item_vectors.json"
-        if ref.is_file():
-            self.vector_ref = ItemVectorRef.from_dict(json.loads(ref.read_text(encoding="utf-8")))
+        ref = ItemVectorRef.read(path)
+        if ref is not None:
+            self.vector_ref = ref
 
 
 # ---------------------------------------------------------------------------------------------------------
