@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import DATASET_DEFAULTS, load
 
 OPTIONS = {
     "uncompressed": None,
@@ -45,27 +46,6 @@ OPTIONS = {
     ),
     "int8 + pq + prune 30%": dict(encoder="int8", vectors="pq", prune=0.3, finetune_epochs=1),
 }
-DATASET_DEFAULTS = {
-    "ml-100k": {},
-    "scientific": {"max_len": 50, "normalize": True, "temperature": 0.07, "dropout": 0.2},
-}
-
-
-def data_root() -> Path:
-    env = os.environ.get("LMREC_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def load(name: str):  # noqa: ANN201
-    from lmrec.data.loaders import load_format
-    from lmrec.data.split import Split, leave_one_out_split
-
-    root = data_root()
-    if name == "ml-100k":
-        ds = load_format("movielens-100k", root / "ml-100k")
-        return ds, leave_one_out_split(ds)
-    ds = load_format("unisrec", root / "amazon-scientific-unisrec", dataset="Scientific")
-    return ds, Split(ds, ds.fixed_split, "UniSRec fixed split (leave-one-out)", {})
 
 
 def p50_latency_ms(model, users: np.ndarray) -> float:  # noqa: ANN001

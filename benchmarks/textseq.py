@@ -30,9 +30,9 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from _common import DATASET_DEFAULTS, load
 
 VARIANTS = {
     "content": {},  # the zero-shot content model (no training), for reference
@@ -43,31 +43,6 @@ VARIANTS = {
     "text+id+aug": {"id_fusion": True, "augment": ["crop", "mask", "reorder"]},
     "text+id+feat": {"id_fusion": True, "features": ["year", "genres"]},
 }
-
-# per-dataset defaults chosen on the validation split
-DATASET_DEFAULTS = {
-    "ml-100k": {},
-    "scientific": {"max_len": 50, "normalize": True, "temperature": 0.07, "dropout": 0.2},
-}
-
-
-def data_root() -> Path:
-    env = os.environ.get("LMREC_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def load(name: str):  # noqa: ANN201
-    from lmrec.data.loaders import load_format
-    from lmrec.data.split import Split, leave_one_out_split
-
-    root = data_root()
-    if name == "ml-100k":
-        ds = load_format("movielens-100k", root / "ml-100k")
-        return ds, leave_one_out_split(ds)
-    if name == "scientific":
-        ds = load_format("unisrec", root / "amazon-scientific-unisrec", dataset="Scientific")
-        return ds, Split(ds, ds.fixed_split, "UniSRec fixed split (leave-one-out)", {})
-    raise SystemExit(f"unknown dataset {name}")
 
 
 def parse_set(items: list[str]) -> dict:

@@ -1,0 +1,35 @@
+"""Setup shared by the textseq benchmarks (textseq.py, compress.py): where the data is, the two datasets with
+their evaluation splits, and the per-dataset textseq defaults. Imported as ``_common`` (scripts run from this
+folder, like ``_recbole``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# per-dataset textseq defaults chosen on the validation split
+DATASET_DEFAULTS = {
+    "ml-100k": {},
+    "scientific": {"max_len": 50, "normalize": True, "temperature": 0.07, "dropout": 0.2},
+}
+
+
+def data_root() -> Path:
+    """``$LMREC_DATA`` or ../shared/data next to the repository (never part of it)."""
+    env = os.environ.get("LMREC_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def load(name: str):  # noqa: ANN201 - (Dataset, Split)
+    """(dataset, split): ``ml-100k`` (leave-one-out by time) or ``scientific`` (UniSRec fixed split)."""
+    from lmrec.data.loaders import load_format
+    from lmrec.data.split import Split, leave_one_out_split
+
+    root = data_root()
+    if name == "ml-100k":
+        ds = load_format("movielens-100k", root / "ml-100k")
+        return ds, leave_one_out_split(ds)
+    if name == "scientific":
+        ds = load_format("unisrec", root / "amazon-scientific-unisrec", dataset="Scientific")
+        return ds, Split(ds, ds.fixed_split, "UniSRec fixed split (leave-one-out)", {})
+    raise SystemExit(f"unknown dataset {name}")
