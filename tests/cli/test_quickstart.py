@@ -1,5 +1,5 @@
-"""The main job (`make demo` = `lmrec quickstart`) end to end on real ML-100K, kept short: one baseline and one
-textseq epoch. The full run is what `make demo` does."""
+"""The main job (`make demo` = `lmrec quickstart`) end to end on real ML-100K, kept short: one baseline and
+one textseq epoch. The full run is what `make demo` does."""
 
 import json
 
@@ -24,3 +24,8 @@ def test_quickstart_runs_end_to_end(tmp_path, capsys, shared_data, monkeypatch):
     # sample users' recommendations are printed with movie titles
     assert "recently watched:" in printed and "(19" in printed
     assert "lmrec serve" in printed
+    # what is shown is new to the user: no recommended title is in that user's whole history
+    for block in printed.split("recently watched:")[1:]:
+        recent, _, recs = block.partition("\n   1.")
+        rec_titles = [line.split(". ", 1)[1].strip() for line in ("   1." + recs).splitlines()[:10]]
+        assert not any(t in recent.replace("\n", " ") for t in rec_titles)

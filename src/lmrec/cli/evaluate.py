@@ -182,7 +182,10 @@ def print_table(data: dict[str, Any], ks: tuple[int, ...]) -> None:
         fit = r.get("fit_seconds")
         cells += ["–" if fit is None else f"{fit:.1f}", f"{r.get('eval_seconds', 0.0):.1f}"]
         table.add_row(name, *cells)
-    Console().print(table)
+    import sys
+
+    # a pipe or log file gets a wide table instead of rich's 80-column default (numbers would be cut)
+    Console(width=None if sys.stdout.isatty() else 140).print(table)
 
 
 def evaluate(

@@ -38,13 +38,14 @@ def quickstart(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Run the main job end to end and write OUT/report.html and OUT/model."""
+    import numpy as np
     from rich.console import Console
 
     from lmrec.cli.evaluate import print_table, run_evaluation
     from lmrec.data import dataset_stats, load_dataset
     from lmrec.data.split import leave_one_out_split
     from lmrec.evaluate import collect_results, evaluate_model, write_report
-    from lmrec.models.base import FitOptions
+    from lmrec.models.base import FitOptions, UserBatch
     from lmrec.models.catalog import write_catalog
     from lmrec.models.textseq import TextSeq
     from lmrec.text import encode_items
@@ -110,11 +111,11 @@ def quickstart(
 
     console.rule(f"[bold]4. sample recommendations ({best_name})")
     titles = data.item_titles()
-    history = split.train_valid.sequences()
-    rng_users = [u for u in range(data.n_users) if len(history[u]) >= 5][: max(users, 0)]
-    if rng_users:
-        idx, _ = best.recommend(rng_users, k=10)
-        for row, u in enumerate(rng_users):
+    history = data.interactions.sequences()  # everything each user did: recommend what comes next
+    shown = [u for u in range(data.n_users) if len(history[u]) >= 5][: max(users, 0)]
+    if shown:
+        idx, _ = best.recommend(UserBatch(np.array(shown), [history[u] for u in shown]), k=10)
+        for row, u in enumerate(shown):
             recent = ", ".join(titles[i] for i in history[u][-5:])
             console.print(f"[bold]user {data.user_ids[u]}[/bold] recently watched: {recent}")
             for rank, i in enumerate(idx[row], 1):
