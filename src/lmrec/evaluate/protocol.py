@@ -487,17 +487,18 @@ def evaluate_model(
 
     ``stage="valid"``: histories = training sequences, targets = validation items, training items masked.
     ``stage="test"``: histories = training + validation sequences, targets = test items, both masked.
-    ``max_users`` evaluates a seeded random subset of the users. ``item_vectors`` (n_items x d) adds
-    intra-list diversity. ``candidates=N`` switches to sampled evaluation (with a warning); ``correction``
-    (gamma in [0, 1]) then reports Krichene-Rendle corrected metrics. ``checks`` runs the integrity checks
-    of :mod:`lmrec.evaluate.integrity` and adds their findings to ``warnings``. ``ties="expected"`` replaces
-    the seeded random tie order of the rank metrics by its exact expectation (users with one held-out item;
-    this is how REFERENCE-NUMBERS.md averages ties); coverage, novelty, popularity and diversity always use
-    the seeded order. The default is ``"expected"`` (deterministic and free of tie-order luck); ``"random"``
-    keeps one seeded order for every metric. ``item_pool`` ranks only those items (e.g. ``split.params["test_items"]`` of an item
-    cold-start split); coverage is then relative to the pool. ``test_history="train"`` gives models only the
-    training sequences as input at the test stage (validation items stay masked): the convention of
-    REFERENCE-NUMBERS.md for non-sequential baselines, which therefore reads about .005 lower on ML-100K EASE.
+    ``max_users`` evaluates a seeded random subset of the users. ``item_vectors`` (n_items x d) adds intra-
+    list diversity. ``candidates=N`` switches to sampled evaluation (with a warning); ``correction`` (gamma in
+    [0, 1]) then reports Krichene-Rendle corrected metrics. ``checks`` runs the integrity checks of
+    :mod:`lmrec.evaluate.integrity` and adds their findings to ``warnings``. ``ties="expected"`` replaces the
+    seeded random tie order of the rank metrics by its exact expectation (users with one held-out item; this
+    is how REFERENCE-NUMBERS.md averages ties); coverage, novelty, popularity and diversity always use the
+    seeded order. The default is ``"expected"`` (deterministic and free of tie-order luck); ``"random"`` keeps
+    one seeded order for every metric. ``item_pool`` ranks only those items (e.g.
+    ``split.params["test_items"]`` of an item cold-start split); coverage is then relative to the pool.
+    ``test_history="train"`` gives models only the training sequences as input at the test stage (validation
+    items stay masked): the convention of REFERENCE-NUMBERS.md for non-sequential baselines, which therefore
+    reads about .005 lower on ML-100K EASE.
     """
     from lmrec.models.base import UserBatch
 

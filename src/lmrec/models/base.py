@@ -6,9 +6,9 @@ recommend(query, k=10, exclude_seen=True) -> (item indices, scores), each (n_que
 save(dir) / load(dir): a directory with config.json and model.safetensors (never pickle)
 
 A *query* is a :class:`UserBatch`: dense user indices (-1 = unknown/anonymous) and each user's item history
-(oldest first). Passing a plain array of user indices uses the histories seen in ``fit``; passing a list of item
-arrays scores anonymous histories. Non-sequential models that learned per-user parameters use the user index;
-models that score from the history (EASE, ItemKNN, sequential models) use the history.
+(oldest first). Passing a plain array of user indices uses the histories seen in ``fit``; passing a list of
+item arrays scores anonymous histories. Non-sequential models that learned per-user parameters use the user
+index; models that score from the history (EASE, ItemKNN, sequential models) use the history.
 """
 
 from __future__ import annotations
@@ -70,7 +70,9 @@ class Recommender(Protocol):
 
     def score(self, query: Query, items: np.ndarray | None = None) -> np.ndarray: ...
 
-    def recommend(self, query: Query, k: int = 10, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]: ...
+    def recommend(
+        self, query: Query, k: int = 10, exclude_seen: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]: ...
 
     def save(self, path: str | Path) -> Path: ...
 
@@ -94,7 +96,9 @@ class BaseRecommender:
         elif kwargs:
             config = config.replace(**kwargs)
         if not isinstance(config, self.Config):
-            raise LmrecError(f"{type(self).__name__} needs a {self.Config.__name__}, got {type(config).__name__}")
+            raise LmrecError(
+                f"{type(self).__name__} needs a {self.Config.__name__}, got {type(config).__name__}"
+            )
         self.config = config
         self.n_users = 0
         self.n_items = 0
@@ -160,7 +164,9 @@ class BaseRecommender:
     def _score_batch(self, batch: UserBatch) -> np.ndarray:
         raise NotImplementedError
 
-    def recommend(self, query: Query, k: int = 10, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def recommend(
+        self, query: Query, k: int = 10, exclude_seen: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` item indices and scores per query row, best first."""
         batch = self.as_batch(query)
         scores = self.score(batch).copy()
@@ -181,7 +187,9 @@ class BaseRecommender:
         lengths = np.array([len(h) for h in self._histories], dtype=np.int64)
         state["_histories.lengths"] = lengths
         state["_histories.items"] = (
-            np.concatenate(self._histories).astype(np.int64) if len(self._histories) else np.zeros(0, np.int64)
+            np.concatenate(self._histories).astype(np.int64)
+            if len(self._histories)
+            else np.zeros(0, np.int64)
         )
         save_file(state, str(out / "model.safetensors"))
         meta = {
@@ -248,7 +256,9 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     k = max(0, min(k, n))
     if k == 0:
         return np.zeros((len(scores), 0), np.int64), np.zeros((len(scores), 0), scores.dtype)
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (len(scores), 1))
+    part = (
+        np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (len(scores), 1))
+    )
     vals = np.take_along_axis(scores, part, axis=1)
     order = np.lexsort((part, -vals), axis=1)
     idx = np.take_along_axis(part, order, axis=1)
