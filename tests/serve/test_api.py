@@ -7,6 +7,7 @@ import uuid
 
 import numpy as np
 
+from lmrec.explain import short_title
 from tests.serve.conftest import Server
 
 
@@ -78,9 +79,13 @@ def test_known_user_excludes_seen_and_explains(server: Server, tiny) -> None:
         res = c.get("/users/u1/recommendations", params={"k": 5, "explain": "true"}).json()
         assert not res["cold_start"] and len(res["items"]) == 5
         assert not {x["id"] for x in res["items"]} & seen
+        titles = {f"i{i}": t for i, t in enumerate(tiny.item_titles())}
         for x in res["items"]:
-            assert x["explanation"]["because_item_id"] in seen
-            assert x["explanation"]["text"].startswith("Because you liked")
+            e = x["explanation"]
+            assert e["because_item_id"] in seen and e["because_title"] == titles[e["because_item_id"]]
+            # the Explainer's sentence names the real history title it credits
+            assert e["text"].startswith("Recommended because you liked")
+            assert short_title(e["because_title"]) in e["text"]
         with_seen = c.get("/users/u1/recommendations", params={"k": 30, "exclude_seen": "false"}).json()
         assert seen <= {x["id"] for x in with_seen["items"]}
 
@@ -107,6 +112,14 @@ def test_an_event_changes_the_next_recommendation(server: Server) -> None:
     assert not after["cold_start"]
     assert liked not in [x["id"] for x in after["items"]]
     assert all(x["explanation"]["because_item_id"] == liked for x in after["items"])
+
+
+def test_explore_without_a_bandit_is_422(server: Server) -> None:
+    with server.client(auth=False) as c:
+        r = c.get("/users/u1/recommendations", params={"explore": "true"})
+    assert r.status_code == 422
+    (err,) = r.json()["detail"]
+    assert err["loc"] == ["query", "explore"] and "bandit=true" in err["msg"]
 
 
 def test_search_event_steers_a_cold_start(server: Server) -> None:

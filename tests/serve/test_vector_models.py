@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from lmrec.data import Dataset, Interactions, ItemTable
 from lmrec.index import IndexConfig
-from lmrec.models.base import FitOptions
+from lmrec.models.base import FitOptions, UserBatch
 from lmrec.serve import ServeSettings, create_app, write_catalog
 
 
@@ -98,3 +98,44 @@ def test_cjk_catalog_uses_the_multilingual_encoder_end_to_end(tmp_path) -> None:
         res = c.post("/recommendations", json={"text": "我想了解最新的科技资讯", "k": 2}).json()
         assert res["items"][0]["id"] == "c0"
         assert c.get("/search", params={"q": "旅游"}).json()["items"][0]["id"] == "c2"
+        # explanations come from lmrec.explain in the catalog's language, naming the user's history item
+        expl = c.post("/recommendations", json={"items": ["c0"], "k": 3, "explain": True}).json()["items"]
+        for x in expl:
+            e = x["explanation"]
+            if e["because_item_id"] is not None:
+                assert e["because_item_id"] == "c0" and e["text"].startswith("推荐理由：你喜欢《")
+                assert titles[0] in e["text"]
+        assert any(x["explanation"]["because_item_id"] == "c0" for x in expl)
+
+
+def test_bandit_explores_and_learns_from_events(tiny, tmp_path) -> None:
+    from lmrec.models.popularity import Popularity
+
+    model = Popularity().fit(tiny.interactions, items=tiny.items)
+    app, service = _app(model, tiny, tmp_path, bandit=True)
+    assert service.bandit is not None and service.bandit.n_items == tiny.n_items
+    seen = {f"i{i}" for i in tiny.interactions.item[tiny.interactions.user == 1]}
+    with TestClient(app) as c:
+        res = c.get("/users/u1/recommendations", params={"k": 5, "explore": "true", "explain": "true"})
+        assert res.status_code == 200
+        items = res.json()["items"]
+        ids = [x["id"] for x in items]
+        assert len(ids) == 5 == len(set(ids)) and not set(ids) & seen
+        assert all(x["source"] == "bandit" for x in items)
+        assert [x["score"] for x in items] == sorted((x["score"] for x in items), reverse=True)
+        b0 = service.bandit.b.copy()
+        n0 = service.bandit.n_updates
+        ev = [
+            {"user_id": "u1", "type": "click", "item_id": ids[0]},
+            {"user_id": "u1", "type": "view", "item_id": ids[1]},
+            {"user_id": "u1", "type": "search", "text": "space"},  # no item: no reward
+        ]
+        auth = {"Authorization": f"Bearer {service.store.create_key('tests')}"}
+        assert c.post("/events", json={"events": ev}, headers=auth).status_code == 200
+    assert service.bandit.n_updates == n0 + 2  # the click (reward 1) and the view (reward 0)
+    assert not np.allclose(service.bandit.b, b0)
+    # the clicked item's posterior mean, in the context it was clicked in (the history before the two
+    # events), is x' A^-1 x > 0: the prior's zero moved up
+    before = UserBatch(np.asarray([-1]), [np.asarray(service.user_state("u1").history[:-2])])
+    clicked = np.asarray([int(ids[0][1:])])
+    assert service.bandit.score(before, clicked, explore=False)[0, 0] > 0

@@ -36,7 +36,9 @@ class Item(BaseModel):
 
 
 class Explanation(BaseModel):
-    text: str = Field(description="A short human-readable reason, e.g. 'Because you liked “X”'.")
+    text: str = Field(
+        description="A short human-readable reason, e.g. 'Recommended because you liked X (shared: ...)'."
+    )
     because_item_id: str | None = None
     because_title: str | None = None
     similarity: float | None = None
@@ -46,7 +48,7 @@ class RecommendedItem(BaseModel):
     id: str
     title: str
     score: float
-    source: Literal["history", "text", "new", "popular", "similar"]
+    source: Literal["history", "text", "new", "popular", "similar", "bandit"]
     explanation: Explanation | None = None
 
 

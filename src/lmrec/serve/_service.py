@@ -9,7 +9,15 @@ Ranking paths:
 * free text (a search, a session's words) is matched against the item text index, and merged likewise;
 * no history and no text: the most popular items (training data plus events received).
 
-The item text index (encoder space) also serves ``/search``, ``/similar`` and the explanations.
+The item text index (encoder space) also serves ``/search``, ``/similar`` and the explanations, which come
+from :class:`lmrec.explain.Explainer` (the history items that contributed and the words they share with the
+recommendation, in the catalog's language; EASE/ItemKNN models contribute their own additive terms).
+
+Exploration (``ServeSettings.bandit``): a :class:`lmrec.models.bandit.LinearBandit` whose arms are the item
+text vectors at start-up. ``explore=True`` ranks by its exploring (LinUCB) score; stored events feed it
+rewards (see :data:`POSITIVE_EVENTS`). Its state lives in the process's memory: every worker learns on its
+own and a restart begins from the prior. Items added while serving are not arms, so an exploring list never
+shows them.
 """
 
 from __future__ import annotations
@@ -34,6 +42,10 @@ from lmrec.serve.store import EventRecord, Store
 SEQUENCE_EVENTS = frozenset({"view", "click", "like", "purchase", "rating", "review", "add_to_cart"})
 EVENT_TYPES = ("view", "click", "like", "purchase", "add_to_cart", "rating", "review", "search")
 _RRF_K = 60.0
+# Bandit rewards: these events are reward 1; a view is an impression without a click (reward 0); a
+# rating is 1 at or above the bandit's ``rating_threshold`` (4) and 0 below; other events (review,
+# search) teach nothing.
+POSITIVE_EVENTS = frozenset({"click", "like", "purchase", "add_to_cart"})
 
 
 @dataclass
@@ -45,6 +57,7 @@ class Ranked:
     reason: str  # "history", "text", "new", "popular"
     because: int | None = None
     because_similarity: float | None = None
+    explanation: str | None = None  # the Explainer's sentence, when the item was explained from a history
 
 
 @dataclass
@@ -86,6 +99,13 @@ class RecService:
         elif self.retrieval is not None:
             self.rec_index = self._build_index(self.retrieval.items(), "rec")
         _set_faiss_threads(self.settings.faiss_threads)  # after the builds, which do use every core
+        self._explainer: Any = None
+        self._explainer_key: tuple[int, int] | None = None
+        self._explainer_lock = threading.Lock()
+        self.bandit: Any = None
+        self._bandit_lock = threading.Lock()
+        if self.settings.bandit:
+            self.bandit = self._build_bandit()
         self._train_counts = self._training_counts()
         self._popular_cache: tuple[float, np.ndarray] | None = None
         self._catalog_seq = 0
@@ -168,6 +188,14 @@ class RecService:
         except OSError:
             pass  # read-only model directory: serve without caching
         return index
+
+    def _build_bandit(self) -> Any:
+        """A LinUCB bandit whose arms are the catalog's text vectors at start-up (the model's own item vectors
+        when it has them), posterior at the prior."""
+        from lmrec.models.bandit import LinearBandit
+
+        ids = np.arange(self.catalog.n_items)
+        return LinearBandit(algorithm="linucb", seed=0).init_arms(self.text_index.vectors(ids))
 
     def _training_counts(self) -> np.ndarray:
         hist = getattr(self.model, "_histories", None)
@@ -286,7 +314,14 @@ class RecService:
         return UserState(uidx, hist, last_query, len(evs), known=uidx is not None or bool(evs))
 
     def record_events(self, records: Sequence[EventRecord], key: str | None) -> tuple[dict[str, Any], bool]:
-        return self.store.add_events(records, key)
+        """Store events; with a bandit, newly stored ones (not an idempotent retry) also become rewards."""
+        before: dict[str, list[int]] = {}
+        if self.bandit is not None:
+            before = {u: self.user_state(u).history for u in dict.fromkeys(r.user_id for r in records)}
+        response, duplicate = self.store.add_events(records, key)
+        if not duplicate:
+            self.feed_bandit(records, before)
+        return response, duplicate
 
     # -- ranking ---------------------------------------------------------------------------------------
     def popular(self) -> np.ndarray:
@@ -343,14 +378,21 @@ class RecService:
         return out
 
     def recommend_user(
-        self, user_id: str, k: int, exclude_seen: bool = True, explain: bool = True
+        self, user_id: str, k: int, exclude_seen: bool = True, explain: bool = True, explore: bool = False
     ) -> tuple[list[Ranked], bool]:
         """Recommendations for a user id and whether they are a cold start (no item history).
 
         The user's latest events are part of the history at once. A user without item history gets popular
-        items, fused with the results of their last search when they made one.
+        items, fused with the results of their last search when they made one. ``explore``: rank by the
+        bandit's exploring score instead (LmrecError when no bandit is configured).
         """
         state = self.user_state(user_id)
+        if explore:
+            ranked = self.explore_ranking(state.history, k, exclude_seen)
+            if not explain:
+                for r in ranked:
+                    r.because = r.because_similarity = r.explanation = None
+            return ranked, not state.history
         if state.history:
             return self.recommend(
                 state.user_index, state.history, None, k, exclude_seen, explain=explain
@@ -422,20 +464,97 @@ class RecService:
         norm = float(np.linalg.norm(v))
         return v / norm if norm > 0 else None
 
+    def explainer(self) -> Any:
+        """The :class:`lmrec.explain.Explainer` over the current catalog, rebuilt after catalog changes.
+
+        Its vectors are the item text index's (a removed item gets a zero vector: it explains nothing)."""
+        from lmrec.explain import Explainer
+
+        key = (self.catalog.n_items, self._catalog_seq)
+        with self._explainer_lock:
+            if self._explainer is None or self._explainer_key != key:
+                n = self.catalog.n_items
+                vecs = np.zeros((n, self.text_index.dim), dtype=np.float32)
+                live = [i for i in range(n) if i in self.text_index]
+                if live:
+                    vecs[live] = self.text_index.vectors(live)
+                texts = [t or title for t, title in zip(self.catalog.texts, self.catalog.titles, strict=True)]
+                self._explainer = Explainer(vecs, texts, list(self.catalog.titles))
+                self._explainer_key = key
+            return self._explainer
+
     def _explain(self, ranked: list[Ranked], hist: list[int]) -> None:
-        """Attach the history item most similar (in text) to each recommendation: "because you liked X"."""
-        recent = list(
-            dict.fromkeys(i for i in reversed(hist[-self.settings.history_len :]) if i in self.text_index)
-        )
+        """Explain each recommendation from the recent history with the library's Explainer: the top
+        contributing history item fills ``because`` (with its text similarity to the item), the rendered
+        sentence fills ``explanation``."""
+        from lmrec.explain import model_contributions
+
+        recent = [i for i in hist[-self.settings.history_len :] if i < self.catalog.n_items]
         if not recent or not ranked:
             return
-        hv = self.text_index.vectors(recent)
+        ex = self.explainer()
+        model_hist = all(i < self.model_items for i in recent)
         for r in ranked:
-            if r.index not in self.text_index:
-                continue
-            sims = hv @ self.text_index.vectors([r.index])[0]
-            best = int(np.argmax(sims))
-            r.because, r.because_similarity = recent[best], float(sims[best])
+            contrib = None
+            if model_hist and r.index < self.model_items:
+                contrib = model_contributions(self.model, recent, r.index)  # EASE/ItemKNN: its own terms
+            e = ex.explain(r.index, recent, contributions=contrib)
+            if not e.because:
+                continue  # nothing in the history points at this item: the source's own reason stands
+            top = e.because[0][0]
+            r.because, r.explanation = top, e.display()
+            r.because_similarity = float(ex.item_vectors[top] @ ex.item_vectors[r.index])
+
+    # -- exploration -------------------------------------------------------------------------------------
+    def explore_ranking(self, history: Sequence[int], k: int, exclude_seen: bool) -> list[Ranked]:
+        """Top-``k`` by the bandit's exploring score for a history (dense indices, oldest first)."""
+        from lmrec.models.base import UserBatch
+
+        if self.bandit is None:
+            raise LmrecError("explore: no bandit is configured (start the service with bandit=true)")
+        self.sync_catalog()
+        n = int(self.bandit.n_items)
+        hist = np.asarray([i for i in history if i < n], dtype=np.int64)
+        batch = UserBatch(np.asarray([-1], dtype=np.int64), [hist])
+        with self._bandit_lock:
+            scores = np.asarray(self.bandit.score(batch, explore=True), dtype=np.float32)[0].copy()
+        scores[self.removed[:n]] = -np.inf
+        if exclude_seen and len(hist):
+            scores[hist] = -np.inf
+        out = [Ranked(r.index, r.score, "bandit") for r in _top(scores, k, "bandit")]
+        with self._lock.read():
+            self._explain(out, [int(i) for i in history])
+        return out
+
+    def feed_bandit(self, records: Sequence[EventRecord], before: dict[str, list[int]]) -> int:
+        """Give the bandit the rewards in stored ``records`` (see :data:`POSITIVE_EVENTS`); ``before``: each
+        user's history before these events (it grows through the batch). Returns the number of updates."""
+        if self.bandit is None:
+            return 0
+        n, done = int(self.bandit.n_items), 0
+        threshold = self.bandit.config.rating_threshold or 4.0
+        with self._bandit_lock:
+            for ev in records:
+                idx = self.catalog.item_index(ev.item_id) if ev.item_id is not None else None
+                hist = before.setdefault(ev.user_id, [])
+                if idx is None:
+                    continue
+                if ev.type in POSITIVE_EVENTS:
+                    reward: float | None = 1.0
+                elif ev.type == "view":
+                    reward = 0.0
+                elif ev.type == "rating" and ev.value is not None:
+                    reward = 1.0 if ev.value >= threshold else 0.0
+                else:
+                    reward = None
+                if reward is not None and idx < n:
+                    self.bandit.update(np.asarray([i for i in hist if i < n], np.int64), idx, reward)
+                    done += 1
+                if ev.type in SEQUENCE_EVENTS and not (
+                    ev.type == "rating" and ev.value is not None and ev.value < self.settings.positive_rating
+                ):
+                    hist.append(idx)
+        return done
 
     def similar(self, idx: int, k: int) -> list[Ranked]:
         """Items whose text is closest to item ``idx``'s (the item itself excluded)."""
@@ -507,5 +626,6 @@ def _rrf(lists: list[list[Ranked]]) -> list[Ranked]:
             first.setdefault(r.index, r)
     order = sorted(fused, key=lambda i: (-fused[i], i))
     return [
-        Ranked(i, fused[i], first[i].reason, first[i].because, first[i].because_similarity) for i in order
+        Ranked(i, fused[i], f.reason, f.because, f.because_similarity, f.explanation)
+        for i, f in ((i, first[i]) for i in order)
     ]

@@ -13,7 +13,9 @@ class ServeSettings(BaseConfig):
 
     ``encoder``: text encoder for search, new items and explanations when the model does not name its own
     (``"auto"`` picks the multilingual encoder for a mostly-CJK catalog). ``item_vectors``: optional ``.npy``
-    file of precomputed (n_items, dim) text vectors (skips encoding the catalog at start).
+    file of precomputed (n_items, dim) text vectors (skips encoding the catalog at start). ``bandit``: build a
+    LinUCB bandit over the item text vectors at start, used by ``explore=true`` and fed by posted events
+    (in-memory, per worker process).
     """
 
     require_key_for_reads: bool = False
@@ -32,4 +34,5 @@ class ServeSettings(BaseConfig):
     popular_refresh_seconds: float = 5.0
     positive_rating: float = 3.0  # rating events below this do not enter the user's sequence
     index_cache: str | None = None  # folder for built ANN indexes (default MODEL_DIR/serve-index; "off")
+    bandit: bool = False  # a LinearBandit for explore=true on user recommendations
     faiss_threads: int = 1  # per search; request threads give the parallelism (OpenMP spinning thrashes)

@@ -173,8 +173,21 @@ def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | Non
         k: MaxK = 10,
         explain: bool = False,
         exclude_seen: bool = True,
+        explore: Annotated[
+            bool, Query(description="Rank with the bandit's exploring score (needs the setting bandit=true).")
+        ] = False,
     ) -> Recommendations:
-        ranked, cold = service.recommend_user(user_id, k, exclude_seen, explain)
+        if explore and service.bandit is None:
+            raise RequestValidationError(
+                [
+                    {
+                        "loc": ("query", "explore"),
+                        "type": "value_error",
+                        "msg": "explore=true needs a bandit: start the service with the setting bandit=true",
+                    }
+                ]
+            )
+        ranked, cold = service.recommend_user(user_id, k, exclude_seen, explain, explore)
         return Recommendations(user_id=user_id, cold_start=cold, items=ranked_out(ranked, explain))
 
     @app.post(
@@ -315,18 +328,21 @@ def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | Non
 
 
 def _explanation(r: Ranked, titles: list[str], ids: list[str]) -> Explanation:
-    if r.reason == "popular" and r.because is None:
-        return Explanation(text="Popular right now")
-    if r.reason == "text" and r.because is None:
-        return Explanation(text="Matches what you wrote")
-    if r.because is not None:
-        title = titles[r.because]
+    """The response's explanation: the service's Explainer sentence (lmrec.explain) and its top contributing
+    history item; items no history item points at keep their source's reason."""
+    if r.because is not None and r.explanation is not None:
         return Explanation(
-            text=f"Because you liked “{title}”",
+            text=r.explanation,
             because_item_id=ids[r.because],
-            because_title=title,
+            because_title=titles[r.because],
             similarity=r.because_similarity,
         )
+    if r.reason == "popular":
+        return Explanation(text="Popular right now")
+    if r.reason == "text":
+        return Explanation(text="Matches what you wrote")
+    if r.reason == "bandit":
+        return Explanation(text="Something new to try")
     return Explanation(text="Recommended for you")
 
 
