@@ -161,13 +161,61 @@ def _top_of_keys(key: np.ndarray, cols: np.ndarray, code: np.ndarray, k: int) ->
     return top
 
 
+def _check_nan(s: np.ndarray) -> None:
+    """Raise on NaN scores. A NaN-free sum proves there is none (one cheap pass); otherwise look exactly."""
+    with np.errstate(all="ignore"):
+        total = np.add.reduce(s, axis=None)
+    if np.isnan(total) and np.isnan(s).any():
+        raise LmrecError("the model returned NaN scores; cannot rank")
+
+
+def _fast_top(s: np.ndarray, k: int, tie_key: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` columns per row of float32 ``s`` (NaN-free, excluded columns at -inf) by a float top-k.
+
+    Exact where the k-th best score is finite and strictly above the (k+1)-th: the top-k set is then unique
+    and only its order among equal scores is left, settled here by the same (code, tie key) keys as
+    :func:`_top_from_codes`. Returns the top columns (rows not exact hold zeros) and the mask of exact rows;
+    callers rank the other rows (ties at the cut-off) with :func:`_top_from_codes`.
+    """
+    import torch
+
+    b, n = s.shape
+    vals_t, idx_t = torch.topk(torch.from_numpy(s), k + 1, dim=1, largest=True, sorted=True)
+    vals, idx = vals_t.numpy(), idx_t.numpy()
+    ok = (vals[:, k - 1] > vals[:, k]) & (vals[:, k - 1] > -np.inf)
+    idx = idx[:, :k]
+    code = _order_codes(vals[:, :k])
+    low = (np.uint64(n) - idx.astype(np.uint64)) if tie_key is None else tie_key[idx]
+    key = (code.astype(np.uint64) << np.uint64(32)) | low
+    order = np.argsort(key, axis=1)[:, ::-1]
+    top = np.take_along_axis(idx, order, axis=1).astype(np.int64)
+    return top, ok
+
+
+def _top_of_floats(s: np.ndarray, k: int, tie_key: np.ndarray | None) -> np.ndarray:
+    """:func:`_top_from_codes` of ``_order_codes(s)`` for NaN-free float32 ``s``: float top-k where exact."""
+    b, n = s.shape
+    k = min(k, n)
+    if k == 0 or b == 0 or k >= n:
+        return _top_from_codes(_order_codes(s), k, tie_key)
+    top, ok = _fast_top(s, k, tie_key)
+    if not ok.all():
+        bad = np.flatnonzero(~ok)
+        top[bad] = _top_from_codes(_order_codes(s[bad]), k, tie_key)
+    return top
+
+
 def rank_top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Column indices of the ``k`` best scores per row, best first; ties go to the lower column.
 
     Exact under ties (unlike a bare argpartition). ``-inf`` marks excluded columns; rows with fewer than
     ``k`` other scores are padded with -1. Callers put columns in their tie-break order before calling.
     """
-    return _top_from_codes(_order_codes(np.asarray(scores)), k)
+    s = np.array(scores, dtype=np.float32)
+    if s.ndim != 2:
+        return _top_from_codes(_order_codes(s), k)
+    _check_nan(s)
+    return _top_of_floats(s, k, None)
 
 
 def _tie_counts(code: np.ndarray, targets: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -181,6 +229,17 @@ def _tie_counts(code: np.ndarray, targets: Sequence[np.ndarray]) -> tuple[np.nda
     greater = (code > ct[:, None]).sum(axis=1)
     tied = (code == ct[:, None]).sum(axis=1) - 1
     seen = ct == 0
+    return np.where(seen, n, greater), np.where(seen, 0, tied)
+
+
+def _tie_counts_float(s: np.ndarray, targets: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_tie_counts` on NaN-free float32 scores, excluded items at -inf (same order, same counts)."""
+    b, n = s.shape
+    tgt = np.array([t[0] for t in targets], dtype=np.int64)
+    st = s[np.arange(b), tgt]
+    greater = np.count_nonzero(s > st[:, None], axis=1)
+    tied = np.count_nonzero(s == st[:, None], axis=1) - 1
+    seen = st == -np.inf
     return np.where(seen, n, greater), np.where(seen, 0, tied)
 
 
@@ -270,21 +329,26 @@ def _evaluate(
         b_exclude = [exclude[r] for r in rows]
         expected_rows = np.zeros(0, dtype=np.int64)
         if candidates is None:
-            code = _order_codes(scores)
-            for row, seen in enumerate(b_exclude):
-                if len(seen):
-                    code[row, seen] = 0
-            top = _top_from_codes(code, max_k, tie_key)
+            # float32 scores, seen items at -inf: the same order as _order_codes with seen codes set to 0
+            # (-0.0 and +0.0 compare equal as floats; _order_codes merges them wherever codes are built)
+            s = np.array(scores, dtype=np.float32)
+            _check_nan(s)
+            ex_lens = np.fromiter((len(e) for e in b_exclude), dtype=np.int64, count=len(rows))
+            if ex_lens.sum():
+                s[np.repeat(np.arange(len(rows)), ex_lens), np.concatenate(b_exclude)] = -np.inf
+            top = _top_of_floats(s, max_k, tie_key)
             if ties == "expected":
                 expected_rows = np.flatnonzero(n_rel[rows] == 1)
                 if len(expected_rows) < len(rows):
                     multi_target = True
-                g, t = _tie_counts(code[expected_rows], [b_targets[i] for i in expected_rows])
+                s_exp = s if len(expected_rows) == len(rows) else s[expected_rows]  # no copy when all
+                g, t = _tie_counts_float(s_exp, [b_targets[i] for i in expected_rows])
                 expected = M.expected_single_target_metrics(g, t, ks)
-            del code
+            del s
             is_target = np.zeros((len(rows), n_items), dtype=bool)
-            for i, t in enumerate(b_targets):
-                is_target[i, t] = True
+            t_lens = np.fromiter((len(t) for t in b_targets), dtype=np.int64, count=len(rows))
+            if t_lens.sum():
+                is_target[np.repeat(np.arange(len(rows)), t_lens), np.concatenate(b_targets)] = True
         else:
             top, is_target, ranks, n_neg = _sampled_top(
                 scores, b_targets, b_exclude, key_order, max_k, candidates, rng
@@ -618,7 +682,8 @@ def evaluate_scores(
     exclude = [np.zeros(0, np.int64)] * n_rows if exclude is None else list(exclude)
     if len(exclude) != n_rows:
         raise LmrecError(f"{len(exclude)} exclude lists for {n_rows} score rows")
-    tg = [np.unique(np.asarray(t, dtype=np.int64)) for t in targets]
+    # a list of at most one item is already unique and sorted: skip np.unique's per-call overhead
+    tg = [np.unique(t) if len(t) > 1 else t for t in (np.asarray(t, dtype=np.int64).ravel() for t in targets)]
     ex = [np.asarray(e, dtype=np.int64) for e in exclude]
     keep = np.array([i for i in range(n_rows) if len(tg[i])], dtype=np.int64)
     if item_popularity is None:
@@ -630,8 +695,17 @@ def evaluate_scores(
     if candidates is not None:
         _warn_sampled(candidates, warnings)
     row_ids = keep if users is None else np.asarray(users)[keep]
+    if len(keep) == n_rows:
+
+        def score_rows(rows: np.ndarray) -> np.ndarray:
+            return scores[rows[0] : rows[-1] + 1]  # batches are contiguous: a view, not a copy
+    else:
+
+        def score_rows(rows: np.ndarray) -> np.ndarray:
+            return scores[keep[rows]]
+
     return _evaluate(
-        lambda rows: scores[keep[rows]],
+        score_rows,
         n_items=n_items,
         users=row_ids,
         targets=[tg[i] for i in keep],
