@@ -522,10 +522,14 @@ def _stage_parts(split: Split, stage: str) -> tuple[list[np.ndarray], list[np.nd
     inter = split.dataset.interactions
     histories = inter.subset(split.history_rows(stage)).sequences()
     tgt = inter.subset(split.assignment == (VALID if stage == "valid" else TEST))
-    order = np.argsort(tgt.user, kind="stable")
+    # each user's distinct items, sorted (what np.unique per user gives), from one sort of all the pairs
+    order = np.lexsort((tgt.item, tgt.user))
     users, items = tgt.user[order], tgt.item[order]
+    first = np.ones(len(users), dtype=bool)
+    first[1:] = (users[1:] != users[:-1]) | (items[1:] != items[:-1])
+    users, items = users[first], items[first]
     bounds = np.searchsorted(users, np.arange(inter.n_users + 1))
-    targets = [np.unique(items[bounds[u] : bounds[u + 1]]) for u in range(inter.n_users)]
+    targets = [items[bounds[u] : bounds[u + 1]] for u in range(inter.n_users)]
     return histories, targets
 
 
@@ -728,11 +732,17 @@ def evaluate_scores(
 
 def _popularity(histories: Sequence[np.ndarray], n_items: int) -> tuple[np.ndarray, int]:
     """Number of users with each item in their history, and the number of users with any history."""
-    nonempty = [np.unique(h) for h in histories if len(h)]
-    if not nonempty:
+    lens = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
+    n_nonempty = int(np.count_nonzero(lens))
+    if not n_nonempty:
         return np.zeros(n_items), 0
-    counts = np.bincount(np.concatenate(nonempty), minlength=n_items).astype(np.float64)
-    return counts, len(nonempty)
+    items = np.concatenate([np.asarray(h) for h in histories]).astype(np.int64, copy=False)
+    if items.min() < 0 or items.max() >= n_items:  # out-of-range ids: keep bincount's own behaviour
+        nonempty = [np.unique(h) for h in histories if len(h)]
+        return np.bincount(np.concatenate(nonempty), minlength=n_items).astype(np.float64), n_nonempty
+    # distinct (user, item) pairs in one np.unique over pair codes instead of one call per user
+    pairs = np.unique(np.repeat(np.arange(len(lens), dtype=np.int64), lens) * n_items + items)
+    return np.bincount(pairs % n_items, minlength=n_items).astype(np.float64), n_nonempty
 
 
 _TIES_TEXT = {
