@@ -741,7 +741,8 @@ def _popularity(histories: Sequence[np.ndarray], n_items: int) -> tuple[np.ndarr
         nonempty = [np.unique(h) for h in histories if len(h)]
         return np.bincount(np.concatenate(nonempty), minlength=n_items).astype(np.float64), n_nonempty
     # distinct (user, item) pairs in one np.unique over pair codes instead of one call per user
-    pairs = np.unique(np.repeat(np.arange(len(lens), dtype=np.int64), lens) * n_items + items)
+    pairs = np.sort(np.repeat(np.arange(len(lens), dtype=np.int64), lens) * n_items + items)
+    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
     return np.bincount(pairs % n_items, minlength=n_items).astype(np.float64), n_nonempty
 
 
