@@ -156,7 +156,7 @@ def test_amazon_2023_milliseconds_and_parent_asin() -> None:
 
 
 def test_amazon_truncated_gzip_is_one_line_error(tmp_path: Path) -> None:
-    raw = (FIXTURES / "amazon-2014" / "reviews_Toys_5.json").read_bytes()
+    raw = (FIXTURES / "amazon-2014" / "reviews_Toys.json").read_bytes()
     packed = gzip.compress(raw * 50)
     bad = tmp_path / "Toys_5.json.gz"
     bad.write_bytes(packed[: len(packed) // 2])
@@ -170,7 +170,7 @@ def test_amazon_truncated_gzip_is_one_line_error(tmp_path: Path) -> None:
 
 
 def test_amazon_bad_json_line_names_file_and_line(tmp_path: Path) -> None:
-    lines = (FIXTURES / "amazon-2014" / "reviews_Toys_5.json").read_text().splitlines()
+    lines = (FIXTURES / "amazon-2014" / "reviews_Toys.json").read_text().splitlines()
     lines[2] = lines[2][:40]  # cut mid-object
     bad = tmp_path / "Toys_5.json"
     bad.write_text("\n".join(lines) + "\n")
