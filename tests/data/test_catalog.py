@@ -91,12 +91,12 @@ def test_unknown_names_and_paths():
         load_dataset(FIXTURES / "recbole", "bogus", cache=False)
 
 
-def test_path_with_and_without_format():
+def test_path_with_and_without_format(p5_folder):
     assert load_dataset(FIXTURES / "unisrec", cache=False).n_users == 3
     assert load_dataset(str(FIXTURES / "lcrec"), "lcrec-json", cache=False).n_items == 5
     assert guess_format(FIXTURES / "ml1m") == "movielens-1m"
     assert guess_format(FIXTURES / "mlcsv") == "movielens-csv"
-    assert guess_format(FIXTURES / "p5") == "p5-sequence"
+    assert guess_format(p5_folder) == "p5-sequence"
     assert guess_format(FIXTURES / "recbole") == "recbole"
     assert guess_format(FIXTURES / "recbole" / "toy.item") is None
 

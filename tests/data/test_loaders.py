@@ -105,8 +105,8 @@ def test_lcrec_json_positions_and_text():
     assert data.items.texts()[2] == "Gamma. Third."
 
 
-def test_p5_sequences_with_item_file():
-    data = load_format("p5-sequence", FIXTURES / "p5")
+def test_p5_sequences_with_item_file(p5_folder):
+    data = load_format("p5-sequence", p5_folder)
     assert (data.n_users, data.n_items, len(data.interactions)) == (3, 4, 9)
     assert seqs(data)["U3"] == ["I3", "I4", "I1", "I2"]
     assert data.interactions.timestamp.tolist() == [0, 1, 2, 0, 1, 0, 1, 2, 3]
@@ -227,14 +227,14 @@ def _digest(folder: Path) -> dict[str, str]:
     }
 
 
-def test_loaders_do_not_touch_their_files(tmp_path):
+def test_loaders_do_not_touch_their_files(tmp_path, p5_folder):
     """Loaders only read: every source file has the same bytes afterwards and nothing new appears."""
-    for fmt, sub in [
-        ("movielens-1m", "ml1m"),
-        ("recbole", "recbole"),
-        ("unisrec", "unisrec"),
-        ("p5-sequence", "p5"),
+    for fmt, folder in [
+        ("movielens-1m", FIXTURES / "ml1m"),
+        ("recbole", FIXTURES / "recbole"),
+        ("unisrec", FIXTURES / "unisrec"),
+        ("p5-sequence", p5_folder),
     ]:
-        before = _digest(FIXTURES / sub)
-        load_format(fmt, FIXTURES / sub)
-        assert _digest(FIXTURES / sub) == before
+        before = _digest(folder)
+        load_format(fmt, folder)
+        assert _digest(folder) == before
