@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
@@ -35,3 +36,44 @@ def _torch_threads() -> None:
     except ImportError:  # pragma: no cover
         return
     torch.set_num_threads(2)
+
+
+# real-data subsets shared by the feedback and explain tests (built once per session, only when used)
+@pytest.fixture(scope="session")
+def short_mdsd():
+    """120 short (<= 45 words) MDSD electronics reviews per class, seeded: (texts, labels, ratings)."""
+    from lmrec.feedback import review_corpus
+
+    c = review_corpus("mdsd-electronics")
+    short = np.array([len(t.split()) <= 45 for t in c.texts])
+    c = c.subset(short)
+    rng = np.random.default_rng(0)
+    picks = [rng.choice(np.flatnonzero(c.label == k), 120, replace=False) for k in (0, 1)]
+    rows = np.sort(np.concatenate(picks))
+    return c.subset(rows)
+
+
+@pytest.fixture(scope="session")
+def ml100k_small():
+    """ML-100K restricted to its first 400 movies (ids 1-400): (dataset, content model fitted on it)."""
+    from lmrec.data import Dataset, Interactions, ItemTable
+    from lmrec.data.catalog import load_dataset
+    from lmrec.models.content import ContentRecommender
+
+    full = load_dataset("ml-100k")
+    n = 400
+    inter = full.interactions
+    keep = inter.item < n
+    small = Interactions(
+        user=inter.user[keep],
+        item=inter.item[keep],
+        timestamp=inter.timestamp[keep],
+        n_users=inter.n_users,
+        n_items=n,
+        rating=inter.rating[keep],
+        domain=inter.domain,
+    )
+    items = ItemTable(full.items.frame.iloc[:n], text_fields=full.items.text_fields)
+    data = Dataset("ml-100k-first400", full.domain, small, items, full.user_ids, full.item_ids[:n])
+    model = ContentRecommender(template="{title}. {genres}").fit(data.interactions, items=data.items)
+    return data, model
