@@ -7,7 +7,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -52,6 +52,30 @@ class ItemVectorRef:
         if not ref.is_file():
             return None
         return cls.from_dict(json.loads(ref.read_text(encoding="utf-8")))
+
+
+class ItemVectorRefHooks:
+    """Save/load hooks of models that keep item text vectors (mix in before BaseRecommender).
+
+    Saving writes the model's :class:`ItemVectorRef` as ``item_vectors.json`` (and the README model card when
+    ``writes_model_card``); loading reads the reference back when the folder has one.
+    """
+
+    vector_ref: ItemVectorRef | None
+    writes_model_card: ClassVar[bool] = False
+
+    def _save_extra(self, out: Path) -> None:
+        if self.vector_ref is not None:
+            self.vector_ref.save(out)
+        if self.writes_model_card:
+            from lmrec.models._card import write_model_card
+
+            write_model_card(self, out)
+
+    def _load_extra(self, path: Path) -> None:
+        ref = ItemVectorRef.read(path)
+        if ref is not None:
+            self.vector_ref = ref
 
 
 def sha256_of(array: np.ndarray) -> str:

@@ -41,11 +41,9 @@ As a Recommender
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -54,7 +52,7 @@ from pydantic import Field
 from lmrec.config import BaseConfig
 from lmrec.data import Interactions, ItemTable
 from lmrec.errors import DataError, LmrecError
-from lmrec.models._textvec import ItemVectorRef, item_vectors_for
+from lmrec.models._textvec import ItemVectorRef, ItemVectorRefHooks, item_vectors_for
 from lmrec.models.base import BaseRecommender, FitOptions, Query, UserBatch, top_k
 
 __all__ = ["BanditConfig", "LinearBandit", "UserState"]
@@ -96,7 +94,7 @@ class BanditConfig(BaseConfig):
     cache_dir: str | None = None
 
 
-class LinearBandit(BaseRecommender):
+class LinearBandit(ItemVectorRefHooks, BaseRecommender):
     """LinUCB / linear Thompson sampling over projected text vectors; see the module docstring."""
 
     name: ClassVar[str] = "bandit"
@@ -339,15 +337,6 @@ class LinearBandit(BaseRecommender):
         self.A_inv = np.asarray(state["A_inv"], np.float64)
         self.b = np.asarray(state["b"], np.float64)
         self.n_updates = int(state["n_updates"][0])
-
-    def _save_extra(self, out: Path) -> None:
-        if self.vector_ref is not None:
-            (out / "item_vectors.json").write_text(json.dumps(self.vector_ref.to_dict(), indent=2), "utf-8")
-
-    def _load_extra(self, path: Path) -> None:
-        ref = path / "item_vectors.json"
-        if ref.is_file():
-            self.vector_ref = ItemVectorRef.from_dict(json.loads(ref.read_text(encoding="utf-8")))
 
 
 def _history(user_state: Any) -> np.ndarray:

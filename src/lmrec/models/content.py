@@ -13,7 +13,6 @@ model ranks offline; only free-text queries need the encoder again.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,7 +21,7 @@ from pydantic import Field
 from lmrec.config import BaseConfig
 from lmrec.data import Interactions, ItemTable
 from lmrec.errors import LmrecError
-from lmrec.models._textvec import ItemVectorRef, encode_query_texts, item_vectors_for
+from lmrec.models._textvec import ItemVectorRef, ItemVectorRefHooks, encode_query_texts, item_vectors_for
 from lmrec.models.base import BaseRecommender, FitOptions, UserBatch, top_k
 
 
@@ -45,9 +44,10 @@ class ContentConfig(BaseConfig):
     popularity_weight: float = Field(0.0, ge=0.0)
 
 
-class ContentRecommender(BaseRecommender):
+class ContentRecommender(ItemVectorRefHooks, BaseRecommender):
     """Zero-shot text-profile recommender; see the module docstring."""
 
+    writes_model_card: ClassVar[bool] = True
     name: ClassVar[str] = "content"
     Config: ClassVar[type[BaseConfig]] = ContentConfig
     config: ContentConfig
@@ -182,18 +182,6 @@ class ContentRecommender(BaseRecommender):
     def _load_state(self, state: dict[str, np.ndarray]) -> None:
         self.vectors = np.asarray(state["item_vectors"], dtype=np.float32)
         self.log_pop = np.asarray(state["log_popularity"], dtype=np.float32)
-
-    def _save_extra(self, out: Path) -> None:
-        from lmrec.models._card import write_model_card
-
-        if self.vector_ref is not None:
-            self.vector_ref.save(out)
-        write_model_card(self, out)
-
-    def _load_extra(self, path: Path) -> None:
-        ref = ItemVectorRef.read(path)
-        if ref is not None:
-            self.vector_ref = ref
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -37,7 +37,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -46,7 +45,7 @@ from pydantic import Field
 from lmrec.config import BaseConfig
 from lmrec.data import Interactions, ItemTable
 from lmrec.errors import LmrecError
-from lmrec.models._textvec import ItemVectorRef, item_vectors_for
+from lmrec.models._textvec import ItemVectorRef, ItemVectorRefHooks, item_vectors_for
 from lmrec.models.base import BaseRecommender, FitOptions, UserBatch
 
 __all__ = ["LightGCN", "LightGCNConfig", "normalized_adjacency", "pca_projection"]
@@ -118,7 +117,7 @@ def pca_projection(vectors: np.ndarray, dim: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
-class LightGCN(BaseRecommender):
+class LightGCN(ItemVectorRefHooks, BaseRecommender):
     """LightGCN with optional text-seeded item embeddings and a text term; see the module docstring."""
 
     name: ClassVar[str] = "lightgcn"
@@ -406,15 +405,6 @@ class LightGCN(BaseRecommender):
             self.user0 = np.asarray(state["user0"], np.float32)
             self.item_layers = np.asarray(state["item_layers"], np.float32)
             self.item_degree = np.asarray(state["item_degree"], np.float32)
-
-    def _save_extra(self, out: Path) -> None:
-        if self.vector_ref is not None:
-            (out / "item_vectors.json").write_text(json.dumps(self.vector_ref.to_dict(), indent=2), "utf-8")
-
-    def _load_extra(self, path: Path) -> None:
-        ref = path / "item_vectors.json"
-        if ref.is_file():
-            self.vector_ref = ItemVectorRef.from_dict(json.loads(ref.read_text(encoding="utf-8")))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

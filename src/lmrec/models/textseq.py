@@ -16,7 +16,6 @@ import hashlib
 import json
 import math
 import time
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -27,7 +26,7 @@ from lmrec.data import Interactions, ItemTable
 from lmrec.data.augment import AUGMENTATIONS, MASK
 from lmrec.errors import ConfigError, LmrecError
 from lmrec.models._seqdata import PAD, pad_histories, ranking_metrics, training_windows
-from lmrec.models._textvec import ItemVectorRef, item_vectors_for
+from lmrec.models._textvec import ItemVectorRef, ItemVectorRefHooks, item_vectors_for
 from lmrec.models.base import BaseRecommender, FitOptions, UserBatch
 
 Augmentation = Literal["crop", "mask", "reorder"]
@@ -92,9 +91,10 @@ class TextSeqConfig(BaseConfig):
     finetune_lr: float = Field(2e-5, gt=0.0)
 
 
-class TextSeq(BaseRecommender):
+class TextSeq(ItemVectorRefHooks, BaseRecommender):
     """Text-based sequential recommender; see the module docstring."""
 
+    writes_model_card: ClassVar[bool] = True
     name: ClassVar[str] = "textseq"
     Config: ClassVar[type[BaseConfig]] = TextSeqConfig
     config: TextSeqConfig
@@ -370,18 +370,6 @@ class TextSeq(BaseRecommender):
         self.module._white = None
         self.module.eval()
         self._item_cache = None
-
-    def _save_extra(self, out: Path) -> None:
-        from lmrec.models._card import write_model_card
-
-        if self.vector_ref is not None:
-            self.vector_ref.save(out)
-        write_model_card(self, out)
-
-    def _load_extra(self, path: Path) -> None:
-        ref = ItemVectorRef.read(path)
-        if ref is not None:
-            self.vector_ref = ref
 
 
 # ---------------------------------------------------------------------------------------------------------
