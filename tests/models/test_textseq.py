@@ -159,6 +159,36 @@ def test_finetune_encoder_runs_end_to_end(topics, text_cache):
     np.testing.assert_allclose(np.linalg.norm(model.item_vectors, axis=1), 1.0, rtol=1e-4)
 
 
+def test_finetuned_encoder_is_saved_and_used_after_load(topics, text_cache, tmp_path):
+    from lmrec.models.textseq import ENCODER_FILE
+
+    data, split = topics
+    model = _fit(split, data, text_cache, epochs=1, finetune_encoder=1)
+    assert model.has_finetuned_encoder and model.vector_ref.encoder_weights == ENCODER_FILE
+    out = model.save(tmp_path / "ft")
+    assert (out / ENCODER_FILE).is_file()
+    loaded = TextSeq.load(out)
+    assert loaded.has_finetuned_encoder
+    users = [[0, 1, 2, 4], [8, 9, 10, 12]]
+    np.testing.assert_array_equal(loaded.score(users), model.score(users))
+    # new texts go through the fine-tuned layers, before and after the round trip alike
+    new_texts = [NEW_SPACE, NEW_COOKING]
+    fresh = model.encode_texts(new_texts)
+    np.testing.assert_allclose(loaded.encode_texts(new_texts), fresh, rtol=1e-5, atol=1e-6)
+    from lmrec.models._textvec import encode_query_texts
+    from lmrec.text import item_texts
+
+    frozen = encode_query_texts(new_texts, "minilm", text_cache)
+    assert np.abs(fresh - frozen).max() > 1e-3  # not the frozen encoder's vectors
+    # the catalog vectors the model stores are the fine-tuned encoder's own
+    np.testing.assert_allclose(
+        loaded.encode_texts(item_texts(data.items)[:3]), loaded.item_vectors[:3], rtol=1e-4, atol=1e-5
+    )
+    assert loaded.add_item_texts(new_texts).tolist() == model.add_item_texts(new_texts).tolist() == [16, 17]
+    np.testing.assert_allclose(loaded.score(users), model.score(users), rtol=1e-5, atol=1e-5)
+    assert loaded.score_text("rockets").shape == (18,)
+
+
 def test_text_query_as_a_virtual_item(topics, text_cache):
     data, split = topics
     model = _fit(split, data, text_cache, epochs=6, lr=3e-3)

@@ -30,6 +30,8 @@ class ItemVectorRef:
     texts_sha256: str | None
     vectors_sha256: str
     n_added: int = 0  # items appended after training (add_items)
+    # file (in the model directory) with fine-tuned encoder weights the vectors came from, if any
+    encoder_weights: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -216,3 +218,33 @@ def trainable_encoder(encoder: str, top_layers: int) -> tuple[Any, int]:
             return torch.nn.functional.normalize(pooled, dim=-1)
 
     return TrainableEncoder(), n
+
+
+def save_encoder_weights(encoder: Any, file: Path) -> None:
+    """Write the trainable (fine-tuned) parameters of a :func:`trainable_encoder` module to a safetensors
+    ``file``; the frozen rest is the public checkpoint and is not copied."""
+    from safetensors.torch import save_file
+
+    state = {k: p.detach().cpu().contiguous() for k, p in encoder.named_parameters() if p.requires_grad}
+    if not state:
+        raise ConfigError("the encoder has no fine-tuned (trainable) parameters to save")
+    save_file(state, str(file), metadata={"format": "pt", "kind": "lmrec-finetuned-encoder-layers"})
+
+
+def load_encoder_weights(encoder: Any, file: Path) -> None:
+    """Load what :func:`save_encoder_weights` wrote into a fresh :func:`trainable_encoder` module."""
+    import torch
+    from safetensors.torch import load_file
+
+    state = load_file(str(file))
+    own = dict(encoder.named_parameters())
+    unknown = sorted(set(state) - set(own))
+    if unknown:
+        raise DataError(f"{file}: parameters not in the encoder: {', '.join(unknown[:3])}")
+    with torch.no_grad():
+        for k, v in state.items():
+            if own[k].shape != v.shape:
+                raise DataError(
+                    f"{file}: parameter {k} has shape {tuple(v.shape)}, not {tuple(own[k].shape)}"
+                )
+            own[k].copy_(v)

@@ -16,6 +16,8 @@ import hashlib
 import json
 import math
 import time
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -26,10 +28,13 @@ from lmrec.data import Interactions, ItemTable
 from lmrec.data.augment import AUGMENTATIONS, MASK
 from lmrec.errors import ConfigError, LmrecError
 from lmrec.models._seqdata import PAD, pad_histories, ranking_metrics, training_windows
-from lmrec.models._textvec import ItemVectorRef, ItemVectorRefHooks, item_vectors_for
+from lmrec.models._textvec import ItemVectorRef, ItemVectorRefHooks, item_vectors_for, sha256_of
 from lmrec.models.base import BaseRecommender, FitOptions, UserBatch
 
 Augmentation = Literal["crop", "mask", "reorder"]
+
+# the fine-tuned encoder layers of a model trained with ``finetune_encoder`` (in its saved directory)
+ENCODER_FILE = "encoder.safetensors"
 
 
 class TextSeqConfig(BaseConfig):
@@ -109,6 +114,9 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
         self.module: Any = None
         self.vector_ref: ItemVectorRef | None = None
         self._item_cache: Any = None
+        # finetune_encoder: the fine-tuned text encoder (texts -> vectors), or the saved file it loads from
+        self._encoder: Any = None
+        self._encoder_file: Path | None = None
 
     # -- fitting -----------------------------------------------------------------------------------------
     def _fit(
@@ -210,7 +218,15 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
         )
         if finetuner is not None:
             finetuner.reencode_catalog()
-            self.fit_info["finetune"] = finetuner.stats()
+            self.fit_info["finetune"] = {**finetuner.stats(), "weights": ENCODER_FILE}
+            self._encoder = finetuner.model.eval()
+            self._encoder_file = None
+            # the stored vectors now come from the fine-tuned encoder, not from the cache of the frozen one
+            self.vector_ref = replace(
+                self.vector_ref,
+                vectors_sha256=sha256_of(self.module.text.numpy()),
+                encoder_weights=ENCODER_FILE,
+            )
         self._item_cache = None
         self.fit_info.update(
             {
@@ -308,13 +324,9 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
         vector goes through the adaptor like a new item's), optionally preceded by a ``history``."""
         import torch
 
-        from lmrec.models._textvec import encode_query_texts
-
         if self.vector_ref is not None and self.vector_ref.encoder.startswith("column:"):
             raise LmrecError("textseq: this model's vectors came from an item column; it cannot encode text")
-        vec = _check_vectors(
-            encode_query_texts([text], self.config.encoder, self.config.cache_dir), self.module.text_dim
-        )
+        vec = _check_vectors(self.encode_texts([text]), self.module.text_dim)
         hist = np.r_[np.asarray(history if history is not None else [], dtype=np.int64), self.n_items]
         with torch.no_grad():
             self.module.eval()
@@ -337,6 +349,45 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
         idx, vals = top_k(scores, k)
         return idx[0], vals[0]
 
+    @property
+    def has_finetuned_encoder(self) -> bool:
+        """Whether this model was trained with ``finetune_encoder`` (its own encoder weights)."""
+        return self._encoder is not None or self._encoder_file is not None
+
+    def encode_texts(self, texts: list[str], batch_size: int = 128) -> np.ndarray:
+        """Vectors (n, text_dim) of new item texts or free texts in this model's text space: through the
+        fine-tuned encoder when the model has one (saved as ``encoder.safetensors``), else through the frozen
+        encoder named in the config. Feed them to :meth:`add_items` / :meth:`score_vectors`."""
+        from lmrec.models._textvec import encode_query_texts
+
+        if self.config.finetune_encoder and self.module is not None and not self.has_finetuned_encoder:
+            # saved before the encoder weights were kept: the frozen encoder would not match its vectors
+            raise LmrecError(f"textseq: this fine-tuned model has no {ENCODER_FILE}; retrain it to add items")
+        if not self.has_finetuned_encoder:
+            return encode_query_texts(list(texts), self.config.encoder, self.config.cache_dir)
+        import torch
+
+        enc = self._finetuned_encoder()
+        with torch.no_grad():
+            parts = [enc(list(texts[s : s + batch_size])) for s in range(0, len(texts), batch_size)]
+        if not parts:
+            return np.zeros((0, self.module.text_dim), dtype=np.float32)
+        return torch.cat(parts).numpy().astype(np.float32)
+
+    def add_item_texts(self, texts: list[str]) -> np.ndarray:
+        """Encode new items' texts with :meth:`encode_texts` and append them (:meth:`add_items`)."""
+        return self.add_items(self.encode_texts(texts))
+
+    def _finetuned_encoder(self) -> Any:
+        if self._encoder is None:
+            from lmrec.models._textvec import load_encoder_weights, trainable_encoder
+
+            assert self._encoder_file is not None
+            enc, _ = trainable_encoder(self.config.encoder, self.config.finetune_encoder)
+            load_encoder_weights(enc, self._encoder_file)
+            self._encoder = enc.eval()
+        return self._encoder
+
     def add_items(self, vectors: np.ndarray) -> np.ndarray:
         """Append new catalog items by their text vectors; returns their new item indices.
 
@@ -358,6 +409,19 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
         return self.module.text.detach().numpy().copy()
 
     # -- persistence -------------------------------------------------------------------------------------
+    def _save_extra(self, out: Path) -> None:
+        super()._save_extra(out)
+        if self.has_finetuned_encoder:
+            from lmrec.models._textvec import save_encoder_weights
+
+            save_encoder_weights(self._finetuned_encoder(), out / ENCODER_FILE)
+
+    def _load_extra(self, path: Path) -> None:
+        super()._load_extra(path)
+        file = path / ENCODER_FILE
+        if self.config.finetune_encoder and file.is_file():
+            self._encoder_file, self._encoder = file, None  # loaded on first use (new texts)
+
     def _state(self) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy() for k, v in self.module.state_dict().items()}
 
