@@ -71,6 +71,26 @@ def test_textseq_model_uses_its_state_vectors_and_absorbs_new_items(tiny, tmp_pa
     assert service.model_items == service.catalog.n_items
 
 
+def test_finetuned_textseq_encodes_new_items_with_its_own_encoder(tiny, tmp_path) -> None:
+    from lmrec.models.textseq import TextSeq
+    from lmrec.serve._service import item_text
+
+    model = TextSeq(epochs=1, dim=16, n_layers=1, n_experts=2, batch_size=64, finetune_encoder=1)
+    model.fit(tiny.interactions, items=tiny.items, options=FitOptions(seed=0))
+    app, service = _app(model, tiny, tmp_path)
+    assert service.model.has_finetuned_encoder  # loaded from the saved encoder.safetensors
+    key = service.store.create_key("t")
+    fields = {"title": "space science fiction film"}
+    with TestClient(app) as c:
+        r = c.post("/items", json={"id": "new", **fields}, headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 201
+    assert service.model.n_items == tiny.n_items + 1
+    text = item_text(fields)
+    own = service.model.encode_texts([text])[0]
+    np.testing.assert_allclose(service.model.item_vectors[-1], own, rtol=1e-5, atol=1e-6)
+    assert np.abs(service.encode([text])[0] - own).max() > 1e-3  # not the frozen encoder's vector
+
+
 def test_cjk_catalog_uses_the_multilingual_encoder_end_to_end(tmp_path) -> None:
     from lmrec.models.popularity import Popularity
     from lmrec.text import MULTILINGUAL_ENCODER

@@ -240,7 +240,11 @@ class RecService:
             idx = self.catalog.append(item_id, title, text, cats)
             self.removed = np.append(self.removed, False)
             if hasattr(self.model, "add_items") and self.model_items == idx:
-                new = self.model.add_items(vec)  # the model scores it from its text from now on
+                model_vec = vec
+                if getattr(self.model, "has_finetuned_encoder", False):
+                    # a textseq trained with finetune_encoder reads texts through its own encoder layers
+                    model_vec = self.model.encode_texts([text])
+                new = self.model.add_items(model_vec)  # the model scores it from its text from now on
                 self.model_items = int(self.model.n_items)
                 self._add_to_rec_index(np.asarray(new, dtype=np.int64))
         else:
