@@ -21,7 +21,8 @@ def data_root() -> Path:
 
 
 def load(name: str):  # noqa: ANN201 - (Dataset, Split)
-    """(dataset, split): ``ml-100k`` (leave-one-out by time) or ``scientific`` (UniSRec fixed split)."""
+    """(dataset, split): ``ml-100k`` (leave-one-out by time), ``scientific`` (UniSRec fixed split) or
+    ``scientific-2018`` (the LC-Rec preprocessing of the same domain, leave-one-out by order)."""
     from lmrec.data.loaders import load_format
     from lmrec.data.split import Split, leave_one_out_split
 
@@ -32,4 +33,7 @@ def load(name: str):  # noqa: ANN201 - (Dataset, Split)
     if name == "scientific":
         ds = load_format("unisrec", root / "amazon-scientific-unisrec", dataset="Scientific")
         return ds, Split(ds, ds.fixed_split, "UniSRec fixed split (leave-one-out)", {})
+    if name == "scientific-2018":
+        ds = load_format("lcrec-json", root / "amazon-scientific-2018")
+        return ds, leave_one_out_split(ds)
     raise SystemExit(f"unknown dataset {name}")
