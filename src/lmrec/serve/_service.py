@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from lmrec.errors import LmrecError
-from lmrec.index import ItemIndex
+from lmrec.index import IndexConfig, ItemIndex
 from lmrec.index._ann import _RWLock
 from lmrec.models.catalog import Catalog, read_catalog
 from lmrec.serve._settings import ServeSettings
@@ -42,6 +42,7 @@ from lmrec.serve.store import EventRecord, Store
 SEQUENCE_EVENTS = frozenset({"view", "click", "like", "purchase", "rating", "review", "add_to_cart"})
 EVENT_TYPES = ("view", "click", "like", "purchase", "add_to_cart", "rating", "review", "search")
 _RRF_K = 60.0
+_SEARCH_TIME_FIELDS = ("hnsw_ef_search", "ivf_nprobe", "ann_candidates")
 # Bandit rewards: these events are reward 1; a view is an impression without a click (reward 0); a
 # rating is 1 at or above the bandit's ``rating_threshold`` (4) and 0 below; other events (review,
 # search) teach nothing.
@@ -70,6 +71,15 @@ class UserState:
     n_events: int = 0
     known: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _CachedUser:
+    """A user's state as read from the store, valid while the store's stamp for the user is unchanged."""
+
+    stamp: tuple[int, int, int]  # (event count, largest event id, catalog seq) when built
+    state: UserState
+    query: np.ndarray | None = None  # the model's retrieval query vector for the state's history
 
 
 class RecService:
@@ -108,6 +118,9 @@ class RecService:
             self.bandit = self._build_bandit()
         self._train_counts = self._training_counts()
         self._popular_cache: tuple[float, np.ndarray] | None = None
+        # read-through cache of user states (and their query vectors), checked against the store on every
+        # read with one indexed query, so events written by any process show at once
+        self._users: dict[str, _CachedUser] = {}
         self._catalog_seq = 0
         self._last_sync = 0.0
         self._sync_lock = threading.Lock()
@@ -172,16 +185,23 @@ class RecService:
         if config.resolve(len(vectors)) == "exact" or self.settings.index_cache == "off":
             return ItemIndex.build(vectors, config=config)  # exact: building is a copy, no cache needed
         h = hashlib.sha256(vectors.tobytes())
-        h.update(json.dumps(config.to_dict(), sort_keys=True).encode())
+        # search-time knobs do not change the built structure: tuning them must not invalidate the cache
+        key = {**config.to_dict(), **{f: getattr(IndexConfig(), f) for f in _SEARCH_TIME_FIELDS}}
+        h.update(json.dumps(key, sort_keys=True).encode())
         root = (
             Path(self.settings.index_cache) if self.settings.index_cache else self.model_dir / "serve-index"
         )
         path = root / f"{tag}-{h.hexdigest()[:16]}"
         if (path / "index.json").is_file():
             try:
-                return ItemIndex.load(path)
+                cached = ItemIndex.load(path)
             except Exception:  # noqa: BLE001 - a damaged cache entry is rebuilt, never fatal
                 pass
+            else:
+                cached.config = config  # this run's search-time knobs (efSearch, nprobe, candidates)
+                if cached.kind == "ivfpq":
+                    cached._faiss.nprobe = max(1, min(config.ivf_nprobe, int(cached._faiss.nlist)))
+                return cached
         index = ItemIndex.build(vectors, config=config)
         try:
             index.save(path)
@@ -207,9 +227,14 @@ class RecService:
         return counts
 
     # -- catalog ---------------------------------------------------------------------------------------
-    def sync_catalog(self, force: bool = False) -> None:
-        """Apply catalog changes logged (by any process) since the last sync."""
+    def sync_catalog(self, force: bool = False, seq: int | None = None) -> None:
+        """Apply catalog changes logged (by any process) since the last sync; ``seq``: the store's last
+        change seq when the caller has just read it (no query when nothing changed)."""
         now = time.monotonic()
+        if seq is not None:
+            if seq <= self._catalog_seq:
+                return
+            force = True
         if not force and now - self._last_sync < self.settings.catalog_sync_seconds:
             return
         with self._sync_lock:
@@ -317,12 +342,35 @@ class RecService:
                 hist.append(idx)
         return UserState(uidx, hist, last_query, len(evs), known=uidx is not None or bool(evs))
 
+    def cached_user(self, user_id: str) -> _CachedUser:
+        """The user's state from the read-through cache: one indexed stamp query (which also brings the
+        catalog up to date); the full history is re-read only when the user's events changed."""
+        count, max_id, seq = self.store.user_stamp(user_id)
+        self.sync_catalog(seq=seq)
+        stamp = (count, max_id, self._catalog_seq)
+        entry = self._users.get(user_id)
+        if entry is not None and entry.stamp == stamp:
+            return entry
+        # read after the stamp: the state holds at least the stamped events (a newer one only makes the
+        # stamp mismatch next time, never hides an event)
+        entry = _CachedUser(stamp, self.user_state(user_id))
+        users = self._users
+        while len(users) >= max(1, self.settings.user_cache_size):
+            try:
+                del users[next(iter(users))]  # oldest inserted first
+            except (StopIteration, KeyError, RuntimeError):  # another thread emptied it meanwhile
+                break
+        users[user_id] = entry
+        return entry
+
     def record_events(self, records: Sequence[EventRecord], key: str | None) -> tuple[dict[str, Any], bool]:
         """Store events; with a bandit, newly stored ones (not an idempotent retry) also become rewards."""
         before: dict[str, list[int]] = {}
         if self.bandit is not None:
             before = {u: self.user_state(u).history for u in dict.fromkeys(r.user_id for r in records)}
         response, duplicate = self.store.add_events(records, key)
+        for user_id in dict.fromkeys(r.user_id for r in records):
+            self._users.pop(user_id, None)  # the stamp would catch it too; this frees the memory early
         if not duplicate:
             self.feed_bandit(records, before)
         return response, duplicate
@@ -356,9 +404,12 @@ class RecService:
         exclude_seen: bool = True,
         exclude: Sequence[int] = (),
         explain: bool = True,
+        cached: _CachedUser | None = None,
     ) -> list[Ranked]:
-        """Top-``k`` items for a history (dense indices, oldest first) and/or free text."""
-        self.sync_catalog()
+        """Top-``k`` items for a history (dense indices, oldest first) and/or free text; ``cached``: the
+        cache entry the history came from (its query vector is reused), after :meth:`cached_user` synced."""
+        if cached is None:
+            self.sync_catalog()
         hist = [int(i) for i in history][-max(1, self.settings.history_len) * 4 :]
         with self._lock.read():
             banned = set(exclude)
@@ -367,7 +418,7 @@ class RecService:
             lists: list[list[Ranked]] = []
             depth = k + 10
             if hist:
-                lists.append(self._model_ranking(user_index, hist, depth, banned))
+                lists.append(self._model_ranking(user_index, hist, depth, banned, cached))
                 added = self._added_ranking(hist, depth, banned)
                 if added:
                     lists.append(added)
@@ -390,7 +441,8 @@ class RecService:
         items, fused with the results of their last search when they made one. ``explore``: rank by the
         bandit's exploring score instead (LmrecError when no bandit is configured).
         """
-        state = self.user_state(user_id)
+        entry = self.cached_user(user_id)
+        state = entry.state
         if explore:
             ranked = self.explore_ranking(state.history, k, exclude_seen)
             if not explain:
@@ -399,16 +451,21 @@ class RecService:
             return ranked, not state.history
         if state.history:
             return self.recommend(
-                state.user_index, state.history, None, k, exclude_seen, explain=explain
+                state.user_index, state.history, None, k, exclude_seen, explain=explain, cached=entry
             ), False
-        popular = self.recommend(None, [], None, k + 10, exclude_seen)
+        popular = self.recommend(None, [], None, k + 10, exclude_seen, cached=entry)
         if not state.last_query:
             return popular[:k], True
-        by_text = self.recommend(None, [], state.last_query, k + 10, exclude_seen)
+        by_text = self.recommend(None, [], state.last_query, k + 10, exclude_seen, cached=entry)
         return _rrf([by_text, popular])[:k], True
 
     def _model_ranking(
-        self, user_index: int | None, hist: list[int], depth: int, banned: set[int]
+        self,
+        user_index: int | None,
+        hist: list[int],
+        depth: int,
+        banned: set[int],
+        cached: _CachedUser | None = None,
     ) -> list[Ranked]:
         from lmrec.models.base import UserBatch
 
@@ -416,11 +473,18 @@ class RecService:
         uidx = -1 if user_index is None else int(user_index)
         batch = UserBatch(np.asarray([uidx], dtype=np.int64), [known])
         if self.rec_index is not None and self.retrieval is not None:
-            q = self.retrieval.queries(batch)
-            excl = [np.asarray(sorted(banned), dtype=np.int64)]
+            # the query depends on the history only, which the cache entry's stamp pins down
+            q = cached.query if cached is not None else None
+            if q is None:
+                q = self.retrieval.queries(batch)
+                if cached is not None:
+                    cached.query = q
+            excl = [np.fromiter(banned, dtype=np.int64, count=len(banned))]
             ids, scores = self.rec_index.search(q, depth, exclude=excl)
             return [
-                Ranked(int(i), float(s), "history") for i, s in zip(ids[0], scores[0], strict=True) if i >= 0
+                Ranked(i, s, "history")
+                for i, s in zip(ids[0].tolist(), scores[0].tolist(), strict=True)
+                if i >= 0
             ]
         try:
             scores = np.asarray(self.model.score(batch), dtype=np.float32)[0].copy()

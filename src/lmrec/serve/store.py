@@ -307,6 +307,28 @@ class Store:
             rows = conn.execute(q).all()
         return [EventRecord(*r) for r in reversed(rows)]
 
+    def user_stamp(self, user_id: str) -> tuple[int, int, int]:
+        """``(number of the user's events, their largest id, last catalog change seq)`` in one indexed query.
+
+        Events are never deleted, so a committed event of the user always changes the first two numbers (even
+        when PostgreSQL commits ids out of order): a cache of user states built from the store stays exact
+        by comparing stamps, across processes. The catalog seq rides along so a read needs one round trip.
+        """
+        with self.engine.connect() as conn:
+            row = conn.execute(self._stamp_query, {"user": user_id}).one()
+        return int(row[0]), int(row[1] or 0), int(row[2] or 0)
+
+    @property
+    def _stamp_query(self) -> Any:
+        q = getattr(self, "_stamp_q", None)
+        if q is None:
+            from sqlalchemy import bindparam
+
+            seq = select(func.max(catalog_changes.c.seq)).scalar_subquery()
+            q = select(func.count(), func.max(events.c.id), seq).where(events.c.user_id == bindparam("user"))
+            self._stamp_q = q
+        return q
+
     def count_events(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(events)).scalar() or 0)

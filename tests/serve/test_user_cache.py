@@ -1,0 +1,111 @@
+"""The read-through user-state cache stays exact across processes sharing one store.
+
+Two RecService instances over one SQLite file stand in for two `lmrec serve --workers 2` processes
+(deterministically: each call names the instance); the last test runs the real thing, two uvicorn workers."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from lmrec.serve import ServeSettings
+from lmrec.serve._service import RecService
+from lmrec.serve.store import EventRecord, Store
+from tests.serve.conftest import start_server, stop_server
+
+
+def _ids(ranked) -> list[int]:
+    return [r.index for r in ranked]
+
+
+@pytest.fixture(scope="module")
+def fast_settings(tmp_path_factory: pytest.TempPathFactory, tiny) -> Path:
+    """Settings with precomputed item text vectors: no encoder is loaded, so each process starts fast."""
+    out = tmp_path_factory.mktemp("cache_settings")
+    vecs = np.random.default_rng(0).normal(size=(tiny.n_items, 8)).astype(np.float32)
+    np.save(out / "vectors.npy", vecs)
+    (out / "settings.json").write_text(json.dumps({"item_vectors": str(out / "vectors.npy")}))
+    return out / "settings.json"
+
+
+def test_an_event_stored_by_another_process_shows_at_once(
+    model_dir: Path, tmp_path: Path, tiny, fast_settings: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    a = RecService(model_dir, Store(url), ServeSettings.from_json(fast_settings))
+    b = RecService(model_dir, Store(url), ServeSettings.from_json(fast_settings))
+    user = "cache-user"
+    cold, is_cold = a.recommend_user(user, 5, explain=False)
+    assert is_cold
+    assert a.cached_user(user) is a.cached_user(user)  # unchanged stamp: served from the cache
+    liked = tiny.item_ids[cold[0].index]
+    b.record_events([EventRecord(user, "like", liked)], None)  # "the other worker"
+    warm, is_cold = a.recommend_user(user, 5, explain=False)
+    assert not is_cold
+    assert cold[0].index not in _ids(warm)  # the liked item is now seen, hence excluded
+    assert a.cached_user(user).state.history == [cold[0].index]
+    # a second event by the other process, then the same answer from both
+    b.record_events([EventRecord(user, "view", tiny.item_ids[warm[0].index])], None)
+    assert _ids(a.recommend_user(user, 5, explain=False)[0]) == _ids(
+        b.recommend_user(user, 5, explain=False)[0]
+    )
+    assert a.cached_user(user).state.history == [cold[0].index, warm[0].index]
+
+
+def test_the_cache_is_bounded(model_dir: Path, tmp_path: Path, fast_settings: Path) -> None:
+    settings = ServeSettings.from_dict(
+        {**ServeSettings.from_json(fast_settings).to_dict(), "user_cache_size": 3}
+    )
+    svc = RecService(model_dir, Store(f"sqlite:///{tmp_path / 's.sqlite'}"), settings)
+    for i in range(10):
+        svc.recommend_user(f"u{i % 5}-x", 3, explain=False)
+    assert len(svc._users) <= 3
+
+
+def test_stamp_counts_events_and_tracks_the_catalog(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'st.sqlite'}")
+    assert store.user_stamp("nobody") == (0, 0, 0)
+    ids = store.add_events([EventRecord("x", "view", "i1"), EventRecord("y", "view", "i2")])[0]["ids"]
+    store.add_events([EventRecord("x", "click", "i3")])
+    count, last, seq = store.user_stamp("x")
+    assert (count, seq) == (2, 0) and last > ids[0]
+    store.log_item("new", "delete", None, None)
+    assert store.user_stamp("x")[2] == 1
+
+
+def test_two_worker_processes_see_each_others_events(
+    model_dir: Path, tmp_path: Path, fast_settings: Path
+) -> None:
+    srv = start_server(
+        model_dir,
+        f"sqlite:///{tmp_path / 'w.sqlite'}",
+        tmp_path / "w.log",
+        "--workers",
+        "2",
+        "--settings",
+        str(fast_settings),
+    )
+    user = f"w-{uuid.uuid4().hex[:8]}"
+
+    def fresh_get() -> dict:
+        # a new connection each time, so the kernel spreads the requests over both worker processes
+        with httpx.Client(base_url=srv.url, timeout=60) as c:
+            return c.get(f"/users/{user}/recommendations", params={"k": 5}).json()
+
+    try:
+        before = [fresh_get() for _ in range(12)]  # fills both workers' caches with the cold state
+        assert all(r["cold_start"] for r in before)
+        liked = before[0]["items"][0]["id"]
+        with srv.client() as c:
+            r = c.post("/events", json={"events": [{"user_id": user, "type": "like", "item_id": liked}]})
+            assert r.status_code == 200
+        after = [fresh_get() for _ in range(12)]
+        assert not any(r["cold_start"] for r in after)
+        assert all(liked not in [x["id"] for x in r["items"]] for r in after)
+    finally:
+        stop_server(srv)
