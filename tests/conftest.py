@@ -77,3 +77,43 @@ def ml100k_small():
     data = Dataset("ml-100k-first400", full.domain, small, items, full.user_ids, full.item_ids[:n])
     model = ContentRecommender(template="{title}. {genres}").fit(data.interactions, items=data.items)
     return data, model
+
+
+@pytest.fixture(scope="session")
+def ml100k_vec_small():
+    """ML-100K users 1-300 x movies 1-300 with ratings, leave-one-out by time: (dataset, split).
+
+    The item table gains a ``vec`` column (a hashed bag of words of each movie's real text, 48 dims) so that
+    textseq tests can train through ``vector_field="vec"`` without running a language model."""
+    import zlib
+
+    from lmrec.data import Dataset, Interactions, ItemTable
+    from lmrec.data.catalog import load_dataset
+    from lmrec.data.split import leave_one_out_split
+
+    full = load_dataset("ml-100k")
+    n_users, n_items, dim = 300, 300, 48
+    inter = full.interactions
+    keep = (inter.item < n_items) & (inter.user < n_users)
+    small = Interactions(
+        user=inter.user[keep],
+        item=inter.item[keep],
+        timestamp=inter.timestamp[keep],
+        n_users=n_users,
+        n_items=n_items,
+        rating=inter.rating[keep],
+        domain=inter.domain,
+    )
+    frame = full.items.frame.iloc[:n_items].copy()
+    vecs = np.zeros((n_items, dim), dtype=np.float32)
+    for row, text in enumerate(full.items.texts()[:n_items]):
+        for tok in text.lower().split():
+            h = zlib.crc32(tok.encode())
+            vecs[row, h % dim] += 1.0 if (h >> 16) & 1 else -1.0
+        vecs[row] += 0.01 * np.sin(np.arange(dim) * (row + 1))  # no all-zero rows
+    frame["vec"] = list(vecs / np.linalg.norm(vecs, axis=1, keepdims=True))
+    items = ItemTable(frame, text_fields=full.items.text_fields, vector_fields=("vec",))
+    data = Dataset(
+        "ml-100k-300x300", full.domain, small, items, full.user_ids[:n_users], full.item_ids[:n_items]
+    )
+    return data, leave_one_out_split(data)

@@ -68,6 +68,12 @@ def train(
     finetune_encoder: int | None = typer.Option(
         None, "--finetune-encoder", help="textseq: unfreeze the top N encoder layers (expensive)."
     ),
+    aux_rating: float | None = typer.Option(
+        None, "--aux-rating", min=0.0, help="textseq: weight of the next interaction's rating head (MSE)."
+    ),
+    aux_sentiment: float | None = typer.Option(
+        None, "--aux-sentiment", min=0.0, help="textseq: weight of the positive-rating head (BCE)."
+    ),
     epochs: int | None = typer.Option(None, "--epochs", help="Training epochs (models that have them)."),
     config_file: Path | None = typer.Option(None, "--config", help="JSON file with model options."),
     set_: list[str] = typer.Option([], "--set", help="Model option key=value (repeatable; JSON values)."),
@@ -97,6 +103,8 @@ def train(
         "augment": _csv(augment),
         "finetune_encoder": finetune_encoder,
         "epochs": epochs,
+        "aux_rating_weight": aux_rating,
+        "aux_sentiment_weight": aux_sentiment,
     }
     cfg = build_config(cls, config_file=config_file, flags=flags, overrides=parse_assignments(set_))
     if split_kind not in ("auto", "loo", "fixed"):

@@ -6,6 +6,12 @@ initialised from the catalog's mean/covariance, then a mixture-of-experts projec
 (SASRec-style, learned positions, all prefixes trained at once) -> dot product with every item
 representation, full-softmax cross-entropy over the catalog (or sampled softmax with logQ correction).
 
+Multi-task learning (``aux_rating_weight`` / ``aux_sentiment_weight``, for data with ratings): small per-task
+heads read the sequence state and the next item's representation and predict the rating of that next
+interaction (MSE on standardised ratings) and whether it is positive (rating >= ``sentiment_threshold``,
+binary cross-entropy); their losses are added to the next-item loss with those weights, so the adaptor and
+the transformer are shared by all tasks. :meth:`TextSeq.predict_feedback` reads the heads.
+
 Without ``id_fusion`` the model is inductive: any item whose text vector exists can be scored, including items
 added after training (:meth:`TextSeq.add_items`) or any vector matrix (:meth:`TextSeq.score_vectors`).
 """
@@ -51,6 +57,9 @@ class TextSeqConfig(BaseConfig):
     Training: ``epochs`` (max; early stop on validation NDCG@10 after ``patience``), ``batch_size`` (windows
     of ``max_len``), ``lr``, ``weight_decay``, ``augment`` (crop / mask / reorder with ``augment_prob``),
     ``finetune_encoder`` (unfreeze the top N encoder layers, lr ``finetune_lr``; expensive).
+    Auxiliary tasks (need ratings in the training interactions): ``aux_rating_weight`` (rating of the next
+    interaction, MSE on ratings standardised by the training mean/std), ``aux_sentiment_weight`` (is it
+    positive, i.e. rating >= ``sentiment_threshold``; binary cross-entropy). 0 = no head.
     """
 
     # item representation
@@ -94,6 +103,17 @@ class TextSeqConfig(BaseConfig):
     augment_prob: float = Field(0.3, ge=0.0, le=1.0)
     finetune_encoder: int = Field(0, ge=0, description="unfreeze the top N encoder layers (end to end)")
     finetune_lr: float = Field(2e-5, gt=0.0)
+    # auxiliary tasks (multi-task learning)
+    aux_rating_weight: float = Field(0.0, ge=0.0, description="weight of the next interaction's rating MSE")
+    aux_sentiment_weight: float = Field(
+        0.0, ge=0.0, description="weight of the next interaction's positive-rating BCE"
+    )
+    sentiment_threshold: float = Field(4.0, description="ratings >= this count as positive")
+
+    @property
+    def has_aux(self) -> bool:
+        """Whether any auxiliary head is trained."""
+        return self.aux_rating_weight > 0 or self.aux_sentiment_weight > 0
 
 
 class TextSeq(ItemVectorRefHooks, BaseRecommender):
@@ -111,6 +131,11 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
                 raise ConfigError(f"unknown augmentation {a!r}")
         if self.config.dim % self.config.n_heads:
             raise ConfigError(f"invalid TextSeqConfig: dim {self.config.dim} not divisible by n_heads")
+        if self.config.has_aux and self.config.augment:
+            # augmentations crop and reorder sequences, which breaks the event <-> rating alignment
+            raise ConfigError(
+                "invalid TextSeqConfig: auxiliary rating/sentiment heads cannot be used with augment"
+            )
         self.module: Any = None
         self.vector_ref: ItemVectorRef | None = None
         self._item_cache: Any = None
@@ -143,6 +168,11 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
         feats, feat_spec = _item_features(items, cfg.features, self.n_items)
         counts = np.bincount(train.item, minlength=self.n_items).astype(np.float32)
         self.module = _TextSeqModule.build(cfg, vectors, counts, feats, feat_spec)
+        rating_windows = None
+        if cfg.has_aux:
+            rating_windows, stats = _rating_windows(train, self._histories, cfg.max_len)
+            self.module.set_rating_stats(*stats)
+            self.fit_info["aux"] = {"rating_mean": stats[0], "rating_std": stats[1]}
         self._prepare_module(self.module)
         self.fit_info["arch"] = {"text_dim": int(vectors.shape[1]), "features": feat_spec}
         finetuner = None
@@ -153,6 +183,15 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
         if not len(inputs):
             raise LmrecError("textseq: no user has two or more training interactions")
         sampler_logq = torch.log(torch.as_tensor(_sampling_probs(counts), dtype=torch.float32))
+
+        aux_sums: dict[str, float] = {}
+        aux_history: list[dict[str, float]] = []
+
+        def flush_aux() -> None:
+            n = aux_sums.pop("_batches", 0.0)
+            if n:
+                aux_history.append({k: round(v / n, 6) for k, v in aux_sums.items()})
+            aux_sums.clear()
 
         def batches(epoch: int, rng: np.random.Generator) -> Any:
             self._item_cache = None
@@ -167,17 +206,23 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
             order = rng.permutation(len(inp))
             for s in range(0, len(order), cfg.batch_size):
                 rows = order[s : s + cfg.batch_size]
-                yield torch.from_numpy(inp[rows]), torch.from_numpy(tgt[rows])
+                rat = None if rating_windows is None else torch.from_numpy(rating_windows[rows])
+                yield torch.from_numpy(inp[rows]), torch.from_numpy(tgt[rows]), rat
 
         def step(batch: Any) -> Any:
-            inp, tgt = batch
+            inp, tgt, rat = batch
             if finetuner is not None:
                 finetuner.refresh_rows(torch.unique(torch.cat([inp[inp >= 0], tgt[tgt >= 0]])))
-            if cfg.loss == "full":
-                return self.module.full_loss(inp, tgt)
-            return self.module.sampled_loss(inp, tgt, cfg.n_negatives, sampler_logq)
+            loss = self._batch_loss(inp, tgt, rat, sampler_logq)
+            parts = self.module.last_aux
+            if parts:
+                for k, v in parts.items():
+                    aux_sums[k] = aux_sums.get(k, 0.0) + v
+                aux_sums["_batches"] = aux_sums.get("_batches", 0.0) + 1.0
+            return loss
 
         def on_epoch_start(epoch: int) -> None:
+            flush_aux()
             if finetuner is not None:
                 finetuner.reencode_catalog()
 
@@ -216,6 +261,9 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
             on_epoch_start=on_epoch_start,
             param_groups=params,
         )
+        flush_aux()
+        if aux_history:
+            self.fit_info.setdefault("aux", {})["train_history"] = aux_history
         if finetuner is not None:
             finetuner.reencode_catalog()
             self.fit_info["finetune"] = {**finetuner.stats(), "weights": ENCODER_FILE}
@@ -239,6 +287,15 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
                 "item_vectors": self.vector_ref.to_dict() if self.vector_ref else None,
             }
         )
+
+    def _batch_loss(self, inp: Any, tgt: Any, ratings: Any, logq: Any) -> Any:
+        """The training loss of one batch of windows (``ratings`` aligned with ``tgt``, or None).
+
+        A hook: :mod:`lmrec.transfer.distill` adds the teacher's KL term here."""
+        cfg = self.config
+        if cfg.loss == "full":
+            return self.module.full_loss(inp, tgt, ratings)
+        return self.module.sampled_loss(inp, tgt, cfg.n_negatives, logq, ratings)
 
     def _prepare_module(self, module: Any) -> None:
         """Hook run on the freshly built module before training (no-op here): :mod:`lmrec.transfer`
@@ -335,6 +392,30 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
             padded, lengths = pad_histories([hist], self.config.max_len)
             state = self.module.user_states(torch.from_numpy(padded), torch.from_numpy(lengths), extended)
             return self.module.logits(state, reps).numpy()[0].astype(np.float32)
+
+    def predict_feedback(self, query: Any, items: Any) -> dict[str, np.ndarray]:
+        """What the auxiliary heads predict for each query row's next interaction being with ``items[row]``:
+        ``rating`` (in the data's rating scale) and/or ``positive`` (probability that the rating is >=
+        ``sentiment_threshold``), whichever heads the model was trained with."""
+        import torch
+
+        if self.module is None:
+            raise LmrecError("textseq: call fit() (or load()) before predict_feedback()")
+        if not self.config.has_aux:
+            raise ConfigError(
+                "textseq: this model has no auxiliary heads (aux_rating_weight / aux_sentiment_weight)"
+            )
+        batch = self.as_batch(query)
+        idx = np.asarray(items, dtype=np.int64).reshape(-1)
+        if len(idx) != len(batch):
+            raise LmrecError(f"predict_feedback: {len(batch)} query rows but {len(idx)} items")
+        if len(idx) and (idx.min() < 0 or idx.max() >= self.n_items):
+            raise LmrecError(f"predict_feedback: item index out of range [0, {self.n_items})")
+        with torch.no_grad():
+            states = self._user_states(list(batch.histories))
+            reps = self._item_reps()[torch.from_numpy(idx)]
+            out = self.module.aux_predict(states, reps)
+        return {k: v.numpy().astype(np.float32) for k, v in out.items()}
 
     def recommend_for_text(
         self, text: str, k: int = 10, *, history: Any = None, exclude: Any = None
@@ -457,6 +538,33 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
 def _sampling_probs(counts: np.ndarray, power: float = 0.75) -> np.ndarray:
     p = (counts + 1.0) ** power
     return p / p.sum()
+
+
+def _rating_windows(
+    train: Interactions, histories: list[np.ndarray], max_len: int
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """Ratings aligned with the targets of :func:`training_windows` over ``histories`` (NaN where there is no
+    target), and the training ratings' (mean, std) used to standardise them."""
+    if train.rating is None:
+        raise ConfigError(
+            "textseq: aux_rating_weight / aux_sentiment_weight need ratings in the training data"
+        )
+    order = train.time_order()  # the order of train.sequences(), which made ``histories``
+    ratings = np.asarray(train.rating, dtype=np.float32)[order]
+    mean = float(ratings.mean()) if len(ratings) else 0.0
+    std = float(ratings.std()) if len(ratings) else 0.0
+    if not std > 0:
+        raise ConfigError(
+            "textseq: the training ratings are all equal; nothing for an auxiliary head to learn"
+        )
+    bounds = np.cumsum([0] + [len(h) for h in histories])
+    rows = [np.arange(bounds[u], bounds[u + 1], dtype=np.int64) for u in range(len(histories))]
+    # the same windows as the item targets, but over event row numbers
+    _, target_rows = training_windows(histories, max_len, targets=rows)
+    out = np.full(target_rows.shape, np.nan, dtype=np.float32)
+    has = target_rows >= 0
+    out[has] = ratings[target_rows[has]]
+    return out, (mean, std)
 
 
 def _last_event_per_user(inter: Interactions) -> tuple[np.ndarray, np.ndarray]:
@@ -622,6 +730,13 @@ def _module_classes() -> Any:  # noqa: C901 - one place that defines the torch m
             self.encoder = nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False)
             causal = torch.triu(torch.ones(cfg.max_len, cfg.max_len, dtype=torch.bool), diagonal=1)
             self.register_buffer("causal", causal, persistent=False)
+            # auxiliary per-task heads on (sequence state, next item representation)
+            self.rating_head = _aux_head(d) if cfg.aux_rating_weight > 0 else None
+            self.sentiment_head = _aux_head(d) if cfg.aux_sentiment_weight > 0 else None
+            if cfg.has_aux:
+                # mean and std of the training ratings (the rating head predicts standardised ratings)
+                self.register_buffer("rating_stats", torch.tensor([0.0, 1.0]))
+            self.last_aux: dict[str, float] = {}
 
         # item side
         def item_reps(
@@ -676,15 +791,70 @@ def _module_classes() -> Any:  # noqa: C901 - one place that defines the torch m
                 states, reps = F.normalize(states, dim=-1), F.normalize(reps, dim=-1)
             return states @ reps.T / self.cfg.temperature
 
+        # auxiliary tasks
+        def set_rating_stats(self, mean: float, std: float) -> None:
+            with torch.no_grad():
+                self.rating_stats.copy_(torch.tensor([mean, std]))
+
+        def aux_raw(self, states: torch.Tensor, target_reps: torch.Tensor) -> dict[str, torch.Tensor]:
+            x = torch.cat([states, target_reps, states * target_reps], dim=-1)
+            out: dict[str, torch.Tensor] = {}
+            if self.rating_head is not None:
+                out["rating"] = self.rating_head(x).squeeze(-1)  # standardised rating
+            if self.sentiment_head is not None:
+                out["positive"] = self.sentiment_head(x).squeeze(-1)  # logit
+            return out
+
+        def aux_predict(self, states: torch.Tensor, target_reps: torch.Tensor) -> dict[str, torch.Tensor]:
+            raw = self.aux_raw(states, target_reps)
+            out: dict[str, torch.Tensor] = {}
+            if "rating" in raw:
+                out["rating"] = raw["rating"] * self.rating_stats[1] + self.rating_stats[0]
+            if "positive" in raw:
+                out["positive"] = torch.sigmoid(raw["positive"])
+            return out
+
+        def aux_loss(
+            self, states: torch.Tensor, target_reps: torch.Tensor, ratings: torch.Tensor
+        ) -> torch.Tensor:
+            """Weighted auxiliary losses of the rows whose rating is known (records them in ``last_aux``)."""
+            known = torch.isfinite(ratings)
+            self.last_aux = {}
+            if not bool(known.any()):
+                return states.new_zeros(())
+            raw = self.aux_raw(states[known], target_reps[known])
+            r = ratings[known]
+            total = states.new_zeros(())
+            if "rating" in raw:
+                mse = F.mse_loss(raw["rating"], (r - self.rating_stats[0]) / self.rating_stats[1])
+                total = total + self.cfg.aux_rating_weight * mse
+                self.last_aux["rating_mse"] = float(mse.detach())
+            if "positive" in raw:
+                label = (r >= self.cfg.sentiment_threshold).float()
+                bce = F.binary_cross_entropy_with_logits(raw["positive"], label)
+                total = total + self.cfg.aux_sentiment_weight * bce
+                self.last_aux["sentiment_bce"] = float(bce.detach())
+            return total
+
         # losses
-        def full_loss(self, inp: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+        def full_loss(
+            self, inp: torch.Tensor, tgt: torch.Tensor, ratings: torch.Tensor | None = None
+        ) -> torch.Tensor:
             reps = self.item_reps()
             h = self.encode(inp, reps)
             sel = tgt >= 0
-            return F.cross_entropy(self.logits(h[sel], reps), tgt[sel])
+            loss = F.cross_entropy(self.logits(h[sel], reps), tgt[sel])
+            if ratings is not None and self.cfg.has_aux:
+                loss = loss + self.aux_loss(h[sel], reps[tgt[sel]], ratings[sel])
+            return loss
 
         def sampled_loss(
-            self, inp: torch.Tensor, tgt: torch.Tensor, n_neg: int, logq: torch.Tensor
+            self,
+            inp: torch.Tensor,
+            tgt: torch.Tensor,
+            n_neg: int,
+            logq: torch.Tensor,
+            ratings: torch.Tensor | None = None,
         ) -> torch.Tensor:
             sel = tgt >= 0
             targets = tgt[sel]
@@ -700,7 +870,10 @@ def _module_classes() -> Any:  # noqa: C901 - one place that defines the torch m
             neg_logits = self.logits(h, reps_sub[lookup[neg]]) - logq[neg]
             neg_logits = neg_logits.masked_fill(neg.unsqueeze(0) == targets.unsqueeze(1), float("-inf"))
             logits = torch.cat([pos_logit.unsqueeze(1), neg_logits], dim=1)
-            return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long))
+            loss = F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long))
+            if ratings is not None and self.cfg.has_aux:
+                loss = loss + self.aux_loss(h, reps_sub[lookup[targets]], ratings[sel])
+            return loss
 
         def logits_rowwise(self, states: torch.Tensor, reps: torch.Tensor) -> torch.Tensor:
             if self.cfg.normalize:
@@ -718,6 +891,9 @@ def _module_classes() -> Any:  # noqa: C901 - one place that defines the torch m
                     name = _buf(key)
                     old = getattr(self, name)
                     setattr(self, name, torch.cat([old, torch.zeros((m, *old.shape[1:]), dtype=old.dtype)]))
+
+    def _aux_head(d: int) -> nn.Module:
+        return nn.Sequential(nn.Linear(3 * d, d), nn.GELU(), nn.Linear(d, 1))
 
     return Adaptor, TextSeqModule
 

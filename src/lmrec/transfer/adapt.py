@@ -51,6 +51,9 @@ TRAINING_FIELDS = frozenset(
         "cache_dir",
         "loss",
         "n_negatives",
+        "aux_rating_weight",
+        "aux_sentiment_weight",
+        "sentiment_threshold",
     }
 )
 
@@ -79,7 +82,9 @@ class AdaptedTextSeq(TextSeq):
         state = {k: torch.from_numpy(np.array(v)) for k, v in self._pretrained.weights.items()}
         missing, unexpected = module.load_state_dict(state, strict=False)
         allowed = {"text", "log_count", "adaptor.mean", "adaptor.zca", "id_emb"}
-        bad = [k for k in missing if k not in allowed and not k.startswith("id_gate")]
+        # the target's own parts: ID embeddings and auxiliary task heads start fresh
+        fresh = ("id_gate", "rating_head.", "sentiment_head.", "rating_stats")
+        bad = [k for k in missing if k not in allowed and not k.startswith(fresh)]
         if bad or unexpected:
             raise LmrecError(
                 f"adapt: pretrained weights do not fit this model (missing {bad}, extra {unexpected})"

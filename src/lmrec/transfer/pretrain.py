@@ -251,6 +251,9 @@ def pretrain(
         raise ConfigError(f"pretrain: duplicate source names {names}")
     if tc.id_fusion or tc.features or tc.finetune_encoder:
         raise ConfigError("pretrain: id_fusion, features and finetune_encoder are per-domain; leave them off")
+    if tc.has_aux:
+        # the rating/sentiment heads train during adaptation (lmrec adapt --set aux_rating_weight=...)
+        raise ConfigError("pretrain: auxiliary rating/sentiment heads are trained per target; leave them off")
     unknown = set(cfg.weights) - set(names)
     if unknown:
         raise ConfigError(f"pretrain: option 'weights' names unknown sources {sorted(unknown)}")
