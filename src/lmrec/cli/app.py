@@ -53,6 +53,7 @@ def _register() -> None:
     app.command("pretrain")(transfer.pretrain_cmd)
     app.command("adapt")(transfer.adapt_cmd)
     app.command("transfer")(transfer.transfer_cmd)
+    app.command("distill")(transfer.distill_cmd)
 
 
 _register()

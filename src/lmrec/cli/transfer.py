@@ -220,4 +220,96 @@ def transfer_cmd(
     typer.echo(f"report: {page}")
 
 
-__all__ = ["adapt_cmd", "pretrain_cmd", "transfer_cmd"]
+def distill_cmd(
+    teacher_dir: Path = typer.Argument(..., help="A trained textseq model folder (the teacher)."),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="The dataset the teacher was trained on."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder for the student (a textseq model)."),
+    dim: int = typer.Option(32, "--dim", min=4, help="Student width."),
+    layers: int = typer.Option(1, "--layers", min=1, help="Student transformer layers."),
+    heads: int | None = typer.Option(None, "--heads", min=1, help="Student heads (default: teacher's)."),
+    id_fusion: bool | None = typer.Option(
+        None, "--id-fusion/--no-id-fusion", help="Student item IDs (default: as the teacher)."
+    ),
+    temperature: float = typer.Option(2.0, "--temperature", "-T", help="Softmax temperature of the KL."),
+    alpha: float = typer.Option(0.5, "--alpha", help="Weight of the KL term (1 - alpha: next-item CE)."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Maximum epochs (early stop on valid)."),
+    settings: list[str] = typer.Option([], "--set", help="Student textseq config KEY=JSON."),
+    split_kind: str = typer.Option("auto", "--split", help="auto | loo | fixed (as `lmrec train`)."),
+    seed: int = typer.Option(0, "--seed"),
+    threads: int | None = typer.Option(None, "--threads"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Distill a trained textseq (teacher) into a smaller textseq (student) with a KL loss on the teacher's
+    score distribution over the catalog; evaluate both on the test split and save the student."""
+    import time
+
+    from lmrec.compress import directory_bytes
+    from lmrec.data import load_dataset
+    from lmrec.data.split import fixed_split, leave_one_out_split
+    from lmrec.evaluate import evaluate_model
+    from lmrec.models.base import FitOptions, read_model_meta
+    from lmrec.models.catalog import write_catalog
+    from lmrec.models.textseq import TextSeq
+    from lmrec.transfer.distill import distill, n_parameters, student_config
+
+    if split_kind not in ("auto", "loo", "fixed"):
+        raise ConfigError(f"option '--split': must be auto, loo or fixed, not {split_kind!r}")
+    meta = read_model_meta(teacher_dir)
+    if meta["model"] != "textseq":
+        raise ConfigError(f"{teacher_dir}: the teacher must be a textseq model, not {meta['model']!r}")
+    teacher = TextSeq.load(teacher_dir)
+    ds = load_dataset(dataset)
+    use_fixed = split_kind == "fixed" or (split_kind == "auto" and ds.fixed_split is not None)
+    split = fixed_split(ds) if use_fixed else leave_one_out_split(ds)
+    recorded = (teacher.fit_info.get("split") or {}).get("split_hash")
+    if recorded and recorded != split.hash:
+        # a teacher trained on another split has seen the student's test events: its scores would leak them
+        raise ConfigError(
+            f"--dataset {dataset}: its split ({split.hash}) is not the one the teacher was trained on "
+            f"({recorded})"
+        )
+    changes: dict[str, Any] = {"dim": dim, "n_layers": layers, "n_heads": heads, "id_fusion": id_fusion}
+    if epochs is not None:
+        changes["epochs"] = epochs
+    cfg = student_config(teacher, **changes, **_overrides(settings))
+    opts = FitOptions(seed=seed, threads=threads, progress=progress)
+    t0 = time.perf_counter()
+    student = distill(
+        teacher,
+        split.train,
+        split.valid,
+        cfg,
+        items=ds.items,
+        temperature=temperature,
+        alpha=alpha,
+        options=opts,
+    )
+    fit_s = time.perf_counter() - t0
+    metrics = {}
+    for name, model in (("teacher", teacher), ("student", student)):
+        res = evaluate_model(model, split, ks=(10,), stage="test", seed=seed)
+        metrics[name] = {k: float(res.metrics[k]) for k in ("ndcg@10", "recall@10")}
+    student.fit_info.update(
+        {
+            "dataset": {"name": ds.name, "domain": ds.domain, "users": ds.n_users, "items": ds.n_items},
+            "split": split.describe(),
+            "metrics": {f"test {k}": v for k, v in metrics["student"].items()},
+            "fit_seconds": round(fit_s, 2),
+        }
+    )
+    student.fit_info["distill"]["teacher_metrics"] = {f"test {k}": v for k, v in metrics["teacher"].items()}
+    student.fit_info["distill"]["teacher_dir"] = str(teacher_dir)
+    student.save(out)
+    write_catalog(ds, out)
+    sizes = {"teacher": directory_bytes(teacher_dir), "student": directory_bytes(out)}
+    params = {"teacher": n_parameters(teacher.module), "student": n_parameters(student.module)}
+    for name in ("teacher", "student"):
+        m = metrics[name]
+        typer.echo(
+            f"{name}: {params[name]:,} parameters, {sizes[name] / 1e6:.2f} MB, test NDCG@10 "
+            f"{m['ndcg@10']:.4f} Recall@10 {m['recall@10']:.4f}"
+        )
+    typer.echo(f"distilled in {fit_s:.1f}s (T={temperature}, alpha={alpha}); saved to {out}")
+
+
+__all__ = ["adapt_cmd", "distill_cmd", "pretrain_cmd", "transfer_cmd"]
