@@ -102,18 +102,40 @@ class Interactions:
             domain=self.domain,
         )
 
+    # Derived views are computed once and cached (the columns are read-only, so they cannot go stale). The
+    # caches live in the instance __dict__ under these names and are left out of pickling (__getstate__);
+    # equality is identity (eq=False), so they never take part in it either.
+    _CACHED = ("_time_order", "_sequences", "_fingerprint")
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in self._CACHED}
+
     def time_order(self) -> np.ndarray:
-        """Row indices sorted by (user, timestamp), stable: ties keep file order."""
+        """Row indices sorted by (user, timestamp), stable: ties keep file order (read-only, cached)."""
+        return self._time_order
+
+    @cached_property
+    def _time_order(self) -> np.ndarray:
         by_time = np.argsort(self.timestamp, kind="stable")
-        return by_time[np.argsort(self.user[by_time], kind="stable")]
+        order = by_time[np.argsort(self.user[by_time], kind="stable")]
+        order.setflags(write=False)
+        return order
 
     def sequences(self) -> list[np.ndarray]:
-        """Each user's items in time order (oldest first); empty arrays for users without events."""
+        """Each user's items in time order (oldest first); empty arrays for users without events.
+
+        A new list on every call; its arrays are read-only views of one cached array.
+        """
+        return list(self._sequences)
+
+    @cached_property
+    def _sequences(self) -> tuple[np.ndarray, ...]:
         order = self.time_order()
         users = self.user[order]
         items = self.item[order]
-        bounds = np.searchsorted(users, np.arange(self.n_users + 1))
-        return [items[bounds[u] : bounds[u + 1]] for u in range(self.n_users)]
+        items.setflags(write=False)
+        bounds = np.searchsorted(users, np.arange(self.n_users + 1)).tolist()
+        return tuple(items[bounds[u] : bounds[u + 1]] for u in range(self.n_users))
 
     def to_csr(self, *, binary: bool = True, dtype: Any = np.float32) -> Any:
         """A users x items scipy CSR matrix (1 per event, duplicates collapsed when ``binary``)."""
@@ -136,7 +158,11 @@ class Interactions:
         return pd.DataFrame(cols)
 
     def fingerprint(self) -> str:
-        """A short hash of the content (used to identify splits)."""
+        """A short hash of the content (used to identify splits; cached)."""
+        return self._fingerprint
+
+    @cached_property
+    def _fingerprint(self) -> str:
         h = hashlib.sha256()
         for a in (self.user, self.item, self.timestamp):
             h.update(np.ascontiguousarray(a).tobytes())

@@ -6,7 +6,9 @@ All splitters are pure: they never modify the dataset they are given.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -40,8 +42,26 @@ class Split:
         if len(a) != len(self.dataset.interactions):
             raise DataError("split assignment length differs from the number of interactions")
 
+    # The parts and the hash are derived from immutable data (read-only assignment, immutable dataset), so
+    # they are computed once and cached: every access returns the same Interactions object, whose own
+    # derived views (sequences, time order) are cached in turn. Caches are left out of pickling.
+    _CACHED = ("_parts", "hash")
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in self._CACHED}
+
+    @cached_property
+    def _parts(self) -> dict[str, Interactions]:
+        return {}
+
+    def _cached_part(self, name: str, rows: Callable[[], np.ndarray]) -> Interactions:
+        part = self._parts.get(name)
+        if part is None:
+            part = self._parts[name] = self.dataset.interactions.subset(rows())
+        return part
+
     def _part(self, code: int) -> Interactions:
-        return self.dataset.interactions.subset(self.assignment == code)
+        return self._cached_part(str(code), lambda: self.assignment == code)
 
     @property
     def train(self) -> Interactions:
@@ -58,11 +78,16 @@ class Split:
     @property
     def train_valid(self) -> Interactions:
         """Training plus validation events (the history used at test time)."""
-        return self.dataset.interactions.subset((self.assignment == TRAIN) | (self.assignment == VALID))
+        a = self.assignment
+        return self._cached_part("train_valid", lambda: (a == TRAIN) | (a == VALID))
 
-    @property
+    def history(self, stage: str) -> Interactions:
+        """The events that form users' histories when evaluating ``stage`` (rows of :meth:`history_rows`)."""
+        return self._cached_part(f"history:{stage}", lambda: self.history_rows(stage))
+
+    @cached_property
     def hash(self) -> str:
-        """sha256 (16 hex digits) of the dataset fingerprint and the per-row assignment."""
+        """sha256 (16 hex digits) of the dataset fingerprint and the per-row assignment (cached)."""
         h = hashlib.sha256()
         h.update(self.dataset.interactions.fingerprint().encode())
         h.update(self.assignment.tobytes())

@@ -32,13 +32,14 @@ Sampled evaluation
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from lmrec.data.split import TEST, VALID, Split
+from lmrec.data.split import Split
 from lmrec.errors import LmrecError
 from lmrec.evaluate import metrics as M
 
@@ -193,14 +194,62 @@ def _fast_top(s: np.ndarray, k: int, tie_key: np.ndarray | None) -> tuple[np.nda
 
 
 def _top_of_floats(s: np.ndarray, k: int, tie_key: np.ndarray | None) -> np.ndarray:
-    """:func:`_top_from_codes` of ``_order_codes(s)`` for NaN-free float32 ``s``: float top-k where exact."""
+    """:func:`_top_from_codes` of ``_order_codes(s)`` for NaN-free float32 ``s``, without coding every score.
+
+    Wide rows: a cut-off no higher than the k-th best score (the k-th largest of ~16k group maxima) leaves a
+    few candidates per row, which are ranked exactly by their (code, tie key) keys; rows with too many
+    candidates (ties at the cut-off, mostly -inf rows) take the exact path. Narrow rows: a float top-k.
+    """
     b, n = s.shape
     k = min(k, n)
     if k == 0 or b == 0 or k >= n:
         return _top_from_codes(_order_codes(s), k, tie_key)
-    top, ok = _fast_top(s, k, tie_key)
-    if not ok.all():
-        bad = np.flatnonzero(~ok)
+    size = n // (16 * k)
+    if size < 2:
+        top, ok = _fast_top(s, k, tie_key)
+        if not ok.all():
+            bad = np.flatnonzero(~ok)
+            top[bad] = _top_from_codes(_order_codes(s[bad]), k, tie_key)
+        return top
+    s = np.ascontiguousarray(s)
+    groups = n // size  # group j holds columns j, j + groups, j + 2 * groups, ... (the max is then SIMD)
+    step = s.strides[1]
+    view = np.lib.stride_tricks.as_strided(s, (b, size, groups), (s.strides[0], groups * step, step))
+    maxima = view.max(axis=1)
+    if groups * size < n:
+        maxima = np.concatenate([maxima, s[:, groups * size :].max(axis=1, keepdims=True)], axis=1)
+    m = maxima.shape[1]
+    # k group maxima are >= floor, so at least k scores are: floor <= the k-th best score
+    floor = np.partition(maxima, m - k, axis=1)[:, m - k]
+    flat = np.flatnonzero(s >= floor[:, None])
+    rows = flat // n
+    counts = np.bincount(rows, minlength=b)
+    good = counts <= max(16 * k, 256)
+    top = np.full((b, k), -1, dtype=np.int64)
+    if not good.all():
+        keep = good[rows]
+        flat, rows = flat[keep], rows[keep]
+        counts[~good] = 0
+    if good.any():
+        cols = flat - rows * n
+        width = int(counts.max())
+        pos = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+        cand_cols = np.full((b, width), -1, dtype=np.int64)
+        cand_cols[rows, pos] = cols
+        low = (np.uint64(n) - cols.astype(np.uint64)) if tie_key is None else tie_key[cols]
+        key = np.zeros((b, width), dtype=np.uint64)  # padding: 0, below every real key (low >= 1)
+        key[rows, pos] = (_order_codes(s[rows, cols]).astype(np.uint64) << np.uint64(32)) | low
+        part = np.argpartition(key, width - k, axis=1)[:, width - k :] if k < width else np.tile(
+            np.arange(width), (b, 1)
+        )
+        order = np.argsort(np.take_along_axis(key, part, axis=1), axis=1)[:, ::-1]
+        best = np.take_along_axis(part, order, axis=1)
+        picked = np.take_along_axis(cand_cols, best, axis=1)
+        # code 0 is -inf (never recommended), padding has key 0
+        picked[(np.take_along_axis(key, best, axis=1) >> np.uint64(32)) == 0] = -1
+        top[:, : picked.shape[1]] = picked
+    if not good.all():
+        bad = np.flatnonzero(~good)
         top[bad] = _top_from_codes(_order_codes(s[bad]), k, tie_key)
     return top
 
@@ -218,29 +267,74 @@ def rank_top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return _top_of_floats(s, k, None)
 
 
-def _tie_counts(code: np.ndarray, targets: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Per row with one target: items scoring strictly above it and other items tied with it.
+def _tie_counts_float(
+    s: np.ndarray, tgt: np.ndarray, top: np.ndarray, max_k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row (NaN-free float32 scores, excluded items at -inf) with one target column ``tgt``: items scoring
+    strictly above it and other items tied with it. ``top`` is the row's ranked top list.
 
-    An excluded (seen) target can never be retrieved: it gets ``n_greater = n_items``.
+    An excluded (seen) target can never be retrieved: it gets ``n_greater = n_items``. So does a target below
+    the ``max_k``-th best score, without counting: at least ``max_k`` items beat it, and the expected metrics
+    at every k <= ``max_k`` are then 0 whatever the counts, so only the few rows near the top are counted.
     """
-    b, n = code.shape
-    tgt = np.array([t[0] for t in targets], dtype=np.int64)
-    ct = code[np.arange(b), tgt]
-    greater = (code > ct[:, None]).sum(axis=1)
-    tied = (code == ct[:, None]).sum(axis=1) - 1
-    seen = ct == 0
-    return np.where(seen, n, greater), np.where(seen, 0, tied)
-
-
-def _tie_counts_float(s: np.ndarray, targets: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_tie_counts` on NaN-free float32 scores, excluded items at -inf (same order, same counts)."""
     b, n = s.shape
-    tgt = np.array([t[0] for t in targets], dtype=np.int64)
     st = s[np.arange(b), tgt]
-    greater = np.count_nonzero(s > st[:, None], axis=1)
-    tied = np.count_nonzero(s == st[:, None], axis=1) - 1
-    seen = st == -np.inf
-    return np.where(seen, n, greater), np.where(seen, 0, tied)
+    greater = np.full(b, n, dtype=np.int64)
+    tied = np.zeros(b, dtype=np.int64)
+    near = st > -np.inf
+    if top.shape[1] >= max_k:
+        kth = top[:, max_k - 1]
+        near &= (kth < 0) | (st >= s[np.arange(b), np.maximum(kth, 0)])
+    rows = np.flatnonzero(near)
+    if len(rows):
+        sub, sv = s[rows], st[rows, None]
+        greater[rows] = np.count_nonzero(sub > sv, axis=1)
+        tied[rows] = np.count_nonzero(sub == sv, axis=1) - 1
+    return greater, tied
+
+
+class _Ragged(NamedTuple):
+    """Rows of item indices in one flat array (CSR): row r is ``indices[indptr[r] : indptr[r + 1]]``."""
+
+    indptr: np.ndarray  # int64, len n_rows + 1
+    indices: np.ndarray  # int64
+
+    @classmethod
+    def of(cls, rows: Sequence[Any]) -> _Ragged:
+        lens = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lens, out=indptr[1:])
+        if indptr[-1]:
+            indices = np.concatenate([np.asarray(r).ravel() for r in rows if len(r)]).astype(np.int64)
+        else:
+            indices = np.zeros(0, dtype=np.int64)
+        return cls(indptr, indices)
+
+    def take(self, rows: np.ndarray) -> _Ragged:
+        """The rows ``rows``, in that order."""
+        lens = np.diff(self.indptr)[rows]
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lens, out=indptr[1:])
+        pos = np.arange(indptr[-1], dtype=np.int64) + np.repeat(self.indptr[rows] - indptr[:-1], lens)
+        return _Ragged(indptr, self.indices[pos])
+
+    def row(self, r: int) -> np.ndarray:
+        return self.indices[self.indptr[r] : self.indptr[r + 1]]
+
+    def rows(self, lo: int, hi: int) -> list[np.ndarray]:
+        ip = self.indptr[lo : hi + 1].tolist()
+        return [self.indices[a:b] for a, b in zip(ip[:-1], ip[1:], strict=True)]
+
+    def flat_cells(self, lo: int, hi: int, width: int) -> np.ndarray:
+        """Flat positions ``(r - lo) * width + item`` of rows lo..hi-1 in a C-order (hi - lo, width) block."""
+        a, b = int(self.indptr[lo]), int(self.indptr[hi])
+        lens = np.diff(self.indptr[lo : hi + 1])
+        return np.repeat(np.arange(hi - lo, dtype=np.int64) * width, lens) + self.indices[a:b]
+
+
+def _check_range(rows: _Ragged, n_items: int, what: str) -> None:
+    if len(rows.indices) and (rows.indices.min() < 0 or rows.indices.max() >= n_items):
+        raise LmrecError(f"{what} item index out of range [0, {n_items})")
 
 
 # -- the evaluation core -----------------------------------------------------------------------------------
@@ -251,8 +345,8 @@ def _evaluate(
     *,
     n_items: int,
     users: np.ndarray,
-    targets: Sequence[np.ndarray],
-    exclude: Sequence[np.ndarray],
+    targets: _Ragged,
+    exclude: _Ragged,
     ks: Sequence[int],
     seed: int,
     batch_size: int,
@@ -267,7 +361,11 @@ def _evaluate(
     ties: str = "expected",
     item_pool: np.ndarray | None = None,
 ) -> EvalResult:
-    """Rank, score and average. ``score_rows(rows)`` returns scores for positions ``rows`` of ``users``."""
+    """Rank, score and average. ``score_rows(rows)`` returns scores for positions ``rows`` of ``users``.
+
+    ``targets`` (each row's distinct held-out items, sorted) and ``exclude`` (seen items) have one row per
+    user; item indices must lie in [0, n_items).
+    """
     start = time.perf_counter()
     ks = sorted({int(k) for k in ks})
     if not ks or ks[0] < 1:
@@ -276,6 +374,8 @@ def _evaluate(
         raise LmrecError(f"batch_size must be >= 1, got {batch_size}")
     if item_vectors is not None and len(item_vectors) != n_items:
         raise LmrecError(f"item_vectors has {len(item_vectors)} rows for {n_items} items")
+    _check_range(targets, n_items, "held-out")
+    _check_range(exclude, n_items, "excluded")
     max_k = ks[-1]
     rng = np.random.default_rng(seed)
     key_order = rng.permutation(n_items)
@@ -289,14 +389,12 @@ def _evaluate(
         pool[np.asarray(item_pool, dtype=np.int64)] = True
         outside = np.flatnonzero(~pool)
         n_ranked = int(pool.sum())
-        n_out = sum(int((~pool[t]).sum()) for t in targets)
+        n_out = int(np.count_nonzero(~pool[targets.indices]))
         if n_out:
             warnings.append(f"{n_out} held-out items lie outside the item pool and count as misses")
-        if len(outside):
-            # excluding the rest of the catalog is the same as seeing it
-            exclude = [np.concatenate([np.asarray(e, dtype=np.int64), outside]) for e in exclude]
+    # excluding the rest of the catalog is the same as seeing it: full ranking masks those columns directly
     n_users = len(users)
-    n_rel = np.array([len(t) for t in targets], dtype=np.int64)
+    n_rel = np.diff(targets.indptr)
     per_user: dict[str, np.ndarray] = {}
     for k in ks:
         for name in RANK_METRICS:
@@ -321,51 +419,62 @@ def _evaluate(
 
     bar = _progress(progress, n_users)
     for lo in range(0, n_users, batch_size):
-        rows = np.arange(lo, min(lo + batch_size, n_users))
+        hi = min(lo + batch_size, n_users)
+        rows = np.arange(lo, hi)
+        b = hi - lo
         scores = np.asarray(score_rows(rows))
-        if scores.shape != (len(rows), n_items):
-            raise LmrecError(f"model scores have shape {scores.shape}, expected {(len(rows), n_items)}")
-        b_targets = [targets[r] for r in rows]
-        b_exclude = [exclude[r] for r in rows]
+        if scores.shape != (b, n_items):
+            raise LmrecError(f"model scores have shape {scores.shape}, expected {(b, n_items)}")
         expected_rows = np.zeros(0, dtype=np.int64)
+        need_rel = True
         if candidates is None:
             # float32 scores, seen items at -inf: the same order as _order_codes with seen codes set to 0
             # (-0.0 and +0.0 compare equal as floats; _order_codes merges them wherever codes are built)
-            s = np.array(scores, dtype=np.float32)
+            s = np.array(scores, dtype=np.float32, order="C")
             _check_nan(s)
-            ex_lens = np.fromiter((len(e) for e in b_exclude), dtype=np.int64, count=len(rows))
-            if ex_lens.sum():
-                s[np.repeat(np.arange(len(rows)), ex_lens), np.concatenate(b_exclude)] = -np.inf
+            s.reshape(-1)[exclude.flat_cells(lo, hi, n_items)] = -np.inf
+            if len(outside):
+                s[:, outside] = -np.inf
             top = _top_of_floats(s, max_k, tie_key)
             if ties == "expected":
-                expected_rows = np.flatnonzero(n_rel[rows] == 1)
-                if len(expected_rows) < len(rows):
+                expected_rows = np.flatnonzero(n_rel[lo:hi] == 1)
+                if len(expected_rows) < b:
                     multi_target = True
-                s_exp = s if len(expected_rows) == len(rows) else s[expected_rows]  # no copy when all
-                g, t = _tie_counts_float(s_exp, [b_targets[i] for i in expected_rows])
+                # every rank metric of these rows is replaced by its expectation below
+                need_rel = len(expected_rows) < b
+                all_rows = len(expected_rows) == b
+                s_exp = s if all_rows else s[expected_rows]  # no copy when all
+                tgt = targets.indices[targets.indptr[lo:hi][expected_rows]]
+                top_exp = top if all_rows else top[expected_rows]
+                g, t = _tie_counts_float(s_exp, tgt, top_exp, max_k)
                 expected = M.expected_single_target_metrics(g, t, ks)
             del s
-            is_target = np.zeros((len(rows), n_items), dtype=bool)
-            t_lens = np.fromiter((len(t) for t in b_targets), dtype=np.int64, count=len(rows))
-            if t_lens.sum():
-                is_target[np.repeat(np.arange(len(rows)), t_lens), np.concatenate(b_targets)] = True
+            if need_rel:
+                is_target = np.zeros((b, n_items), dtype=bool)
+                is_target.reshape(-1)[targets.flat_cells(lo, hi, n_items)] = True
         else:
+            b_targets = targets.rows(lo, hi)
+            b_exclude = exclude.rows(lo, hi)
+            if len(outside):
+                b_exclude = [np.concatenate([e, outside]) for e in b_exclude]
             top, is_target, ranks, n_neg = _sampled_top(
                 scores, b_targets, b_exclude, key_order, max_k, candidates, rng
             )
             sampled_ranks[rows] = ranks
             n_full_negatives[rows] = n_neg
-        valid = top >= 0
-        rel = np.take_along_axis(is_target, np.maximum(top, 0), axis=1) & valid
-        nr = n_rel[rows]
+        if need_rel:
+            valid = top >= 0
+            rel = np.take_along_axis(is_target, np.maximum(top, 0), axis=1) & valid
+            nr = n_rel[rows]
         for k in ks:
-            per_user[f"ndcg@{k}"][rows] = M.ndcg_at_k(rel, k, n_relevant=nr)
-            per_user[f"recall@{k}"][rows] = M.recall_at_k(rel, nr, k)
-            per_user[f"precision@{k}"][rows] = M.precision_at_k(rel, k)
-            per_user[f"f1@{k}"][rows] = M.f1_at_k(rel, nr, k)
-            per_user[f"hit@{k}"][rows] = M.hit_rate_at_k(rel, k)
-            per_user[f"mrr@{k}"][rows] = M.mrr_at_k(rel, k)
-            per_user[f"map@{k}"][rows] = M.map_at_k(rel, nr, k)
+            if need_rel:
+                per_user[f"ndcg@{k}"][rows] = M.ndcg_at_k(rel, k, n_relevant=nr)
+                per_user[f"recall@{k}"][rows] = M.recall_at_k(rel, nr, k)
+                per_user[f"precision@{k}"][rows] = M.precision_at_k(rel, k)
+                per_user[f"f1@{k}"][rows] = M.f1_at_k(rel, nr, k)
+                per_user[f"hit@{k}"][rows] = M.hit_rate_at_k(rel, k)
+                per_user[f"mrr@{k}"][rows] = M.mrr_at_k(rel, k)
+                per_user[f"map@{k}"][rows] = M.map_at_k(rel, nr, k)
             if len(expected_rows):
                 for name in RANK_METRICS:
                     per_user[f"{name}@{k}"][rows[expected_rows]] = expected[f"{name}@{k}"]
@@ -377,7 +486,7 @@ def _evaluate(
                 if item_vectors is not None:
                     per_user[f"diversity@{k}"][rows] = M.intra_list_diversity(top, item_vectors, k)
         if bar is not None:
-            bar.update(len(rows))
+            bar.update(b)
     if bar is not None:
         bar.close()
 
@@ -515,22 +624,64 @@ def krichene_rendle_correction(
 # -- entry points ------------------------------------------------------------------------------------------
 
 
-def _stage_parts(split: Split, stage: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Per-user histories (time order) and held-out items of ``stage``."""
+@dataclass(frozen=True)
+class _Stage:
+    """What every evaluation of one split stage shares, computed once per (split, stage) and cached.
+
+    ``histories``: each user's history in time order (read-only arrays); ``targets``: each user's distinct
+    held-out items, sorted; ``users``: the users with at least one; ``history_rows`` / ``target_rows``: the
+    histories and targets of exactly those users; ``popularity`` / ``n_pop_users``: see :func:`_popularity`.
+    """
+
+    histories: list[np.ndarray]
+    users: np.ndarray
+    history_rows: _Ragged
+    target_rows: _Ragged
+    popularity: np.ndarray
+    n_pop_users: int
+
+
+# Split -> stage -> _Stage. A Split is immutable (read-only assignment over an immutable dataset), so what is
+# derived from it cannot go stale; weak keys drop an entry together with its split.
+_STAGES: weakref.WeakKeyDictionary[Split, dict[str, _Stage]] = weakref.WeakKeyDictionary()
+
+
+def _stage(split: Split, stage: str) -> _Stage:
+    """Per-user histories (time order) and held-out items of ``stage`` (cached per split)."""
     if stage not in ("valid", "test"):
         raise LmrecError(f"stage must be 'valid' or 'test', not {stage!r}")
+    cached = _STAGES.setdefault(split, {}).get(stage)
+    if cached is not None:
+        return cached
     inter = split.dataset.interactions
-    histories = inter.subset(split.history_rows(stage)).sequences()
-    tgt = inter.subset(split.assignment == (VALID if stage == "valid" else TEST))
+    history = split.history(stage)
+    histories = history.sequences()
+    tgt = split.valid if stage == "valid" else split.test
     # each user's distinct items, sorted (what np.unique per user gives), from one sort of all the pairs
     order = np.lexsort((tgt.item, tgt.user))
-    users, items = tgt.user[order], tgt.item[order]
-    first = np.ones(len(users), dtype=bool)
-    first[1:] = (users[1:] != users[:-1]) | (items[1:] != items[:-1])
-    users, items = users[first], items[first]
-    bounds = np.searchsorted(users, np.arange(inter.n_users + 1))
-    targets = [items[bounds[u] : bounds[u + 1]] for u in range(inter.n_users)]
-    return histories, targets
+    t_users, t_items = tgt.user[order], tgt.item[order]
+    first = np.ones(len(t_users), dtype=bool)
+    first[1:] = (t_users[1:] != t_users[:-1]) | (t_items[1:] != t_items[:-1])
+    t_users, t_items = t_users[first], t_items[first]
+    targets = _Ragged(
+        np.searchsorted(t_users, np.arange(inter.n_users + 1)).astype(np.int64), t_items.astype(np.int64)
+    )
+    users = np.flatnonzero(np.diff(targets.indptr)).astype(np.int64)
+    order = history.time_order()
+    h_items = history.item[order].astype(np.int64)
+    h_indptr = np.searchsorted(history.user[order], np.arange(inter.n_users + 1)).astype(np.int64)
+    all_histories = _Ragged(h_indptr, h_items)
+    popularity, n_pop_users = _popularity(all_histories, inter.n_items)
+    out = _Stage(
+        histories=histories,
+        users=users,
+        history_rows=all_histories.take(users),
+        target_rows=targets.take(users),
+        popularity=popularity,
+        n_pop_users=n_pop_users,
+    )
+    _STAGES[split][stage] = out
+    return out
 
 
 def evaluate_model(
@@ -570,14 +721,15 @@ def evaluate_model(
     """
     from lmrec.models.base import UserBatch
 
-    histories, targets = _stage_parts(split, stage)
+    prepared = _stage(split, stage)
     if test_history not in ("train_valid", "train"):
         raise LmrecError(f"test_history must be 'train_valid' or 'train', not {test_history!r}")
-    inputs = histories
+    histories = inputs = prepared.histories
     if stage == "test" and test_history == "train":
-        inputs, _ = _stage_parts(split, "valid")
+        inputs = _stage(split, "valid").histories
     n_items = split.dataset.n_items
-    users = np.array([u for u, t in enumerate(targets) if len(t)], dtype=np.int64)
+    users = prepared.users
+    history_rows, target_rows = prepared.history_rows, prepared.target_rows
     warnings: list[str] = []
     if checks:
         from lmrec.evaluate.integrity import check_split
@@ -586,16 +738,16 @@ def evaluate_model(
     if max_users is not None and max_users < len(users):
         rng = np.random.default_rng(seed + 1)
         total = len(users)
-        users = np.sort(rng.choice(users, size=max_users, replace=False))
+        chosen = np.sort(rng.choice(len(users), size=max_users, replace=False))
+        users = users[chosen]  # users is sorted: the same users as choosing among the users themselves
+        history_rows, target_rows = history_rows.take(chosen), target_rows.take(chosen)
         warnings.append(f"evaluated on a random subset of {max_users} of {total} users (seed {seed})")
     if len(users) == 0:
         raise LmrecError(f"no user has a held-out item in the {stage} stage of this split")
-    hist_all = [histories[u] for u in users]
-    input_all = hist_all if inputs is histories else [inputs[u] for u in users]
-    popularity, n_pop_users = _popularity(histories, n_items)
 
     def score_rows(rows: np.ndarray) -> np.ndarray:
-        batch = UserBatch(users[rows], [input_all[r] for r in rows])
+        batch_users = users[rows]
+        batch = UserBatch(batch_users, [inputs[u] for u in batch_users.tolist()])
         return model.score(batch)
 
     pool_size = None if item_pool is None else len(np.unique(item_pool))
@@ -608,13 +760,13 @@ def evaluate_model(
         score_rows,
         n_items=n_items,
         users=users,
-        targets=[targets[u] for u in users],
-        exclude=hist_all,
+        targets=target_rows,
+        exclude=history_rows,
         ks=ks,
         seed=seed,
         batch_size=batch_size,
-        popularity=popularity,
-        n_pop_users=n_pop_users,
+        popularity=prepared.popularity,
+        n_pop_users=prepared.n_pop_users,
         item_vectors=item_vectors,
         candidates=candidates,
         correction=correction,
@@ -683,18 +835,21 @@ def evaluate_scores(
     n_rows, n_items = scores.shape
     if len(targets) != n_rows:
         raise LmrecError(f"{len(targets)} target lists for {n_rows} score rows")
-    exclude = [np.zeros(0, np.int64)] * n_rows if exclude is None else list(exclude)
-    if len(exclude) != n_rows:
+    if exclude is not None and len(exclude) != n_rows:
         raise LmrecError(f"{len(exclude)} exclude lists for {n_rows} score rows")
-    # a list of at most one item is already unique and sorted: skip np.unique's per-call overhead
-    tg = [np.unique(t) if len(t) > 1 else t for t in (np.asarray(t, dtype=np.int64).ravel() for t in targets)]
-    ex = [np.asarray(e, dtype=np.int64) for e in exclude]
-    keep = np.array([i for i in range(n_rows) if len(tg[i])], dtype=np.int64)
+    tg = _sorted_sets(_ragged(targets))
+    if exclude is None:
+        ex = _Ragged(np.zeros(n_rows + 1, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    else:
+        ex = _ragged(exclude)
+    _check_range(ex, n_items, "excluded")
+    n_tg = np.diff(tg.indptr)
+    keep = np.flatnonzero(n_tg).astype(np.int64)
     if item_popularity is None:
         popularity, n_pop = _popularity(ex, n_items)
     else:
         popularity = np.asarray(item_popularity, dtype=np.float64)
-        n_pop = sum(1 for e in ex if len(e)) or n_rows
+        n_pop = int(np.count_nonzero(np.diff(ex.indptr))) or n_rows
     warnings: list[str] = []
     if candidates is not None:
         _warn_sampled(candidates, warnings)
@@ -704,6 +859,7 @@ def evaluate_scores(
         def score_rows(rows: np.ndarray) -> np.ndarray:
             return scores[rows[0] : rows[-1] + 1]  # batches are contiguous: a view, not a copy
     else:
+        tg, ex = tg.take(keep), ex.take(keep)
 
         def score_rows(rows: np.ndarray) -> np.ndarray:
             return scores[keep[rows]]
@@ -712,8 +868,8 @@ def evaluate_scores(
         score_rows,
         n_items=n_items,
         users=row_ids,
-        targets=[tg[i] for i in keep],
-        exclude=[ex[i] for i in keep],
+        targets=tg,
+        exclude=ex,
         ks=ks,
         seed=seed,
         batch_size=batch_size,
@@ -730,20 +886,58 @@ def evaluate_scores(
     )
 
 
-def _popularity(histories: Sequence[np.ndarray], n_items: int) -> tuple[np.ndarray, int]:
-    """Number of users with each item in their history, and the number of users with any history."""
-    lens = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
+def _ragged(rows: Sequence[Any]) -> _Ragged:
+    """Item lists (arrays, lists or scalars) as one int64 :class:`_Ragged`, each list flattened."""
+    try:
+        # the common case, 1-D arrays or lists: one concatenation instead of one conversion per row
+        lens = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+        flat = np.concatenate(rows) if len(rows) and lens.sum() else np.zeros(0, dtype=np.int64)
+        if flat.ndim == 1 and len(flat) == lens.sum():
+            indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+            np.cumsum(lens, out=indptr[1:])
+            return _Ragged(indptr, flat.astype(np.int64, copy=False))
+    except (TypeError, ValueError):
+        pass
+    return _Ragged.of([np.asarray(r, dtype=np.int64).ravel() for r in rows])
+
+
+def _sorted_sets(rows: _Ragged) -> _Ragged:
+    """Each row's distinct items, sorted (np.unique per row), by one sort of all the rows' pairs."""
+    lens = np.diff(rows.indptr)
+    if not (lens > 1).any():
+        return rows  # rows of at most one item are already sets
+    row_of = np.repeat(np.arange(len(lens), dtype=np.int64), lens)
+    order = np.lexsort((rows.indices, row_of))
+    r, items = row_of[order], rows.indices[order]
+    first = np.ones(len(r), dtype=bool)
+    first[1:] = (r[1:] != r[:-1]) | (items[1:] != items[:-1])
+    indptr = np.zeros(len(lens) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(r[first], minlength=len(lens)), out=indptr[1:])
+    return _Ragged(indptr, items[first])
+
+
+def _popularity(histories: _Ragged, n_items: int) -> tuple[np.ndarray, int]:
+    """Number of users with each item in their history, and the number of users with any history.
+
+    Items must lie in [0, n_items).
+    """
+    lens = np.diff(histories.indptr)
+    n_users = len(lens)
     n_nonempty = int(np.count_nonzero(lens))
     if not n_nonempty:
         return np.zeros(n_items), 0
-    items = np.concatenate([np.asarray(h) for h in histories]).astype(np.int64, copy=False)
-    if items.min() < 0 or items.max() >= n_items:  # out-of-range ids: keep bincount's own behaviour
-        nonempty = [np.unique(h) for h in histories if len(h)]
-        return np.bincount(np.concatenate(nonempty), minlength=n_items).astype(np.float64), n_nonempty
-    # distinct (user, item) pairs in one np.unique over pair codes instead of one call per user
-    pairs = np.sort(np.repeat(np.arange(len(lens), dtype=np.int64), lens) * n_items + items)
-    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
-    return np.bincount(pairs % n_items, minlength=n_items).astype(np.float64), n_nonempty
+    items = histories.indices
+    cells = np.repeat(np.arange(n_users, dtype=np.int64) * n_items, lens) + items
+    if n_users * n_items <= 1 << 25:
+        # distinct (user, item) pairs: a bitmap of all pairs is cheaper than a sort
+        seen = np.zeros(n_users * n_items, dtype=bool)
+        seen[cells] = True
+        if np.count_nonzero(seen) != len(items):
+            items = np.flatnonzero(seen) % n_items
+    else:
+        pairs = np.sort(cells)
+        items = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))] % n_items
+    return np.bincount(items, minlength=n_items).astype(np.float64), n_nonempty
 
 
 _TIES_TEXT = {
