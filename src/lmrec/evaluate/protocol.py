@@ -239,8 +239,10 @@ def _top_of_floats(s: np.ndarray, k: int, tie_key: np.ndarray | None) -> np.ndar
         low = (np.uint64(n) - cols.astype(np.uint64)) if tie_key is None else tie_key[cols]
         key = np.zeros((b, width), dtype=np.uint64)  # padding: 0, below every real key (low >= 1)
         key[rows, pos] = (_order_codes(s[rows, cols]).astype(np.uint64) << np.uint64(32)) | low
-        part = np.argpartition(key, width - k, axis=1)[:, width - k :] if k < width else np.tile(
-            np.arange(width), (b, 1)
+        part = (
+            np.argpartition(key, width - k, axis=1)[:, width - k :]
+            if k < width
+            else np.tile(np.arange(width), (b, 1))
         )
         order = np.argsort(np.take_along_axis(key, part, axis=1), axis=1)[:, ::-1]
         best = np.take_along_axis(part, order, axis=1)
