@@ -1,0 +1,152 @@
+"""Knowledge distillation on ML-100K (leave-one-out by time, full ranking): a wide full+id textseq teacher, a
+small textseq student distilled from it, and the same small student trained alone (same seed, same config).
+
+Prints per model: parameters (trainable tensors; the frozen item text vectors are a buffer, counted in the
+size on disk), size on disk of the saved model folder, scoring speed (all users, full catalog, batches of 256,
+users per second, best of 3), test NDCG@10 / Recall@10 and KL(teacher || model) of the score distributions
+over the catalog on the test users. Example::
+
+    OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python benchmarks/distill.py --seed 0 \\
+        --teacher "dim=128,n_layers=2,n_heads=4" --student "dim=32,n_layers=1" --temperature 2 --alpha 0.5
+
+``--teacher-dir DIR`` reuses (or, when DIR does not exist yet, saves) the teacher.
+Data: ``$LMREC_DATA`` or ../shared/data (never part of the repository).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import load
+
+
+def parse_kv(spec: str) -> dict:
+    out = {}
+    for part in [p for p in spec.split(",") if p.strip()]:
+        k, v = part.split("=", 1)
+        try:
+            out[k.strip()] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k.strip()] = v
+    return out
+
+
+def scoring_speed(model, users: np.ndarray, batch: int = 256, repeats: int = 3) -> float:  # noqa: ANN001
+    best = np.inf
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for s in range(0, len(users), batch):
+            model.score(users[s : s + batch])
+        best = min(best, time.perf_counter() - t)
+    return len(users) / best
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--teacher", default="dim=128,n_layers=2,n_heads=4", help="teacher textseq options")
+    ap.add_argument("--student", default="dim=32,n_layers=1", help="student textseq options")
+    ap.add_argument("--common", default="epochs=30,patience=3", help="options of all three")
+    ap.add_argument("--temperature", type=float, default=2.0)
+    ap.add_argument("--alpha", type=float, default=0.5)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--teacher-dir", type=Path)
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from lmrec.compress import directory_bytes
+    from lmrec.evaluate import evaluate_model
+    from lmrec.models.base import FitOptions, UserBatch
+    from lmrec.models.textseq import TextSeq
+    from lmrec.transfer.distill import distill, distillation_kl, n_parameters, student_config
+
+    torch.set_num_threads(args.threads)
+    ds, split = load("ml-100k")
+    opts = FitOptions(seed=args.seed, threads=args.threads)
+    common = parse_kv(args.common)
+    fit_cpu: dict[str, float] = {}
+
+    def log(msg: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+    if args.teacher_dir is not None and (args.teacher_dir / "config.json").is_file():
+        teacher = TextSeq.load(args.teacher_dir)
+        fit_cpu["teacher"] = float("nan")
+        log(f"teacher loaded from {args.teacher_dir}")
+    else:
+        cpu = time.process_time()
+        teacher = TextSeq(**{**common, **parse_kv(args.teacher), "id_fusion": True})
+        teacher.fit(split.train, split.valid, items=ds.items, options=opts)
+        fit_cpu["teacher"] = time.process_time() - cpu
+        if args.teacher_dir is not None:
+            teacher.save(args.teacher_dir)
+        log(f"teacher trained: {teacher.fit_info['train']['best_epoch']} epochs best")
+    s_cfg = student_config(teacher, **{"id_fusion": False, **common, **parse_kv(args.student)})
+
+    cpu = time.process_time()
+    alone = TextSeq(s_cfg).fit(split.train, split.valid, items=ds.items, options=opts)
+    fit_cpu["student alone"] = time.process_time() - cpu
+    log(f"student alone trained: {alone.fit_info['train']['best_epoch']} epochs best")
+    cpu = time.process_time()
+    distilled = distill(
+        teacher,
+        split.train,
+        split.valid,
+        s_cfg,
+        items=ds.items,
+        temperature=args.temperature,
+        alpha=args.alpha,
+        options=opts,
+    )
+    fit_cpu["student distilled"] = time.process_time() - cpu
+    log(f"student distilled: {distilled.fit_info['train']['best_epoch']} epochs best")
+
+    test_users = np.unique(split.test.user).astype(np.int64)
+    seen = split.train.concat(split.valid).sequences()
+    test_query = UserBatch(test_users, [seen[u] for u in test_users])
+    all_users = np.arange(ds.n_users, dtype=np.int64)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, model in (("teacher", teacher), ("student distilled", distilled), ("student alone", alone)):
+            folder = model.save(Path(tmp) / name.replace(" ", "_"))
+            ev = evaluate_model(model, split, ks=(10,), stage="test", seed=args.seed, checks=False)
+            rows.append(
+                {
+                    "model": name,
+                    "config": f"dim {model.config.dim}, {model.config.n_layers} layer(s), "
+                    f"{'id' if model.config.id_fusion else 'no id'}",
+                    "params": n_parameters(model.module),
+                    "mb": directory_bytes(folder) / 1e6,
+                    "users_s": scoring_speed(model, all_users),
+                    "ndcg": float(ev["ndcg@10"]),
+                    "recall": float(ev["recall@10"]),
+                    "kl": distillation_kl(teacher, model, test_query),
+                    "fit_cpu": fit_cpu[name],
+                    "best_epoch": model.fit_info.get("train", {}).get("best_epoch", 0),
+                }
+            )
+    print(
+        f"# ML-100K LOO, seed {args.seed}, T={args.temperature}, alpha={args.alpha}, {args.threads} torch "
+        f"thread(s); common {common}"
+    )
+    print(
+        f"{'model':<18} {'config':<24} {'params':>9} {'MB':>6} {'users/s':>8} {'NDCG@10':>8} "
+        f"{'Recall@10':>9} {'KL(T||m)':>8} {'fit CPU s':>9} {'ep':>3}"
+    )
+    for r in rows:
+        print(
+            f"{r['model']:<18} {r['config']:<24} {r['params']:>9,} {r['mb']:>6.2f} {r['users_s']:>8.0f} "
+            f"{r['ndcg']:>8.4f} {r['recall']:>9.4f} {r['kl']:>8.4f} {r['fit_cpu']:>9.0f} {r['best_epoch']:>3}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
