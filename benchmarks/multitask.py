@@ -3,10 +3,12 @@
 For each auxiliary weight (same seeds, same split, same config otherwise) trains textseq and prints test
 full-ranking NDCG@10 / Recall@10 and, on the same test events, what the heads predict: RMSE of the rating
 head against two baselines (the training mean; the user's mean training rating) and the accuracy of the
-positive-rating head (rating >= 4) against always predicting the majority class. Examples::
+positive-rating head (rating >= 4) against always predicting the majority class. Examples (one process per
+weight, rows appended to one file, then the table of all of them)::
 
-    OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python benchmarks/multitask.py --dataset ml-100k \\
-        --weights 0,0.1,0.5 --seeds 0,1 --set epochs=30 --set patience=3
+    for w in 0 0.1 0.5; do OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python benchmarks/multitask.py \\
+        --dataset ml-100k --weights $w --seeds 0,1 --set epochs=30 --set patience=3 --json mt.jsonl & done
+    .venv/bin/python benchmarks/multitask.py --table-from mt.jsonl
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/multitask.py --dataset amazon-gift-cards --seeds 0,1,2
 
 ``--weights`` sets ``aux_rating_weight`` and ``aux_sentiment_weight`` to the same value (0 = plain textseq,
@@ -77,6 +79,30 @@ def feedback_metrics(model, split, weight: float) -> dict[str, float]:  # noqa: 
     return out
 
 
+def print_table(rows: list[dict]) -> None:
+    """Mean ± std over seeds per (dataset, weight)."""
+    print(
+        f"{'dataset':<18} {'aux w':>5} {'seeds':>5} {'NDCG@10':>16} {'Recall@10':>16} {'RMSE head':>10} "
+        f"{'RMSE mean':>9} {'RMSE user':>9} {'acc head':>8} {'acc maj':>7} {'CPU s':>6}"
+    )
+    for dataset, w in sorted({(r["dataset"], r["weight"]) for r in rows}):
+        rs = [r for r in rows if r["weight"] == w and r["dataset"] == dataset]
+
+        def ms(key: str, rs: list = rs) -> str:
+            v = np.array([r[key] for r in rs if key in r])
+            return f"{v.mean():.4f} ± {v.std():.4f}" if len(v) else "-"
+
+        def m(key: str, rs: list = rs) -> str:
+            v = [r[key] for r in rs if key in r]
+            return f"{np.mean(v):.4f}" if v else "-"
+
+        print(
+            f"{dataset:<18} {w:>5g} {len(rs):>5} {ms('ndcg@10'):>16} {ms('recall@10'):>16} "
+            f"{m('rmse_head'):>10} {m('rmse_mean'):>9} {m('rmse_user_mean'):>9} {m('acc_head'):>8} "
+            f"{m('acc_majority'):>7} {np.mean([r['cpu_s'] for r in rs]):>6.0f}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default="ml-100k")
@@ -85,7 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", default=[], help="textseq config override key=json_value")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", help="append result rows to this JSON-lines file")
+    ap.add_argument("--table-from", help="only print the table of the rows in this JSON-lines file")
     args = ap.parse_args(argv)
+    if args.table_from:
+        with open(args.table_from) as fh:
+            print_table([json.loads(line) for line in fh if line.strip()])
+        return 0
 
     from lmrec.evaluate import evaluate_model
     from lmrec.models.base import FitOptions
@@ -121,26 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.json:
                 with open(args.json, "a") as fh:
                     fh.write(json.dumps(row) + "\n")
-    print(
-        f"{'dataset':<18} {'aux w':>5} {'seeds':>5} {'NDCG@10':>16} {'Recall@10':>16} {'RMSE head':>10} "
-        f"{'RMSE mean':>9} {'RMSE user':>9} {'acc head':>8} {'acc maj':>7} {'CPU s':>6}"
-    )
-    for w in sorted({r["weight"] for r in rows}):
-        rs = [r for r in rows if r["weight"] == w]
-
-        def ms(key: str, rs: list = rs) -> str:
-            v = np.array([r[key] for r in rs if key in r])
-            return f"{v.mean():.4f} ± {v.std():.4f}" if len(v) else "-"
-
-        def m(key: str, rs: list = rs) -> str:
-            v = [r[key] for r in rs if key in r]
-            return f"{np.mean(v):.4f}" if v else "-"
-
-        print(
-            f"{args.dataset:<18} {w:>5g} {len(rs):>5} {ms('ndcg@10'):>16} {ms('recall@10'):>16} "
-            f"{m('rmse_head'):>10} {m('rmse_mean'):>9} {m('rmse_user_mean'):>9} {m('acc_head'):>8} "
-            f"{m('acc_majority'):>7} {np.mean([r['cpu_s'] for r in rs]):>6.0f}"
-        )
+    print_table(rows)
     return 0
 
 
