@@ -52,6 +52,7 @@ def test_heads_train_predict_and_survive_save_load(ml100k_vec_small, tmp_path):
     assert two["rating"][0] != two["rating"][1]
 
     model.save(tmp_path / "m")
+    assert "## Auxiliary tasks" in (tmp_path / "m" / "README.md").read_text()
     back = TextSeq.load(tmp_path / "m")
     again = back.predict_feedback(users, split.test.item)
     np.testing.assert_allclose(again["rating"], pred["rating"], rtol=1e-5)

@@ -58,6 +58,7 @@ def test_student_is_smaller_moves_toward_the_teacher_and_saves(ml100k_vec_small,
     back = TextSeq.load(tmp_path / "student")
     np.testing.assert_allclose(back.score(users[:20]), student.score(users[:20]), rtol=1e-5, atol=1e-6)
     assert back.fit_info["distill"]["temperature"] == 2.0
+    assert "## Distillation" in (tmp_path / "student" / "README.md").read_text()
 
 
 def test_alpha_zero_is_plain_training(ml100k_vec_small, teacher):

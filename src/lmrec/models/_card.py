@@ -46,6 +46,27 @@ def model_card(model: Any) -> str:
             lines.append(f"- {key.replace('_', ' ')}: {info[key]}")
     if train.get("seconds") is not None:
         lines.append(f"- training loop seconds: {train['seconds']}")
+    aux = info.get("aux") or {}
+    if aux:
+        cfg = model.config
+        lines += ["", "## Auxiliary tasks", ""]
+        lines.append(
+            f"- rating head weight {cfg.aux_rating_weight}, positive-rating (>= {cfg.sentiment_threshold}) "
+            f"head weight {cfg.aux_sentiment_weight}; training ratings mean {aux.get('rating_mean', 0):.3f}, "
+            f"std {aux.get('rating_std', 0):.3f}"
+        )
+        if aux.get("train_history"):
+            lines.append(f"- last epoch's auxiliary losses: {aux['train_history'][-1]}")
+    distill = info.get("distill") or {}
+    if distill:
+        lines += ["", "## Distillation", ""]
+        lines.append(
+            f"- distilled from a teacher of {distill.get('teacher_parameters')} parameters into "
+            f"{distill.get('student_parameters')} (temperature {distill.get('temperature')}, "
+            f"alpha {distill.get('alpha')})"
+        )
+        for k, v in (distill.get("teacher_metrics") or {}).items():
+            lines.append(f"- teacher {k}: {_fmt(v)}")
     lines += ["", "## Config", "", "```json", json.dumps(model.config.to_dict(), indent=2), "```", ""]
     return "\n".join(lines)
 
