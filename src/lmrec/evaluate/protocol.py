@@ -193,12 +193,16 @@ def _fast_top(s: np.ndarray, k: int, tie_key: np.ndarray | None) -> tuple[np.nda
     return top, ok
 
 
-def _top_of_floats(s: np.ndarray, k: int, tie_key: np.ndarray | None) -> np.ndarray:
+def _top_of_floats(
+    s: np.ndarray, k: int, tie_key: np.ndarray | None, scratch: np.ndarray | None = None
+) -> np.ndarray:
     """:func:`_top_from_codes` of ``_order_codes(s)`` for NaN-free float32 ``s``, without coding every score.
 
     Wide rows: a cut-off no higher than the k-th best score (the k-th largest of ~16k group maxima) leaves a
     few candidates per row, which are ranked exactly by their (code, tie key) keys; rows with too many
     candidates (ties at the cut-off, mostly -inf rows) take the exact path. Narrow rows: a float top-k.
+    ``scratch``: an optional boolean buffer of at least ``s.shape`` (reused across batches: fresh large
+    temporaries cost a page fault per 4 KiB).
     """
     b, n = s.shape
     k = min(k, n)
@@ -221,7 +225,8 @@ def _top_of_floats(s: np.ndarray, k: int, tie_key: np.ndarray | None) -> np.ndar
     m = maxima.shape[1]
     # k group maxima are >= floor, so at least k scores are: floor <= the k-th best score
     floor = np.partition(maxima, m - k, axis=1)[:, m - k]
-    flat = np.flatnonzero(s >= floor[:, None])
+    above = None if scratch is None else scratch.reshape(-1)[: b * n].reshape(b, n)
+    flat = np.flatnonzero(np.greater_equal(s, floor[:, None], out=above))
     rows = flat // n
     counts = np.bincount(rows, minlength=b)
     good = counts <= max(16 * k, 256)
@@ -233,22 +238,18 @@ def _top_of_floats(s: np.ndarray, k: int, tie_key: np.ndarray | None) -> np.ndar
     if good.any():
         cols = flat - rows * n
         width = int(counts.max())
-        pos = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
-        cand_cols = np.full((b, width), -1, dtype=np.int64)
-        cand_cols[rows, pos] = cols
+        # each candidate's slot in a (b, width) block, row by row; flat indices (cheaper than 2-D ones)
+        slot = rows * width + (np.arange(len(rows)) - (np.cumsum(counts) - counts)[rows])
         low = (np.uint64(n) - cols.astype(np.uint64)) if tie_key is None else tie_key[cols]
-        key = np.zeros((b, width), dtype=np.uint64)  # padding: 0, below every real key (low >= 1)
-        key[rows, pos] = (_order_codes(s[rows, cols]).astype(np.uint64) << np.uint64(32)) | low
-        part = (
-            np.argpartition(key, width - k, axis=1)[:, width - k :]
-            if k < width
-            else np.tile(np.arange(width), (b, 1))
-        )
-        order = np.argsort(np.take_along_axis(key, part, axis=1), axis=1)[:, ::-1]
-        best = np.take_along_axis(part, order, axis=1)
-        picked = np.take_along_axis(cand_cols, best, axis=1)
+        key = np.zeros(b * width, dtype=np.uint64)  # padding: 0, below every real key (low >= 1)
+        key[slot] = (_order_codes(s.reshape(-1)[flat]).astype(np.uint64) << np.uint64(32)) | low
+        cand_cols = np.zeros(b * width, dtype=np.int64)
+        cand_cols[slot] = cols
+        best = np.argsort(key.reshape(b, width), axis=1)[:, ::-1][:, :k]  # keys are unique: exact
+        best += (np.arange(b, dtype=np.int64) * width)[:, None]
+        picked = cand_cols[best]
         # code 0 is -inf (never recommended), padding has key 0
-        picked[(np.take_along_axis(key, best, axis=1) >> np.uint64(32)) == 0] = -1
+        picked[(key[best] >> np.uint64(32)) == 0] = -1
         top[:, : picked.shape[1]] = picked
     if not good.all():
         bad = np.flatnonzero(~good)
@@ -420,6 +421,10 @@ def _evaluate(
     n_full_negatives = np.zeros(n_users, dtype=np.int64)
 
     bar = _progress(progress, n_users)
+    # one score buffer and one boolean buffer for all batches, instead of fresh ones (page faults) per batch
+    width = min(batch_size, n_users)
+    work = np.empty((width, n_items), dtype=np.float32) if candidates is None else None
+    flags = np.empty((width, n_items), dtype=bool) if candidates is None else None
     for lo in range(0, n_users, batch_size):
         hi = min(lo + batch_size, n_users)
         rows = np.arange(lo, hi)
@@ -432,12 +437,14 @@ def _evaluate(
         if candidates is None:
             # float32 scores, seen items at -inf: the same order as _order_codes with seen codes set to 0
             # (-0.0 and +0.0 compare equal as floats; _order_codes merges them wherever codes are built)
-            s = np.array(scores, dtype=np.float32, order="C")
+            assert work is not None and flags is not None
+            s = work[:b]
+            np.copyto(s, scores, casting="unsafe")  # what np.array(scores, dtype=np.float32) gives
             _check_nan(s)
             s.reshape(-1)[exclude.flat_cells(lo, hi, n_items)] = -np.inf
             if len(outside):
                 s[:, outside] = -np.inf
-            top = _top_of_floats(s, max_k, tie_key)
+            top = _top_of_floats(s, max_k, tie_key, flags)
             if ties == "expected":
                 expected_rows = np.flatnonzero(n_rel[lo:hi] == 1)
                 if len(expected_rows) < b:
@@ -452,7 +459,8 @@ def _evaluate(
                 expected = M.expected_single_target_metrics(g, t, ks)
             del s
             if need_rel:
-                is_target = np.zeros((b, n_items), dtype=bool)
+                is_target = flags[:b]
+                is_target.fill(False)
                 is_target.reshape(-1)[targets.flat_cells(lo, hi, n_items)] = True
         else:
             b_targets = targets.rows(lo, hi)
