@@ -35,7 +35,7 @@ class SASRecConfig(BaseConfig):
     (many optimiser steps per epoch) with a high learning rate converge in few epochs with full-softmax CE.
     """
 
-    max_len: int = Field(200, ge=1)
+    max_len: int = Field(50, ge=1)
     dim: int = Field(64, gt=0)
     layers: int = Field(2, ge=1)
     heads: int = Field(1, ge=1)

@@ -85,7 +85,7 @@ class TextSeqConfig(BaseConfig):
     n_layers: int = Field(2, ge=1)
     n_heads: int = Field(2, ge=1)
     ffn_mult: int = Field(2, ge=1)
-    dropout: float = Field(0.3, ge=0.0, lt=1.0)
+    dropout: float = Field(0.2, ge=0.0, lt=1.0)
     max_len: int = Field(50, ge=2)
     # objective
     loss: Literal["full", "sampled"] = "full"
@@ -93,11 +93,11 @@ class TextSeqConfig(BaseConfig):
     normalize: bool = False
     temperature: float = Field(1.0, gt=0.0)
     # training
-    epochs: int = Field(40, ge=1)
-    batch_size: int = Field(256, ge=1)
+    epochs: int = Field(100, ge=1)
+    batch_size: int = Field(64, ge=1)
     lr: float = Field(1e-3, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
-    patience: int = Field(5, ge=0)
+    patience: int = Field(8, ge=0)
     validate_every: int = Field(1, ge=1)
     augment: tuple[Augmentation, ...] = ()
     augment_prob: float = Field(0.3, ge=0.0, le=1.0)
