@@ -9,7 +9,11 @@ over the catalog on the test users. Example::
     OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python benchmarks/distill.py --seed 0 \\
         --teacher "dim=128,n_layers=2,n_heads=4" --student "dim=32,n_layers=1" --temperature 2 --alpha 0.5
 
-``--teacher-dir DIR`` reuses (or, when DIR does not exist yet, saves) the teacher.
+``--work DIR --stages ...`` keeps the three models in DIR, so stages can run in separate processes (teacher
+and student-alone at the same time, then distill and report) or be rerun (another alpha reuses the teacher)::
+
+    B=".venv/bin/python benchmarks/distill.py --work /tmp/kd"
+    $B --stages teacher & $B --stages alone & wait; $B --stages distill,report
 Data: ``$LMREC_DATA`` or ../shared/data (never part of the repository).
 """
 
@@ -47,6 +51,9 @@ def scoring_speed(model, users: np.ndarray, batch: int = 256, repeats: int = 3) 
     return len(users) / best
 
 
+STAGES = ("teacher", "alone", "distill", "report")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=0)
@@ -56,82 +63,101 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--temperature", type=float, default=2.0)
     ap.add_argument("--alpha", type=float, default=0.5)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--teacher-dir", type=Path)
+    ap.add_argument("--work", type=Path, help="folder of the three models (default: a temporary one)")
+    ap.add_argument(
+        "--stages",
+        default=",".join(STAGES),
+        help="comma list of teacher, alone, distill, report; with --work, 'teacher' and 'alone' can run in "
+        "two processes at once, then 'distill,report'",
+    )
     args = ap.parse_args(argv)
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    if args.work is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            return run(args, stages, Path(tmp))
+    return run(args, stages, args.work)
 
+
+def run(args: argparse.Namespace, stages: list[str], work: Path) -> int:
     import torch
 
     from lmrec.compress import directory_bytes
     from lmrec.evaluate import evaluate_model
     from lmrec.models.base import FitOptions, UserBatch
-    from lmrec.models.textseq import TextSeq
+    from lmrec.models.textseq import TextSeq, TextSeqConfig
     from lmrec.transfer.distill import distill, distillation_kl, n_parameters, student_config
 
     torch.set_num_threads(args.threads)
     ds, split = load("ml-100k")
     opts = FitOptions(seed=args.seed, threads=args.threads)
     common = parse_kv(args.common)
-    fit_cpu: dict[str, float] = {}
+    t_cfg = TextSeqConfig(**{**common, **parse_kv(args.teacher), "id_fusion": True})
+    s_cfg = student_config(TextSeq(t_cfg), **{"id_fusion": False, **common, **parse_kv(args.student)})
+    folders = {
+        "teacher": work / "teacher",
+        "student distilled": work / "distilled",
+        "student alone": work / "alone",
+    }
 
     def log(msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
-    if args.teacher_dir is not None and (args.teacher_dir / "config.json").is_file():
-        teacher = TextSeq.load(args.teacher_dir)
-        fit_cpu["teacher"] = float("nan")
-        log(f"teacher loaded from {args.teacher_dir}")
-    else:
+    def train(name: str, fit) -> None:  # noqa: ANN001
         cpu = time.process_time()
-        teacher = TextSeq(**{**common, **parse_kv(args.teacher), "id_fusion": True})
-        teacher.fit(split.train, split.valid, items=ds.items, options=opts)
-        fit_cpu["teacher"] = time.process_time() - cpu
-        if args.teacher_dir is not None:
-            teacher.save(args.teacher_dir)
-        log(f"teacher trained: {teacher.fit_info['train']['best_epoch']} epochs best")
-    s_cfg = student_config(teacher, **{"id_fusion": False, **common, **parse_kv(args.student)})
+        model = fit()
+        model.fit_info["bench_fit_cpu_s"] = time.process_time() - cpu
+        model.save(folders[name])
+        log(f"{name}: best epoch {model.fit_info['train']['best_epoch']}, saved to {folders[name]}")
 
-    cpu = time.process_time()
-    alone = TextSeq(s_cfg).fit(split.train, split.valid, items=ds.items, options=opts)
-    fit_cpu["student alone"] = time.process_time() - cpu
-    log(f"student alone trained: {alone.fit_info['train']['best_epoch']} epochs best")
-    cpu = time.process_time()
-    distilled = distill(
-        teacher,
-        split.train,
-        split.valid,
-        s_cfg,
-        items=ds.items,
-        temperature=args.temperature,
-        alpha=args.alpha,
-        options=opts,
-    )
-    fit_cpu["student distilled"] = time.process_time() - cpu
-    log(f"student distilled: {distilled.fit_info['train']['best_epoch']} epochs best")
+    if "teacher" in stages:
+        train("teacher", lambda: TextSeq(t_cfg).fit(split.train, split.valid, items=ds.items, options=opts))
+    if "alone" in stages:
+        train(
+            "student alone",
+            lambda: TextSeq(s_cfg).fit(split.train, split.valid, items=ds.items, options=opts),
+        )
+    if "distill" in stages:
+        teacher = TextSeq.load(folders["teacher"])
+        train(
+            "student distilled",
+            lambda: distill(
+                teacher,
+                split.train,
+                split.valid,
+                s_cfg,
+                items=ds.items,
+                temperature=args.temperature,
+                alpha=args.alpha,
+                options=opts,
+            ),
+        )
+    if "report" not in stages:
+        return 0
 
+    teacher = TextSeq.load(folders["teacher"])
     test_users = np.unique(split.test.user).astype(np.int64)
     seen = split.train.concat(split.valid).sequences()
     test_query = UserBatch(test_users, [seen[u] for u in test_users])
     all_users = np.arange(ds.n_users, dtype=np.int64)
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, model in (("teacher", teacher), ("student distilled", distilled), ("student alone", alone)):
-            folder = model.save(Path(tmp) / name.replace(" ", "_"))
-            ev = evaluate_model(model, split, ks=(10,), stage="test", seed=args.seed, checks=False)
-            rows.append(
-                {
-                    "model": name,
-                    "config": f"dim {model.config.dim}, {model.config.n_layers} layer(s), "
-                    f"{'id' if model.config.id_fusion else 'no id'}",
-                    "params": n_parameters(model.module),
-                    "mb": directory_bytes(folder) / 1e6,
-                    "users_s": scoring_speed(model, all_users),
-                    "ndcg": float(ev["ndcg@10"]),
-                    "recall": float(ev["recall@10"]),
-                    "kl": distillation_kl(teacher, model, test_query),
-                    "fit_cpu": fit_cpu[name],
-                    "best_epoch": model.fit_info.get("train", {}).get("best_epoch", 0),
-                }
-            )
+    for name, folder in folders.items():
+        model = TextSeq.load(folder)
+        ev = evaluate_model(model, split, ks=(10,), stage="test", seed=args.seed, checks=False)
+        rows.append(
+            {
+                "model": name,
+                "config": f"dim {model.config.dim}, {model.config.n_layers} layer(s), "
+                f"{'id' if model.config.id_fusion else 'no id'}",
+                "params": n_parameters(model.module),
+                "mb": directory_bytes(folder) / 1e6,
+                "users_s": scoring_speed(model, all_users),
+                "ndcg": float(ev["ndcg@10"]),
+                "recall": float(ev["recall@10"]),
+                "kl": distillation_kl(teacher, model, test_query),
+                "fit_cpu": model.fit_info.get("bench_fit_cpu_s", float("nan")),
+                "best_epoch": model.fit_info.get("train", {}).get("best_epoch", 0),
+            }
+        )
     print(
         f"# ML-100K LOO, seed {args.seed}, T={args.temperature}, alpha={args.alpha}, {args.threads} torch "
         f"thread(s); common {common}"
