@@ -109,3 +109,23 @@ def test_two_worker_processes_see_each_others_events(
         assert all(liked not in [x["id"] for x in r["items"]] for r in after)
     finally:
         stop_server(srv)
+
+
+def test_the_fast_read_path_answers_like_the_fastapi_route(server) -> None:
+    """Plain requests take the middleware fast path; spelling a flag 'True' (accepted by FastAPI, not by the
+    fast path) sends the same request through the FastAPI route: same JSON. Invalid ones still get 422."""
+    with server.client(auth=False) as c:
+        for user in ("u1", "u3", f"unknown-{uuid.uuid4().hex[:6]}"):
+            fast = c.get(f"/users/{user}/recommendations", params={"k": 4, "explain": "false"})
+            slow = c.get(f"/users/{user}/recommendations", params={"k": 4, "explain": "False"})
+            assert fast.status_code == slow.status_code == 200
+            assert fast.headers["content-type"] == slow.headers["content-type"] == "application/json"
+            assert fast.json() == slow.json() and len(fast.json()["items"]) == 4
+            seen = c.get(f"/users/{user}/recommendations", params={"exclude_seen": "0"}).json()
+            assert seen == c.get(f"/users/{user}/recommendations", params={"exclude_seen": "no"}).json()
+        for bad in ({"k": "0"}, {"k": "abc"}, {"k": "101"}, {"exclude_seen": "maybe"}):
+            r = c.get("/users/u1/recommendations", params=bad)
+            assert r.status_code == 422, bad
+        assert c.get("/users/%01x/recommendations").status_code == 422  # control character in the id
+        metrics = c.get("/metrics").text
+    assert 'route="/users/{user_id}/recommendations",status="200"' in metrics

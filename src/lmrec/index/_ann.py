@@ -38,12 +38,14 @@ class IndexConfig(BaseConfig):
     ann: Literal["hnsw", "ivfpq"] = "hnsw"
     hnsw_m: int = 32
     hnsw_ef_construction: int = 80
-    hnsw_ef_search: int = 128
+    # 96: the smallest beam with recall@10 >= .999 against exact search in benchmarks/serve_load.py (100k
+    # clustered 384-d vectors, 2000 users; 80 gave .9985, 64 gave .97); cost grows about linearly with it
+    hnsw_ef_search: int = 96
     ivf_nlist: int = 0  # 0: about 4 * sqrt(n)
     ivf_nprobe: int = 32
     pq_m: int = 0  # 0: dim / 4 rounded to a divisor of dim
     pq_bits: int = 8
-    ann_candidates: int = 4  # ANN kinds fetch k * this many candidates, re-scored exactly
+    ann_candidates: int = 4  # IVF-PQ fetches k * this many candidates, re-scored exactly
 
     def resolve(self, n_items: int) -> str:
         """The concrete index kind for a catalog of ``n_items``."""
@@ -270,7 +272,9 @@ class ItemIndex:
             total = int(self._faiss.ntotal)
             if total == 0:
                 return out_ids, out_scores
-            over = 1 if self.kind == "exact" else max(1, self.config.ann_candidates)
+            # HNSW-flat and exact distances are exact already: over-fetching would only widen the HNSW beam,
+            # which efSearch sets. PQ distances are approximate, so IVF-PQ re-ranks extra candidates.
+            over = max(1, self.config.ann_candidates) if self.kind == "ivfpq" else 1
             fetch = [min(total, k * over + len(e) + self._dead) for e in excl]
             pending = list(range(len(queries)))
             while pending:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from lmrec.errors import LmrecError
-from lmrec.index import IndexConfig, ItemIndex
+from lmrec.index import ItemIndex
 from lmrec.index._ann import _RWLock
 from lmrec.models.catalog import Catalog, read_catalog
 from lmrec.serve._settings import ServeSettings
@@ -42,7 +42,9 @@ from lmrec.serve.store import EventRecord, Store
 SEQUENCE_EVENTS = frozenset({"view", "click", "like", "purchase", "rating", "review", "add_to_cart"})
 EVENT_TYPES = ("view", "click", "like", "purchase", "add_to_cart", "rating", "review", "search")
 _RRF_K = 60.0
-_SEARCH_TIME_FIELDS = ("hnsw_ef_search", "ivf_nprobe", "ann_candidates")
+# search-time knobs, set to fixed values in the index cache key: tuning them reuses a built index (these are
+# the values keys were written with before the knobs were left out, so those caches stay valid)
+_KEY_SEARCH_FIELDS = {"hnsw_ef_search": 128, "ivf_nprobe": 32, "ann_candidates": 4}
 # Bandit rewards: these events are reward 1; a view is an impression without a click (reward 0); a
 # rating is 1 at or above the bandit's ``rating_threshold`` (4) and 0 below; other events (review,
 # search) teach nothing.
@@ -185,8 +187,7 @@ class RecService:
         if config.resolve(len(vectors)) == "exact" or self.settings.index_cache == "off":
             return ItemIndex.build(vectors, config=config)  # exact: building is a copy, no cache needed
         h = hashlib.sha256(vectors.tobytes())
-        # search-time knobs do not change the built structure: tuning them must not invalidate the cache
-        key = {**config.to_dict(), **{f: getattr(IndexConfig(), f) for f in _SEARCH_TIME_FIELDS}}
+        key = {**config.to_dict(), **_KEY_SEARCH_FIELDS}
         h.update(json.dumps(key, sort_keys=True).encode())
         root = (
             Path(self.settings.index_cache) if self.settings.index_cache else self.model_dir / "serve-index"
@@ -416,7 +417,10 @@ class RecService:
             if exclude_seen:
                 banned |= set(hist)
             lists: list[list[Ranked]] = []
-            depth = k + 10
+            # lists that get fused need some depth below the cut; a single list needs just k (every extra
+            # candidate costs ANN search time)
+            fused = bool(text and text.strip()) or (bool(hist) and self.catalog.n_items > self.model_items)
+            depth = k + 10 if fused else k
             if hist:
                 lists.append(self._model_ranking(user_index, hist, depth, banned, cached))
                 added = self._added_ranking(hist, depth, banned)

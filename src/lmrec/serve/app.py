@@ -6,9 +6,11 @@ wrong API key a 401, an oversized body a 413.
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 from lmrec.errors import ConfigError, LmrecError
 from lmrec.serve._metrics import Metrics
@@ -58,6 +60,9 @@ def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | Non
     )
     app.state.service = service
     app.state.metrics = metrics
+    fast: dict[str, Any] = {}  # filled below, once the route exists
+    if not settings.require_key_for_reads:
+        app.add_middleware(_FastUserRecommendations, fast=fast, max_k=settings.max_k)  # type: ignore[arg-type]
     app.add_middleware(_BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
     app.add_middleware(_Timing, metrics=metrics)  # type: ignore[arg-type]
 
@@ -184,7 +189,7 @@ def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | Non
         return {"user_id": user_id, "cold_start": cold, "items": items}
 
     @app.get(
-        "/users/{user_id}/recommendations",
+        _USER_RECS,
         response_model=Recommendations,
         tags=["recommendations"],
         dependencies=[Depends(read_auth)],
@@ -217,6 +222,9 @@ def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | Non
         else:
             payload = user_payload(user_id, k, explain, exclude_seen, explore)
         return Response(_dumps(payload), media_type="application/json")
+
+    fast["payload"] = user_payload
+    fast["route"] = next(r for r in app.routes if getattr(r, "path", None) == _USER_RECS)
 
     @app.post(
         "/recommendations",
@@ -378,6 +386,71 @@ _NO_REPORT = """<!doctype html><html lang="en"><head><meta charset="utf-8"><titl
 <link rel="stylesheet" href="/static/style.css"></head><body><main><h1>Evaluation report</h1>
 <p>No report is configured. Start the server with <code>--report DIR</code>.</p>
 <p><a href="/">Back to the catalog</a></p></main></body></html>"""
+
+
+_USER_RECS = "/users/{user_id}/recommendations"
+_ID_RE = re.compile(ID_PATTERN)
+_TRUE, _FALSE = frozenset({"true", "1"}), frozenset({"false", "0"})
+
+
+class _FastUserRecommendations:
+    """The plain ``GET /users/{id}/recommendations`` answered without FastAPI's routing, dependency solving
+    and parameter models, which cost as much CPU as the ranking itself (a plain request is a stamp query
+    and one ANN search). Only a request that is unambiguously valid takes this path: a well-formed id, at
+    most one each of ``k`` (plain digits, 1..max_k) and ``exclude_seen`` (true/false/1/0), ``explain`` and
+    ``explore`` absent or false, nothing else in the query string, reads open. Anything else, and any error,
+    goes to the FastAPI route, whose answer (or 422) is the reference; the payload comes from the same
+    function, so both paths return the same JSON."""
+
+    def __init__(self, app: Any, fast: dict[str, Any], max_k: int) -> None:
+        self.app, self.fast, self.max_k = app, fast, max_k
+
+    def _parse(self, scope: Any) -> tuple[str, int, bool] | None:
+        if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path"):
+            return None
+        path: str = scope["path"]
+        if not (path.startswith("/users/") and path.endswith("/recommendations")):
+            return None
+        user_id = path[7:-16]
+        if not 1 <= len(user_id) <= 200 or "/" in user_id or not _ID_RE.match(user_id):
+            return None
+        k, exclude_seen = 10, True
+        if scope["query_string"]:
+            seen: set[str] = set()
+            for name, value in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True):
+                if name in seen:
+                    return None
+                seen.add(name)
+                if name == "k" and value.isascii() and value.isdigit() and 1 <= int(value) <= self.max_k:
+                    k = int(value)
+                elif name == "exclude_seen" and value in _TRUE | _FALSE:
+                    exclude_seen = value in _TRUE
+                elif not (name in ("explain", "explore") and value in _FALSE):
+                    return None
+        return user_id, k, exclude_seen
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        parsed = self._parse(scope) if "payload" in self.fast else None
+        if parsed is None:
+            await self.app(scope, receive, send)
+            return
+        try:
+            body = _dumps(self.fast["payload"](parsed[0], parsed[1], False, parsed[2], False))
+        except Exception:  # noqa: BLE001 - the FastAPI route answers (or maps the error) instead
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = self.fast["route"]  # for the metrics' route label
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-length", str(len(body)).encode()),
+                    (b"content-type", b"application/json"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
 
 class _BodyLimit:

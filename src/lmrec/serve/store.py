@@ -314,6 +314,19 @@ class Store:
         when PostgreSQL commits ids out of order): a cache of user states built from the store stays exact
         by comparing stamps, across processes. The catalog seq rides along so a read needs one round trip.
         """
+        raw = self._raw_connection()
+        if raw is not None:
+            # every read asks this, so it skips SQLAlchemy's per-execute work (connection checkout, result
+            # objects): several times the cost of the indexed query itself on SQLite
+            try:
+                cur = raw.cursor()
+                cur.execute(self._stamp_sql, self._stamp_params(user_id))
+                row = cur.fetchone()
+                cur.close()
+            except Exception:  # noqa: BLE001 - a broken raw connection is dropped; the pooled path answers
+                self._drop_raw()
+            else:
+                return int(row[0]), int(row[1] or 0), int(row[2] or 0)
         with self.engine.connect() as conn:
             row = conn.execute(self._stamp_query, {"user": user_id}).one()
         return int(row[0]), int(row[1] or 0), int(row[2] or 0)
@@ -326,8 +339,48 @@ class Store:
 
             seq = select(func.max(catalog_changes.c.seq)).scalar_subquery()
             q = select(func.count(), func.max(events.c.id), seq).where(events.c.user_id == bindparam("user"))
+            compiled = q.compile(dialect=self.engine.dialect)
+            self._stamp_sql = compiled.string
+            if self.engine.dialect.positional:
+                self._stamp_params = lambda user: (user,)
+            else:
+                name = next(iter(compiled.params))
+                self._stamp_params = lambda user: {name: user}
             self._stamp_q = q
         return q
+
+    _RAW_MAX = 4  # raw connections (one per thread) at most; the event loop's thread asks first and most
+
+    def _raw_connection(self) -> Any:
+        """This thread's own autocommit DBAPI connection (taken out of the pool), or None when the cap is
+        reached; the threads beyond it use the pool."""
+        import threading
+
+        raws: dict[int, Any] = self.__dict__.setdefault("_raws", {})
+        tid = threading.get_ident()
+        conn = raws.get(tid)
+        if conn is not None or len(raws) >= self._RAW_MAX:
+            return conn
+        self._stamp_query  # noqa: B018 - compiles the SQL and its parameter shape once
+        fairy = self.engine.raw_connection()
+        conn = fairy.dbapi_connection
+        fairy.detach()  # ours for good: the pool opens another in its place
+        if conn is None:
+            return None
+        if self.dialect == "postgresql":
+            conn.autocommit = True  # each query sees the latest commits; no transaction left idle
+        raws[tid] = conn
+        return conn
+
+    def _drop_raw(self) -> None:
+        import threading
+
+        conn = self.__dict__.get("_raws", {}).pop(threading.get_ident(), None)
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001, S110 - already broken
+                pass
 
     def count_events(self) -> int:
         with self.engine.connect() as conn:
@@ -386,6 +439,12 @@ class Store:
             return int(conn.execute(select(func.max(catalog_changes.c.seq))).scalar() or 0)
 
     def close(self) -> None:
+        for conn in list(self.__dict__.get("_raws", {}).values()):
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001, S110 - closing anyway
+                pass
+        self.__dict__.get("_raws", {}).clear()
         self.engine.dispose()
 
 
