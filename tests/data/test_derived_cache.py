@@ -75,3 +75,23 @@ def test_caches_stay_out_of_pickles(data):
     assert "hash" not in back.__dict__
     assert back.hash == split.hash
     assert [s.tolist() for s in back.train.sequences()] == [s.tolist() for s in split.train.sequences()]
+
+
+def test_a_masked_part_inherits_the_time_order_without_sorting(data):
+    rng = np.random.default_rng(0)
+    n = 400
+    inter = type(data.interactions)(
+        user=rng.integers(0, 9, n),
+        item=rng.integers(0, 30, n),
+        timestamp=rng.integers(0, 5, n),  # many time ties: file order must decide them
+        n_users=9,
+        n_items=30,
+    )
+    inter.time_order()  # cached on the parent
+    mask = rng.random(n) < 0.6
+    part = inter.subset(mask)
+    assert "_time_order" in part.__dict__
+    fresh = type(inter)(user=part.user, item=part.item, timestamp=part.timestamp, n_users=9, n_items=30)
+    np.testing.assert_array_equal(part.time_order(), fresh.time_order())
+    assert not part.time_order().flags.writeable
+    assert [s.tolist() for s in part.sequences()] == [s.tolist() for s in fresh.sequences()]

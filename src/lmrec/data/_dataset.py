@@ -72,7 +72,7 @@ class Interactions:
         rows = np.asarray(rows)
         if rows.dtype != bool:
             rows = np.sort(rows)
-        return Interactions(
+        part = Interactions(
             user=self.user[rows],
             item=self.item[rows],
             timestamp=self.timestamp[rows],
@@ -82,6 +82,16 @@ class Interactions:
             text=None if self.text is None else self.text[rows],
             domain=self.domain,
         )
+        if rows.dtype == bool and "_time_order" in self.__dict__:
+            # a mask keeps rows in order, so the part's time order is this one's, filtered and renumbered:
+            # no new sort (the same order: by user, time, then row)
+            order = self._time_order
+            kept = order[rows[order]]
+            renumber = np.cumsum(rows, dtype=np.int64) - 1
+            part_order = renumber[kept]
+            part_order.setflags(write=False)
+            part.__dict__["_time_order"] = part_order
+        return part
 
     def concat(self, other: Interactions) -> Interactions:
         """This followed by ``other`` (same index spaces)."""
