@@ -63,10 +63,11 @@ def test_heads_train_predict_and_survive_save_load(ml100k_vec_small, tmp_path):
 def test_rating_head_alone_and_no_head_by_default(ml100k_vec_small):
     data, split = ml100k_vec_small
     opts = FitOptions(seed=0, threads=1)
-    rating_only = TextSeq(**TINY, epochs=1, aux_rating_weight=0.5).fit(
-        split.train, items=data.items, options=opts
-    )
+    # also through the sampled-softmax loss
+    rating_only = TextSeq(**TINY, epochs=1, aux_rating_weight=0.5, loss="sampled", n_negatives=50)
+    rating_only.fit(split.train, items=data.items, options=opts)
     assert set(rating_only.predict_feedback([0], [0])) == {"rating"}
+    assert rating_only.fit_info["aux"]["train_history"][0]["rating_mse"] > 0
     plain = TextSeq(**TINY, epochs=1).fit(split.train, items=data.items, options=opts)
     keys = set(plain.module.state_dict())
     assert not any(k.startswith(("rating_head", "sentiment_head", "rating_stats")) for k in keys)
