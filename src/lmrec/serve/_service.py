@@ -111,6 +111,11 @@ class RecService:
         elif self.retrieval is not None:
             self.rec_index = self._build_index(self.retrieval.items(), "rec")
         _set_faiss_threads(self.settings.faiss_threads)  # after the builds, which do use every core
+        # a plain user request is then a stamp query and one search of well under a millisecond: cheap enough
+        # to answer on the event loop; full-catalog scoring (no index, or a big exact one) goes to a thread
+        self.cheap_reads = self.rec_index is not None and (
+            self.rec_index.kind != "exact" or len(self.rec_index) <= 20_000
+        )
         self._explainer: Any = None
         self._explainer_key: tuple[int, int] | None = None
         self._explainer_lock = threading.Lock()

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
+from starlette.concurrency import run_in_threadpool
+
 from lmrec.errors import ConfigError, LmrecError
 from lmrec.serve._metrics import Metrics
 from lmrec.serve._schemas import (
@@ -45,7 +47,6 @@ def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | Non
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
     from fastapi.staticfiles import StaticFiles
-    from starlette.concurrency import run_in_threadpool
 
     settings = settings or ServeSettings()
     store = Store(db_url, sqlite_synchronous=settings.sqlite_synchronous)
@@ -213,17 +214,18 @@ def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | Non
                     }
                 ]
             )
-        # The hot path: a plain list is an indexed stamp query on a cached user state plus one ANN search
+        # With an ANN index a plain list is an indexed stamp query on a cached user state plus one search
         # (well under a millisecond), so it runs on the event loop: a thread-pool hop and the GIL hand-offs
-        # between pool threads would cost more than the work. Explanations and exploration are heavier and
-        # go to the pool. The dict is built to the Recommendations schema and encoded directly.
-        if explain or explore:
+        # between pool threads would cost more than the work. Explanations, exploration and full-catalog
+        # scoring are heavier and go to the pool. The dict follows the Recommendations schema, encoded as is.
+        if explain or explore or not service.cheap_reads:
             payload = await run_in_threadpool(user_payload, user_id, k, explain, exclude_seen, explore)
         else:
             payload = user_payload(user_id, k, explain, exclude_seen, explore)
         return Response(_dumps(payload), media_type="application/json")
 
     fast["payload"] = user_payload
+    fast["inline"] = service.cheap_reads
     fast["route"] = next(r for r in app.routes if getattr(r, "path", None) == _USER_RECS)
 
     @app.post(
@@ -435,7 +437,11 @@ class _FastUserRecommendations:
             await self.app(scope, receive, send)
             return
         try:
-            body = _dumps(self.fast["payload"](parsed[0], parsed[1], False, parsed[2], False))
+            args = (parsed[0], parsed[1], False, parsed[2], False)
+            if self.fast["inline"]:
+                body = _dumps(self.fast["payload"](*args))
+            else:
+                body = _dumps(await run_in_threadpool(self.fast["payload"], *args))
         except Exception:  # noqa: BLE001 - the FastAPI route answers (or maps the error) instead
             await self.app(scope, receive, send)
             return
