@@ -466,8 +466,8 @@ LMREC = {
     "ItemKNN": ("itemknn", {"k": 50}, "cosine k=50"),
     "EASE": ("ease", {"l2": 100.0}, "l2=100"),
     "EASE l2=250": ("ease", {"l2": 250.0}, "l2=250"),
-    "ALS": ("als", {"factors": 64, "reg": 1.0, "alpha": 5.0, "iterations": 15}, "f=64 reg=1 a=5 15 it"),
-    "BPR": ("bpr", {"factors": 64}, "f=64"),
+    "ALS": ("als", {"factors": 64, "reg": 1.0, "alpha": 5.0, "iterations": 15}, "f=64 reg=1 a=5 15 it, CG 3"),
+    "BPR": ("bpr", {"factors": 64}, "f=64 lr=.1->0 reg=.01 100 ep"),
     "SASRec": ("sasrec", {"max_len": 50}, "CE len 50, early stop"),
 }
 

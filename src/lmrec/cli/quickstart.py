@@ -22,7 +22,7 @@ QUICK_GRIDS: dict[str, dict[str, list[Any]]] = {
     "itemknn": {"k": [50, 200], "shrink": [0.0, 50.0]},
     "ease": {"l2": [100.0, 250.0, 500.0]},
     "als": {"factors": [64], "reg": [1.0], "alpha": [1.0, 5.0], "iterations": [10]},
-    "bpr": {"factors": [64], "lr": [0.003], "reg": [1e-3], "epochs": [30]},
+    "bpr": {"factors": [64], "lr": [0.2], "reg": [1e-2], "epochs": [100]},
 }
 
 

@@ -24,7 +24,7 @@ DEFAULT_GRIDS: dict[str, dict[str, list[Any]]] = {
     "itemknn": {"k": [20, 50, 100, 200], "shrink": [0.0, 10.0, 50.0]},
     "ease": {"l2": [50.0, 100.0, 250.0, 500.0, 1000.0]},
     "als": {"factors": [64], "reg": [1.0, 10.0], "alpha": [1.0, 5.0, 20.0], "iterations": [10]},
-    "bpr": {"factors": [64], "lr": [0.01, 0.003], "reg": [1e-3, 1e-2], "epochs": [30]},
+    "bpr": {"factors": [64], "lr": [0.05, 0.1, 0.2], "reg": [3e-3, 1e-2], "epochs": [100]},
     "sasrec": {},
 }
 
