@@ -370,7 +370,9 @@ async def open_loop(
     out = _summary(
         lat + [end - s for s in unfinished], wall, errors, time.process_time() - cpu0, _proc_cpu(pid) - srv0
     )
+    srv_cpu = out["server_cores"] * wall
     out.update(n=done, rps=done / wall, unfinished=len(unfinished), target=rate)
+    out["server_ms_per_req"] = 1000 * srv_cpu / done if done else float("nan")  # per answered request
     return out
 
 
