@@ -8,6 +8,10 @@ Review vectors: all-MiniLM-L6-v2 (first 128 tokens) for English, multilingual US
 embedding cache (the first run encodes; later runs are fast). Heads: numpy logistic + ridge regression, L2
 picked on a held-out fifth of the training data. Published MDSD cross-domain accuracies for reference:
 ~0.77-0.80 with SCL-era methods (Blitzer et al. 2007), ~0.90 with fine-tuned BERT-era models.
+
+Encoder fine-tuning (``--finetune-only --finetune-per-class 500``, 2026-11-27, 2-core machine at load ~15):
+top 2 MiniLM layers tuned 1 epoch (63 steps, 377 s) on 1,000 MDSD books reviews; logistic head accuracy on 400
+held-out reviews per domain, frozen -> tuned: books .800 -> .858, dvd .818 -> .850, electronics .755 -> .765.
 """
 
 from __future__ import annotations
@@ -206,30 +210,42 @@ def review_filtering(heads: dict) -> None:
            ["dataset", "model", "training data", "train rows", "NDCG@10", "Recall@10"], rows)
 
 
-def finetune(per_class: int = 150) -> None:
+def finetune(per_class: int = 150, test_per_class: int = 200, epochs: int = 1) -> None:
+    """Top-2-layer fine-tuning on MDSD books; accuracy of a logistic head on frozen vs tuned vectors, on
+    held-out books reviews and (cross-domain) on dvd and electronics reviews."""
     import tempfile
 
     from lmrec.feedback import finetune_encoder
 
-    c = balanced_sample(review_corpus("mdsd-books"), per_class * 2, seed=3)
+    c = balanced_sample(review_corpus("mdsd-books"), per_class + test_per_class, seed=3)
     idx = np.random.default_rng(0).permutation(len(c))
-    tr, te = np.sort(idx[: len(c) // 2]), np.sort(idx[len(c) // 2 :])
+    n_train = 2 * per_class
+    tr, te = np.sort(idx[:n_train]), np.sort(idx[n_train:])
+    tests = {"books (held out)": ([c.texts[i] for i in te], c.label[te])}
+    for d in ("dvd", "electronics"):
+        t = balanced_sample(review_corpus(f"mdsd-{d}"), test_per_class, seed=4)
+        tests[d] = (list(t.texts), t.label)
+    train_texts = [c.texts[i] for i in tr]
     frozen = ReviewModel()
-    xf_tr, xf_te = frozen.encode([c.texts[i] for i in tr]), frozen.encode([c.texts[i] for i in te])
-    acc_frozen = frozen.fit(xf_tr, c.label[tr]).evaluate(xf_te, c.label[te])["accuracy"]
+    frozen.fit(frozen.encode(train_texts), c.label[tr])
+    acc_frozen = {k: frozen.evaluate(frozen.encode(x), y)["accuracy"] for k, (x, y) in tests.items()}
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        info = finetune_encoder([c.texts[i] for i in tr], c.label[tr], tmp, layers=2, epochs=1)
+        info = finetune_encoder(train_texts, c.label[tr], tmp, layers=2, epochs=epochs)
+        tune_s = time.perf_counter() - t0
         tuned = ReviewModel(encoder=tmp)
-        x_tr = tuned.encode([c.texts[i] for i in tr], cache_dir=tmp + "/cache")
-        x_te = tuned.encode([c.texts[i] for i in te], cache_dir=tmp + "/cache")
-        acc_tuned = tuned.fit(x_tr, c.label[tr]).evaluate(x_te, c.label[te])["accuracy"]
-        secs = time.perf_counter() - t0
+        tuned.fit(tuned.encode(train_texts, cache_dir=tmp + "/cache"), c.label[tr])
+        acc_tuned = {
+            k: tuned.evaluate(tuned.encode(x, cache_dir=tmp + "/cache"), y)["accuracy"]
+            for k, (x, y) in tests.items()
+        }
     _table(
-        f"Fine-tuning the top 2 MiniLM layers (MDSD books, {len(tr)} train / {len(te)} test, 1 epoch)",
-        ["encoder", "accuracy", "seconds"],
-        [["frozen MiniLM + logistic head", acc_frozen, ""],
-         [f"top-2 layers tuned ({info['steps']} steps) + logistic head", acc_tuned, f"{secs:.0f}"]],
+        f"Fine-tuning the top 2 MiniLM layers on MDSD books ({len(tr)} train reviews, {epochs} epoch(s), "
+        f"{test_per_class * 2} test reviews per domain)",
+        ["encoder", *tests, "fine-tune seconds"],
+        [["frozen MiniLM + logistic head", *acc_frozen.values(), ""],
+         [f"top-2 layers tuned ({info['steps']} steps) + logistic head", *acc_tuned.values(),
+          f"{tune_s:.0f}"]],
     )
 
 
@@ -237,9 +253,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-class", type=int, default=1000, help="MDSD reviews per class, domain (<= 1000)")
     ap.add_argument("--finetune", action="store_true", help="also measure top-layer fine-tuning (slow)")
+    ap.add_argument("--finetune-per-class", type=int, default=150, help="books reviews per class to tune on")
+    ap.add_argument("--finetune-only", action="store_true", help="only the fine-tuning measurement")
     ap.add_argument("--skip-filtering", action="store_true")
     args = ap.parse_args()
     t0 = time.perf_counter()
+    if args.finetune_only:
+        finetune(args.finetune_per_class)
+        print(f"\n(total {time.perf_counter() - t0:.0f} s)")
+        return
     data = _mdsd(args.per_class)
     in_domain(data)
     cross_domain(data)
@@ -248,7 +270,7 @@ def main() -> None:
     if not args.skip_filtering:
         review_filtering(heads)
     if args.finetune:
-        finetune()
+        finetune(args.finetune_per_class)
     print(f"\n(total {time.perf_counter() - t0:.0f} s)")
 
 
