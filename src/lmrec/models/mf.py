@@ -81,13 +81,21 @@ class _BlockPlan:
         self.padding = sum(b * w for _, _, b, w in self.blocks) - int(lengths.sum())
 
     def gather(self, other: Any):  # noqa: ANN201
-        """Yields (row indices, (b, width, f) block of ``other``'s rows) for every block."""
+        """Yields (row indices, (b, width, f) block of ``other``'s rows) for every block.
+
+        Every block is written into one reused buffer (a fresh multi-MB tensor per block costs more in page
+        faults than the copy itself), so a block is valid only until the next one is taken.
+        """
         import torch
 
         padded = torch.cat([other, other.new_zeros((1, other.shape[1]))])
+        size = max((len(cols) for _, cols, _, _ in self.blocks), default=0)
+        buffer = other.new_empty((size, other.shape[1]))
         for idx, cols, b, width in self.blocks:
             # index_select: several times faster than padded[cols] on CPU
-            yield idx, padded.index_select(0, cols).view(b, width, -1)
+            out = buffer[: len(cols)]
+            torch.index_select(padded, 0, cols, out=out)
+            yield idx, out.view(b, width, -1)
 
 
 def als_solve(
