@@ -35,5 +35,5 @@ class ServeSettings(BaseConfig):
     positive_rating: float = 3.0  # rating events below this do not enter the user's sequence
     index_cache: str | None = None  # folder for built ANN indexes (default MODEL_DIR/serve-index; "off")
     bandit: bool = False  # a LinearBandit for explore=true on user recommendations
-    user_cache_size: int = 50_000  # user states (with query vectors) kept per process; re-validated per read
+    user_cache_size: int = 20_000  # user states (with query vectors) kept per process; re-validated per read
     faiss_threads: int = 1  # per search; request threads give the parallelism (OpenMP spinning thrashes)
