@@ -23,6 +23,7 @@ implicit requires a single BLAS thread, and one thread for everybody keeps the t
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import sys
@@ -272,28 +273,33 @@ def lmrec_class(key: str) -> Any:
 
 
 def run_lmrec(
-    bench: Bench, key: str, config: dict[str, Any], threads: int, max_seconds: float | None = None
+    bench: Bench,
+    key: str,
+    config: dict[str, Any],
+    threads: int,
+    max_seconds: float | None = None,
+    seed: int = 0,
 ) -> tuple[Any, Seconds]:
     from lmrec.models.base import FitOptions
 
     model = lmrec_class(key)(**config)
-    options = FitOptions(seed=0, threads=threads, max_seconds=max_seconds)
+    options = FitOptions(seed=seed, threads=threads, max_seconds=max_seconds)
     _, fit_s = timed(lambda: model.fit(bench.split.train, bench.split.valid, options=options))
     return model, fit_s
 
 
-def run_implicit_als(bench: Bench, threads: int) -> tuple[Scorer, Seconds]:
+def run_implicit_als(bench: Bench, threads: int, seed: int = 0) -> tuple[Scorer, Seconds]:
     from implicit.als import AlternatingLeastSquares
 
     model = AlternatingLeastSquares(
-        factors=64, regularization=1.0, alpha=5.0, iterations=15, random_state=0, num_threads=threads
+        factors=64, regularization=1.0, alpha=5.0, iterations=15, random_state=seed, num_threads=threads
     )
     csr = bench.train_csr()
     _, fit_s = timed(lambda: model.fit(csr, show_progress=False))
     return factor_scorer("implicit-als", model.user_factors, model.item_factors), fit_s
 
 
-def run_implicit_bpr(bench: Bench, threads: int) -> tuple[Scorer, Seconds]:
+def run_implicit_bpr(bench: Bench, threads: int, seed: int = 0) -> tuple[Scorer, Seconds]:
     from implicit.bpr import BayesianPersonalizedRanking
 
     model = BayesianPersonalizedRanking(
@@ -301,7 +307,7 @@ def run_implicit_bpr(bench: Bench, threads: int) -> tuple[Scorer, Seconds]:
         learning_rate=0.01,
         regularization=0.01,
         iterations=100,
-        random_state=0,
+        random_state=seed,
         num_threads=threads,
     )
     csr = bench.train_csr()
@@ -330,11 +336,13 @@ def _cornac_maps(train_set: Any, bench: Bench) -> tuple[np.ndarray, np.ndarray]:
     return users, items
 
 
-def run_cornac_bpr(bench: Bench, threads: int) -> tuple[Scorer, Seconds]:
+def run_cornac_bpr(bench: Bench, threads: int, seed: int = 0) -> tuple[Scorer, Seconds]:
     import cornac
 
     train_set = _cornac_train_set(bench)
-    model = cornac.models.BPR(k=64, max_iter=100, learning_rate=0.05, lambda_reg=0.01, seed=0, verbose=False)
+    model = cornac.models.BPR(
+        k=64, max_iter=100, learning_rate=0.05, lambda_reg=0.01, seed=seed, verbose=False
+    )
     _, fit_s = timed(lambda: model.fit(train_set))
     umap, imap = _cornac_maps(train_set, bench)
     k = model.u_factors.shape[1]
@@ -502,8 +510,13 @@ def bench_dataset(name: str, args: argparse.Namespace) -> list[tuple[str, Row]]:
         label = algo.split()[0]
         row = Row(label, "lmrec", params)
         try:
-            model, row.fit_s = run_lmrec(bench, key, config, args.threads, args.max_seconds)
-            row.recall, row.ndcg, row.eval_s = evaluate(model, bench, _history(algo, args))
+
+            def fit(seed: int, key: str = key, config: dict[str, Any] = config) -> tuple[Any, Seconds]:
+                return run_lmrec(bench, key, config, args.threads, args.max_seconds, seed=seed)
+
+            _over_seeds(
+                row, fit, args.seeds if key in SEEDED else args.seeds[:1], bench, _history(algo, args)
+            )
         except Exception as exc:  # a broken model must not hide the peers' numbers
             row.note = f"failed: {type(exc).__name__}: {exc}"[:120]
         rows.append((algo, row))
@@ -518,8 +531,12 @@ def bench_dataset(name: str, args: argparse.Namespace) -> list[tuple[str, Row]]:
             continue
         row = Row(label, library, params)
         try:
-            scorer, row.fit_s = runner(bench, args.threads)
-            row.recall, row.ndcg, row.eval_s = evaluate(scorer, bench, _history(algo, args))
+            seeded = "seed" in inspect.signature(runner).parameters
+
+            def fit_peer(seed: int, runner: Callable[..., Any] = runner, seeded: bool = seeded) -> Any:
+                return runner(bench, args.threads, seed=seed) if seeded else runner(bench, args.threads)
+
+            _over_seeds(row, fit_peer, args.seeds if seeded else args.seeds[:1], bench, _history(algo, args))
         except (Exception, BaseException) as exc:  # pyo3 panics are BaseExceptions
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
@@ -530,6 +547,26 @@ def bench_dataset(name: str, args: argparse.Namespace) -> list[tuple[str, Row]]:
 
 
 SEQUENTIAL = {"SASRec"}
+# lmrec models whose fit depends on the seed (--seeds repeats them; the others are deterministic)
+SEEDED = {"als", "bpr"}
+
+
+def _over_seeds(
+    row: Row, fit: Callable[[int], tuple[Any, Seconds]], seeds: Sequence[int], bench: Bench, history: str
+) -> None:
+    """Fit and evaluate once per seed; the row gets the means (and the NDCG@10 range when several)."""
+    runs = []
+    for seed in seeds:
+        scorer, fit_s = fit(seed)
+        recall, ndcg, eval_s = evaluate(scorer, bench, history)
+        runs.append((recall, ndcg, fit_s, eval_s))
+    row.recall = float(np.mean([r[0] for r in runs]))
+    row.ndcg = float(np.mean([r[1] for r in runs]))
+    row.fit_s = Seconds(*(float(np.mean([getattr(r[2], k) for r in runs])) for k in ("wall", "cpu")))
+    row.eval_s = Seconds(*(float(np.mean([getattr(r[3], k) for r in runs])) for k in ("wall", "cpu")))
+    if len(runs) > 1:
+        lo, hi = min(r[1] for r in runs), max(r[1] for r in runs)
+        row.note = f"mean of {len(runs)} seeds, NDCG@10 {lo:.4f}-{hi:.4f}"
 
 
 def _history(algo: str, args: argparse.Namespace) -> str:
@@ -607,7 +644,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="input of non-sequential models at test time ('train': the convention of REFERENCE-NUMBERS.md)",
     )
     parser.add_argument("--skip", nargs="*", default=[], help="algorithms or libraries to leave out")
+    parser.add_argument(
+        "--seeds",
+        default="0",
+        help="comma list of seeds: seeded models (ALS, BPR of every library) report the mean over them",
+    )
     args = parser.parse_args(argv)
+    args.seeds = [int(s) for s in args.seeds.split(",")]
 
     import torch
     from threadpoolctl import threadpool_limits
