@@ -180,9 +180,10 @@ def test_finetuned_encoder_is_saved_and_used_after_load(topics, text_cache, tmp_
 
     frozen = encode_query_texts(new_texts, "minilm", text_cache)
     assert np.abs(fresh - frozen).max() > 1e-3  # not the frozen encoder's vectors
-    # the catalog vectors the model stores are the fine-tuned encoder's own
+    # the catalog vectors the model stores are the fine-tuned encoder's own (training keeps the frozen
+    # layers' token states in float16, hence the tolerance)
     np.testing.assert_allclose(
-        loaded.encode_texts(item_texts(data.items)[:3]), loaded.item_vectors[:3], rtol=1e-4, atol=1e-5
+        loaded.encode_texts(item_texts(data.items)[:3]), loaded.item_vectors[:3], rtol=0, atol=2e-4
     )
     assert loaded.add_item_texts(new_texts).tolist() == model.add_item_texts(new_texts).tolist() == [16, 17]
     np.testing.assert_allclose(loaded.score(users), model.score(users), rtol=1e-5, atol=1e-5)

@@ -196,26 +196,88 @@ def trainable_encoder(encoder: str, top_layers: int) -> tuple[Any, int]:
     except Exception:  # noqa: BLE001 - fall back to MiniLM's limit
         max_tokens = 256
 
+    class _Given(torch.nn.Module):
+        """Stands in for the embedding layer: returns given token states (the frozen layers' output)."""
+
+        def __init__(self, states: torch.Tensor) -> None:
+            super().__init__()
+            self.states = states
+
+        def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+            return self.states
+
     class TrainableEncoder(torch.nn.Module):
+        """texts -> unit vectors. :meth:`cache_frozen` runs the frozen bottom layers once per text; then
+        :meth:`forward_cached` runs only the unfrozen top layers (training steps cost a fraction of a full
+        pass, and the frozen layers run without dropout)."""
+
         def __init__(self) -> None:
             super().__init__()
             self.model = model
             self.pooling = pooling
             self.max_tokens = max_tokens
+            self.n_top = n
+            self._cache: list[torch.Tensor] | None = None
 
-        def forward(self, texts: list[str]) -> torch.Tensor:
-            tok = tokenizer(
+        def _tokens(self, texts: list[str]) -> Any:
+            return tokenizer(
                 texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
             )
-            hidden = self.model(
-                input_ids=tok["input_ids"], attention_mask=tok["attention_mask"]
-            ).last_hidden_state
+
+        def _pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
             if self.pooling == "cls":
                 pooled = hidden[:, 0]
             else:
-                m = tok["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                m = mask.unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
             return torch.nn.functional.normalize(pooled, dim=-1)
+
+        def forward(self, texts: list[str]) -> torch.Tensor:
+            tok = self._tokens(texts)
+            hidden = self.model(
+                input_ids=tok["input_ids"], attention_mask=tok["attention_mask"]
+            ).last_hidden_state
+            return self._pool(hidden, tok["attention_mask"])
+
+        def cache_frozen(self, texts: list[str], batch_size: int = 64) -> None:
+            """Keep, per text, the token states entering the first unfrozen layer (float16)."""
+            n_layers = len(self.model.encoder.layer)
+            cache: list[torch.Tensor] = []
+            was = self.model.training
+            self.model.eval()
+            with torch.no_grad():
+                for s in range(0, len(texts), batch_size):
+                    tok = self._tokens(texts[s : s + batch_size])
+                    out = self.model(
+                        input_ids=tok["input_ids"],
+                        attention_mask=tok["attention_mask"],
+                        output_hidden_states=True,
+                    )
+                    states = out.hidden_states[n_layers - self.n_top]
+                    lengths = tok["attention_mask"].sum(1).tolist()
+                    cache.extend(states[i, : int(k)].half() for i, k in enumerate(lengths))
+            self.model.train(was)
+            self._cache = cache
+
+        def forward_cached(self, rows: list[int], texts: list[str]) -> torch.Tensor:
+            """The vectors of ``texts`` (= the cached texts ``rows``) through the unfrozen layers only."""
+            assert self._cache is not None, "call cache_frozen first"
+            tok = self._tokens(texts)
+            width = tok["input_ids"].shape[1]
+            states = torch.zeros(len(rows), width, self._cache[0].shape[-1])
+            for i, r in enumerate(rows):
+                c = self._cache[r]
+                states[i, : len(c)] = c.float()
+            emb, layers = self.model.embeddings, self.model.encoder.layer
+            self.model.embeddings = _Given(states)
+            self.model.encoder.layer = layers[len(layers) - self.n_top :]
+            try:
+                hidden = self.model(
+                    input_ids=tok["input_ids"], attention_mask=tok["attention_mask"]
+                ).last_hidden_state
+            finally:
+                self.model.embeddings, self.model.encoder.layer = emb, layers
+            return self._pool(hidden, tok["attention_mask"])
 
     return TrainableEncoder(), n
 
