@@ -200,7 +200,8 @@ def _unobserved_loss(user_f: np.ndarray, item_f: np.ndarray, reg: float) -> floa
 
 
 class ALS(BaseRecommender):
-    """Implicit-feedback alternating least squares with exact per-user / per-item solves."""
+    """Implicit-feedback alternating least squares: conjugate-gradient half-steps (exact solves with
+    ``cg_steps=0``), batched over blocks of users / items."""
 
     name: ClassVar[str] = "als"
     Config: ClassVar[type[BaseConfig]] = ALSConfig
