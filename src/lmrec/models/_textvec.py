@@ -93,11 +93,13 @@ def item_vectors_for(
     vector_field: str | None,
     cache_dir: str | None = None,
     progress: bool = False,
+    shard: bool = True,
 ) -> tuple[np.ndarray, ItemVectorRef, list[str] | None]:
     """The (n_items, dim) float32 item vectors, their reference and the item texts (None for a vector field).
 
     ``vector_field`` names a vector column of the item table holding precomputed embeddings; otherwise the
-    table's text is encoded with ``encoder`` / ``template`` through :func:`lmrec.text.encode_items`.
+    table's text is encoded with ``encoder`` / ``template`` through :func:`lmrec.text.encode_items`. Under
+    ``torchrun`` the ranks share that encoding (``shard``; every rank runs ``fit``, so every rank calls this).
     """
     if items is None:
         raise ConfigError("text models need the item table: call fit(train, valid, items=dataset.items)")
@@ -128,7 +130,9 @@ def item_vectors_for(
 
     texts = item_texts(items, template)
     enc = get_encoder(encoder)
-    vecs = encode_texts(texts, encoder=enc, cache_dir=cache_dir, progress=progress, template=template)
+    vecs = encode_texts(
+        texts, encoder=enc, cache_dir=cache_dir, progress=progress, template=template, shard=shard
+    )
     ref = ItemVectorRef(
         encoder=encoder,
         model_id=str(getattr(enc, "model_id", encoder)),

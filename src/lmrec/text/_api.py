@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lmrec._distributed import DistContext
 from lmrec.data import ItemTable
 from lmrec.text.cache import CacheStats, EmbeddingCache, keys_for
 from lmrec.text.encoders import DEFAULT_ENCODER, MULTILINGUAL_ENCODER, TextEncoder, get_encoder
@@ -50,6 +51,7 @@ def encode_texts(
     progress: bool = False,
     template: str | None = None,
     stats: CacheStats | None = None,
+    shard: bool = False,
 ) -> np.ndarray:
     """Embed ``texts`` -> float32 ``(len(texts), dim)`` with unit rows, through the embedding cache.
 
@@ -58,11 +60,17 @@ def encode_texts(
     object. ``cache_dir`` defaults to ``$LMREC_CACHE/embeddings`` or ``~/.cache/lmrec/embeddings``;
     ``use_cache=False`` skips the disk entirely. ``template`` is only recorded next to the cached vectors.
     Hit/miss counts are added to ``stats`` when given, and to :func:`cache_stats`.
+
+    ``shard=True`` under ``torchrun`` (``WORLD_SIZE > 1``): every rank encodes its share (every world-th) of
+    the texts missing from the cache, the vectors are gathered on all ranks, and only each node's first
+    process writes the cache. Every rank must then call it with the same texts (it is a collective call);
+    a single process ignores the flag.
     """
     global _LAST
     t0 = time.perf_counter()
     clean, _ = clean_texts(texts)
     enc = resolve_encoder(encoder, clean)
+    ctx = _shard_context() if shard else None
     run = CacheStats(texts=len(clean))
     # distinct texts, first occurrence order: duplicates (common in catalogs) are encoded once
     uniq: dict[str, int] = {}
@@ -74,17 +82,27 @@ def encode_texts(
         keys = keys_for(uniq_texts)
         found, cached = cache.get(keys)
         vecs[found] = cached
+        if ctx is not None:
+            # a rank that raced a cache write may see more rows: all ranks encode what any of them lacks
+            from lmrec._distributed import all_true
+
+            found = all_true(found)
         todo = np.flatnonzero(~found)
         if len(todo):
             t1 = time.perf_counter()
-            new = enc.encode([uniq_texts[i] for i in todo], batch_size=batch_size, progress=progress)
+            new = _encode_some(enc, uniq_texts, todo, ctx, batch_size, progress)
             run.encode_seconds = time.perf_counter() - t1
             vecs[todo] = new
-            cache.put([keys[i] for i in todo], new, template=template)
+            if ctx is None or ctx.local_rank == 0:
+                cache.put([keys[i] for i in todo], new, template=template)
+            if ctx is not None:  # the next call on any rank reads what was just written
+                from lmrec._distributed import barrier
+
+                barrier()
         run.hits, run.misses = int(found.sum()), len(todo)
     elif uniq_texts:
         t1 = time.perf_counter()
-        vecs = enc.encode(uniq_texts, batch_size=batch_size, progress=progress)
+        vecs = _encode_some(enc, uniq_texts, np.arange(len(uniq_texts)), ctx, batch_size, progress)
         run.encode_seconds = time.perf_counter() - t1
         run.misses = len(uniq_texts)
     out = vecs[inverse] if len(clean) else np.empty((0, enc.dim), dtype=np.float32)
@@ -94,6 +112,40 @@ def encode_texts(
     if stats is not None:
         stats.add(run)
     return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _shard_context() -> DistContext | None:
+    from lmrec._distributed import context, env_world
+
+    if env_world()[1] <= 1:
+        return None
+    import torch
+
+    # the training run that follows joins the same group; a GPU run wants nccl for its CUDA tensors
+    return context("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _encode_some(
+    enc: TextEncoder,
+    texts: list[str],
+    rows: np.ndarray,
+    ctx: DistContext | None,
+    batch_size: int,
+    progress: bool,
+) -> np.ndarray:
+    """Vectors of ``texts[rows]``: all encoded here, or (``ctx`` = a DistContext) rows ``rank::world`` here
+    and the rest gathered from the other ranks."""
+    if ctx is None:
+        return enc.encode([texts[i] for i in rows], batch_size=batch_size, progress=progress)
+    from lmrec._distributed import gather_rows
+
+    mine = rows[ctx.rank :: ctx.world_size]
+    local = (
+        enc.encode([texts[i] for i in mine], batch_size=batch_size, progress=progress and ctx.rank == 0)
+        if len(mine)
+        else np.zeros((0, enc.dim), dtype=np.float32)
+    )
+    return gather_rows(np.asarray(local, dtype=np.float32), len(rows), ctx)
 
 
 def encode_items(
@@ -107,11 +159,13 @@ def encode_items(
     dataset: str | None = None,
     use_cache: bool = True,
     stats: CacheStats | None = None,
+    shard: bool = False,
 ) -> np.ndarray:
     """Embed every item of ``items`` -> float32 ``(n_items, dim)``, unit rows, dense item index order.
 
     The item texts come from :func:`lmrec.text.templates.item_texts` (``template``, else the built-in template
     of ``dataset``, else the table's text fields joined). Vectors are served from / added to the cache.
+    ``shard``: split the encoding across the ranks of a ``torchrun`` launch (see :func:`encode_texts`).
     """
     texts = item_texts(items, template, dataset=dataset)
     tpl_source = template.source if isinstance(template, Template) else template
@@ -124,4 +178,5 @@ def encode_items(
         progress=progress,
         template=tpl_source,
         stats=stats,
+        shard=shard,
     )

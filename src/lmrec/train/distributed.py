@@ -3,7 +3,7 @@
 :func:`train_loop` calls :func:`context` once: without ``WORLD_SIZE > 1`` in the environment it returns None
 and nothing changes. Under ``torchrun --nproc_per_node=N`` every process runs the same program; the loop then
 
-* joins the process group (``gloo`` on CPU, ``nccl`` when CUDA is available and the run asks for a GPU),
+* joins the process group (``gloo`` on CPU; on a GPU run ``nccl`` for CUDA tensors and ``gloo`` for CPU ones),
 * broadcasts rank 0's initial weights so every replica starts equal,
 * gives rank r the rows ``r, r + N, r + 2N ...`` of every global batch (DistributedSampler-style sharding:
   the global order is the same on every rank, as it comes from the shared per-epoch seed),
@@ -20,64 +20,35 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+# the process-group basics live below lmrec.text (sharded catalog encoding uses them too)
+from lmrec._distributed import (
+    DistContext,
+    all_true,
+    context,
+    env_world,
+    gather_rows,
+    is_main_process,
+    shutdown,
+)
 
-@dataclass(frozen=True)
-class DistContext:
-    """This process's place in the job."""
-
-    rank: int
-    world_size: int
-    local_rank: int
-    local_world_size: int
-    backend: str
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def env_world() -> tuple[int, int, int, int]:
-    """``(rank, world_size, local_rank, local_world_size)`` from the environment (1 process if unset)."""
-    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
-    rank = int(os.environ.get("RANK", "0") or 0)
-    local_rank = int(os.environ.get("LOCAL_RANK", str(rank)) or 0)
-    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)) or world)
-    return rank, world, local_rank, local_world
-
-
-def is_main_process() -> bool:
-    """True unless this is a non-zero rank of a distributed launch (what should save, print, evaluate)."""
-    return env_world()[0] == 0
-
-
-def context(device: str = "cpu") -> DistContext | None:
-    """Join the process group described by the environment (once per process); None for a single process."""
-    rank, world, local_rank, local_world = env_world()
-    if world <= 1:
-        return None
-    import torch
-    import torch.distributed as dist
-
-    use_cuda = device.startswith("cuda") and torch.cuda.is_available()
-    backend = "nccl" if use_cuda else "gloo"
-    if not dist.is_initialized():
-        if use_cuda:
-            torch.cuda.set_device(local_rank)
-        dist.init_process_group(backend=backend, rank=rank, world_size=world)
-    return DistContext(rank, world, local_rank, local_world, dist.get_backend())
-
-
-def shutdown() -> None:
-    """Leave the process group if one was joined (call once at the end of a distributed program)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+__all__ = [
+    "DistContext",
+    "all_true",
+    "average_gradients",
+    "broadcast_module",
+    "context",
+    "env_world",
+    "gather_rows",
+    "is_main_process",
+    "per_process_threads",
+    "shard_batch",
+    "shutdown",
+    "sum_across_ranks",
+]
 
 
 def per_process_threads(threads: int, ctx: DistContext | None) -> int:
@@ -158,20 +129,3 @@ def sum_across_ranks(values: Sequence[float]) -> list[float]:
     t = torch.tensor(np.asarray(values, dtype=np.float64))
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return [float(x) for x in t]
-
-
-def gather_rows(local: np.ndarray, n_total: int, ctx: DistContext) -> np.ndarray:
-    """The full (n_total, ...) float32 array from per-rank blocks (rank r holds rows ``r::world``)."""
-    import torch
-    import torch.distributed as dist
-
-    width = -(-n_total // ctx.world_size)  # all_gather wants equal shapes: pad every block to the largest
-    block = np.zeros((width, *local.shape[1:]), dtype=np.float32)
-    block[: len(local)] = local
-    parts = [torch.zeros_like(torch.from_numpy(block)) for _ in range(ctx.world_size)]
-    dist.all_gather(parts, torch.from_numpy(block))
-    out = np.zeros((n_total, *local.shape[1:]), dtype=np.float32)
-    for r, part in enumerate(parts):
-        rows = len(range(r, n_total, ctx.world_size))
-        out[r :: ctx.world_size] = part.numpy()[:rows]
-    return out
