@@ -142,3 +142,20 @@ def test_file_instead_of_folder_is_one_line_error(tmp_path) -> None:
     f.write_bytes(b"x")
     with pytest.raises(LmrecError, match="not a model folder"):
         get_encoder(str(f))
+
+
+def test_int8_export_keeps_layer0_ffn_output_fp32(minilm_int8) -> None:
+    import onnx
+
+    from lmrec.text.encoders._export import exported_model
+    from lmrec.text.encoders._resolve import minilm_folder
+
+    graph = onnx.load(str(exported_model(minilm_folder(), "int8", label="all-MiniLM-L6-v2"))).graph
+    ops = {n.name: n.op_type for n in graph.node}
+    # 6 layers x 6 weight MatMuls, all int8 but the one left fp32 (its activations quantize worst)
+    assert sum(op == "MatMulInteger" for op in ops.values()) == 35
+    assert ops["/inner/encoder/layer.0/output/dense/MatMul"] == "MatMul"
+    assert not any(
+        name.startswith("/inner/encoder/layer.1/output/dense/MatMul") and op == "MatMul"
+        for name, op in ops.items()
+    )
