@@ -70,6 +70,24 @@ def test_vector_codecs_memory_and_recall():
         VectorCodec.train(items, "int3")
 
 
+def test_residual_codes_keep_more_of_the_top10_than_product_codes_at_8x():
+    rng = np.random.default_rng(1)
+    items, queries = _clustered(800, 64, rng), _clustered(200, 64, rng)
+    recall = {}
+    for method in ("pq", "rq"):
+        codec = VectorCodec.train(items, method)
+        assert codec.code_bytes == 32  # 8x smaller than 64 float32
+        codes = codec.encode(items)
+        recall[method] = topk_recall(queries, items, codec.decode(codes), 10)
+        again = VectorCodec.from_state(method, 64, codec.quantizer, codec.params)
+        np.testing.assert_array_equal(again.encode(items[:50]), codes[:50])  # same codes after a reload
+    assert recall["rq"] >= 0.95 and recall["rq"] > recall["pq"], recall
+    # a catalog smaller than the dimension still trains (fewer bits per stage, no PCA warm start)
+    tiny = VectorCodec.train(items[:10], "rq")
+    assert tiny.params["pq_bits"] == 3
+    assert topk_recall(queries, items[:10], tiny.decode(tiny.encode(items[:10])), 3) == 1.0
+
+
 @pytest.mark.parametrize(
     "settings",
     [
@@ -115,7 +133,7 @@ def test_new_items_and_text_queries_after_compression(topics, cache, tmp_path):
 
     _fitted(topics, cache).save(tmp_path / "orig")
     original = load_model(tmp_path / "orig")
-    small = compress_model(load_model(tmp_path / "orig"), CompressConfig(vectors="pq"))
+    small = compress_model(load_model(tmp_path / "orig"), CompressConfig(vectors="rq"))
     small.save(tmp_path / "m")
     model = load_model(tmp_path / "m")
     assert model.item_vectors is None  # the catalog's text vectors are not stored any more

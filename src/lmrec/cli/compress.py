@@ -17,8 +17,14 @@ def compress(
     encoder: str = typer.Option(
         "int8", "--encoder", help="Encoder for new items/queries: int8 (minilm-onnx-int8), keep, or a name."
     ),
-    vectors: str = typer.Option("fp16", "--vectors", help="Item vectors: fp32 | fp16 | sq8 | pq."),
-    pq_m: int = typer.Option(0, "--pq-m", help="pq: sub-quantizers (0: dim/2, i.e. 8x smaller than fp32)."),
+    vectors: str = typer.Option(
+        "fp16",
+        "--vectors",
+        help="Item vectors: fp32 | fp16 | sq8 | pq | rq (residual quantization: best recall at 8x).",
+    ),
+    pq_m: int = typer.Option(
+        0, "--pq-m", help="pq/rq: bytes per item (0: dim/2, i.e. 8x smaller than fp32)."
+    ),
     prune: float = typer.Option(0.0, "--prune", help="Share of transformer weights to prune (0..1)."),
     prune_kind: str = typer.Option("magnitude", "--prune-kind", help="magnitude | structured (heads, FFN)."),
     finetune_epochs: int = typer.Option(2, "--finetune-epochs", help="Fine-tune epochs after pruning."),

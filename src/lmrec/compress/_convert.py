@@ -19,13 +19,14 @@ class CompressConfig(BaseConfig):
 
     ``encoder``: text encoder for new items and queries (``int8`` = ``minilm-onnx-int8``; ``keep``: as is).
     ``dynamic_int8``: int8 dynamic quantization of the transformer's Linear layers at load time.
-    ``vectors``: item representation codes (``fp32``, ``fp16``, ``sq8``, ``pq`` with ``pq_m`` / ``pq_bits``).
+    ``vectors``: item representation codes (``fp32``, ``fp16``, ``sq8``, or ``pq`` / ``rq`` with ``pq_m``
+    codes of ``pq_bits`` bits; ``rq``, residual quantization, keeps the top-10 best at 8x).
     ``prune`` (share 0..1) with ``prune_kind`` and ``finetune_epochs`` (0 = prune without fine-tuning).
     """
 
     encoder: str = "int8"
     dynamic_int8: bool = False
-    vectors: Literal["fp32", "fp16", "sq8", "pq"] = "fp16"
+    vectors: Literal["fp32", "fp16", "sq8", "pq", "rq"] = "fp16"
     pq_m: int = Field(0, ge=0)
     pq_bits: int = Field(8, ge=1, le=16)
     prune: float = Field(0.0, ge=0.0, lt=1.0)

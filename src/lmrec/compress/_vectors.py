@@ -1,4 +1,4 @@
-"""Item-vector codecs: float16, int8 scalar quantization and product quantization (faiss), with recall checks.
+"""Item-vector codecs: float16, int8 scalar, product and residual quantization (faiss), with recall checks.
 
 A codec is trained once on the catalog's vectors, then turns vectors into compact codes and back. Codes and
 the trained quantizer are plain numpy arrays (the quantizer as faiss's own serialization, without codes), so
@@ -11,7 +11,17 @@ method      codes per item (dim d, float32 = 4d)  how
 ``fp16``    2d bytes                              numpy float16
 ``sq8``     d bytes                               faiss IndexScalarQuantizer QT_8bit (per-dimension range)
 ``pq``      m bytes (``pq_m``, default d/2)       faiss IndexPQ, 2^nbits centroids per sub-space
+``rq``      m bytes (``pq_m``, default d/2)       faiss IndexResidualQuantizer: m codebooks of 2^nbits
+                                                  full-width centroids, each coding the residual of
+                                                  the ones before (greedy encoding, beam 1)
 =========== ==================================== ================================
+
+At the same 8x (d/2 bytes per item) ``rq`` keeps far more of the exact top-10 than ``pq`` (measured on
+textseq item representations, d=64: recall@10 0.998 vs 0.904 on ML-100K, 0.980 vs ~0.91 on Amazon
+Scientific; OPQ rotation before PQ only reached 0.919, 4-bit scalar quantization 0.919). Its codebooks are
+larger (m * 2^nbits * d floats: 2 MB at d=64, against 64 KB for ``pq``), a fixed cost that dominates on
+catalogs of a few thousand items and vanishes on large ones; :meth:`VectorCodec.describe` reports both.
+Training takes seconds to a minute (k-means per stage over at most ``MAX_TRAIN`` sampled items).
 """
 
 from __future__ import annotations
@@ -25,8 +35,10 @@ import numpy as np
 
 from lmrec.errors import ConfigError, DataError
 
-VectorMethod = Literal["fp32", "fp16", "sq8", "pq"]
-VECTOR_METHODS: tuple[str, ...] = ("fp32", "fp16", "sq8", "pq")
+VectorMethod = Literal["fp32", "fp16", "sq8", "pq", "rq"]
+VECTOR_METHODS: tuple[str, ...] = ("fp32", "fp16", "sq8", "pq", "rq")
+# quantizers are trained on at most this many sampled vectors (k-means time grows with it; codes do not)
+MAX_TRAIN = 50_000
 
 
 @dataclass
@@ -48,9 +60,9 @@ class VectorCodec:
     ) -> VectorCodec:
         """A codec of ``method`` trained on ``vectors`` (n, d).
 
-        ``pq_m``: sub-quantizers (0: d/2, lowered to a divisor of d); ``pq_bits`` is lowered when the
-        catalog is too small to train 2^bits centroids per sub-space (faiss wants about 39 points each;
-        we accept 1, as a tiny catalog is then stored almost exactly).
+        ``pq_m``: sub-quantizers of ``pq`` (0: d/2, lowered to a divisor of d) or stages of ``rq`` (0: d/2);
+        ``pq_bits`` is lowered when the catalog is too small to train 2^bits centroids per sub-space (faiss
+        wants about 39 points each; we accept 1, as a tiny catalog is then stored almost exactly).
         """
         x = _matrix(vectors)
         n, d = x.shape
@@ -62,21 +74,34 @@ class VectorCodec:
             return cls(method, d, np.zeros(0, np.uint8), {})
         import faiss
 
+        bits = int(min(pq_bits, max(1, int(np.floor(np.log2(max(n, 2)))))))
         if method == "sq8":
             index = faiss.IndexScalarQuantizer(d, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
             params = {}
+        elif method == "rq":
+            m = pq_m or max(1, d // 2)
+            index = faiss.IndexResidualQuantizer(d, m, bits, faiss.METRIC_INNER_PRODUCT)
+            # greedy encoding: as good as a beam of 2-4 on our item vectors (0.998 vs 0.994 recall@10 on
+            # ML-100K) and several times faster to train
+            index.rq.max_beam_size = 1
+            index.rq.cp.seed = seed
+            index.rq.cp.min_points_per_centroid = 1
+            if n < 4 * d:  # faiss's default progressive-dimension training runs a PCA that needs n >= d
+                index.rq.train_type = faiss.ResidualQuantizer.Train_default
+            params = {"pq_m": m, "pq_bits": bits}
         else:
             m = pq_m or max(1, d // 2)
             m = min(m, d)
             while d % m:
                 m -= 1
-            bits = int(min(pq_bits, max(1, int(np.floor(np.log2(max(n, 2)))))))
             index = faiss.IndexPQ(d, m, bits, faiss.METRIC_INNER_PRODUCT)
             index.pq.cp.seed = seed
             index.pq.cp.min_points_per_centroid = 1  # small catalogs: no warning per sub-space
             params = {"pq_m": m, "pq_bits": bits}
         if n == 0:
             raise DataError("cannot train a vector quantizer on zero vectors", field="vectors")
+        if n > MAX_TRAIN:
+            x = x[np.sort(np.random.default_rng(seed).choice(n, MAX_TRAIN, replace=False))]
         with _faiss_threads():
             index.train(x)
         blob = faiss.serialize_index(index)
