@@ -1,9 +1,9 @@
 """Compression of trained models, as a conversion after training: int8 text encoder for new items and queries,
-float16 / int8 / product-quantized item representations, pruning (magnitude or structured) of the sequence
-transformer with a short fine-tune, and optional int8 dynamic quantization of its Linear layers.
+float16 / int8 / product- or residual-quantized item representations, pruning (magnitude or structured) of the
+sequence transformer with a short fine-tune, and optional int8 dynamic quantization of its Linear layers.
 
 >>> from lmrec.compress import CompressConfig, compress_directory
->>> compress_directory("model/", "model-small/", CompressConfig(vectors="pq", prune=0.3))  # doctest: +SKIP
+>>> compress_directory("model/", "model-small/", CompressConfig(vectors="rq", prune=0.3))  # doctest: +SKIP
 
 The result is an ordinary saved model (``textseq-compressed``): :func:`lmrec.models.load_model` loads it and
 ``lmrec serve`` serves it; its ``README.md`` records what was done and how close it stays to the original.
