@@ -18,7 +18,7 @@ Measured 2026-11-27 on the shared 2-core machine (load 5-18, 1 torch thread per 
 cached), textseq defaults + ``--set epochs=30 --set patience=3``, test split, full ranking, mean ± std over
 seeds 0,1,2 (the ML-100K rows ran as one process per weight and seed, same commands as above)::
 
-    dataset         w  seeds NDCG@10         Recall@10       RMSE head RMSE mean RMSE user acc head acc maj
+    dataset           w seeds NDCG@10       Recall@10       RMSE head RMSE mean RMSE user acc head acc maj
     ml-100k           0 3     .0877 ± .0101   .1619 ± .0157       -       1.2128    1.1650       -     .5154
     ml-100k         0.1 3     .0866 ± .0082   .1630 ± .0100     1.1037    1.2128    1.1650    .6592    .5154
     ml-100k         0.5 3     .0908 ± .0101   .1729 ± .0135     1.0880    1.2128    1.1650    .6656    .5154
