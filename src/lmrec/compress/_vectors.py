@@ -19,9 +19,9 @@ method      codes per item (dim d, float32 = 4d)  how
 At the same 8x (d/2 bytes per item) ``rq`` keeps far more of the exact top-10 than ``pq`` (benchmarks/
 vector_codecs.py on textseq item representations, d=64: recall@10 0.998 vs 0.921 on ML-100K, 0.981 vs
 0.899 on Amazon Scientific; OPQ rotation before PQ 0.919 / 0.884, 4-bit scalar quantization 0.919 /
-0.894). Its codebooks are
-larger (m * 2^nbits * d floats: 2 MB at d=64, against 64 KB for ``pq``), a fixed cost that dominates on
-catalogs of a few thousand items and vanishes on large ones; :meth:`VectorCodec.describe` reports both.
+0.894). Its codebooks are larger (m * 2^nbits * d floats: 2 MB at d=64, against 64 KB for ``pq``), a
+fixed cost that dominates on catalogs of a few thousand items (ML-100K: 2.15 MB in all against 0.43 MB of
+float32) and vanishes on large ones; :meth:`VectorCodec.describe` reports both.
 Training takes seconds to a minute (k-means per stage over at most ``MAX_TRAIN`` sampled items).
 """
 
