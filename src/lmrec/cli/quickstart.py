@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,12 @@ def quickstart(
     baselines: str = typer.Option(
         BASELINES, "--baselines", help="Baselines to tune (comma list; '' = none)."
     ),
-    epochs: int = typer.Option(15, "--epochs", help="Maximum textseq epochs (early stopping on validation)."),
+    epochs: int = typer.Option(30, "--epochs", help="Maximum textseq epochs (early stopping on validation)."),
+    textseq_seconds: float = typer.Option(
+        150.0,
+        "--textseq-seconds",
+        help="Training time cap per textseq model (keeps the best validated epoch; 0 = no cap).",
+    ),
     seed: int = typer.Option(0, "--seed"),
     users: int = typer.Option(2, "--show-users", help="How many sample users to show recommendations for."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
@@ -91,7 +97,8 @@ def quickstart(
     for name, id_fusion in (("textseq", False), ("textseq+id", True)):
         model = TextSeq(epochs=epochs, id_fusion=id_fusion)
         t0 = time.perf_counter()
-        model.fit(split.train, split.valid, items=data.items, options=options)
+        capped = replace(options, max_seconds=textseq_seconds or None)
+        model.fit(split.train, split.valid, items=data.items, options=capped)
         fit_s = time.perf_counter() - t0
         res = evaluate_model(model, split, ks=(5, 10, 20), stage="test", seed=seed)
         row = collect_results(
@@ -100,7 +107,11 @@ def quickstart(
         table.update({k: v for k, v in row.items() if k != "results"})
         table["results"][name] = row["results"][name]
         text_models[name] = model
-        console.print(f"{name}: NDCG@10 {res.metrics['ndcg@10']:.4f} (fit {fit_s:.0f} s)")
+        tr = model.fit_info["train"]
+        console.print(
+            f"{name}: NDCG@10 {res.metrics['ndcg@10']:.4f} (fit {fit_s:.0f} s, best epoch "
+            f"{tr['best_epoch']} of {tr['epochs_run']})"
+        )
     table["split"] = desc
     print_table(table, (5, 10, 20))
 
