@@ -4,6 +4,7 @@ folder, like ``_recbole``)."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -37,3 +38,15 @@ def load(name: str):  # noqa: ANN201 - (Dataset, Split)
         ds = load_format("lcrec-json", root / "amazon-scientific-2018")
         return ds, leave_one_out_split(ds)
     raise SystemExit(f"unknown dataset {name}")
+
+
+def parse_set(items: list[str]) -> dict:
+    """``key=value`` overrides from the command line; values are JSON where they parse, else strings."""
+    out = {}
+    for it in items:
+        k, v = it.split("=", 1)
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out

@@ -98,7 +98,7 @@ def encoder_rows(ds, split, model, test_ndcg: float, n_texts: int) -> list[dict]
     return rows
 
 
-def run_dataset(name: str, args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
+def run_dataset(name: str, args: argparse.Namespace, seed: int = 0) -> tuple[list[dict], list[dict]]:
     from lmrec.compress import CompressConfig, compress_model, directory_bytes
     from lmrec.evaluate import evaluate_model
     from lmrec.models import load_model
@@ -111,7 +111,7 @@ def run_dataset(name: str, args: argparse.Namespace) -> tuple[list[dict], list[d
         cfg["cache_dir"] = args.cache_dir
     t = time.perf_counter()
     ref = TextSeq(**cfg).fit(
-        split.train, split.valid, items=ds.items, options=FitOptions(seed=0, max_seconds=args.max_seconds)
+        split.train, split.valid, items=ds.items, options=FitOptions(seed=seed, max_seconds=args.max_seconds)
     )
     print(
         f"[{name}] trained {ref.fit_info['train']['epochs_run']} epochs in {time.perf_counter() - t:.0f}s",
@@ -178,8 +178,9 @@ def run_dataset(name: str, args: argparse.Namespace) -> tuple[list[dict], list[d
         )
         print(f"[{name}] {label}: {time.perf_counter() - t:.0f}s", file=sys.stderr, flush=True)
     enc = [] if args.skip_encoder else encoder_rows(ds, split, load_model(tmp / "ref"), base_ndcg, args.texts)
-    for r in enc:
-        r["dataset"] = name
+    label = name if len(args.seeds.split(",")) == 1 else f"{name} seed {seed}"
+    for r in (*rows, *enc):
+        r["dataset"] = label
     return rows, enc
 
 
@@ -191,14 +192,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--texts", type=int, default=800, help="texts for the encoder items/s measurement")
     ap.add_argument("--only", default="", help="comma list of option labels")
     ap.add_argument("--skip-encoder", action="store_true")
+    ap.add_argument("--seeds", default="0", help="one reference model per seed (comma list)")
     ap.add_argument("--cache-dir", default=os.environ.get("LMREC_CACHE"))
     args = ap.parse_args(argv)
     names = ["ml-100k", "scientific"] if args.dataset == "all" else [args.dataset]
     rows, enc = [], []
     for name in names:
-        r, e = run_dataset(name, args)
-        rows += r
-        enc += e
+        for seed in (int(x) for x in args.seeds.split(",")):
+            r, e = run_dataset(name, args, seed)
+            rows += r
+            enc += e
     print(
         "\n| dataset | option | model MB | vec B/item | vec KB | top-10 recall | p50 ms | NDCG@10 | Δ rel "
         "| zeros |"
@@ -243,6 +246,21 @@ def main(argv: list[str] | None = None) -> int:
             f"goal int8 encoder {a['dataset']} {b['encoder']}: {sp:.2f}x items/s (>= 1.5x), "
             f"NDCG@10 {d:+.1%} (within 2%): " + ("met" if sp >= 1.5 and abs(d) <= 0.02 else "NOT met")
         )
+    if len(args.seeds.split(",")) > 1:  # the int8 change over several reference models
+        for name in names:
+            for encoder in INT8_ENCODERS:
+                deltas = []
+                for b in enc:
+                    if b["encoder"] == encoder and b["dataset"].startswith(name + " "):
+                        a = next(x for x in enc if x["dataset"] == b["dataset"] and x["cos"] == 1.0)
+                        deltas.append((b["ndcg"] - a["ndcg"]) / a["ndcg"])
+                if deltas:
+                    print(
+                        f"{name} {encoder}: NDCG@10 change over {len(deltas)} models "
+                        f"{np.mean(deltas):+.1%} ± {np.std(deltas):.1%} (per model: "
+                        + ", ".join(f"{d:+.1%}" for d in deltas)
+                        + ")"
+                    )
     return 0
 
 

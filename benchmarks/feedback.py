@@ -113,13 +113,22 @@ def douban() -> None:
             maes.append(s["mae"])
             base_acc.append(s["majority_accuracy"])
             base_mae.append(s["mae_mean_baseline"])
-        rows.append([f"{kind} ({folds} of 3 folds)", len(c), int((c.label >= 0).sum()), float(np.mean(accs)),
-                     float(np.mean(base_acc)),
-                     float(np.mean(maes)), float(np.mean(base_mae))])
+        rows.append(
+            [
+                f"{kind} ({folds} of 3 folds)",
+                len(c),
+                int((c.label >= 0).sum()),
+                float(np.mean(accs)),
+                float(np.mean(base_acc)),
+                float(np.mean(maes)),
+                float(np.mean(base_mae)),
+            ]
+        )
     _table(
         "Douban comments (Chinese), use-multilingual, 3-fold CV; binary = >=4 vs <=2 stars, "
         "MAE over all rated",
-        ["head", "rated", "binary", "accuracy", "majority", "star MAE", "MAE (predict mean)"], rows,
+        ["head", "rated", "binary", "accuracy", "majority", "star MAE", "MAE (predict mean)"],
+        rows,
     )
 
 
@@ -145,20 +154,41 @@ def amazon(mdsd: dict) -> dict:
         for f in range(3):
             te = idx[f::3]
             tr = np.setdiff1d(idx, te)
-            m = ReviewModel().fit(np.concatenate([xo, v[tr]]), np.concatenate([yo, c.label[tr]]),
-                                  np.concatenate([ro, c.rating[tr]]))
+            m = ReviewModel().fit(
+                np.concatenate([xo, v[tr]]),
+                np.concatenate([yo, c.label[tr]]),
+                np.concatenate([ro, c.rating[tr]]),
+            )
             s = m.evaluate(v[te], c.label[te], c.rating[te])
             accs.append(s["accuracy"])
             maes.append(s["mae"])
-        rows.append([
-            n, len(c), int((c.label >= 0).sum()), s_other["majority_accuracy"], s_other["accuracy"],
-            float(np.mean(accs)), s_other["mae"], float(np.mean(maes)), s_other["mae_mean_baseline"],
-        ])
+        rows.append(
+            [
+                n,
+                len(c),
+                int((c.label >= 0).sum()),
+                s_other["majority_accuracy"],
+                s_other["accuracy"],
+                float(np.mean(accs)),
+                s_other["mae"],
+                float(np.mean(maes)),
+                s_other["mae_mean_baseline"],
+            ]
+        )
     _table(
         "Amazon 2018 reviews: binary accuracy (>=4 vs <=2) and star MAE; 'other' = head trained on MDSD + "
         "the other Amazon sets only, 'in' = + 2/3 of this set (3-fold CV)",
-        ["dataset", "reviews", "binary", "majority", "acc other", "acc in", "MAE other", "MAE in",
-         "MAE mean"],
+        [
+            "dataset",
+            "reviews",
+            "binary",
+            "majority",
+            "acc other",
+            "acc in",
+            "MAE other",
+            "MAE in",
+            "MAE mean",
+        ],
         rows,
     )
     return heads
@@ -200,14 +230,27 @@ def review_filtering(heads: dict) -> None:
             model = EASE(l2=50.0).fit(train, items=ds.items)
             model.weights = ease_weights(weighted_csr(train, soft).astype(np.float64), 50.0)
             r = evaluate_model(model, split, ks=(10,), checks=False)
-            rows.append([name, "ease", label.replace("drop", "down-weight (0.3)"), int(len(train)),
-                         r["ndcg@10"], r["recall@10"]])
+            rows.append(
+                [
+                    name,
+                    "ease",
+                    label.replace("drop", "down-weight (0.3)"),
+                    int(len(train)),
+                    r["ndcg@10"],
+                    r["recall@10"],
+                ]
+            )
         n_neg_pred = int((pred == 0).sum())
         n_neg = int((stars == 0).sum())
-        print(f"\n{name}: {len(train)} training interactions, {n_neg} with <=2 stars, {n_neg_pred} predicted "
-              "negative from the review text")
-    _table("Negative-review filtering, leave-one-out (full ranking, test stage)",
-           ["dataset", "model", "training data", "train rows", "NDCG@10", "Recall@10"], rows)
+        print(
+            f"\n{name}: {len(train)} training interactions, {n_neg} with <=2 stars, {n_neg_pred} predicted "
+            "negative from the review text"
+        )
+    _table(
+        "Negative-review filtering, leave-one-out (full ranking, test stage)",
+        ["dataset", "model", "training data", "train rows", "NDCG@10", "Recall@10"],
+        rows,
+    )
 
 
 def finetune(per_class: int = 150, test_per_class: int = 200, epochs: int = 1) -> None:
@@ -243,9 +286,14 @@ def finetune(per_class: int = 150, test_per_class: int = 200, epochs: int = 1) -
         f"Fine-tuning the top 2 MiniLM layers on MDSD books ({len(tr)} train reviews, {epochs} epoch(s), "
         f"{test_per_class * 2} test reviews per domain)",
         ["encoder", *tests, "fine-tune seconds"],
-        [["frozen MiniLM + logistic head", *acc_frozen.values(), ""],
-         [f"top-2 layers tuned ({info['steps']} steps) + logistic head", *acc_tuned.values(),
-          f"{tune_s:.0f}"]],
+        [
+            ["frozen MiniLM + logistic head", *acc_frozen.values(), ""],
+            [
+                f"top-2 layers tuned ({info['steps']} steps) + logistic head",
+                *acc_tuned.values(),
+                f"{tune_s:.0f}",
+            ],
+        ],
     )
 
 

@@ -43,17 +43,7 @@ import sys
 import time
 
 import numpy as np
-
-
-def parse_set(items: list[str]) -> dict:
-    out = {}
-    for it in items:
-        k, v = it.split("=", 1)
-        try:
-            out[k] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k] = v
-    return out
+from _common import parse_set
 
 
 def load(name: str):  # noqa: ANN201 - (Dataset, Split)

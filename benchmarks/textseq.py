@@ -44,7 +44,7 @@ import sys
 import time
 
 import numpy as np
-from _common import DATASET_DEFAULTS, load
+from _common import DATASET_DEFAULTS, load, parse_set
 
 VARIANTS = {
     "content": {},  # the zero-shot content model (no training), for reference
@@ -58,17 +58,6 @@ VARIANTS = {
     "text+ft1": {"finetune_encoder": 1},
     "text+id+ft1": {"id_fusion": True, "finetune_encoder": 1},
 }
-
-
-def parse_set(items: list[str]) -> dict:
-    out = {}
-    for it in items:
-        k, v = it.split("=", 1)
-        try:
-            out[k] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k] = v
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
