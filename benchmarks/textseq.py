@@ -46,7 +46,7 @@ import time
 import numpy as np
 from _common import DATASET_DEFAULTS, load, parse_set
 
-VARIANTS = {
+VARIANTS = {  # plus "sasrec": lmrec's ID-only SASRec with its defaults, for the same-run ratio
     "content": {},  # the zero-shot content model (no training), for reference
     "text": {},
     "text+id": {"id_fusion": True},
@@ -103,10 +103,15 @@ def main(argv: list[str] | None = None) -> int:
         ds, split = load(dname)
         train, valid = split.train, split.valid
         for variant in args.variants.split(","):
-            cls = ContentRecommender if variant == "content" else TextSeq
-            base = {} if variant == "content" else {**DATASET_DEFAULTS[dname], **parse_set(args.set)}
-            cfg = {**base, **VARIANTS[variant]}
-            if args.cache_dir:
+            if variant == "sasrec":  # the ID-only sequential baseline, its own defaults (max_len 50)
+                from lmrec.models.sasrec import SASRec
+
+                cls, cfg = SASRec, {}
+            else:
+                cls = ContentRecommender if variant == "content" else TextSeq
+                base = {} if variant == "content" else {**DATASET_DEFAULTS[dname], **parse_set(args.set)}
+                cfg = {**base, **VARIANTS[variant]}
+            if args.cache_dir and variant != "sasrec":
                 cfg["cache_dir"] = args.cache_dir
             res = []
             for seed in seeds:
