@@ -43,10 +43,11 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from _common import DATASET_DEFAULTS, load
+from _common import DATASET_DEFAULTS, load, parse_set
 
 VECTOR_COLUMN = "_sweep_vector"
 
@@ -61,8 +62,6 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
 
 def with_vectors(ds: Any, path: Path) -> Any:
     """The dataset with the precomputed vectors of ``path`` as an item vector column."""
-    from dataclasses import replace
-
     import numpy as np
 
     vecs = np.load(path)
@@ -90,7 +89,7 @@ def run_point(job: dict[str, Any]) -> dict[str, Any]:
 
         if vec is not None and vec.is_file():
             ds = with_vectors(ds, vec)
-            split = type(split)(ds, *[getattr(split, f) for f in ("assignment", "protocol", "params")])
+            split = replace(split, dataset=ds)
             cfg["vector_field"] = VECTOR_COLUMN
     else:
         from lmrec.models.sasrec import SASRec as cls
@@ -154,14 +153,14 @@ def main(argv: list[str] | None = None) -> int:
         save_vectors(datasets, Path(args.vectors_dir or "vectors"))
         return 0
     grid = parse_grid(args.grid)
-    fixed = {k: v for k, v in (parse_grid(args.set)).items()}
+    fixed = parse_set(args.set)
     points = [dict(zip(grid, vals, strict=True)) for vals in itertools.product(*grid.values())] or [{}]
     jobs = []
     for name in datasets:
         for point in points:
             for seed in (int(s) for s in args.seeds.split(",")):
                 base = DATASET_DEFAULTS.get(name, {}) if args.model == "textseq" else {}
-                cfg = {**base, **{k: v[0] for k, v in fixed.items()}, **point}
+                cfg = {**base, **fixed, **point}
                 jobs.append(
                     {
                         "dataset": name,
