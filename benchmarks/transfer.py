@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target", default="amazon-scientific-unisrec")
     ap.add_argument("--fractions", default="0,0.1,1.0")
     ap.add_argument("--seeds", default="0")
-    ap.add_argument("--models", default="zero-shot,adaptor,full,scratch,sasrec,ease,pop")
+    ap.add_argument("--models", default="zero-shot,content,adaptor,full,scratch,sasrec,ease,pop")
     ap.add_argument("--pretrained", help="pretrained folder: reused when it exists, else written there")
     ap.add_argument("--pretrain-only", action="store_true")
     ap.add_argument("--pretrain-seconds", type=float, default=300.0)

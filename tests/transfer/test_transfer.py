@@ -249,15 +249,21 @@ def test_transfer_report_table_and_plot(pretrained, target, tmp_path):
         split,
         [0.0, 0.5],
         [0],
-        models=("zero-shot", "adaptor", "pop"),
+        models=("zero-shot", "content", "adaptor", "pop"),
         overrides={"epochs": 1},
     )
-    assert [(r["fraction"], r["model"]) for r in rows] == [(0.0, "zero-shot"), (0.5, "adaptor"), (0.5, "pop")]
-    assert rows[1]["n_train_users"] < len(np.unique(split.train.user))
+    assert [(r["fraction"], r["model"]) for r in rows] == [
+        (0.0, "zero-shot"),
+        (0.0, "content"),
+        (0.5, "adaptor"),
+        (0.5, "pop"),
+    ]
+    assert rows[2]["n_train_users"] < len(np.unique(split.train.user))
+    assert rows[1]["n_train_users"] == 0 and rows[1]["ndcg@10"] > 0  # content: zero-shot, yet it ranks
     page = write_transfer_report(rows, tmp_path / "rep", title="t")
     assert (tmp_path / "rep" / "learning_curve.png").stat().st_size > 1000
-    assert "pretrained + adaptor" in page.read_text()
-    assert len(summarize(rows)) == 3
+    assert "pretrained + adaptor" in page.read_text() and "content (zero-shot)" in page.read_text()
+    assert len(summarize(rows)) == 4
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):

@@ -157,7 +157,7 @@ def transfer_cmd(
         None, "--pretrained", help="Reuse this pretrained folder instead of pretraining on --sources."
     ),
     models: str = typer.Option(
-        "zero-shot,adaptor,full,scratch,sasrec,ease,pop", "--models", help="Which rows to run."
+        "zero-shot,content,adaptor,full,scratch,sasrec,ease,pop", "--models", help="Which rows to run."
     ),
     epochs: int | None = typer.Option(None, "--epochs", min=1, help="Max epochs (pretraining and target)."),
     max_users: int | None = typer.Option(None, "--max-users", min=2, help="Pretraining users per source."),

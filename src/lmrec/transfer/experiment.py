@@ -3,8 +3,9 @@ training users (few-shot), all evaluated by full ranking on the same target test
 
 For each fraction f of target training users (:func:`lmrec.data.split.few_shot`; f = 0 is zero-shot) and
 seed: pretrained + adaptor, pretrained + full, scratch textseq, SASRec (IDs), EASE and popularity are trained
-on the kept users and evaluated on the test stage of the full split (every user's history is the same as in
-the full split, so rows of different fractions compare). :func:`write_transfer_report` writes a mean ± std
+on the kept users (at f = 0: the pretrained model zero-shot and the untrained ``content`` model) and
+evaluated on the test stage of the full split (every user's history is the same as in the full split, so
+rows of different fractions compare). :func:`write_transfer_report` writes a mean ± std
 table, ``learning_curve.png`` (NDCG@10 vs fraction) and an HTML page.
 """
 
@@ -25,9 +26,12 @@ from lmrec.errors import ConfigError
 from lmrec.models.base import FitOptions
 from lmrec.transfer.pretrain import Pretrained
 
-MODELS: tuple[str, ...] = ("zero-shot", "adaptor", "full", "scratch", "sasrec", "ease", "pop")
+MODELS: tuple[str, ...] = ("zero-shot", "content", "adaptor", "full", "scratch", "sasrec", "ease", "pop")
+# the fraction-0 rows: they use no target interaction
+ZERO_SHOT: tuple[str, ...] = ("zero-shot", "content")
 LABELS = {
     "zero-shot": "pretrained zero-shot",
+    "content": "content (zero-shot)",
     "adaptor": "pretrained + adaptor",
     "full": "pretrained + full",
     "scratch": "textseq scratch",
@@ -56,6 +60,7 @@ def run_transfer_experiment(
     ``fit_seconds``. ``max_seconds`` caps each neural model's training time (checked between epochs).
     ``on_row`` receives each row as soon as it exists (long runs can be interrupted without losing them)."""
     from lmrec.evaluate import evaluate_model
+    from lmrec.models.content import ContentRecommender
     from lmrec.models.textseq import TextSeq
     from lmrec.train.tune import tune_model
     from lmrec.transfer.adapt import adapt
@@ -72,11 +77,21 @@ def run_transfer_experiment(
         for f in fractions:
             part = split if f >= 1.0 else (few_shot(split, f, seed=seed) if f > 0 else split)
             for name in models:
-                if (f == 0) != (name == "zero-shot"):
+                if (f == 0) != (name in ZERO_SHOT):
                     continue  # zero-shot is the fraction-0 point; everything else needs training users
                 t0 = time.perf_counter()
                 if name == "zero-shot":
                     model = adapt(pretrained, dataset, None, mode="zero-shot", align=align)
+                elif name == "content":
+                    # the text profile of each user's history; the split's training events only say which
+                    # users exist (its popularity bonus is off: no interaction statistic is used)
+                    pc = pretrained.config
+                    model = ContentRecommender(
+                        encoder=pc.encoder,
+                        template=pc.template,
+                        vector_field=pc.vector_field,
+                        cache_dir=pc.cache_dir,
+                    ).fit(split.train, items=dataset.items, options=opts)
                 elif name in ("adaptor", "full"):
                     model = adapt(
                         pretrained, dataset, part, mode=name, align=align, overrides=overrides, options=opts
