@@ -320,14 +320,7 @@ def _vectors(model, ds) -> np.ndarray:  # noqa: ANN001
     from lmrec.models._textvec import item_vectors_for
 
     cfg = model.config
-    vecs, _, _ = item_vectors_for(
-        ds.items,
-        ds.n_items,
-        encoder=cfg.encoder,
-        template=cfg.template,
-        vector_field=None,
-        cache_dir=cfg.cache_dir,
-    )
+    vecs, _, _ = item_vectors_for(ds.items, ds.n_items, cfg.replace(vector_field=None))
     return vecs
 
 

@@ -123,14 +123,12 @@ def save_vectors(datasets: list[str], out: Path) -> None:
     """Encode each dataset's catalog with the default encoder and write ``out/<dataset>.npy``."""
     import numpy as np
 
-    from lmrec.models._textvec import item_vectors_for
+    from lmrec.models._textvec import TextVectorConfig, item_vectors_for
 
     out.mkdir(parents=True, exist_ok=True)
     for name in datasets:
         ds, _ = load(name)
-        vecs, _, _ = item_vectors_for(
-            ds.items, len(ds.items), encoder="minilm", template=None, vector_field=None
-        )
+        vecs, _, _ = item_vectors_for(ds.items, len(ds.items), TextVectorConfig())
         np.save(out / f"{name}.npy", vecs.astype(np.float32))
         print(f"wrote {out / name}.npy {vecs.shape}", file=sys.stderr)
 

@@ -10,12 +10,30 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import Field
 
+from lmrec.config import BaseConfig
 from lmrec.data import ItemTable
 from lmrec.errors import ConfigError, DataError
 
 # the file in a saved model directory that holds its ItemVectorRef
 REF_FILE = "item_vectors.json"
+
+
+class TextVectorConfig(BaseConfig):
+    """Where a text model's item vectors come from; the shared part of the text models' configs.
+
+    ``encoder``: a text encoder name (:func:`lmrec.text.get_encoder`); ``template``: how an item's fields
+    become its text (None: the dataset's default); ``vector_field``: take precomputed vectors from this vector
+    column of the item table instead of encoding text; ``cache_dir``: the embedding cache folder.
+    """
+
+    encoder: str = "minilm"
+    template: str | None = None
+    vector_field: str | None = Field(
+        None, description="take precomputed item vectors from this vector column of the ItemTable"
+    )
+    cache_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,24 +105,23 @@ def sha256_of(array: np.ndarray) -> str:
 def item_vectors_for(
     items: ItemTable | None,
     n_items: int,
+    source: TextVectorConfig,
     *,
-    encoder: str,
-    template: str | None,
-    vector_field: str | None,
-    cache_dir: str | None = None,
     progress: bool = False,
     shard: bool = True,
 ) -> tuple[np.ndarray, ItemVectorRef, list[str] | None]:
     """The (n_items, dim) float32 item vectors, their reference and the item texts (None for a vector field).
 
-    ``vector_field`` names a vector column of the item table holding precomputed embeddings; otherwise the
-    table's text is encoded with ``encoder`` / ``template`` through :func:`lmrec.text.encode_items`. Under
+    ``source.vector_field`` names a vector column of the item table holding precomputed embeddings; otherwise
+    the table's text is encoded with ``source.encoder`` / ``source.template`` through
+    :func:`lmrec.text.encode_items` (cached in ``source.cache_dir``). Under
     ``torchrun`` the ranks share that encoding (``shard``; every rank runs ``fit``, so every rank calls this).
     """
     if items is None:
         raise ConfigError("text models need the item table: call fit(train, valid, items=dataset.items)")
     if len(items) != n_items:
         raise DataError(f"item table has {len(items)} rows but the interactions index {n_items} items")
+    encoder, template, vector_field = source.encoder, source.template, source.vector_field
     if vector_field is not None:
         if vector_field not in items.frame.columns:
             raise ConfigError(f"option 'vector_field': no item column {vector_field!r}")
@@ -131,7 +148,7 @@ def item_vectors_for(
     texts = item_texts(items, template)
     enc = get_encoder(encoder)
     vecs = encode_texts(
-        texts, encoder=enc, cache_dir=cache_dir, progress=progress, template=template, shard=shard
+        texts, encoder=enc, cache_dir=source.cache_dir, progress=progress, template=template, shard=shard
     )
     ref = ItemVectorRef(
         encoder=encoder,

@@ -52,7 +52,7 @@ from pydantic import Field
 from lmrec.config import BaseConfig
 from lmrec.data import Interactions, ItemTable
 from lmrec.errors import DataError, LmrecError
-from lmrec.models._textvec import ItemVectorRef, ItemVectorRefHooks, item_vectors_for
+from lmrec.models._textvec import ItemVectorRef, ItemVectorRefHooks, TextVectorConfig, item_vectors_for
 from lmrec.models.base import BaseRecommender, FitOptions, Query, UserBatch, top_k
 
 __all__ = ["BanditConfig", "LinearBandit", "UserState"]
@@ -67,7 +67,7 @@ class UserState:
     user: int = -1
 
 
-class BanditConfig(BaseConfig):
+class BanditConfig(TextVectorConfig):
     """Options of :class:`LinearBandit` (see the module docstring).
 
     ``algorithm``: "linucb" or "thompson"; ``alpha``: LinUCB exploration width; ``noise``: Thompson posterior
@@ -88,10 +88,6 @@ class BanditConfig(BaseConfig):
     rating_threshold: float | None = 4.0
     negatives: int = Field(1, ge=0)
     seed: int = 0
-    encoder: str = "minilm"
-    template: str | None = None
-    vector_field: str | None = None
-    cache_dir: str | None = None
 
 
 class LinearBandit(ItemVectorRefHooks, BaseRecommender):
@@ -239,15 +235,7 @@ class LinearBandit(ItemVectorRefHooks, BaseRecommender):
     ) -> None:
         cfg = self.config
         t0 = time.perf_counter()
-        vecs, self.vector_ref, _ = item_vectors_for(
-            items,
-            self.n_items,
-            encoder=cfg.encoder,
-            template=cfg.template,
-            vector_field=cfg.vector_field,
-            cache_dir=cfg.cache_dir,
-            progress=options.progress,
-        )
+        vecs, self.vector_ref, _ = item_vectors_for(items, self.n_items, cfg, progress=options.progress)
         n_users = self.n_users
         self.init_arms(vecs)
         self.n_users = n_users

@@ -21,11 +21,17 @@ from pydantic import Field
 from lmrec.config import BaseConfig
 from lmrec.data import Interactions, ItemTable
 from lmrec.errors import LmrecError
-from lmrec.models._textvec import ItemVectorRef, ItemVectorRefHooks, encode_query_texts, item_vectors_for
+from lmrec.models._textvec import (
+    ItemVectorRef,
+    ItemVectorRefHooks,
+    TextVectorConfig,
+    encode_query_texts,
+    item_vectors_for,
+)
 from lmrec.models.base import BaseRecommender, FitOptions, UserBatch, top_k
 
 
-class ContentConfig(BaseConfig):
+class ContentConfig(TextVectorConfig):
     """Options of :class:`ContentRecommender`.
 
     ``half_life``: how many steps back an item's weight halves (the newest item has weight 1); 0 = plain
@@ -34,10 +40,6 @@ class ContentConfig(BaseConfig):
     zero-shot, the default).
     """
 
-    encoder: str = "minilm"
-    template: str | None = None
-    vector_field: str | None = None
-    cache_dir: str | None = None
     half_life: float = Field(5.0, ge=0.0)
     max_history: int = Field(50, ge=1)
     text_weight: float = Field(0.5, ge=0.0, le=1.0)
@@ -62,15 +64,7 @@ class ContentRecommender(ItemVectorRefHooks, BaseRecommender):
         self, train: Interactions, valid: Interactions | None, items: ItemTable | None, options: FitOptions
     ) -> None:
         cfg = self.config
-        vecs, self.vector_ref, _ = item_vectors_for(
-            items,
-            self.n_items,
-            encoder=cfg.encoder,
-            template=cfg.template,
-            vector_field=cfg.vector_field,
-            cache_dir=cfg.cache_dir,
-            progress=options.progress,
-        )
+        vecs, self.vector_ref, _ = item_vectors_for(items, self.n_items, cfg, progress=options.progress)
         self.vectors = _unit(vecs)
         counts = np.bincount(train.item, minlength=self.n_items).astype(np.float32)
         self.log_pop = np.log1p(counts) / max(1.0, float(np.log1p(counts.max())))

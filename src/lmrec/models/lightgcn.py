@@ -45,13 +45,13 @@ from pydantic import Field
 from lmrec.config import BaseConfig
 from lmrec.data import Interactions, ItemTable
 from lmrec.errors import LmrecError
-from lmrec.models._textvec import ItemVectorRef, ItemVectorRefHooks, item_vectors_for
+from lmrec.models._textvec import ItemVectorRef, ItemVectorRefHooks, TextVectorConfig, item_vectors_for
 from lmrec.models.base import BaseRecommender, FitOptions, UserBatch
 
 __all__ = ["LightGCN", "LightGCNConfig", "normalized_adjacency", "pca_projection"]
 
 
-class LightGCNConfig(BaseConfig):
+class LightGCNConfig(TextVectorConfig):
     """Options of :class:`LightGCN` (see the module docstring).
 
     ``dim``: embedding width; ``n_layers``: propagation steps L; ``init``: "random" or "text"; ``text_term``:
@@ -76,10 +76,6 @@ class LightGCNConfig(BaseConfig):
     validate_every: int = Field(2, ge=1)
     init_std: float = Field(0.1, gt=0.0)
     refold_history: bool = True
-    encoder: str = "minilm"
-    template: str | None = None
-    vector_field: str | None = None
-    cache_dir: str | None = None
 
 
 def normalized_adjacency(user: np.ndarray, item: np.ndarray, n_users: int, n_items: int) -> Any:
@@ -158,15 +154,7 @@ class LightGCN(ItemVectorRefHooks, BaseRecommender):
 
         text = None
         if self.uses_text:
-            vecs, self.vector_ref, _ = item_vectors_for(
-                items,
-                self.n_items,
-                encoder=cfg.encoder,
-                template=cfg.template,
-                vector_field=cfg.vector_field,
-                cache_dir=cfg.cache_dir,
-                progress=options.progress,
-            )
+            vecs, self.vector_ref, _ = item_vectors_for(items, self.n_items, cfg, progress=options.progress)
             text = _unit(vecs)
 
         key = np.unique(train.user.astype(np.int64) * self.n_items + train.item.astype(np.int64))

@@ -34,7 +34,13 @@ from lmrec.data import Interactions, ItemTable
 from lmrec.data.augment import AUGMENTATIONS, MASK
 from lmrec.errors import ConfigError, LmrecError
 from lmrec.models._seqdata import PAD, pad_histories, ranking_metrics, training_windows
-from lmrec.models._textvec import ItemVectorRef, ItemVectorRefHooks, item_vectors_for, sha256_of
+from lmrec.models._textvec import (
+    ItemVectorRef,
+    ItemVectorRefHooks,
+    TextVectorConfig,
+    item_vectors_for,
+    sha256_of,
+)
 from lmrec.models.base import BaseRecommender, FitOptions, UserBatch
 
 Augmentation = Literal["crop", "mask", "reorder"]
@@ -43,7 +49,7 @@ Augmentation = Literal["crop", "mask", "reorder"]
 ENCODER_FILE = "encoder.safetensors"
 
 
-class TextSeqConfig(BaseConfig):
+class TextSeqConfig(TextVectorConfig):
     """Hyper-parameters of :class:`TextSeq`.
 
     Item side: ``encoder``/``template`` (how item text becomes a vector; ``vector_field`` takes precomputed
@@ -63,12 +69,6 @@ class TextSeqConfig(BaseConfig):
     """
 
     # item representation
-    encoder: str = "minilm"
-    template: str | None = None
-    vector_field: str | None = Field(
-        None, description="take precomputed item vectors from this vector column of the ItemTable"
-    )
-    cache_dir: str | None = None
     whitening: bool = True
     n_experts: int = Field(8, ge=1)
     adaptor_dropout: float = Field(0.2, ge=0.0, lt=1.0)
@@ -156,13 +156,7 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
         torch.manual_seed(options.seed)
         t0 = time.perf_counter()
         vectors, self.vector_ref, texts = item_vectors_for(
-            items,
-            self.n_items,
-            encoder=cfg.encoder,
-            template=cfg.template,
-            vector_field=cfg.vector_field,
-            cache_dir=cfg.cache_dir,
-            progress=options.progress,
+            items, self.n_items, cfg, progress=options.progress
         )
         encode_seconds = time.perf_counter() - t0
         feats, feat_spec = _item_features(items, cfg.features, self.n_items)

@@ -159,14 +159,7 @@ def _zero_shot(model: AdaptedTextSeq, dataset: Dataset, split: Split | None) -> 
 
     cfg = model.config
     n_items = dataset.n_items
-    vectors, model.vector_ref, _ = item_vectors_for(
-        dataset.items,
-        n_items,
-        encoder=cfg.encoder,
-        template=cfg.template,
-        vector_field=cfg.vector_field,
-        cache_dir=cfg.cache_dir,
-    )
+    vectors, model.vector_ref, _ = item_vectors_for(dataset.items, n_items, cfg)
     model.n_users, model.n_items = dataset.n_users, n_items
     # histories only let users be looked up by index; no parameter depends on them
     model._histories = (

@@ -154,14 +154,7 @@ def guard(
         if name != "scratch" and gain > min_gain * se and gain > 0 and gain > best_gain:
             best, best_gain = name, gain
     cfg = pretrained.config
-    vecs, _, _ = item_vectors_for(
-        dataset.items,
-        dataset.n_items,
-        encoder=cfg.encoder,
-        template=cfg.template,
-        vector_field=cfg.vector_field,
-        cache_dir=cfg.cache_dir,
-    )
+    vecs, _, _ = item_vectors_for(dataset.items, dataset.n_items, cfg)
     dist = target_distances(pretrained, vecs)
     weights, dropped = source_weights(dist)
     chosen = models[best]

@@ -192,14 +192,7 @@ def _prepare(src: SourceDomain, cfg: PretrainConfig, seed: int) -> _Domain:
 
     tc = cfg.textseq
     ds = src.dataset
-    vecs, _, _ = item_vectors_for(
-        ds.items,
-        ds.n_items,
-        encoder=tc.encoder,
-        template=tc.template,
-        vector_field=tc.vector_field,
-        cache_dir=tc.cache_dir,
-    )
+    vecs, _, _ = item_vectors_for(ds.items, ds.n_items, tc)
     train = src.split.train
     hist = train.sequences()
     rng = np.random.default_rng(seed)
