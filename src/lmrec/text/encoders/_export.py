@@ -43,6 +43,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from lmrec.errors import LmrecError, MissingDependencyError
 from lmrec.text.encoders._resolve import model_fingerprint, quiet_transformers
@@ -51,6 +52,9 @@ OPSET = 17
 INT8_SETTINGS = {"per_channel": True, "op_types_to_quantize": ["MatMul"]}
 # MatMul nodes (name suffixes in the exported graph) left in fp32 by the int8 quantization, see above
 FP32_NODES = ("encoder/layer.0/output/dense/MatMul",)
+# SmoothQuant migration strength of the default int8 file (see _smooth.py and the table above)
+SMOOTH_ALPHA = 0.8
+PRECISIONS = ("fp32", "int8", "int8-unsmoothed")
 
 
 def onnx_cache_home() -> Path:
@@ -73,9 +77,11 @@ def export_dir(folder: Path, label: str) -> Path:
 
 
 def exported_model(folder: str | Path, precision: str, *, label: str | None = None) -> Path:
-    """Path of the ONNX export of ``folder`` in ``precision`` ("fp32" or "int8"), exporting on first use."""
-    if precision not in ("fp32", "int8"):
-        raise LmrecError(f"ONNX precision must be fp32 or int8, not {precision!r}")
+    """Path of the ONNX export of ``folder`` in ``precision``, exporting on first use: "fp32", "int8"
+    (smoothed then quantized, the ``minilm-onnx-int8`` file) or "int8-unsmoothed" (the same quantization
+    without the smoothing, the previous recipe, kept to measure against)."""
+    if precision not in PRECISIONS:
+        raise LmrecError(f"ONNX precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     try:
         import onnx  # noqa: F401 - torch.onnx.export and the quantizer both need it
     except ImportError:
@@ -94,16 +100,37 @@ def exported_model(folder: str | Path, precision: str, *, label: str | None = No
             _export_fp32(folder, tmp)
     if precision == "fp32":
         return fp32
-    int8 = out_dir / "model-int8-perchannel-l0ffn.onnx"
+    smooth = precision == "int8"
+    # the file name carries the recipe: a changed recipe (or calibration list) never reuses a stale file
+    name = f"model-int8-sq-{_smooth_recipe()}.onnx" if smooth else "model-int8-perchannel-l0ffn.onnx"
+    int8 = out_dir / name
     if not int8.is_file():
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         keep = fp32_nodes(fp32)
+        source: Any = str(fp32)
+        if smooth:
+            import onnx
+
+            from lmrec.text.encoders._smooth import calibration_absmax, smooth_model
+
+            source = smooth_model(
+                onnx.load(str(fp32)), calibration_absmax(fp32, folder), SMOOTH_ALPHA, skip=keep
+            )
         with _atomic(int8) as tmp:
             quantize_dynamic(
-                str(fp32), str(tmp), weight_type=QuantType.QInt8, nodes_to_exclude=keep, **INT8_SETTINGS
+                source, str(tmp), weight_type=QuantType.QInt8, nodes_to_exclude=keep, **INT8_SETTINGS
             )
     return int8
+
+
+def _smooth_recipe() -> str:
+    """8 hex chars naming the smoothed int8 recipe: settings, fp32 nodes, alpha and calibration texts."""
+    from lmrec.text.encoders._smooth import CALIBRATION_TEXTS
+
+    recipe = (sorted(INT8_SETTINGS.items()), FP32_NODES, SMOOTH_ALPHA, "median-floor-pow2", CALIBRATION_TEXTS)
+    key = repr(recipe)
+    return hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
 def fp32_nodes(path: Path) -> list[str]:
