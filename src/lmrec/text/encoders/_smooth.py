@@ -94,6 +94,10 @@ CALIBRATION_TEXTS: tuple[str, ...] = (
 )
 
 
+# bump when smooth_model computes different scales: the int8 file's cache name includes it
+SMOOTHING_VERSION = 1
+
+
 def calibration_absmax(
     fp32_path: Path, folder: Path, texts: Sequence[str] = CALIBRATION_TEXTS
 ) -> dict[str, np.ndarray]:
