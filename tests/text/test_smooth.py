@@ -1,7 +1,7 @@
 """SmoothQuant smoothing of the ONNX export: the fp32 function is unchanged, the activation ranges are evened
-out, the int8 file built from it (smoothed, per-token scales) is closer to fp32 than the previous recipe's, and
-its cache name follows the recipe (a changed recipe never reuses a stale file) while re-exporting gives the
-same bytes."""
+out; the int8 file built from it (smoothed, per-token scales) is closer to fp32 than the previous recipe's and
+independent of the batch, and its cache name follows the recipe (a changed recipe never reuses a stale file)
+while re-exporting gives the same bytes."""
 
 from __future__ import annotations
 
@@ -76,6 +76,14 @@ def test_smoothed_int8_is_closer_to_fp32_than_unsmoothed(
     assert err_new.mean() < 0.5 * err_old.mean()
     assert (err_new < err_old).mean() > 0.8
     assert minilm_int8.model_id != unsmoothed.model_id
+
+
+def test_int8_vectors_do_not_depend_on_the_batch(minilm_int8, movie_texts, scientific_texts) -> None:
+    # one activation scale per token: a text's vector is the same alone and batched with longer texts
+    # (onnxruntime's per-tensor dynamic scales would move it with the batch's largest activation)
+    texts = movie_texts[:4] + scientific_texts[:4]
+    alone = np.stack([minilm_int8.encode([t])[0] for t in texts])
+    np.testing.assert_allclose(minilm_int8.encode(texts, batch_size=8), alone, atol=1e-6)
 
 
 def test_int8_file_is_named_by_its_recipe_and_exports_the_same_bytes(

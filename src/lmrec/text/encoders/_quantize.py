@@ -10,7 +10,8 @@ is int8 with one scale per output column, and the int32 product goes back to flo
 Measured on MiniLM after SmoothQuant smoothing (see :mod:`lmrec.text.encoders._export`): mean cosine to fp32
 0.9991 / 0.9988 on ML-100K / Amazon Scientific texts instead of 0.9980 / 0.9975 with one scale per tensor, at
 2.0-2.1x instead of 2.2x the fp32 speed (one thread). Without smoothing it gives 0.9977 / 0.9976: the two fix
-different outliers (per token the rows, smoothing the channels).
+different outliers (per token the rows, smoothing the channels). A side effect: a text's vector no longer
+depends on the texts batched with it (one scale per tensor is set by the whole batch).
 """
 
 from __future__ import annotations
