@@ -95,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-users", type=int, default=None, help="pretraining users per source")
     ap.add_argument("--sampling", default="proportional", choices=["proportional", "balanced"])
     ap.add_argument("--epochs", type=int, default=30, help="max target epochs (early stopping on valid)")
+    ap.add_argument(
+        "--patience",
+        type=int,
+        default=3,
+        help="target runs: validations without gain before stopping (tiny targets need more)",
+    )
     ap.add_argument("--max-seconds", type=float, default=120.0, help="cap per target training run")
     ap.add_argument("--align", default="whiten", choices=["whiten", "coral", "none"])
     ap.add_argument(
@@ -150,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.pretrain_only:
         return 0
     src = load_source(args.target)
-    overrides = {"epochs": args.epochs, "patience": 3, **parse_set(args.set)}
+    overrides = {"epochs": args.epochs, "patience": args.patience, **parse_set(args.set)}
     if args.cache_dir:
         overrides["cache_dir"] = args.cache_dir
     out = Path(args.report)
