@@ -62,7 +62,15 @@ variant's option):
 Co-training: the 10% target as a fifth domain of the pretraining (sampling weight 5, 4,000 users per
 source, 600 s cap), then used with its own whitening and no further training.
 
-Neither pretrained part is a better start than a random one for this target at this data size. Earlier runs
+Neither pretrained part is a better start than a random one for this target at this data size. The guard
+(:func:`lmrec.transfer.guard`, seed 0, 10% split) keeps scratch: validation NDCG@10 scratch .0753, full .0677,
+adaptor .0663, zero-shot .0376.
+
+Another family, movies from products: pretrained on amazon-beauty, amazon-gift-cards, amazon-magazine (11
+epochs, 1,206 s), target ml-100k (leave-one-out by time), seed 0, ``--target ml-100k --epochs 300 --patience
+10``: zero-shot .0125 (content .0187, popularity .0441); 10% of users pretrained + full .0597, scratch .0591,
+EASE .0572; all users pretrained + full .1159, scratch .1058, EASE .0711 (NDCG@10). With ``--patience 3`` the
+10% rows stopped after a few steps (.0206 / .0230). Earlier runs
 (2026-11-27, a loaded machine, a 3-epoch pretraining with beauty valid NDCG@10 .016) were worse on every row.
 """
 
