@@ -45,11 +45,10 @@ Pretrained on amazon-beauty (all 22,363 users), ml-100k, amazon-gift-cards, amaz
 With all target users (seed 1: ``--seeds 1 --models full`` and ``--models scratch``, two processes) the
 pretrained model reaches the issue's .135 / .072 on the mean of two seeds (Recall@10 .1366 and .1334; VQ-Rec
 published .1211 / .0643); its gain over scratch (+.0026 Recall@10, +.0009 NDCG@10) is within seed noise.
-Zero-shot, the pretrained model is
-2.0x popularity and the untrained content model 3.1x. With 10% of the users transfer is negative: pretrained +
-full is .93x scratch (1.26x EASE). Variants tried at 10%, seeds 0 and 1, NDCG@10 of pretrained + full against
-scratch in the same run (``--fractions 0.1 --seeds 0,1 --models full,scratch --set patience=8`` plus the
-variant's option):
+Zero-shot, the pretrained model is 2.0x popularity and the untrained content model 3.1x. With 10% of the users
+transfer is negative: pretrained + full is .93x scratch (1.26x EASE). Variants tried at 10%, seeds 0 and 1,
+NDCG@10 of pretrained + full against scratch in the same run (``--fractions 0.1 --seeds 0,1 --models
+full,scratch --set patience=8`` plus the variant's option):
 
 | variant | pretrained + full | scratch |
 |---|---|---|
