@@ -25,24 +25,14 @@ from typing import Any
 import numpy as np
 
 # the process-group basics live below lmrec.text (sharded catalog encoding uses them too)
-from lmrec._distributed import (
-    DistContext,
-    all_true,
-    context,
-    env_world,
-    gather_rows,
-    is_main_process,
-    shutdown,
-)
+from lmrec._distributed import DistContext, context, env_world, is_main_process, shutdown
 
 __all__ = [
     "DistContext",
-    "all_true",
     "average_gradients",
     "broadcast_module",
     "context",
     "env_world",
-    "gather_rows",
     "is_main_process",
     "per_process_threads",
     "shard_batch",
