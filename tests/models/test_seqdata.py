@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lmrec.models._seqdata import pad_histories, ranking_metrics, training_windows
+from lmrec.models._seqdata import PAD, pad_histories, ranking_metrics, training_windows
 
 
 def test_windows_cover_every_target_once_with_long_context():
@@ -38,3 +38,20 @@ def test_ranking_metrics_by_hand():
     # row 0: target ranked 2nd; row 1: all tied -> expected rank 2.5
     assert m["recall@1"].tolist() == [0.0, 0.0] and m["recall@2"].tolist() == [1.0, 0.0]
     np.testing.assert_allclose(m["ndcg@2"], [1 / np.log2(3), 0.0])
+
+
+def test_mask_seen_logits_hides_each_positions_earlier_items_but_not_its_target() -> None:
+    import torch
+
+    from lmrec.models._seqdata import mask_seen_logits
+
+    inputs = torch.tensor([[0, 2, 1, PAD], [3, 3, -2, PAD]])  # -2: an augmentation mask token
+    targets = torch.tensor([[2, 1, 4, PAD], [3, 0, 1, PAD]])
+    keep = targets >= 0
+    logits = torch.zeros(int(keep.sum()), 5, requires_grad=True)
+    out = mask_seen_logits(logits, inputs, keep, targets[keep])
+    hidden = [set(np.flatnonzero(np.isinf(row)).tolist()) for row in out.detach().numpy()]
+    # row 3: item 3 was seen, but it is the target (a repeat), so it stays
+    assert hidden == [{0}, {0, 2}, {0, 1, 2}, set(), {3}, {3}]
+    out[torch.isfinite(out)].sum().backward()
+    assert logits.grad is not None and float(logits.grad.sum()) == 30 - 8  # no gradient into masked cells

@@ -4,6 +4,7 @@ and a fast batched full-ranking validation."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -86,3 +87,24 @@ def ranking_metrics(
         out[f"recall@{k}"] = hit.astype(np.float64)
         out[f"ndcg@{k}"] = np.where(hit, 1.0 / np.log2(rank + 1.0), 0.0)
     return out
+
+
+def mask_seen_logits(logits: Any, inputs: Any, keep: Any, targets: Any) -> Any:
+    """Training logits with each position's already-seen items at -inf, as evaluation masks them.
+
+    ``logits`` (N, n_items) belong to the positions ``keep`` (a (B, L) bool tensor with N true entries) of
+    the windows ``inputs`` (B, L item indices, negative = padding or mask); position t of a window has seen the
+    window's items at positions <= t. The softmax then spends no mass on items the user already has (they are
+    never recommended), the target itself is left alone (a repeated item stays learnable). Torch tensors in and
+    out; items seen before the window starts are not masked.
+    """
+    import torch
+
+    n, n_items = logits.shape
+    length = inputs.shape[1]
+    upto = torch.ones(length, length, dtype=torch.bool).tril()  # [t, s]: s <= t
+    seen = inputs.unsqueeze(1).expand(-1, length, -1)  # [b, t, s] = inputs[b, s]
+    seen = torch.where(upto & (seen >= 0), seen, n_items)[keep]  # n_items: a dummy column
+    mask = torch.zeros(n, n_items + 1, dtype=torch.bool).scatter_(1, seen, True)[:, :n_items]
+    mask[torch.arange(n), targets] = False
+    return logits.masked_fill(mask, float("-inf"))

@@ -33,7 +33,13 @@ from lmrec.config import BaseConfig
 from lmrec.data import Interactions, ItemTable
 from lmrec.data.augment import AUGMENTATIONS, MASK
 from lmrec.errors import ConfigError, LmrecError
-from lmrec.models._seqdata import PAD, pad_histories, ranking_metrics, training_windows
+from lmrec.models._seqdata import (
+    PAD,
+    mask_seen_logits,
+    pad_histories,
+    ranking_metrics,
+    training_windows,
+)
 from lmrec.models._textvec import (
     ItemVectorRef,
     ItemVectorRefHooks,
@@ -92,6 +98,13 @@ class TextSeqConfig(TextVectorConfig):
     n_negatives: int = Field(1024, ge=1)
     normalize: bool = False
     temperature: float = Field(1.0, gt=0.0)
+    mask_seen: bool = Field(
+        False, description="full loss: the items a position has already seen are not softmax negatives"
+    )
+    future_k: int = Field(
+        1, ge=1, description="full loss: also predict the items 2..k steps ahead (order within bursts is noise)"
+    )
+    future_weight: float = Field(0.5, ge=0.0, description="weight of the mean loss of the later targets")
     # training
     epochs: int = Field(100, ge=1)
     batch_size: int = Field(64, ge=1)
@@ -515,6 +528,25 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
 # torch modules (built lazily so that importing this file does not import torch)
 
 
+def _future_loss(logits: Any, tgt: Any, sel: Any, k: int) -> Any:
+    """Mean cross-entropy of the positions ``sel`` against the targets 2..``k`` steps ahead (-1: none)."""
+    import torch
+    import torch.nn.functional as F
+
+    total, terms = logits.new_zeros(()), 0
+    for j in range(1, k):
+        ahead = torch.full_like(tgt, PAD)
+        ahead[:, :-j] = tgt[:, j:]
+        ahead = ahead[sel]
+        has = ahead >= 0
+        # a later target the position has already seen (a repeat) may be masked out of its logits
+        has[has.clone()] = torch.isfinite(logits[has.nonzero().squeeze(1), ahead[has]])
+        if bool(has.any()):
+            total = total + F.cross_entropy(logits[has], ahead[has])
+            terms += 1
+    return total / max(terms, 1)
+
+
 def _check_vectors(vectors: np.ndarray, dim: int) -> np.ndarray:
     vecs = np.asarray(vectors, dtype=np.float32)
     if vecs.ndim != 2 or vecs.shape[1] != dim:
@@ -837,7 +869,12 @@ def _module_classes() -> Any:  # noqa: C901 - one place that defines the torch m
             reps = self.item_reps()
             h = self.encode(inp, reps)
             sel = tgt >= 0
-            loss = F.cross_entropy(self.logits(h[sel], reps), tgt[sel])
+            logits = self.logits(h[sel], reps)
+            if self.cfg.mask_seen:
+                logits = mask_seen_logits(logits, inp, sel, tgt[sel])
+            loss = F.cross_entropy(logits, tgt[sel])
+            if self.cfg.future_k > 1:
+                loss = loss + self.cfg.future_weight * _future_loss(logits, tgt, sel, self.cfg.future_k)
             if ratings is not None and self.cfg.has_aux:
                 loss = loss + self.aux_loss(h[sel], reps[tgt[sel]], ratings[sel])
             return loss
