@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from lmrec.data import Interactions
 from lmrec.models.base import FitOptions
@@ -20,7 +21,8 @@ def test_windows_cover_every_target_once():
     np.testing.assert_array_equal(wins[-1], np.arange(5))
 
 
-def test_sasrec_learns_a_deterministic_chain():
+@pytest.mark.parametrize("loss_options", [{}, {"mask_seen": True, "future_k": 3}])
+def test_sasrec_learns_a_deterministic_chain(loss_options):
     n_items, rng = 20, np.random.default_rng(0)
     users, items, times = [], [], []
     for u in range(60):
@@ -32,7 +34,7 @@ def test_sasrec_learns_a_deterministic_chain():
     inter = Interactions(user=users, item=items, timestamp=times, n_users=60, n_items=n_items)
     train = inter.subset(np.array(times) < 7)
     valid = inter.subset(np.array(times) == 7)
-    model = SASRec(max_len=8, dim=16, layers=1, dropout=0.0, lr=0.02, epochs=12, batch_size=32, patience=30)
+    model = SASRec(max_len=8, dim=16, layers=1, dropout=0.0, lr=0.02, epochs=12, batch_size=32, patience=30, **loss_options)
     model.fit(train, valid, options=FitOptions(seed=0, threads=1))
     assert model.fit_info["best_valid_ndcg@10"] > 0.9
     idx, _ = model.recommend([[3, 4, 5], [17, 18, 19]], k=1)

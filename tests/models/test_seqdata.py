@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from lmrec.models._seqdata import PAD, pad_histories, ranking_metrics, training_windows
+from lmrec.models._seqdata import (
+    PAD,
+    future_loss,
+    mask_seen_logits,
+    pad_histories,
+    ranking_metrics,
+    training_windows,
+)
 
 
 def test_windows_cover_every_target_once_with_long_context():
@@ -43,8 +50,6 @@ def test_ranking_metrics_by_hand():
 def test_mask_seen_logits_hides_each_positions_earlier_items_but_not_its_target() -> None:
     import torch
 
-    from lmrec.models._seqdata import mask_seen_logits
-
     inputs = torch.tensor([[0, 2, 1, PAD], [3, 3, -2, PAD]])  # -2: an augmentation mask token
     targets = torch.tensor([[2, 1, 4, PAD], [3, 0, 1, PAD]])
     keep = targets >= 0
@@ -55,3 +60,19 @@ def test_mask_seen_logits_hides_each_positions_earlier_items_but_not_its_target(
     assert hidden == [{0}, {0, 2}, {0, 1, 2}, set(), {3}, {3}]
     out[torch.isfinite(out)].sum().backward()
     assert logits.grad is not None and float(logits.grad.sum()) == 30 - 8  # no gradient into masked cells
+
+
+def test_future_loss_is_the_mean_over_the_later_targets():
+    import torch
+    import torch.nn.functional as F
+
+    tgt = torch.tensor([[2, 1, 4, -1], [3, 0, 1, -1]])
+    sel = tgt >= 0
+    logits = torch.randn(int(sel.sum()), 5)
+    # rows of sel: (0,0) (0,1) (0,2) (1,0) (1,1) (1,2); one step further ahead: 1, 4, -, 0, 1, -
+    one = F.cross_entropy(logits[[0, 1, 3, 4]], torch.tensor([1, 4, 0, 1]))
+    two = F.cross_entropy(logits[[0, 3]], torch.tensor([4, 1]))
+    assert torch.allclose(future_loss(logits, tgt, sel, 2), one)
+    assert torch.allclose(future_loss(logits, tgt, sel, 3), (one + two) / 2)
+    logits[0, 4] = float("-inf")  # a later target already seen (masked): skipped, not an infinite loss
+    assert torch.isfinite(future_loss(logits, tgt, sel, 3))

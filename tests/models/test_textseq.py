@@ -238,21 +238,3 @@ def test_internal_validation_matches_evaluate_model(topics, text_cache):
     theirs = evaluate_model(model, split, ks=(10, 20), stage="valid", checks=False)
     assert mine["ndcg@10"] == pytest.approx(theirs["ndcg@10"], abs=1e-6)
     assert mine["recall@20"] == pytest.approx(theirs["recall@20"], abs=1e-6)
-
-
-def test_future_loss_is_the_mean_over_the_later_targets():
-    import torch
-    import torch.nn.functional as F
-
-    from lmrec.models.textseq import _future_loss
-
-    tgt = torch.tensor([[2, 1, 4, -1], [3, 0, 1, -1]])
-    sel = tgt >= 0
-    logits = torch.randn(int(sel.sum()), 5)
-    # rows of sel: (0,0) (0,1) (0,2) (1,0) (1,1) (1,2); one step further ahead: 1, 4, -, 0, 1, -
-    one = F.cross_entropy(logits[[0, 1, 3, 4]], torch.tensor([1, 4, 0, 1]))
-    two = F.cross_entropy(logits[[0, 3]], torch.tensor([4, 1]))
-    assert torch.allclose(_future_loss(logits, tgt, sel, 2), one)
-    assert torch.allclose(_future_loss(logits, tgt, sel, 3), (one + two) / 2)
-    logits[0, 4] = float("-inf")  # a later target already seen (masked): skipped, not an infinite loss
-    assert torch.isfinite(_future_loss(logits, tgt, sel, 3))

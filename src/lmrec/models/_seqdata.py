@@ -7,8 +7,25 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from pydantic import Field
+
+from lmrec.config import BaseConfig
 
 PAD = -1
+
+
+class NextItemLossConfig(BaseConfig):
+    """Options of the sequential models' full-softmax next-item loss.
+
+    ``mask_seen``: the items a position has already seen in its window are not softmax negatives (evaluation
+    never recommends them, so the loss should not spend mass pushing them down). ``future_k``: also predict the
+    items 2..k steps ahead (mean cross-entropy, weight ``future_weight``): which of several movies rated in the
+    same minute comes "next" is noise, the set of the next few is not.
+    """
+
+    mask_seen: bool = False
+    future_k: int = Field(1, ge=1)
+    future_weight: float = Field(0.5, ge=0.0)
 
 
 def training_windows(
@@ -108,3 +125,26 @@ def mask_seen_logits(logits: Any, inputs: Any, keep: Any, targets: Any) -> Any:
     mask = torch.zeros(n, n_items + 1, dtype=torch.bool).scatter_(1, seen, True)[:, :n_items]
     mask[torch.arange(n), targets] = False
     return logits.masked_fill(mask, float("-inf"))
+
+
+def future_loss(logits: Any, tgt: Any, sel: Any, k: int) -> Any:
+    """Mean cross-entropy of the positions ``sel`` (their ``logits``) against the targets 2..``k`` steps ahead.
+
+    ``tgt`` (B, L) holds each position's next item (-1: none), so position t's target j steps ahead is
+    ``tgt[:, t + j - 1]``; rows without one are skipped, as are targets masked out of the logits.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    total, terms = logits.new_zeros(()), 0
+    for j in range(1, k):
+        ahead = torch.full_like(tgt, PAD)
+        ahead[:, :-j] = tgt[:, j:]
+        ahead = ahead[sel]
+        has = ahead >= 0
+        # a later target the position has already seen (a repeat) may be masked out of its logits
+        has[has.clone()] = torch.isfinite(logits[has.nonzero().squeeze(1), ahead[has]])
+        if bool(has.any()):
+            total = total + F.cross_entropy(logits[has], ahead[has])
+            terms += 1
+    return total / max(terms, 1)

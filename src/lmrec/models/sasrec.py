@@ -24,15 +24,17 @@ from pydantic import Field, model_validator
 
 from lmrec.config import BaseConfig
 from lmrec.data import Interactions, ItemTable
+from lmrec.models._seqdata import NextItemLossConfig, future_loss, mask_seen_logits
 from lmrec.models._validate import validation_ndcg
 from lmrec.models.base import BaseRecommender, FitOptions, UserBatch
 
 
-class SASRecConfig(BaseConfig):
+class SASRecConfig(NextItemLossConfig):
     """Model width, depth and training schedule; ``patience`` counts validation checks without improvement.
 
     Defaults were chosen on ML-100K validation NDCG@10 under a tight CPU budget: small batches of windows
     (many optimiser steps per epoch) with a high learning rate converge in few epochs with full-softmax CE.
+    ``mask_seen`` / ``future_k`` / ``future_weight``: the loss options of :class:`NextItemLossConfig`.
     """
 
     max_len: int = Field(50, ge=1)
@@ -171,7 +173,11 @@ class SASRec(BaseRecommender):
                 states = self.net(tokens)
                 keep = targets >= 0
                 logits = states[keep] @ self.net.item_vectors().T
+                if cfg.mask_seen:
+                    logits = mask_seen_logits(logits, tokens - 1, keep, targets[keep])
                 loss = torch.nn.functional.cross_entropy(logits, targets[keep])
+                if cfg.future_k > 1:
+                    loss = loss + cfg.future_weight * future_loss(logits, targets, keep, cfg.future_k)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()

@@ -35,6 +35,8 @@ from lmrec.data.augment import AUGMENTATIONS, MASK
 from lmrec.errors import ConfigError, LmrecError
 from lmrec.models._seqdata import (
     PAD,
+    NextItemLossConfig,
+    future_loss,
     mask_seen_logits,
     pad_histories,
     ranking_metrics,
@@ -55,7 +57,7 @@ Augmentation = Literal["crop", "mask", "reorder"]
 ENCODER_FILE = "encoder.safetensors"
 
 
-class TextSeqConfig(TextVectorConfig):
+class TextSeqConfig(TextVectorConfig, NextItemLossConfig):
     """Hyper-parameters of :class:`TextSeq`.
 
     Item side: ``encoder``/``template`` (how item text becomes a vector; ``vector_field`` takes precomputed
@@ -98,13 +100,6 @@ class TextSeqConfig(TextVectorConfig):
     n_negatives: int = Field(1024, ge=1)
     normalize: bool = False
     temperature: float = Field(1.0, gt=0.0)
-    mask_seen: bool = Field(
-        False, description="full loss: the items a position has already seen are not softmax negatives"
-    )
-    future_k: int = Field(
-        1, ge=1, description="full loss: also predict the items 2..k steps ahead (order within bursts is noise)"
-    )
-    future_weight: float = Field(0.5, ge=0.0, description="weight of the mean loss of the later targets")
     # training
     epochs: int = Field(100, ge=1)
     batch_size: int = Field(64, ge=1)
@@ -528,25 +523,6 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
 # torch modules (built lazily so that importing this file does not import torch)
 
 
-def _future_loss(logits: Any, tgt: Any, sel: Any, k: int) -> Any:
-    """Mean cross-entropy of the positions ``sel`` against the targets 2..``k`` steps ahead (-1: none)."""
-    import torch
-    import torch.nn.functional as F
-
-    total, terms = logits.new_zeros(()), 0
-    for j in range(1, k):
-        ahead = torch.full_like(tgt, PAD)
-        ahead[:, :-j] = tgt[:, j:]
-        ahead = ahead[sel]
-        has = ahead >= 0
-        # a later target the position has already seen (a repeat) may be masked out of its logits
-        has[has.clone()] = torch.isfinite(logits[has.nonzero().squeeze(1), ahead[has]])
-        if bool(has.any()):
-            total = total + F.cross_entropy(logits[has], ahead[has])
-            terms += 1
-    return total / max(terms, 1)
-
-
 def _check_vectors(vectors: np.ndarray, dim: int) -> np.ndarray:
     vecs = np.asarray(vectors, dtype=np.float32)
     if vecs.ndim != 2 or vecs.shape[1] != dim:
@@ -874,7 +850,7 @@ def _module_classes() -> Any:  # noqa: C901 - one place that defines the torch m
                 logits = mask_seen_logits(logits, inp, sel, tgt[sel])
             loss = F.cross_entropy(logits, tgt[sel])
             if self.cfg.future_k > 1:
-                loss = loss + self.cfg.future_weight * _future_loss(logits, tgt, sel, self.cfg.future_k)
+                loss = loss + self.cfg.future_weight * future_loss(logits, tgt, sel, self.cfg.future_k)
             if ratings is not None and self.cfg.has_aux:
                 loss = loss + self.aux_loss(h[sel], reps[tgt[sel]], ratings[sel])
             return loss
