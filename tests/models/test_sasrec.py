@@ -34,7 +34,17 @@ def test_sasrec_learns_a_deterministic_chain(loss_options):
     inter = Interactions(user=users, item=items, timestamp=times, n_users=60, n_items=n_items)
     train = inter.subset(np.array(times) < 7)
     valid = inter.subset(np.array(times) == 7)
-    model = SASRec(max_len=8, dim=16, layers=1, dropout=0.0, lr=0.02, epochs=12, batch_size=32, patience=30, **loss_options)
+    model = SASRec(
+        max_len=8,
+        dim=16,
+        layers=1,
+        dropout=0.0,
+        lr=0.02,
+        epochs=12,
+        batch_size=32,
+        patience=30,
+        **loss_options,
+    )
     model.fit(train, valid, options=FitOptions(seed=0, threads=1))
     assert model.fit_info["best_valid_ndcg@10"] > 0.9
     idx, _ = model.recommend([[3, 4, 5], [17, 18, 19]], k=1)

@@ -17,10 +17,10 @@ PAD = -1
 class NextItemLossConfig(BaseConfig):
     """Options of the sequential models' full-softmax next-item loss.
 
-    ``mask_seen``: the items a position has already seen in its window are not softmax negatives (evaluation
-    never recommends them, so the loss should not spend mass pushing them down). ``future_k``: also predict the
-    items 2..k steps ahead (mean cross-entropy, weight ``future_weight``): which of several movies rated in the
-    same minute comes "next" is noise, the set of the next few is not.
+    ``mask_seen``: the items a position has already seen in its window are not softmax negatives
+    (evaluation never recommends them, so the loss should not spend mass pushing them down).
+    ``future_k``: also predict the items 2..k steps ahead (mean cross-entropy, weight ``future_weight``):
+    which of several movies rated in the same minute comes "next" is noise, the set of the next few is not.
     """
 
     mask_seen: bool = False
@@ -109,11 +109,11 @@ def ranking_metrics(
 def mask_seen_logits(logits: Any, inputs: Any, keep: Any, targets: Any) -> Any:
     """Training logits with each position's already-seen items at -inf, as evaluation masks them.
 
-    ``logits`` (N, n_items) belong to the positions ``keep`` (a (B, L) bool tensor with N true entries) of
-    the windows ``inputs`` (B, L item indices, negative = padding or mask); position t of a window has seen the
-    window's items at positions <= t. The softmax then spends no mass on items the user already has (they are
-    never recommended), the target itself is left alone (a repeated item stays learnable). Torch tensors in and
-    out; items seen before the window starts are not masked.
+    ``logits`` (N, n_items) belong to the positions ``keep`` (a (B, L) bool tensor with N true entries)
+    of the windows ``inputs`` (B, L item indices, negative = padding or mask); position t of a window has
+    seen the window's items at positions <= t. The softmax then spends no mass on items the user already
+    has (they are never recommended); the target itself is left alone (a repeated item stays learnable).
+    Torch tensors in and out; items seen before the window starts are not masked.
     """
     import torch
 
