@@ -128,7 +128,7 @@ def mask_seen_logits(logits: Any, inputs: Any, keep: Any, targets: Any) -> Any:
 
 
 def future_loss(logits: Any, tgt: Any, sel: Any, k: int) -> Any:
-    """Mean cross-entropy of the positions ``sel`` (their ``logits``) against the targets 2..``k`` steps ahead.
+    """Mean cross-entropy of the positions ``sel`` (their ``logits``) against the targets 2..``k`` ahead.
 
     ``tgt`` (B, L) holds each position's next item (-1: none), so position t's target j steps ahead is
     ``tgt[:, t + j - 1]``; rows without one are skipped, as are targets masked out of the logits.
