@@ -6,8 +6,10 @@ import numpy as np
 
 from lmrec.models._seqdata import (
     PAD,
+    NextItemLossConfig,
     future_loss,
     mask_seen_logits,
+    next_item_loss,
     pad_histories,
     ranking_metrics,
     training_windows,
@@ -76,3 +78,22 @@ def test_future_loss_is_the_mean_over_the_later_targets():
     assert torch.allclose(future_loss(logits, tgt, sel, 3), (one + two) / 2)
     logits[0, 4] = float("-inf")  # a later target already seen (masked): skipped, not an infinite loss
     assert torch.isfinite(future_loss(logits, tgt, sel, 3))
+
+
+def test_next_item_loss_combines_the_options():
+    import torch
+    import torch.nn.functional as F
+
+    inputs = torch.tensor([[0, 2, 1, PAD], [3, 4, 0, PAD]])
+    targets = torch.tensor([[2, 1, 4, PAD], [4, 0, 1, PAD]])
+    keep = targets >= 0
+    logits = torch.randn(int(keep.sum()), 5)
+    nxt = targets[keep]
+    plain = next_item_loss(logits, inputs, targets, keep, NextItemLossConfig())
+    assert torch.allclose(plain, F.cross_entropy(logits, nxt))
+    masked = mask_seen_logits(logits, inputs, keep, nxt)
+    opts = NextItemLossConfig(mask_seen=True, future_k=2, future_weight=0.25)
+    expected = F.cross_entropy(masked, nxt) + 0.25 * future_loss(masked, targets, keep, 2)
+    assert torch.allclose(next_item_loss(logits, inputs, targets, keep, opts), expected)
+    assert next_item_loss(logits, inputs, targets, keep, NextItemLossConfig(mask_seen=True)) < plain + 1e-6
+

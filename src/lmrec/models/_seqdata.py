@@ -148,3 +148,18 @@ def future_loss(logits: Any, tgt: Any, sel: Any, k: int) -> Any:
             total = total + F.cross_entropy(logits[has], ahead[has])
             terms += 1
     return total / max(terms, 1)
+
+
+def next_item_loss(logits: Any, inputs: Any, targets: Any, keep: Any, options: NextItemLossConfig) -> Any:
+    """Full-softmax next-item cross-entropy of the positions ``keep`` of the windows ``inputs`` / ``targets``
+    (both (B, L); ``logits`` (N, n_items) of the N kept positions), with the options' seen-item mask and
+    later-target term."""
+    import torch.nn.functional as F
+
+    nxt = targets[keep]
+    if options.mask_seen:
+        logits = mask_seen_logits(logits, inputs, keep, nxt)
+    loss = F.cross_entropy(logits, nxt)
+    if options.future_k > 1:
+        loss = loss + options.future_weight * future_loss(logits, targets, keep, options.future_k)
+    return loss

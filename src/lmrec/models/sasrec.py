@@ -24,7 +24,7 @@ from pydantic import Field, model_validator
 
 from lmrec.config import BaseConfig
 from lmrec.data import Interactions, ItemTable
-from lmrec.models._seqdata import NextItemLossConfig, future_loss, mask_seen_logits
+from lmrec.models._seqdata import NextItemLossConfig, next_item_loss
 from lmrec.models._validate import validation_ndcg
 from lmrec.models.base import BaseRecommender, FitOptions, UserBatch
 
@@ -173,11 +173,7 @@ class SASRec(BaseRecommender):
                 states = self.net(tokens)
                 keep = targets >= 0
                 logits = states[keep] @ self.net.item_vectors().T
-                if cfg.mask_seen:
-                    logits = mask_seen_logits(logits, tokens - 1, keep, targets[keep])
-                loss = torch.nn.functional.cross_entropy(logits, targets[keep])
-                if cfg.future_k > 1:
-                    loss = loss + cfg.future_weight * future_loss(logits, targets, keep, cfg.future_k)
+                loss = next_item_loss(logits, tokens - 1, targets, keep, cfg)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()

@@ -36,8 +36,7 @@ from lmrec.errors import ConfigError, LmrecError
 from lmrec.models._seqdata import (
     PAD,
     NextItemLossConfig,
-    future_loss,
-    mask_seen_logits,
+    next_item_loss,
     pad_histories,
     ranking_metrics,
     training_windows,
@@ -845,12 +844,7 @@ def _module_classes() -> Any:  # noqa: C901 - one place that defines the torch m
             reps = self.item_reps()
             h = self.encode(inp, reps)
             sel = tgt >= 0
-            logits = self.logits(h[sel], reps)
-            if self.cfg.mask_seen:
-                logits = mask_seen_logits(logits, inp, sel, tgt[sel])
-            loss = F.cross_entropy(logits, tgt[sel])
-            if self.cfg.future_k > 1:
-                loss = loss + self.cfg.future_weight * future_loss(logits, tgt, sel, self.cfg.future_k)
+            loss = next_item_loss(self.logits(h[sel], reps), inp, tgt, sel, self.cfg)
             if ratings is not None and self.cfg.has_aux:
                 loss = loss + self.aux_loss(h[sel], reps[tgt[sel]], ratings[sel])
             return loss

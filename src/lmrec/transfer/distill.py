@@ -19,6 +19,7 @@ import numpy as np
 
 from lmrec.data import Interactions, ItemTable
 from lmrec.errors import ConfigError, LmrecError
+from lmrec.models._seqdata import next_item_loss
 from lmrec.models.base import FitOptions, Query
 from lmrec.models.textseq import TextSeq, TextSeqConfig
 
@@ -93,7 +94,7 @@ class DistilledTextSeq(TextSeq):
         )
         loss = self.alpha * T * T * kl
         if self.alpha < 1.0:
-            loss = loss + (1.0 - self.alpha) * F.cross_entropy(student, tgt[sel])
+            loss = loss + (1.0 - self.alpha) * next_item_loss(student, inp, tgt, sel, self.config)
         if ratings is not None and self.config.has_aux:
             loss = loss + mod.aux_loss(h[sel], reps[tgt[sel]], ratings[sel])
         return loss

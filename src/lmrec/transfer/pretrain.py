@@ -28,6 +28,7 @@ from lmrec.config import BaseConfig
 from lmrec.data import Dataset
 from lmrec.data.split import Split
 from lmrec.errors import ConfigError, LmrecError
+from lmrec.models._seqdata import next_item_loss
 from lmrec.models.base import FitOptions
 from lmrec.models.textseq import TextSeqConfig
 from lmrec.transfer.domain import VectorStats, zca
@@ -228,7 +229,6 @@ def pretrain(
 ) -> Pretrained:
     """Pretrain one ``textseq`` transformer + shared adaptor on ``sources`` (see the module docstring)."""
     import torch
-    import torch.nn.functional as F
 
     from lmrec.models._seqdata import pad_histories, ranking_metrics
     from lmrec.models.textseq import _TextSeqModule
@@ -293,8 +293,9 @@ def pretrain(
             reps = module.adaptor(d.text, whitened=d.white)  # this domain's catalog only
             h = module.encode(inp, reps)
             sel = tgt >= 0
-            total = total + F.cross_entropy(module.logits(h[sel], reps), tgt[sel], reduction="sum")
-            n += int(sel.sum())
+            n_sel = int(sel.sum())
+            total = total + n_sel * next_item_loss(module.logits(h[sel], reps), inp, tgt, sel, tc)
+            n += n_sel
         return total / max(n, 1)
 
     def validate_domain(d: _Domain, batch_size: int = 256) -> dict[str, float]:
