@@ -24,6 +24,7 @@ from lmrec.transfer import (
     SourceDomain,
     VectorStats,
     adapt,
+    adapt_config,
     coral,
     frechet_distance,
     mmd_rbf,
@@ -190,6 +191,9 @@ def test_full_and_full_id_modes_train_everything_and_save_as_textseq(pretrained,
         adapt(pretrained, ds, split, mode="half")
     with pytest.raises(ConfigError, match="needs the target"):
         adapt(pretrained, ds, None, mode="adaptor")
+    # the loss options are training fields: the target may train with another loss than the sources did
+    cfg = adapt_config(pretrained, "full", {"mask_seen": True, "future_k": 3, "future_weight": 1.0})
+    assert (cfg.mask_seen, cfg.future_k, cfg.future_weight, cfg.dim) == (True, 3, 1.0, pretrained.config.dim)
 
 
 def test_alignment_options_change_only_the_whitening(pretrained, target):
