@@ -66,7 +66,8 @@ class TextSeqConfig(TextVectorConfig, NextItemLossConfig):
     (numeric / categorical / vector item columns added to the item representation).
     Sequence side: ``dim``, ``n_layers``, ``n_heads``, ``ffn_mult``, ``dropout``, ``max_len``.
     Objective: ``loss`` ``"full"`` softmax over the catalog or ``"sampled"`` (``n_negatives`` drawn by
-    popularity^0.75, logQ-corrected); ``normalize`` scores cosine / ``temperature`` instead of dot products.
+    popularity^0.75, logQ-corrected); ``normalize`` scores cosine / ``temperature`` instead of dot products;
+    ``mask_seen`` / ``future_k`` / ``future_weight`` (full loss) as in :class:`NextItemLossConfig`.
     Training: ``epochs`` (max; early stop on validation NDCG@10 after ``patience``), ``batch_size`` (windows
     of ``max_len``), ``lr``, ``weight_decay``, ``augment`` (crop / mask / reorder with ``augment_prob``),
     ``finetune_encoder`` (unfreeze the top N encoder layers, lr ``finetune_lr``; expensive).
