@@ -89,11 +89,12 @@ def test_next_item_loss_combines_the_options():
     keep = targets >= 0
     logits = torch.randn(int(keep.sum()), 5)
     nxt = targets[keep]
-    plain = next_item_loss(logits, inputs, targets, keep, NextItemLossConfig())
+    plain_opts = NextItemLossConfig(mask_seen=False, future_k=1)
+    plain = next_item_loss(logits, inputs, targets, keep, plain_opts)
     assert torch.allclose(plain, F.cross_entropy(logits, nxt))
     masked = mask_seen_logits(logits, inputs, keep, nxt)
     opts = NextItemLossConfig(mask_seen=True, future_k=2, future_weight=0.25)
     expected = F.cross_entropy(masked, nxt) + 0.25 * future_loss(masked, targets, keep, 2)
     assert torch.allclose(next_item_loss(logits, inputs, targets, keep, opts), expected)
-    assert next_item_loss(logits, inputs, targets, keep, NextItemLossConfig(mask_seen=True)) < plain + 1e-6
+    assert next_item_loss(logits, inputs, targets, keep, plain_opts.replace(mask_seen=True)) < plain + 1e-6
 

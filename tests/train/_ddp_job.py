@@ -28,6 +28,9 @@ JOB = dict(
     epochs=1,
     batch_size=64,
     lr=3e-3,
+    # the plain next-item loss, so that "learned something" can be read against log(n_items)
+    mask_seen=False,
+    future_k=1,
 )
 
 

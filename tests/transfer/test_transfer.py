@@ -230,9 +230,10 @@ def test_guard_keeps_scratch_when_sources_are_useless(target, tmp_path):
     ds, split = target
     cfg = PretrainConfig(textseq=TextSeqConfig(**TINY), max_users=150, valid_users=0)
     junk = pretrain([_source("ml-100k", shuffle=True)], cfg, FitOptions(seed=0))
-    # enough epochs for scratch to converge: with 2, a junk-pretrained start merely converges faster
-    # (measured: full +0.025 +- 0.008 NDCG@10 at 2 epochs, +0.0005 +- 0.007 at 6)
-    res = guard(junk, ds, split, overrides={"epochs": 6, "lr": 3e-3}, options=FitOptions(seed=0))
+    # enough epochs for scratch to converge: with few, a junk-pretrained start merely converges faster
+    # (measured with the plain loss: full +0.025 +- 0.008 NDCG@10 at 2 epochs, +0.0005 +- 0.007 at 6; with
+    # the default loss (mask_seen, future_k 3): +0.011 +- 0.007 at 6 epochs, +0.002 +- 0.007 at 12)
+    res = guard(junk, ds, split, overrides={"epochs": 12, "lr": 3e-3}, options=FitOptions(seed=0))
     assert res.choice == "scratch"
     assert set(res.metrics) == {"scratch", "zero-shot", "adaptor", "full"}
     assert res.metrics["zero-shot"]["ndcg@10"] < res.metrics["scratch"]["ndcg@10"]
