@@ -47,7 +47,7 @@ class SASRecConfig(NextItemLossConfig):
     weight_decay: float = Field(0.0, ge=0.0)
     batch_size: int = Field(32, gt=0)
     epochs: int = Field(200, ge=1)
-    patience: int = Field(10, ge=1)
+    patience: int = Field(20, ge=1)
     eval_every: int = Field(1, ge=1)
 
     @model_validator(mode="after")

@@ -105,7 +105,7 @@ class TextSeqConfig(TextVectorConfig, NextItemLossConfig):
     batch_size: int = Field(64, ge=1)
     lr: float = Field(1e-3, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
-    patience: int = Field(12, ge=0)
+    patience: int = Field(20, ge=0)
     validate_every: int = Field(1, ge=1)
     augment: tuple[Augmentation, ...] = ()
     augment_prob: float = Field(0.3, ge=0.0, le=1.0)
