@@ -60,7 +60,10 @@ import time
 import numpy as np
 from _common import DATASET_DEFAULTS, load, parse_set
 
-VARIANTS = {  # plus "sasrec": lmrec's ID-only SASRec with its defaults, for the same-run ratio
+# plus "sasrec": lmrec's ID-only SASRec with its defaults, for the same-run ratio, and "pretrained+id":
+# textseq + ID fusion adapted (full+id) from the pretrained folder ``--pretrained`` (benchmarks/transfer.py
+# --pretrain-only writes one), trained up to 300 epochs with patience 12 unless ``--set`` says otherwise
+VARIANTS = {
     "content": {},  # the zero-shot content model (no training), for reference
     "text": {},
     "text+id": {"id_fusion": True},
@@ -80,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variants", default="text,text+id")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--set", action="append", default=[], help="config override key=json_value")
+    ap.add_argument("--pretrained", help="pretrained folder for the pretrained+id variant")
     ap.add_argument("--cache-dir", default=os.environ.get("LMREC_CACHE"))
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: idle cores)")
@@ -121,21 +125,27 @@ def main(argv: list[str] | None = None) -> int:
                 from lmrec.models.sasrec import SASRec
 
                 cls, cfg = SASRec, {}
+            elif variant == "pretrained+id":
+                if not args.pretrained:
+                    raise SystemExit("the pretrained+id variant needs --pretrained DIR")
+                cls, cfg = None, {"epochs": 300, "patience": 12, **parse_set(args.set)}
             else:
                 cls = ContentRecommender if variant == "content" else TextSeq
                 base = {} if variant == "content" else {**DATASET_DEFAULTS[dname], **parse_set(args.set)}
                 cfg = {**base, **VARIANTS[variant]}
-            if args.cache_dir and variant != "sasrec":
+            if args.cache_dir and variant not in ("sasrec", "pretrained+id"):
                 cfg["cache_dir"] = args.cache_dir
             res = []
             for seed in seeds:
                 t, cpu = time.perf_counter(), time.process_time()
-                model = cls(**cfg).fit(
-                    train,
-                    valid,
-                    items=ds.items,
-                    options=FitOptions(seed=seed, progress=args.progress, threads=args.threads),
-                )
+                options = FitOptions(seed=seed, progress=args.progress, threads=args.threads)
+                if cls is None:  # pretrained+id
+                    from lmrec.transfer import Pretrained, adapt
+
+                    pre = Pretrained.load(args.pretrained)
+                    model = adapt(pre, ds, split, mode="full+id", overrides=cfg, options=options)
+                else:
+                    model = cls(**cfg).fit(train, valid, items=ds.items, options=options)
                 fit_s, cpu_s = time.perf_counter() - t, time.process_time() - cpu
                 ev = evaluate_model(model, split, ks=(10, 20), stage="test", seed=seed, checks=False)
                 none = {"best_epoch": 0, "epochs_run": 0, "best_metric": float("nan")}

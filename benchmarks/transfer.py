@@ -118,6 +118,12 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="KEY=JSON training override of every target run (adaptor, full and scratch alike)",
     )
+    ap.add_argument(
+        "--pretrain-set",
+        action="append",
+        default=[],
+        help="KEY=JSON textseq option of the pretraining (e.g. normalize=false temperature=1.0: ML-100K's)",
+    )
     ap.add_argument("--cache-dir", default=os.environ.get("LMREC_EMBED_CACHE"))
     ap.add_argument("--report", default="/tmp/lmrec-transfer-report")
     args = ap.parse_args(argv)
@@ -137,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         write_transfer_report,
     )
 
-    ts = dict(TEXTSEQ, epochs=args.pretrain_epochs, patience=3)
+    ts = dict(TEXTSEQ, epochs=args.pretrain_epochs, patience=3, **parse_set(args.pretrain_set))
     if args.cache_dir:
         ts["cache_dir"] = args.cache_dir
     pre_dir = Path(args.pretrained) if args.pretrained else None
