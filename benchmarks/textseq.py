@@ -34,6 +34,10 @@ with lmrec's SASRec-ID, 3 seeds, nearly idle machine, one process per variant (2
 textseq+id / SASRec = 1.12x (the textseq issue asks for 1.15x the best tuned baseline); against the best
 non-sequential tuned baseline (ALS .0700-.0715, EASE .0711) it is 1.6x.
 
+2026-11-28: both models now default to the loss of ``lmrec.models._seqdata.NextItemLossConfig`` (seen items
+masked, three targets ahead) with patience 20, and ``--variants pretrained+id --pretrained DIR`` adapts a
+pretrained textseq; the same-run table with those defaults is in the README ("textseq against SASRec-ID").
+
 Item cold-start (``--cold-start``): Amazon Scientific 2018 (LC-Rec preprocessing, dataset
 ``amazon-scientific``) with :func:`lmrec.data.split.item_cold_start_split` (10% of the items are validation
 items, 10% test items; every event of a held-out item is removed from training). The targets are the test

@@ -29,7 +29,8 @@ under-trained, about 8 optimiser steps per epoch. Selected rows (dim 64, 2 layer
     scientific  no    64     .003   .2       .0950     .0875      .1330      14/15 (normalize, T .07)
     scientific  no    128    .003   .2       .0955     .0870      .1290      17/18
 
-New defaults from it: batch 64, dropout .2, lr .001, max_len 50, up to 100 epochs with patience 8. lmrec's
+New defaults from it: batch 64, dropout .2, lr .001, max_len 50, up to 100 epochs with patience 8 (since
+2026-11-28: patience 20 and the masked, three-ahead loss; README "textseq against SASRec-ID"). lmrec's
 SASRec-ID (len 50) reaches .1066 test NDCG@10 on the same split, so textseq(+id) is ~1.05-1.10x it here, not
 the 1.15x the textseq issue asks for.
 """
