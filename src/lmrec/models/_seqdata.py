@@ -1,5 +1,5 @@
-"""Sequence batching shared by the sequential models: training windows over all prefixes, padded histories,
-and a fast batched full-ranking validation."""
+"""What the sequential models share: training windows over all prefixes, padded histories, a fast batched
+full-ranking validation, and the full-softmax next-item loss with its options (:class:`NextItemLossConfig`)."""
 
 from __future__ import annotations
 
