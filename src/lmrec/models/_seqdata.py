@@ -1,5 +1,6 @@
 """What the sequential models share: training windows over all prefixes, padded histories, a fast batched
-full-ranking validation, and the full-softmax next-item loss with its options (:class:`NextItemLossConfig`)."""
+full-ranking validation, and the full-softmax next-item loss with its options
+(:class:`NextItemLossConfig`)."""
 
 from __future__ import annotations
 
