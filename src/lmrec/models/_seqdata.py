@@ -144,11 +144,11 @@ def future_loss(logits: Any, tgt: Any, sel: Any, k: int) -> Any:
         ahead = torch.full_like(tgt, PAD)
         ahead[:, :-j] = tgt[:, j:]
         ahead = ahead[sel]
-        has = ahead >= 0
+        rows = torch.nonzero(ahead >= 0).squeeze(1)
         # a later target the position has already seen (a repeat) may be masked out of its logits
-        has[has.clone()] = torch.isfinite(logits[has.nonzero().squeeze(1), ahead[has]])
-        if bool(has.any()):
-            total = total + F.cross_entropy(logits[has], ahead[has])
+        rows = rows[torch.isfinite(logits[rows, ahead[rows]])]
+        if len(rows):
+            total = total + F.cross_entropy(logits[rows], ahead[rows])
             terms += 1
     return total / max(terms, 1)
 
