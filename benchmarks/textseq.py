@@ -132,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
             elif variant == "pretrained+id":
                 if not args.pretrained:
                     raise SystemExit("the pretrained+id variant needs --pretrained DIR")
+                from lmrec.transfer import Pretrained
+
+                pre = Pretrained.load(args.pretrained)  # once for every seed
                 cls, cfg = None, {"epochs": 300, "patience": 12, **parse_set(args.set)}
             else:
                 cls = ContentRecommender if variant == "content" else TextSeq
@@ -144,9 +147,8 @@ def main(argv: list[str] | None = None) -> int:
                 t, cpu = time.perf_counter(), time.process_time()
                 options = FitOptions(seed=seed, progress=args.progress, threads=args.threads)
                 if cls is None:  # pretrained+id
-                    from lmrec.transfer import Pretrained, adapt
+                    from lmrec.transfer import adapt
 
-                    pre = Pretrained.load(args.pretrained)
                     model = adapt(pre, ds, split, mode="full+id", overrides=cfg, options=options)
                 else:
                     model = cls(**cfg).fit(train, valid, items=ds.items, options=options)
