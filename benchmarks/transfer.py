@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         write_transfer_report,
     )
 
-    ts = dict(TEXTSEQ, epochs=args.pretrain_epochs, patience=3, **parse_set(args.pretrain_set))
+    ts = {**TEXTSEQ, "epochs": args.pretrain_epochs, "patience": 3, **parse_set(args.pretrain_set)}
     if args.cache_dir:
         ts["cache_dir"] = args.cache_dir
     pre_dir = Path(args.pretrained) if args.pretrained else None
