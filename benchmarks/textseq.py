@@ -62,7 +62,7 @@ import sys
 import time
 
 import numpy as np
-from _common import DATASET_DEFAULTS, load, parse_set
+from _common import DATASET_DEFAULTS, load, parse_set, train_info
 
 # plus "sasrec": lmrec's ID-only SASRec with its defaults, for the same-run ratio, and "pretrained+id":
 # textseq + ID fusion adapted (full+id) from the pretrained folder ``--pretrained`` (benchmarks/transfer.py
@@ -154,8 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                     model = cls(**cfg).fit(train, valid, items=ds.items, options=options)
                 fit_s, cpu_s = time.perf_counter() - t, time.process_time() - cpu
                 ev = evaluate_model(model, split, ks=(10, 20), stage="test", seed=seed, checks=False)
-                none = {"best_epoch": 0, "epochs_run": 0, "best_metric": float("nan")}
-                tr = model.fit_info.get("train", none)
+                tr = train_info(model)
                 res.append((ev["recall@10"], ev["ndcg@10"], fit_s, tr["best_epoch"], tr["epochs_run"], cpu_s))
                 print(
                     f"  {dname} {variant} seed={seed}: R@10 {ev['recall@10']:.4f} N@10 {ev['ndcg@10']:.4f} "
@@ -254,13 +253,13 @@ def cold_start(args: argparse.Namespace) -> int:
             pool = evaluate_model(
                 model, ev_split, ks=(10,), stage="test", seed=seed, checks=False, item_pool=pool_items
             )
-            tr = model.fit_info.get("train", {})
+            tr = train_info(model)
             res.append((full["recall@10"], full["ndcg@10"], full["recall@20"], pool["ndcg@10"], fit_s, cpu_s))
             print(
                 f"  cold-start {variant} seed={seed}: R@10 {full['recall@10']:.4f} "
                 f"N@10 {full['ndcg@10']:.4f} "
                 f"pool N@10 {pool['ndcg@10']:.4f} fit {fit_s:.0f}s ({cpu_s:.0f} CPU s) "
-                f"best epoch {tr.get('best_epoch', '-')}/{tr.get('epochs_run', '-')}",
+                f"best epoch {tr['best_epoch']}/{tr['epochs_run']}",
                 file=sys.stderr,
                 flush=True,
             )

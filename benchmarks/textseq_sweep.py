@@ -48,7 +48,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from _common import DATASET_DEFAULTS, load, parse_set
+from _common import DATASET_DEFAULTS, load, parse_set, train_info
 
 VECTOR_COLUMN = "_sweep_vector"
 
@@ -104,7 +104,7 @@ def run_point(job: dict[str, Any]) -> dict[str, Any]:
     fit_s, cpu_s = time.perf_counter() - t, time.process_time() - cpu
     val = evaluate_model(model, split, ks=(10,), stage="valid", seed=job["seed"], checks=False)
     test = evaluate_model(model, split, ks=(10,), stage="test", seed=job["seed"], checks=False)
-    tr = model.fit_info.get("train", {})
+    tr = train_info(model)
     return {
         "dataset": job["dataset"],
         "model": job["model"],
