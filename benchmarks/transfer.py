@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pretrain-only", action="store_true")
     ap.add_argument("--pretrain-seconds", type=float, default=300.0)
     ap.add_argument("--pretrain-epochs", type=int, default=20)
+    ap.add_argument("--pretrain-seed", type=int, default=0, help="seed of the pretraining (init, batches)")
     ap.add_argument("--max-users", type=int, default=None, help="pretraining users per source")
     ap.add_argument("--sampling", default="proportional", choices=["proportional", "balanced"])
     ap.add_argument("--epochs", type=int, default=30, help="max target epochs (early stopping on valid)")
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         sources = [load_source(s) for s in args.sources.split(",")]
         cfg = PretrainConfig(textseq=TextSeqConfig(**ts), sampling=args.sampling, max_users=args.max_users)
-        pre = pretrain(sources, cfg, FitOptions(seed=0, max_seconds=args.pretrain_seconds))
+        pre = pretrain(sources, cfg, FitOptions(seed=args.pretrain_seed, max_seconds=args.pretrain_seconds))
         print(f"pretrained in {time.perf_counter() - t:.0f}s", file=sys.stderr)
         if pre_dir is not None:
             pre.save(pre_dir)
