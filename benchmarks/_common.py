@@ -53,13 +53,6 @@ def parse_set(items: list[str]) -> dict:
 
 
 def train_info(model) -> dict:  # noqa: ANN001 - any fitted recommender
-    """``best_epoch`` / ``epochs_run`` / ``best_metric`` of a fit: textseq's training loop keeps them under
-    ``fit_info["train"]``, SASRec's own loop at the top level; other models have none (zeros, NaN)."""
-    info = model.fit_info
-    if "train" in info:
-        return info["train"]
-    if "best_epoch" in info:
-        best = info["best_valid_ndcg@10"]  # None: trained without validation
-        best = float("nan") if best is None else best
-        return {"best_epoch": info["best_epoch"], "epochs_run": info["epochs"], "best_metric": best}
-    return {"best_epoch": 0, "epochs_run": 0, "best_metric": float("nan")}
+    """``best_epoch`` / ``epochs_run`` / ``best_metric`` of a fit (``fit_info["train"]`` of the models trained
+    epoch by epoch); zeros and NaN for the others."""
+    return model.fit_info.get("train") or {"best_epoch": 0, "epochs_run": 0, "best_metric": float("nan")}

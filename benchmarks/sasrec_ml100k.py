@@ -61,12 +61,12 @@ def main() -> None:
     model.fit(split.train, split.valid, options=options)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     res = evaluate_model(model, split, ks=(10,), stage="test")
-    info = model.fit_info
+    info = model.fit_info["train"]
     print(f"\nconfig: {model.config.to_dict()}")
     print("| model | epochs (best) | valid NDCG@10 | test Recall@10 | test NDCG@10 | fit wall s | CPU s |")
     print("|---|---|---|---|---|---|---|")
     print(
-        f"| lmrec SASRec | {info['epochs']} ({info['best_epoch']}) | {info['best_valid_ndcg@10']:.4f} | "
+        f"| lmrec SASRec | {info['epochs_run']} ({info['best_epoch']}) | {info['best_metric']:.4f} | "
         f"{res['recall@10']:.4f} | {res['ndcg@10']:.4f} | {wall:.0f} | {cpu:.0f} |"
     )
     print("| RecBole SASRec (reference) | 8 | | .1962 | .0998 | 2,177 | |")

@@ -100,3 +100,11 @@ def test_cli_errors_are_one_line(env, capsys):
     err = capsys.readouterr().err
     assert "unknown model 'nope'" in err and err.count("\n") == 1
     assert main(["evaluate", "-d", "ml-100k", "--split", "weird", "--no-progress"]) == 2
+
+
+def test_run_evaluation_reports_epochs_of_models_trained_epoch_by_epoch():
+    data = tiny_dataset()
+    split = leave_one_out_split(data)
+    opts = {"sasrec": {"epochs": 2, "dim": 8, "layers": 1, "max_len": 8}}
+    res = run_evaluation(data, split, ["sasrec", "pop"], ks=(10,), model_options=opts)["results"]
+    assert res["sasrec"]["epochs"] == 2 and "epochs" not in res["pop"]

@@ -143,8 +143,8 @@ def run_evaluation(
         results[name] = evaluate_model(
             model, split, ks=ks, stage="test", seed=seed, progress=progress, test_history=test_history
         )
-        if "epochs" in model.fit_info:
-            extra.setdefault(name, {})["epochs"] = model.fit_info["epochs"]
+        if "train" in model.fit_info:  # models trained epoch by epoch
+            extra.setdefault(name, {})["epochs"] = model.fit_info["train"]["epochs_run"]
     out = collect_results(split, results, fit_seconds=fit_seconds, params=params)
     for name, values in extra.items():
         out["results"][name].update(values)

@@ -27,6 +27,7 @@ from lmrec.data import Interactions, ItemTable
 from lmrec.models._seqdata import NextItemLossConfig, next_item_loss
 from lmrec.models._validate import validation_ndcg
 from lmrec.models.base import BaseRecommender, FitOptions, UserBatch
+from lmrec.train.loop import TrainResult, sensible_threads
 
 
 class SASRecConfig(NextItemLossConfig):
@@ -148,7 +149,7 @@ class SASRec(BaseRecommender):
         import torch
 
         cfg: SASRecConfig = self.config  # type: ignore[assignment]
-        torch.set_num_threads(int(options.threads or 2))
+        torch.set_num_threads(sensible_threads(options.threads))
         torch.manual_seed(options.seed)
         rng = np.random.default_rng(options.seed)
         self.net = _build_net(self.n_items, cfg)
@@ -198,13 +199,16 @@ class SASRec(BaseRecommender):
         if best_state is not None:
             self.net.load_state_dict(best_state)
         self.net.eval()
-        self.fit_info = {
-            "epochs": len(history),
-            "best_epoch": best_epoch if best_state is not None else len(history),
-            "best_valid_ndcg@10": best if best_state is not None else None,
-            "seconds": time.perf_counter() - start,
-            "history": history,
-        }
+        result = TrainResult(
+            epochs_run=len(history),
+            best_epoch=best_epoch if best_state is not None else len(history),
+            best_metric=best if best_state is not None else float("nan"),
+            history=history,
+            seconds=time.perf_counter() - start,
+            stopped_early=bad >= cfg.patience,
+            monitor="ndcg@10" if has_valid else "",
+        )
+        self.fit_info = {"train": result.to_dict()}
 
     def _score_histories(self, users: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
         return self._score_batch(UserBatch(users, histories))
