@@ -120,3 +120,78 @@ def test_divergence_is_reported():
 
     with pytest.raises(LmrecError, match="diverged"):
         train_loop(module, batches=batches, step=step, validate=validate, config=CFG, options=FitOptions())
+
+
+def _trajectory_run(ema: float, validate_every_epoch: bool):
+    """Train with the live weights recorded before every optimiser step (and the weights validation saw)."""
+    module, batches, step, _ = _problem()
+    live, seen = [], []
+
+    def recording_step(batch):
+        live.append([p.detach().clone() for p in module.parameters()])
+        return step(batch)
+
+    def validate():
+        seen.append([p.detach().clone() for p in module.parameters()])
+        return {"m": float(len(seen))}  # always improving: the best state is the last one
+
+    cfg = LoopConfig(epochs=2, lr=1e-2, patience=0, monitor="m", ema=ema)
+    train_loop(
+        module,
+        batches=batches,
+        step=recording_step,
+        validate=validate if validate_every_epoch else None,
+        config=cfg,
+        options=FitOptions(seed=1),
+    )
+    final = [p.detach().clone() for p in module.parameters()]
+    return live, seen, final
+
+
+@pytest.mark.parametrize("with_validation", [False, True])
+def test_ema_validates_and_returns_the_moving_average_of_the_trained_weights(with_validation):
+    plain_live, _, plain_final = _trajectory_run(0.0, with_validation)
+    live, seen, final = _trajectory_run(0.9, with_validation)
+    # the average never leaks into training: the live trajectory is the one without EMA
+    for a, b in zip(live, plain_live, strict=True):
+        for x, y in zip(a, b, strict=True):
+            torch.testing.assert_close(x, y)
+    weights = [*live, plain_final]  # weights after step k are the live ones before step k + 1
+    avg = [w.clone() for w in weights[0]]
+    steps_per_epoch = len(live) // 2
+    expected_seen = []
+    for k, w in enumerate(weights[1:], start=1):
+        avg = [a + 0.1 * (x - a) for a, x in zip(avg, w, strict=True)]
+        if k % steps_per_epoch == 0:
+            expected_seen.append(avg)
+    for got, want in zip([*seen, final], [*(expected_seen if with_validation else []), avg], strict=True):
+        for x, y in zip(got, want, strict=True):
+            torch.testing.assert_close(x, y)
+
+
+def test_resume_with_ema_gives_the_same_weights(tmp_path):
+    cfg = LoopConfig(epochs=3, lr=1e-2, patience=0, monitor="neg_mse", ema=0.8)
+    module, batches, step, validate = _problem()
+    train_loop(module, batches=batches, step=step, validate=validate, config=cfg, options=FitOptions(seed=3))
+    straight = {k: v.clone() for k, v in module.state_dict().items()}
+
+    def kill_after_first(epoch, record):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    module, batches, step, validate = _problem()
+    opts = FitOptions(seed=3, checkpoint_dir=str(tmp_path / "ck"))
+    with pytest.raises(KeyboardInterrupt):
+        train_loop(
+            module,
+            batches=batches,
+            step=step,
+            validate=validate,
+            config=cfg,
+            options=opts,
+            on_epoch_end=kill_after_first,
+        )
+    module, batches, step, validate = _problem(seed=99)
+    train_loop(module, batches=batches, step=step, validate=validate, config=cfg, options=opts)
+    for k, v in module.state_dict().items():
+        torch.testing.assert_close(v, straight[k])

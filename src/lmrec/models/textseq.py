@@ -69,7 +69,8 @@ class TextSeqConfig(TextVectorConfig, NextItemLossConfig):
     popularity^0.75, logQ-corrected); ``normalize`` scores cosine / ``temperature`` instead of dot products;
     ``mask_seen`` / ``future_k`` / ``future_weight`` (full loss) as in :class:`NextItemLossConfig`.
     Training: ``epochs`` (max; early stop on validation NDCG@10 after ``patience``), ``batch_size`` (windows
-    of ``max_len``), ``lr``, ``weight_decay``, ``augment`` (crop / mask / reorder with ``augment_prob``),
+    of ``max_len``), ``lr``, ``weight_decay``, ``ema`` (validate and keep an exponential moving average of the
+    weights, this decay per step), ``augment`` (crop / mask / reorder with ``augment_prob``),
     ``finetune_encoder`` (unfreeze the top N encoder layers, lr ``finetune_lr``; expensive).
     Auxiliary tasks (need ratings in the training interactions): ``aux_rating_weight`` (rating of the next
     interaction, MSE on ratings standardised by the training mean/std), ``aux_sentiment_weight`` (is it
@@ -107,6 +108,7 @@ class TextSeqConfig(TextVectorConfig, NextItemLossConfig):
     weight_decay: float = Field(0.0, ge=0.0)
     patience: int = Field(20, ge=0)
     validate_every: int = Field(1, ge=1)
+    ema: float = Field(0.0, ge=0.0, lt=1.0, description="decay of a moving average of the weights (0 = off)")
     augment: tuple[Augmentation, ...] = ()
     augment_prob: float = Field(0.3, ge=0.0, le=1.0)
     finetune_encoder: int = Field(0, ge=0, description="unfreeze the top N encoder layers (end to end)")
@@ -245,6 +247,7 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
             weight_decay=cfg.weight_decay,
             patience=cfg.patience if validate is not None else 0,
             validate_every=cfg.validate_every,
+            ema=cfg.ema,
         )
         extra_params = finetuner.parameters() if finetuner is not None else []
         params = [

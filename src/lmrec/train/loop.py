@@ -27,12 +27,14 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import Field
 
 from lmrec.config import BaseConfig
 from lmrec.errors import LmrecError
@@ -53,6 +55,8 @@ class LoopConfig(BaseConfig):
 
     ``patience``: stop after this many validations without improvement of ``monitor`` (0 = never stop early).
     ``validate_every``: validate every N epochs (and always after the last one).
+    ``ema``: keep an exponential moving average of the trained weights (this decay per optimiser step; 0 =
+    off). Validation, the best state and the returned module then use the averaged weights.
     """
 
     epochs: int = 20
@@ -63,6 +67,7 @@ class LoopConfig(BaseConfig):
     monitor: str = "ndcg@10"
     validate_every: int = 1
     restore_best: bool = True
+    ema: float = Field(0.0, ge=0.0, lt=1.0)
 
 
 @dataclass
@@ -147,6 +152,7 @@ def train_loop(
     if not params:
         raise LmrecError("nothing to train: the model has no trainable parameters")
     optim = torch.optim.AdamW(param_groups, lr=config.lr, weight_decay=config.weight_decay)
+    ema = [p.detach().clone() for p in params] if config.ema else None
 
     ckpt_path = Path(options.checkpoint_dir) / CHECKPOINT_FILE if options.checkpoint_dir else None
     history: list[dict[str, float]] = []
@@ -164,6 +170,8 @@ def train_loop(
         bad_rounds, start_epoch = int(ck["bad_rounds"]), int(ck["epoch"])
         elapsed_before = float(ck["seconds"])
         best_state = ck.get("best_state") or None
+        if ema is not None:
+            ema = list(ck["ema"])
         stopped_early = bool(ck.get("stopped_early", False))
     resumed_from = start_epoch
     main = dist_ctx is None or dist_ctx.is_main
@@ -205,6 +213,10 @@ def train_loop(
                 if config.grad_clip:
                     torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
                 optim.step()
+                if ema is not None:
+                    with torch.no_grad():
+                        for avg, p in zip(ema, params, strict=True):
+                            avg.lerp_(p, 1.0 - config.ema)
                 total += float(loss.detach())
                 count += 1
                 progress.batch(total / count)
@@ -214,7 +226,7 @@ def train_loop(
             last = epoch + 1 == config.epochs
             if validate is not None and ((epoch + 1) % config.validate_every == 0 or last):
                 module.eval()
-                with torch.no_grad():
+                with torch.no_grad(), _swapped(params, ema):
                     metrics = dict(validate())
                 if config.monitor not in metrics:
                     raise LmrecError(f"validation returned no '{config.monitor}' (got {sorted(metrics)})")
@@ -222,7 +234,8 @@ def train_loop(
                 value = float(metrics[config.monitor])
                 if value > best_metric:
                     best_metric, best_epoch, bad_rounds = value, epoch + 1, 0
-                    best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+                    with _swapped(params, ema):
+                        best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
                 else:
                     bad_rounds += 1
                     if config.patience and bad_rounds >= config.patience:
@@ -249,6 +262,7 @@ def train_loop(
                         "best_state": best_state or {},
                         "seconds": record["seconds"],
                         "stopped_early": stopped_early,
+                        **({"ema": ema} if ema is not None else {}),
                     },
                 )
             if on_epoch_end is not None:
@@ -257,6 +271,8 @@ def train_loop(
         progress.close()
     if config.restore_best and best_state:
         module.load_state_dict(best_state)
+    elif ema is not None:
+        _copy_into(params, ema)
     module.eval()
     if best_epoch == 0:  # no validation: the last epoch is "best"
         best_epoch = len(history)
@@ -271,6 +287,25 @@ def train_loop(
         stopped_early=stopped_early,
         monitor=config.monitor if validate is not None else "",
     )
+
+
+@contextmanager
+def _swapped(params: list[torch.Tensor], ema: list[torch.Tensor] | None) -> Iterator[None]:
+    """The averaged weights in place of the trained ones for the duration (nothing to do without EMA)."""
+    if ema is None:
+        yield
+        return
+    live = [p.detach().clone() for p in params]
+    _copy_into(params, ema)
+    try:
+        yield
+    finally:
+        _copy_into(params, live)
+
+
+def _copy_into(params: list[torch.Tensor], values: list[torch.Tensor]) -> None:
+    for p, v in zip(params, values, strict=True):
+        p.data.copy_(v)
 
 
 def _write_checkpoint(path: Path, payload: dict[str, Any]) -> None:
