@@ -110,6 +110,7 @@ def run_point(job: dict[str, Any]) -> dict[str, Any]:
         "model": job["model"],
         "seed": job["seed"],
         "point": job["point"],
+        "set": {k: v for k, v in job["config"].items() if k not in job["point"]},
         "val_ndcg@10": val["ndcg@10"],
         "test_ndcg@10": test["ndcg@10"],
         "test_recall@10": test["recall@10"],
