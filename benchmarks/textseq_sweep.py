@@ -118,6 +118,9 @@ def run_point(job: dict[str, Any]) -> dict[str, Any]:
         "epochs_run": tr.get("epochs_run"),
         "fit_s": round(fit_s, 1),
         "cpu_s": round(cpu_s, 1),
+        # for paired comparisons of runs on the same test users
+        "test_users": test.per_user["users"].tolist(),
+        "test_ndcg@10_per_user": [round(float(v), 6) for v in test.per_user["ndcg@10"]],
     }
 
 

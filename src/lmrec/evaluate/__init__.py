@@ -1,4 +1,4 @@
-"""Evaluation: ranking metrics, the full-ranking protocol, integrity checks and reports.
+"""Evaluation: ranking metrics, the full-ranking protocol, integrity checks, paired comparisons and reports.
 
 Imports are lazy so that ``import lmrec.evaluate`` stays light (matplotlib only loads for reports).
 """
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         krichene_rendle_correction,  # noqa: F401
     )
     from lmrec.evaluate.report import collect_results, load_results, write_report  # noqa: F401
+    from lmrec.evaluate.significance import PairedComparison, paired_comparison  # noqa: F401
 
 _EXPORTS = {
     "EvalResult": "lmrec.evaluate.protocol",
@@ -27,6 +28,8 @@ _EXPORTS = {
     "integrity_report": "lmrec.evaluate.integrity",
     "krichene_rendle_correction": "lmrec.evaluate.protocol",
     "load_results": "lmrec.evaluate.report",
+    "PairedComparison": "lmrec.evaluate.significance",
+    "paired_comparison": "lmrec.evaluate.significance",
     "write_report": "lmrec.evaluate.report",
 }
 
