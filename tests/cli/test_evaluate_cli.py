@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from lmrec.cli import main
-from lmrec.cli.evaluate import parse_ks, parse_model_options, run_evaluation
+from lmrec.cli.evaluate import parse_ks, parse_model_options, print_table, run_evaluation
 from lmrec.data.split import leave_one_out_split
 from lmrec.errors import ConfigError
+from lmrec.evaluate import evaluate_model, paired_comparison
+from lmrec.models.ease import EASE
+from lmrec.models.popularity import Popularity
 from lmrec.testing import tiny_dataset
 
 
@@ -108,3 +112,23 @@ def test_run_evaluation_reports_epochs_of_models_trained_epoch_by_epoch():
     opts = {"sasrec": {"epochs": 2, "dim": 8, "layers": 1, "max_len": 8}}
     res = run_evaluation(data, split, ["sasrec", "pop"], ks=(10,), model_options=opts)["results"]
     assert res["sasrec"]["epochs"] == 2 and "epochs" not in res["pop"]
+
+
+def test_compare_to_adds_a_paired_comparison_with_the_baseline(capsys):
+    data = tiny_dataset()
+    split = leave_one_out_split(data)
+    out = run_evaluation(data, split, ["pop", "ease"], ks=(5, 10), compare_to="pop")
+    row = out["results"]["ease"]["paired"]
+    assert "paired" not in out["results"]["pop"] and row["baseline"] == "pop" and row["metric"] == "ndcg@10"
+    per_user = {}
+    for name, model in (("pop", Popularity()), ("ease", EASE())):
+        model.fit(split.train, split.valid)
+        per_user[name] = evaluate_model(model, split, ks=(10,), stage="test").per_user
+    assert np.array_equal(per_user["pop"]["users"], per_user["ease"]["users"])
+    want = paired_comparison(per_user["ease"]["ndcg@10"], per_user["pop"]["ndcg@10"])
+    assert row["ratio"] == pytest.approx(want.ratio) and row["ratio_ci"] == pytest.approx(want.ratio_ci)
+    assert row["ratio"] == pytest.approx(out["results"]["ease"]["ndcg@10"] / out["results"]["pop"]["ndcg@10"])
+    print_table(out, (5, 10))
+    assert "ndcg@10 / pop [95% CI]" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="--compare-to 'als' is not one of --models"):
+        run_evaluation(data, split, ["pop", "ease"], compare_to="als")

@@ -4,9 +4,10 @@
 
 ``--models`` takes registered names (fitted on the training part here) and saved model folders (evaluated as
 they are). With ``--tune`` each named model is grid-searched on the validation part first
-(:mod:`lmrec.train.tune`). ``--json`` writes ``{protocol, split_hash, dataset, results: {model: {metric:
-value, ..., fit_seconds, eval_seconds, params}}}``; ``--report DIR`` renders it with
-:func:`lmrec.evaluate.write_report`.
+(:mod:`lmrec.train.tune`). ``--compare-to NAME`` adds each other model's NDCG@10 ratio to that one, user by
+user, with a bootstrap interval and a p-value (:func:`lmrec.evaluate.paired_comparison`; in the JSON under
+``paired``). ``--json`` writes ``{protocol, split_hash, dataset, results: {model: {metric: value, ...,
+fit_seconds, eval_seconds, params}}}``; ``--report DIR`` renders it with :func:`lmrec.evaluate.write_report`.
 """
 
 from __future__ import annotations
@@ -80,10 +81,13 @@ def run_evaluation(
     threads: int | None = None,
     progress: bool = False,
     test_history: str = "train_valid",
+    compare_to: str | None = None,
 ) -> dict[str, Any]:
     """Fit/tune/load every model in ``specs`` and evaluate it on the test part; the results dict of
     :func:`lmrec.evaluate.collect_results` (``fit_seconds`` of a tuned model = the chosen configuration's fit;
-    ``tune_seconds`` = all trials)."""
+    ``tune_seconds`` = all trials). ``compare_to`` (one of ``specs``): every other model's row gets
+    ``"paired"``, its user-by-user comparison with that model on NDCG@10 (or the largest K) from
+    :func:`lmrec.evaluate.paired_comparison`."""
     from lmrec.evaluate import collect_results, evaluate_model
     from lmrec.models import MODELS, load_model, model_class
     from lmrec.models.base import FitOptions
@@ -92,11 +96,14 @@ def run_evaluation(
     unknown = sorted(set(model_options) - set(specs))
     if unknown:
         raise ConfigError(f"--set names model(s) not in --models: {', '.join(unknown)}")
+    if compare_to is not None and compare_to not in specs:
+        raise ConfigError(f"--compare-to {compare_to!r} is not one of --models ({', '.join(specs)})")
     results: dict[str, Any] = {}
     fit_seconds: dict[str, float] = {}
     params: dict[str, dict[str, Any]] = {}
     extra: dict[str, dict[str, Any]] = {}
     options = FitOptions(seed=seed, threads=threads, progress=progress)
+    names: dict[str, str] = {}  # spec -> result name
     for spec in specs:
         path = Path(spec)
         if spec not in MODELS and path.is_dir():
@@ -140,6 +147,7 @@ def run_evaluation(
                 model.fit(split.train, split.valid, items=dataset.items, options=options)
                 fit_seconds[name] = time.perf_counter() - t0
             params[name] = model.config.to_dict()
+        names[spec] = name
         results[name] = evaluate_model(
             model, split, ks=ks, stage="test", seed=seed, progress=progress, test_history=test_history
         )
@@ -148,8 +156,27 @@ def run_evaluation(
     out = collect_results(split, results, fit_seconds=fit_seconds, params=params)
     for name, values in extra.items():
         out["results"][name].update(values)
+    if compare_to is not None:
+        _add_paired(out, results, names[compare_to], ks)
     out["split"] = split.describe()
     return out
+
+
+def _add_paired(out: dict[str, Any], results: dict[str, Any], baseline: str, ks: tuple[int, ...]) -> None:
+    """Each other model's paired comparison with ``baseline`` on the same test users."""
+    import numpy as np
+
+    from lmrec.evaluate import paired_comparison
+
+    metric = f"ndcg@{10 if 10 in ks else max(ks)}"
+    base = results[baseline].per_user
+    for name, res in results.items():
+        if name == baseline:
+            continue
+        if not np.array_equal(res.per_user["users"], base["users"]):  # pragma: no cover - one split
+            raise LmrecError(f"{name} and {baseline} were evaluated on different users")
+        cmp = paired_comparison(res.per_user[metric], base[metric])
+        out["results"][name]["paired"] = {"baseline": baseline, "metric": metric, **cmp.to_dict()}
 
 
 def _unique(name: str, taken: dict[str, Any]) -> str:
@@ -170,7 +197,9 @@ def print_table(data: dict[str, Any], ks: tuple[int, ...]) -> None:
     cols = [f"{m}@{k}" for m in ("ndcg", "recall") for k in ks]
     table = Table(title=f"{data['dataset']} — {data['protocol']} (split {data['split_hash']})")
     table.add_column("model")
-    for c in (*cols, "fit s", "eval s"):
+    paired = next((r["paired"] for r in res.values() if "paired" in r), None)
+    extra_cols = [f"{paired['metric']} / {paired['baseline']} [95% CI]", "p"] if paired else []
+    for c in (*cols, *extra_cols, "fit s", "eval s"):
         table.add_column(c, justify="right")
     best = {c: max((r.get(c, float("-inf")) for r in res.values()), default=None) for c in cols}
     for name, r in res.items():
@@ -179,6 +208,16 @@ def print_table(data: dict[str, Any], ks: tuple[int, ...]) -> None:
             v = r.get(c)
             text = "–" if v is None else f"{v:.4f}"
             cells.append(f"[bold]{text}[/bold]" if v is not None and v == best[c] else text)
+        if paired:
+            cmp = r.get("paired")
+            cells += (
+                [
+                    f"{cmp['ratio']:.3f} [{cmp['ratio_ci'][0]:.3f}, {cmp['ratio_ci'][1]:.3f}]",
+                    f"{cmp['p_value']:.2g}",
+                ]
+                if cmp
+                else ["baseline", ""]
+            )
         fit = r.get("fit_seconds")
         cells += ["–" if fit is None else f"{fit:.1f}", f"{r.get('eval_seconds', 0.0):.1f}"]
         table.add_row(name, *cells)
@@ -205,6 +244,12 @@ def evaluate(
     seed: int = typer.Option(0, "--seed"),
     threads: int | None = typer.Option(None, "--threads", help="Torch threads for neural models."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    compare_to: str | None = typer.Option(
+        None,
+        "--compare-to",
+        help="A model of --models: add each other model's NDCG@10 ratio to it, user by user, with a 95% "
+        "bootstrap interval and the paired t-test's p.",
+    ),
 ) -> None:
     """Fit (or --tune, or load) each model, evaluate on the test split by full ranking, print a table."""
     from lmrec.data import load_dataset
@@ -227,6 +272,7 @@ def evaluate(
         threads=threads,
         progress=progress,
         test_history=test_history,
+        compare_to=compare_to,
     )
     print_table(data, ks)
     if json_out is not None:
