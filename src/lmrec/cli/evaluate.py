@@ -195,7 +195,10 @@ def print_table(data: dict[str, Any], ks: tuple[int, ...]) -> None:
 
     res = data["results"]
     cols = [f"{m}@{k}" for m in ("ndcg", "recall") for k in ks]
-    table = Table(title=f"{data['dataset']} — {data['protocol']} (split {data['split_hash']})")
+    title = f"{data['dataset']} — {data['protocol']}"
+    if data["split_hash"] not in title:  # the protocol usually names its split already
+        title += f" (split {data['split_hash']})"
+    table = Table(title=title)
     table.add_column("model")
     paired = next((r["paired"] for r in res.values() if "paired" in r), None)
     extra_cols = [f"{paired['metric']} / {paired['baseline']} [95% CI]", "p"] if paired else []
