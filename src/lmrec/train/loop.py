@@ -152,7 +152,6 @@ def train_loop(
     if not params:
         raise LmrecError("nothing to train: the model has no trainable parameters")
     optim = torch.optim.AdamW(param_groups, lr=config.lr, weight_decay=config.weight_decay)
-    ema = [p.detach().clone() for p in params] if config.ema else None
 
     ckpt_path = Path(options.checkpoint_dir) / CHECKPOINT_FILE if options.checkpoint_dir else None
     history: list[dict[str, float]] = []
@@ -160,6 +159,7 @@ def train_loop(
     best_state: dict[str, torch.Tensor] | None = None
     start_epoch, elapsed_before = 0, 0.0
     stopped_early = False
+    saved_ema: list[torch.Tensor] | None = None
 
     if ckpt_path is not None and ckpt_path.is_file():
         ck = _read_checkpoint(ckpt_path, fingerprint)
@@ -170,13 +170,15 @@ def train_loop(
         bad_rounds, start_epoch = int(ck["bad_rounds"]), int(ck["epoch"])
         elapsed_before = float(ck["seconds"])
         best_state = ck.get("best_state") or None
-        if ema is not None:
-            ema = list(ck["ema"])
+        saved_ema = ck.get("ema")
         stopped_early = bool(ck.get("stopped_early", False))
     resumed_from = start_epoch
     main = dist_ctx is None or dist_ctx.is_main
     if dist_ctx is not None:
         distributed.broadcast_module(module)  # every replica starts from rank 0's weights
+    ema = None  # the moving average of params (config.ema), from the checkpoint or the current weights
+    if config.ema:
+        ema = list(saved_ema) if saved_ema else [p.detach().clone() for p in params]
 
     progress = _Progress(options.progress and main, config.epochs, start_epoch)
     t0 = time.perf_counter()
