@@ -53,9 +53,10 @@ def _fit(split, data, cache, seed=0, checkpoint_dir=None, **kw):
     )
 
 
-def test_learns_the_topics_and_beats_chance(topics, text_cache):
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_learns_the_topics_and_beats_chance(topics, text_cache, ema):
     data, split = topics
-    model = _fit(split, data, text_cache, epochs=6, lr=3e-3)
+    model = _fit(split, data, text_cache, epochs=6, lr=3e-3, ema=ema)
     hist = model.fit_info["train"]["history"]
     assert hist[-1]["loss"] < hist[0]["loss"]
     idx, _ = model.recommend([[0, 1, 2, 3], [8, 9, 10, 11]], k=4)
