@@ -21,8 +21,7 @@ def test_windows_cover_every_target_once():
     np.testing.assert_array_equal(wins[-1], np.arange(5))
 
 
-@pytest.mark.parametrize("loss_options", [{}, {"mask_seen": True, "future_k": 3}])
-def test_sasrec_learns_a_deterministic_chain(loss_options):
+def _chain_data():
     n_items, rng = 20, np.random.default_rng(0)
     users, items, times = [], [], []
     for u in range(60):
@@ -32,8 +31,12 @@ def test_sasrec_learns_a_deterministic_chain(loss_options):
             items.append((start + t) % n_items)
             times.append(t)
     inter = Interactions(user=users, item=items, timestamp=times, n_users=60, n_items=n_items)
-    train = inter.subset(np.array(times) < 7)
-    valid = inter.subset(np.array(times) == 7)
+    return inter.subset(np.array(times) < 7), inter.subset(np.array(times) == 7)
+
+
+@pytest.mark.parametrize("options", [{}, {"mask_seen": True, "future_k": 3}, {"ema": 0.9}])
+def test_sasrec_learns_a_deterministic_chain(options):
+    train, valid = _chain_data()
     model = SASRec(
         max_len=8,
         dim=16,
@@ -43,9 +46,33 @@ def test_sasrec_learns_a_deterministic_chain(loss_options):
         epochs=12,
         batch_size=32,
         patience=30,
-        **loss_options,
+        **options,
     )
     model.fit(train, valid, options=FitOptions(seed=0, threads=1))
     assert model.fit_info["train"]["best_metric"] > 0.9
     idx, _ = model.recommend([[3, 4, 5], [17, 18, 19]], k=1)
     assert idx[:, 0].tolist() == [6, 0]
+
+
+def test_resume_after_kill_matches_uninterrupted(tmp_path, monkeypatch):
+    import lmrec.train.loop as loop
+
+    train, valid = _chain_data()
+    cfg = dict(max_len=8, dim=16, layers=1, epochs=3, batch_size=32, patience=5)
+    straight = SASRec(**cfg).fit(train, valid, options=FitOptions(seed=2, threads=1))
+    real_write = loop._write_checkpoint
+
+    def write_then_die(path, payload):
+        real_write(path, payload)
+        raise KeyboardInterrupt  # killed right after epoch 1 was checkpointed
+
+    monkeypatch.setattr(loop, "_write_checkpoint", write_then_die)
+    options = FitOptions(seed=2, threads=1, checkpoint_dir=str(tmp_path / "ck"))
+    with pytest.raises(KeyboardInterrupt):
+        SASRec(**cfg).fit(train, valid, options=options)
+    monkeypatch.setattr(loop, "_write_checkpoint", real_write)
+    resumed = SASRec(**cfg).fit(train, valid, options=options)
+    info = resumed.fit_info["train"]
+    assert info["resumed_from_epoch"] == 1 and info["epochs_run"] == 3
+    users = np.arange(10)
+    np.testing.assert_allclose(resumed.score(users), straight.score(users), rtol=1e-5, atol=1e-5)

@@ -125,6 +125,17 @@ class BaseRecommender:
     ) -> None:
         raise NotImplementedError
 
+    def _run_fingerprint(self, train: Interactions) -> str:
+        """Identifies a training run for its checkpoints: the config (without the settings a resumed run may
+        change: training length, patience, validation interval, cache folder), the data and its shape."""
+        import hashlib
+
+        cfg = self.config.to_dict()
+        for k in ("epochs", "patience", "validate_every", "eval_every", "cache_dir"):
+            cfg.pop(k, None)
+        blob = json.dumps(cfg, sort_keys=True) + train.fingerprint() + f"{self.n_users},{self.n_items}"
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
     @property
     def is_fitted(self) -> bool:
         return self.n_items > 0

@@ -34,8 +34,6 @@ Users
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from typing import Any, ClassVar, Literal
 
@@ -242,7 +240,7 @@ class LightGCN(ItemVectorRefHooks, BaseRecommender):
             validate=validate,
             config=loop_cfg,
             options=options,
-            fingerprint=self._fingerprint(train),
+            fingerprint=self._run_fingerprint(train),
         )
         self._finalise()
         self.fit_info.update(
@@ -288,13 +286,6 @@ class LightGCN(ItemVectorRefHooks, BaseRecommender):
             sums["recall@10"] += float(hit.sum())
             sums["ndcg@10"] += float(np.where(hit, 1.0 / np.log2(rank + 1.0), 0.0).sum())
         return {k: v / max(len(users), 1) for k, v in sums.items()}
-
-    def _fingerprint(self, train: Interactions) -> str:
-        cfg = self.config.to_dict()
-        for k in ("epochs", "patience", "validate_every", "cache_dir"):
-            cfg.pop(k, None)
-        blob = json.dumps(cfg, sort_keys=True) + train.fingerprint() + f"{self.n_users},{self.n_items}"
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     # -- scoring -----------------------------------------------------------------------------------------
     def _arrays(self) -> tuple[np.ndarray, np.ndarray]:

@@ -7,15 +7,16 @@ Vasilev, RecSys 2023).
 
 Training is built to be fast on a few CPU cores: every sequence is fed once per epoch and the loss is taken at
 every position (all prefixes at once); sequences longer than ``max_len`` are cut into consecutive windows so
-that every event is a target once per epoch; batches group sequences of similar length to limit padding. Early
-stopping keeps the parameters with the best validation NDCG@10 (full ranking, training items masked). Scores
-come from ``batch.histories`` (last ``max_len`` items), so anonymous histories work directly.
+that every event is a target once per epoch; batches group sequences of similar length to limit padding. It
+trains on the shared loop (:func:`lmrec.train.loop.train_loop`): early stopping keeps the parameters with the
+best validation NDCG@10 (full ranking, training items masked), checkpoints resume after a kill, ``ema``
+validates a moving average of the weights. Scores come from ``batch.histories`` (last ``max_len`` items), so
+anonymous histories work directly.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -27,7 +28,7 @@ from lmrec.data import Interactions, ItemTable
 from lmrec.models._seqdata import NextItemLossConfig, next_item_loss
 from lmrec.models._validate import validation_ndcg
 from lmrec.models.base import BaseRecommender, FitOptions, UserBatch
-from lmrec.train.loop import TrainResult, sensible_threads
+from lmrec.train.loop import LoopConfig, sensible_threads, train_loop
 
 
 class SASRecConfig(NextItemLossConfig):
@@ -36,6 +37,7 @@ class SASRecConfig(NextItemLossConfig):
     Defaults were chosen on ML-100K validation NDCG@10 under a tight CPU budget: small batches of windows
     (many optimiser steps per epoch) with a high learning rate converge in few epochs with full-softmax CE.
     ``mask_seen`` / ``future_k`` / ``future_weight``: the loss options of :class:`NextItemLossConfig`.
+    ``ema``: validate and keep an exponential moving average of the weights (this decay per step; 0 = off).
     """
 
     max_len: int = Field(50, ge=1)
@@ -50,6 +52,7 @@ class SASRecConfig(NextItemLossConfig):
     epochs: int = Field(200, ge=1)
     patience: int = Field(20, ge=1)
     eval_every: int = Field(1, ge=1)
+    ema: float = Field(0.0, ge=0.0, lt=1.0, description="decay of a moving average of the weights (0 = off)")
 
     @model_validator(mode="after")
     def _heads_divide_dim(self) -> SASRecConfig:
@@ -151,62 +154,49 @@ class SASRec(BaseRecommender):
         cfg: SASRecConfig = self.config  # type: ignore[assignment]
         torch.set_num_threads(sensible_threads(options.threads))
         torch.manual_seed(options.seed)
-        rng = np.random.default_rng(options.seed)
         self.net = _build_net(self.n_items, cfg)
-        opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         windows = _windows(self._histories, cfg.max_len)
         lengths = np.array([len(w) for w in windows])
-        has_valid = valid is not None and len(valid) > 0
-        v_users = np.asarray(valid.user, dtype=np.int64) if has_valid else np.zeros(0, np.int64)
-        v_items = np.asarray(valid.item, dtype=np.int64) if has_valid else np.zeros(0, np.int64)
-        best, best_epoch, best_state, bad = -1.0, 0, None, 0
-        history: list[dict[str, float]] = []
-        start = time.perf_counter()
-        progress = _Progress(options.progress, cfg.epochs)
-        for epoch in range(1, cfg.epochs + 1):
-            self.net.train()
-            total, count = 0.0, 0
+
+        def batches(epoch: int, rng: np.random.Generator) -> Any:
             for batch in _length_batches(lengths, cfg.batch_size, rng):
                 seqs = [windows[i] for i in batch]
                 width = int(lengths[batch].max())
                 tokens = torch.from_numpy(_pad([s[:-1] for s in seqs], width - 1))
                 targets = torch.from_numpy(_pad([s[1:] for s in seqs], width - 1)) - 1  # -1 = padding
-                states = self.net(tokens)
-                keep = targets >= 0
-                logits = states[keep] @ self.net.item_vectors().T
-                loss = next_item_loss(logits, tokens - 1, targets, keep, cfg)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                n = int(keep.sum())
-                total += float(loss.detach()) * n
-                count += n
-            record = {"epoch": epoch, "loss": total / max(count, 1), "seconds": time.perf_counter() - start}
-            out_of_time = options.max_seconds is not None and record["seconds"] > options.max_seconds
-            if has_valid and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs or out_of_time):
-                ndcg = validation_ndcg(self._score_histories, self._histories, v_users, v_items)
-                record["valid_ndcg@10"] = ndcg
-                if ndcg > best:
-                    best, best_epoch, bad = ndcg, epoch, 0
-                    best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-                else:
-                    bad += 1
-            history.append(record)
-            progress.update(record)
-            if bad >= cfg.patience or out_of_time:
-                break
-        progress.close()
-        if best_state is not None:
-            self.net.load_state_dict(best_state)
-        self.net.eval()
-        result = TrainResult(
-            epochs_run=len(history),
-            best_epoch=best_epoch if best_state is not None else len(history),
-            best_metric=best if best_state is not None else float("nan"),
-            history=history,
-            seconds=time.perf_counter() - start,
-            stopped_early=bad >= cfg.patience,
-            monitor="ndcg@10" if has_valid else "",
+                yield tokens, targets
+
+        def step(batch: Any) -> Any:
+            tokens, targets = batch
+            keep = targets >= 0
+            logits = self.net(tokens)[keep] @ self.net.item_vectors().T
+            return next_item_loss(logits, tokens - 1, targets, keep, cfg)
+
+        validate = None
+        if valid is not None and len(valid):
+            v_users = np.asarray(valid.user, dtype=np.int64)
+            v_items = np.asarray(valid.item, dtype=np.int64)
+
+            def validate() -> dict[str, float]:
+                return {"ndcg@10": validation_ndcg(self._score_histories, self._histories, v_users, v_items)}
+
+        loop_cfg = LoopConfig(
+            epochs=cfg.epochs,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            patience=cfg.patience if validate is not None else 0,
+            validate_every=cfg.eval_every,
+            grad_clip=None,
+            ema=cfg.ema,
+        )
+        result = train_loop(
+            self.net,
+            batches=batches,
+            step=step,
+            validate=validate,
+            config=loop_cfg,
+            options=options,
+            fingerprint=self._run_fingerprint(train),
         )
         self.fit_info = {"train": result.to_dict()}
 
@@ -258,27 +248,3 @@ def _length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generat
         batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
     order = rng.permutation(len(batches))
     return [batches[i] for i in order]
-
-
-class _Progress:
-    """A rich progress bar over epochs when enabled (loss and validation NDCG in the description)."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.bar = None
-        if enabled:
-            from rich.progress import Progress
-
-            self.bar = Progress(transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("SASRec", total=total)
-
-    def update(self, record: dict[str, float]) -> None:
-        if self.bar is not None:
-            desc = f"SASRec loss {record['loss']:.3f}"
-            if "valid_ndcg@10" in record:
-                desc += f" valid ndcg@10 {record['valid_ndcg@10']:.4f}"
-            self.bar.update(self.task, advance=1, description=desc)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()

@@ -18,8 +18,6 @@ added after training (:meth:`TextSeq.add_items`) or any vector matrix (:meth:`Te
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
 from dataclasses import replace
@@ -262,7 +260,7 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
             validate=validate,
             config=loop_cfg,
             options=options,
-            fingerprint=self._fingerprint(train),
+            fingerprint=self._run_fingerprint(train),
             on_epoch_start=on_epoch_start,
             param_groups=params,
         )
@@ -306,14 +304,6 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
         """Hook run on the freshly built module before training (no-op here): :mod:`lmrec.transfer`
         overrides it to load pretrained weights and freeze parts (frozen = ``requires_grad`` False, which the
         optimiser then skips)."""
-
-    def _fingerprint(self, train: Interactions) -> str:
-        # training length and patience may change between a run and its resumption
-        cfg = self.config.to_dict()
-        for k in ("epochs", "patience", "validate_every", "cache_dir"):
-            cfg.pop(k, None)
-        blob = json.dumps(cfg, sort_keys=True) + train.fingerprint() + str(self.n_items)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def _validate(self, users: np.ndarray, targets: np.ndarray, batch_size: int = 256) -> dict[str, float]:
         sums: dict[str, float] = {}
