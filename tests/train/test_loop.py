@@ -63,9 +63,11 @@ def test_early_stopping_and_restore_best():
         torch.testing.assert_close(v, snapshots[1][k])
 
 
-def test_resume_after_kill_gives_the_same_weights(tmp_path):
+@pytest.mark.parametrize("ema", [0.0, 0.8])
+def test_resume_after_kill_gives_the_same_weights(tmp_path, ema):
+    cfg = CFG.model_copy(update={"ema": ema})
     module, batches, step, validate = _problem()
-    train_loop(module, batches=batches, step=step, validate=validate, config=CFG, options=FitOptions(seed=3))
+    train_loop(module, batches=batches, step=step, validate=validate, config=cfg, options=FitOptions(seed=3))
     straight = {k: v.clone() for k, v in module.state_dict().items()}
 
     class Killed(Exception):
@@ -83,13 +85,13 @@ def test_resume_after_kill_gives_the_same_weights(tmp_path):
             batches=batches,
             step=step,
             validate=validate,
-            config=CFG,
+            config=cfg,
             options=opts,
             on_epoch_end=kill_after_first,
         )
     assert (tmp_path / "ck" / "last.pt").is_file()
     module, batches, step, validate = _problem(seed=99)  # fresh process: different init, must be overwritten
-    res = train_loop(module, batches=batches, step=step, validate=validate, config=CFG, options=opts)
+    res = train_loop(module, batches=batches, step=step, validate=validate, config=cfg, options=opts)
     assert res.resumed_from_epoch == 1 and res.epochs_run == 3
     for k, v in module.state_dict().items():
         torch.testing.assert_close(v, straight[k])
@@ -167,31 +169,3 @@ def test_ema_validates_and_returns_the_moving_average_of_the_trained_weights(wit
     for got, want in zip([*seen, final], [*(expected_seen if with_validation else []), avg], strict=True):
         for x, y in zip(got, want, strict=True):
             torch.testing.assert_close(x, y)
-
-
-def test_resume_with_ema_gives_the_same_weights(tmp_path):
-    cfg = LoopConfig(epochs=3, lr=1e-2, patience=0, monitor="neg_mse", ema=0.8)
-    module, batches, step, validate = _problem()
-    train_loop(module, batches=batches, step=step, validate=validate, config=cfg, options=FitOptions(seed=3))
-    straight = {k: v.clone() for k, v in module.state_dict().items()}
-
-    def kill_after_first(epoch, record):
-        if epoch == 1:
-            raise KeyboardInterrupt
-
-    module, batches, step, validate = _problem()
-    opts = FitOptions(seed=3, checkpoint_dir=str(tmp_path / "ck"))
-    with pytest.raises(KeyboardInterrupt):
-        train_loop(
-            module,
-            batches=batches,
-            step=step,
-            validate=validate,
-            config=cfg,
-            options=opts,
-            on_epoch_end=kill_after_first,
-        )
-    module, batches, step, validate = _problem(seed=99)
-    train_loop(module, batches=batches, step=step, validate=validate, config=cfg, options=opts)
-    for k, v in module.state_dict().items():
-        torch.testing.assert_close(v, straight[k])
