@@ -229,7 +229,7 @@ class LightGCN(ItemVectorRefHooks, BaseRecommender):
         loop_cfg = LoopConfig(
             epochs=cfg.epochs,
             lr=cfg.lr,
-            patience=cfg.patience if validate is not None else 0,
+            patience=cfg.patience,
             validate_every=cfg.validate_every,
             grad_clip=None,
         )

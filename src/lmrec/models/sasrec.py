@@ -28,7 +28,7 @@ from lmrec.data import Interactions, ItemTable
 from lmrec.models._seqdata import NextItemLossConfig, next_item_loss
 from lmrec.models._validate import validation_ndcg
 from lmrec.models.base import BaseRecommender, FitOptions, UserBatch
-from lmrec.train.loop import LoopConfig, sensible_threads, train_loop
+from lmrec.train.loop import LoopConfig, train_loop
 
 
 class SASRecConfig(NextItemLossConfig):
@@ -152,7 +152,6 @@ class SASRec(BaseRecommender):
         import torch
 
         cfg: SASRecConfig = self.config  # type: ignore[assignment]
-        torch.set_num_threads(sensible_threads(options.threads))
         torch.manual_seed(options.seed)
         self.net = _build_net(self.n_items, cfg)
         windows = _windows(self._histories, cfg.max_len)
@@ -184,7 +183,7 @@ class SASRec(BaseRecommender):
             epochs=cfg.epochs,
             lr=cfg.lr,
             weight_decay=cfg.weight_decay,
-            patience=cfg.patience if validate is not None else 0,
+            patience=cfg.patience,
             validate_every=cfg.eval_every,
             grad_clip=None,
             ema=cfg.ema,

@@ -243,7 +243,7 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
             epochs=cfg.epochs,
             lr=cfg.lr,
             weight_decay=cfg.weight_decay,
-            patience=cfg.patience if validate is not None else 0,
+            patience=cfg.patience,
             validate_every=cfg.validate_every,
             ema=cfg.ema,
         )

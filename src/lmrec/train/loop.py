@@ -228,16 +228,17 @@ def train_loop(
             last = epoch + 1 == config.epochs
             if validate is not None and ((epoch + 1) % config.validate_every == 0 or last):
                 module.eval()
-                with torch.no_grad(), _swapped(params, ema):
+                with torch.no_grad(), _swapped(params, ema):  # validate and keep the averaged weights
                     metrics = dict(validate())
-                if config.monitor not in metrics:
-                    raise LmrecError(f"validation returned no '{config.monitor}' (got {sorted(metrics)})")
-                record.update({k: float(v) for k, v in metrics.items()})
-                value = float(metrics[config.monitor])
-                if value > best_metric:
-                    best_metric, best_epoch, bad_rounds = value, epoch + 1, 0
-                    with _swapped(params, ema):
+                    if config.monitor not in metrics:
+                        raise LmrecError(f"validation returned no '{config.monitor}' (got {sorted(metrics)})")
+                    value = float(metrics[config.monitor])
+                    improved = value > best_metric
+                    if improved:
                         best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+                record.update({k: float(v) for k, v in metrics.items()})
+                if improved:
+                    best_metric, best_epoch, bad_rounds = value, epoch + 1, 0
                 else:
                     bad_rounds += 1
                     if config.patience and bad_rounds >= config.patience:

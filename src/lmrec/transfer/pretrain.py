@@ -329,7 +329,7 @@ def pretrain(
         epochs=tc.epochs,
         lr=tc.lr,
         weight_decay=tc.weight_decay,
-        patience=tc.patience if with_valid else 0,
+        patience=tc.patience,
         validate_every=tc.validate_every,
     )
     result = train_loop(
