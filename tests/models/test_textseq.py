@@ -230,12 +230,38 @@ def test_bad_options_are_one_line_errors(topics):
 
 def test_internal_validation_matches_evaluate_model(topics, text_cache):
     from lmrec.evaluate import evaluate_model
-    from lmrec.models.textseq import _last_event_per_user
+    from lmrec.models.textseq import last_event_per_user
 
     data, split = topics
     model = _fit(split, data, text_cache, epochs=1)
-    users, targets = _last_event_per_user(split.valid)
+    users, targets = last_event_per_user(split.valid)
     mine = model._validate(users, targets)
     theirs = evaluate_model(model, split, ks=(10, 20), stage="valid", checks=False)
     assert mine["ndcg@10"] == pytest.approx(theirs["ndcg@10"], abs=1e-6)
     assert mine["recall@20"] == pytest.approx(theirs["recall@20"], abs=1e-6)
+
+
+def test_importing_the_textseq_package_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, lmrec.models.textseq as t; a = 'torch' in sys.modules; "
+        "t.TextSeqModule; print(a, 'torch' in sys.modules, t.__all__ == sorted(t.__all__))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "True"]
+
+
+def test_build_untrained_scores_without_fitting(topics, text_cache):
+    data, split = topics
+    model = TextSeq(**TINY, cache_dir=text_cache)
+    model.build_untrained(data.items, n_users=data.n_users, n_items=data.n_items)
+    assert model.fit_info["arch"]["features"] == {"numeric": [], "categorical": {}, "vector": {}}
+    assert not model.module.training
+    scores = model.score(np.arange(3))
+    assert scores.shape == (3, data.n_items) and np.isfinite(scores).all()
+    # histories given are kept (they only let users be looked up by index)
+    hist = split.train.sequences()
+    model.build_untrained(data.items, n_users=data.n_users, n_items=data.n_items, histories=hist)
+    assert [len(h) for h in model._histories] == [len(h) for h in hist]

@@ -10,7 +10,8 @@ import pytest
 from lmrec.data import Interactions
 from lmrec.errors import ConfigError
 from lmrec.models.base import FitOptions
-from lmrec.models.textseq import TextSeq, _rating_windows
+from lmrec.models.textseq import TextSeq
+from lmrec.models.textseq.data import rating_windows
 
 TINY = dict(dim=16, n_layers=1, n_heads=2, n_experts=2, max_len=10, batch_size=64, vector_field="vec")
 
@@ -21,7 +22,7 @@ def test_rating_windows_align_with_the_item_targets_by_hand():
     u, i, t, r = (np.array(c) for c in zip(*rows, strict=True))
     inter = Interactions(user=u, item=i, timestamp=t, n_users=2, n_items=4, rating=r)
     hist = inter.sequences()  # user 0: 0 1 2 3 (ratings 5 4 3 2); user 1: 2 0 (ratings 1 2)
-    out, (mean, std) = _rating_windows(inter, hist, max_len=2)
+    out, (mean, std) = rating_windows(inter, hist, max_len=2)
     # windows of training_windows(max_len=2): user 0 -> inputs [0 1] targets [1 2], inputs [1 2] target
     # only at position 3 (earlier targets already taken); user 1 -> inputs [2] target [0]
     expected = np.array([[4, 3], [np.nan, 2], [2, np.nan]], dtype=np.float32)

@@ -119,9 +119,9 @@ class CompressedTextSeq(TextSeq):
         """Append new items by their text vectors: adaptor -> representation -> code (same codec)."""
         import torch
 
-        from lmrec.models.textseq import _check_vectors
+        from lmrec.models.textseq import check_vectors
 
-        vecs = _check_vectors(vectors, self.module.text_dim)
+        vecs = check_vectors(vectors, self.module.text_dim)
         with torch.no_grad():
             self.module.eval()
             reps = self.module.item_reps(text=torch.from_numpy(vecs)).numpy()
@@ -150,7 +150,7 @@ class CompressedTextSeq(TextSeq):
     def _load_state(self, state: dict[str, np.ndarray]) -> None:
         import torch
 
-        from lmrec.models.textseq import _module_classes
+        from lmrec.models.textseq.network import TextSeqModule
 
         info = self.fit_info.get("compression") or {}
         vec = info.get("vectors") or {}
@@ -167,8 +167,7 @@ class CompressedTextSeq(TextSeq):
             shapes["numeric"] = (0, len(spec["numeric"]))
         for name in spec.get("categorical", {}):
             shapes[f"cat.{name}"] = (0, 1)
-        _, module_cls = _module_classes()
-        mod = module_cls(self.config, text_dim, 0, shapes, spec)
+        mod = TextSeqModule(self.config, text_dim, 0, shapes, spec)
         missing, unexpected = mod.load_state_dict(
             {k: torch.from_numpy(np.array(v)) for k, v in state.items()}, strict=False
         )

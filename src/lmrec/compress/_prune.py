@@ -156,7 +156,7 @@ def prune_and_finetune(
 
     from lmrec.models._seqdata import training_windows
     from lmrec.models.base import FitOptions
-    from lmrec.models.textseq import _last_event_per_user
+    from lmrec.models.textseq import last_event_per_user
     from lmrec.train.loop import LoopConfig, train_loop
 
     module = model.module
@@ -180,7 +180,7 @@ def prune_and_finetune(
 
         validate = None
         if valid is not None and len(valid):
-            users, items = _last_event_per_user(valid)
+            users, items = last_event_per_user(valid)
             keep = np.array([len(model._histories[u]) > 0 for u in users], dtype=bool)
             users, items = users[keep], items[keep]
 

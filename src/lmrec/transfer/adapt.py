@@ -28,7 +28,7 @@ from lmrec.errors import ConfigError, LmrecError
 from lmrec.models.base import FitOptions
 from lmrec.models.textseq import TextSeq, TextSeqConfig
 from lmrec.transfer.domain import VectorStats, coral, zca
-from lmrec.transfer.pretrain import _EMPTY_SPEC, Pretrained
+from lmrec.transfer.pretrain import Pretrained
 
 Mode = Literal["zero-shot", "adaptor", "full", "full+id"]
 Align = Literal["whiten", "coral", "none"]
@@ -157,25 +157,12 @@ def adapt(
 
 
 def _zero_shot(model: AdaptedTextSeq, dataset: Dataset, split: Split | None) -> None:
-    from lmrec.models._textvec import item_vectors_for
-    from lmrec.models.textseq import _TextSeqModule
-
-    cfg = model.config
-    n_items = dataset.n_items
-    vectors, model.vector_ref, _ = item_vectors_for(dataset.items, n_items, cfg)
-    model.n_users, model.n_items = dataset.n_users, n_items
-    # histories only let users be looked up by index; no parameter depends on them
-    model._histories = (
-        split.train.sequences() if split is not None else [np.zeros(0, np.int64)] * dataset.n_users
+    # the target's training histories (if any) only let users be looked up by index
+    histories = split.train.sequences() if split is not None else None
+    model.build_untrained(
+        dataset.items, n_users=dataset.n_users, n_items=dataset.n_items, histories=histories
     )
-    module = _TextSeqModule.build(cfg, vectors, np.zeros(n_items, np.float32), {}, dict(_EMPTY_SPEC))
-    model.module = module
-    model._prepare_module(module)
-    module.eval()
     model.fit_info["transfer"]["trainable_parameters"] = 0  # nothing is trained in zero-shot
-    model._item_cache = None
-    model.fit_info["arch"] = {"text_dim": int(vectors.shape[1]), "features": dict(_EMPTY_SPEC)}
-    model.fit_info["item_vectors"] = model.vector_ref.to_dict() if model.vector_ref else None
 
 
 def target_distances(pretrained: Pretrained, vectors: np.ndarray) -> dict[str, float]:

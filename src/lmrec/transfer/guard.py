@@ -89,10 +89,10 @@ class GuardResult:
 def per_user_valid(model: Any, split: Split, batch_size: int = 256) -> dict[str, np.ndarray]:
     """Per-user NDCG@10 / Recall@10 on the validation stage (history = training sequence, masked)."""
     from lmrec.models._seqdata import ranking_metrics
-    from lmrec.models.textseq import _last_event_per_user
+    from lmrec.models.textseq import last_event_per_user
 
     hist = split.train.sequences()
-    users, targets = _last_event_per_user(split.valid)
+    users, targets = last_event_per_user(split.valid)
     keep = np.array([u < len(hist) and len(hist[u]) > 0 for u in users], dtype=bool)
     users, targets = users[keep], targets[keep]
     if not len(users):

@@ -189,7 +189,7 @@ def _prepare(src: SourceDomain, cfg: PretrainConfig, seed: int) -> _Domain:
 
     from lmrec.models._seqdata import training_windows
     from lmrec.models._textvec import item_vectors_for
-    from lmrec.models.textseq import _last_event_per_user
+    from lmrec.models.textseq import last_event_per_user
 
     tc = cfg.textseq
     ds = src.dataset
@@ -203,7 +203,7 @@ def _prepare(src: SourceDomain, cfg: PretrainConfig, seed: int) -> _Domain:
     inputs, targets = training_windows([hist[u] for u in users], tc.max_len)
     if not len(inputs):
         raise LmrecError(f"pretrain: source '{src.name}' has no user with two or more training events")
-    vu, vt = _last_event_per_user(src.split.valid) if len(src.split.valid) else (np.zeros(0, np.int64),) * 2
+    vu, vt = last_event_per_user(src.split.valid) if len(src.split.valid) else (np.zeros(0, np.int64),) * 2
     ok = np.array([len(hist[u]) > 0 for u in vu], dtype=bool) if len(vu) else np.zeros(0, bool)
     if cfg.max_users is not None:
         ok &= np.isin(vu, users)
@@ -231,7 +231,7 @@ def pretrain(
     import torch
 
     from lmrec.models._seqdata import pad_histories, ranking_metrics
-    from lmrec.models.textseq import _TextSeqModule
+    from lmrec.models.textseq.network import TextSeqModule
     from lmrec.train.loop import LoopConfig, sensible_threads, train_loop
 
     cfg = config or PretrainConfig()
@@ -258,7 +258,7 @@ def pretrain(
     if len(dims) != 1:
         raise LmrecError(f"pretrain: sources have item vectors of different widths {sorted(dims)}")
     first = doms[0]
-    module = _TextSeqModule.build(
+    module = TextSeqModule.build(
         tc, first.text.numpy(), np.zeros(len(first.text), np.float32), {}, dict(_EMPTY_SPEC)
     )
     sizes = np.array([len(d.inputs) for d in doms], dtype=np.float64)
