@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 
+# the longest message a DataError prints (values echoed into it are cut)
+MAX_MESSAGE = 400
+
+
 class LmrecError(Exception):
     """A mistake in the user's input (file, option, config) rather than a bug in lmrec."""
 
@@ -31,7 +35,10 @@ class DataError(LmrecError, ValueError):
         elif self.line is not None:
             where = f"row {self.line}: "
         what = f"field '{self.field}': " if self.field is not None else ""
-        return f"{where}{what}{self.message}"
+        message = self.message
+        if len(message) > MAX_MESSAGE:  # a long value echoed into the message: one readable line
+            message = f"{message[: MAX_MESSAGE - 40]}... ({len(message):,} characters)"
+        return f"{where}{what}{message}"
 
 
 class ConfigError(LmrecError, ValueError):
