@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 # the longest message a DataError prints (values echoed into it are cut)
 MAX_MESSAGE = 400
 

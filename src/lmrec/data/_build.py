@@ -105,9 +105,8 @@ def build_dataset(
     )
     if timestamp is not None and (timestamp < 0).any():
         row = int(np.flatnonzero(timestamp < 0)[0])
-        raise DataError(
-            f"timestamp is negative ({int(timestamp[row])})", file=source, line=row + first_line, field="timestamp"
-        )
+        what = f"timestamp is negative ({int(timestamp[row])})"
+        raise DataError(what, file=source, line=row + first_line, field="timestamp")
     if timestamp is None:
         # no time: order within each user = file order
         timestamp = events.groupby(user_codes).cumcount().to_numpy(np.int64)

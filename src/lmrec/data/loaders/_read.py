@@ -178,7 +178,7 @@ def read_delimited(
 
 def _fit_width(frame: pd.DataFrame, names: list[str], path: Path) -> pd.DataFrame:
     """Name the columns of a header-less file; a row with more fields than ``names`` is a DataError (empty
-    trailing fields, a separator at the end of the line, are allowed); missing trailing fields become ``""``."""
+    trailing fields, a separator at the end of the line, are allowed); missing trailing fields are ``""``."""
     width = frame.shape[1]
     if width > len(names):
         extra = frame.iloc[:, len(names) :].astype(str).apply(lambda c: c.str.strip() != "").any(axis=1)
