@@ -71,7 +71,16 @@ class ItemVectorRef:
         ref = folder / REF_FILE
         if not ref.is_file():
             return None
-        return cls.from_dict(json.loads(ref.read_text(encoding="utf-8")))
+        try:
+            data = json.loads(ref.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataError(f"invalid JSON ({exc})", file=ref) from None
+        if not isinstance(data, dict):
+            raise DataError("must hold a JSON object", file=ref)
+        try:
+            return cls.from_dict(data)
+        except TypeError as exc:
+            raise DataError(f"not an item-vector reference ({exc})", file=ref) from None
 
 
 class ItemVectorRefHooks:
