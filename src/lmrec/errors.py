@@ -46,3 +46,7 @@ class ConfigError(LmrecError, ValueError):
 
 class MissingDependencyError(LmrecError, ImportError):
     """An optional dependency is not installed; the message says which extra to install."""
+
+
+class LmrecWarning(UserWarning):
+    """Something the user should know that does not stop the run (the CLI prints it as one line)."""

@@ -37,6 +37,26 @@ def usage_line(exc: BaseException) -> str:
     return message
 
 
+def _one_line_warnings() -> None:
+    """lmrec's own warnings (:class:`lmrec.errors.LmrecWarning`) as one line on stderr, like its errors."""
+    import warnings
+
+    from lmrec.errors import LmrecWarning
+
+    default = warnings.showwarning
+    if getattr(default, "_lmrec", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001, ANN202
+        if isinstance(category, type) and issubclass(category, LmrecWarning):
+            print(f"lmrec: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    show._lmrec = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns (and, as a console script, exits with) the exit code."""
     import typer
@@ -45,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     from lmrec.errors import LmrecError
 
     click_exc, usage_exc, no_args_exc = _click_classes()
+    _one_line_warnings()
     try:
         rv = app(args=argv, prog_name="lmrec", standalone_mode=False)
     except LmrecError as exc:

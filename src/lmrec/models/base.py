@@ -114,7 +114,11 @@ class BaseRecommender:
         items: ItemTable | None = None,
         options: FitOptions | None = None,
     ) -> Self:
+        from lmrec.models._textvec import choose_encoder
+
         options = options or FitOptions()
+        # text models: an encoder of "auto" follows the catalog's language (as `lmrec encode` does)
+        self.config = choose_encoder(self.config, items, train, report=options.progress)
         self.n_users, self.n_items = train.n_users, train.n_items
         self._histories = train.sequences()
         self._fit(train, valid, items, options)
