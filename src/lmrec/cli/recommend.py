@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 
 
 def recommend(
-    model_dir: Path = typer.Argument(..., help="A folder written by `lmrec train` (or Model.save)."),
+    model_dir: Path = typer.Argument(
+        ..., help="A folder from `lmrec train` or Model.save(dir, dataset=data)."
+    ),
     user: str | None = typer.Option(None, "--user", "-u", help="External user id (history from training)."),
     history: str | None = typer.Option(None, "--history", help="Item ids (comma list, oldest first)."),
     text: str | None = typer.Option(None, "--text", help="Free-text request (content models)."),
