@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# the longest message a DataError prints (values echoed into it are cut)
+MAX_MESSAGE = 400
+
 
 class LmrecError(Exception):
     """A mistake in the user's input (file, option, config) rather than a bug in lmrec."""
@@ -31,7 +34,10 @@ class DataError(LmrecError, ValueError):
         elif self.line is not None:
             where = f"row {self.line}: "
         what = f"field '{self.field}': " if self.field is not None else ""
-        return f"{where}{what}{self.message}"
+        message = self.message
+        if len(message) > MAX_MESSAGE:  # a long value echoed into the message: one readable line
+            message = f"{message[: MAX_MESSAGE - 40]}... ({len(message):,} characters)"
+        return f"{where}{what}{message}"
 
 
 class ConfigError(LmrecError, ValueError):
@@ -40,3 +46,7 @@ class ConfigError(LmrecError, ValueError):
 
 class MissingDependencyError(LmrecError, ImportError):
     """An optional dependency is not installed; the message says which extra to install."""
+
+
+class LmrecWarning(UserWarning):
+    """Something the user should know that does not stop the run (the CLI prints it as one line)."""

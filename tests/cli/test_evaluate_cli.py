@@ -132,3 +132,22 @@ def test_compare_to_adds_a_paired_comparison_with_the_baseline(capsys):
     assert "ndcg@10 / pop [95% CI]" in capsys.readouterr().out
     with pytest.raises(ConfigError, match="--compare-to 'als' is not one of --models"):
         run_evaluation(data, split, ["pop", "ease"], compare_to="als")
+
+
+def test_every_model_name_is_checked_before_anything_is_fitted(monkeypatch, capsys):
+    """Issue 18, finding 12: `-m pop,foo` used to fit and evaluate pop before rejecting foo."""
+    from lmrec.cli import evaluate as evaluate_cli
+
+    fitted: list[str] = []
+    monkeypatch.setattr(Popularity, "fit", lambda self, *a, **k: fitted.append("pop"))
+    data = tiny_dataset()
+    with pytest.raises(ConfigError, match="unknown model 'foo'"):
+        run_evaluation(data, leave_one_out_split(data), ["pop", "foo"])
+    assert fitted == [], "pop was fitted before foo was rejected"
+    monkeypatch.setattr(evaluate_cli, "make_split", lambda *a, **k: fitted.append("split"))
+    assert main(["evaluate", "-d", "ml-100k", "-m", "pop,foo", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'foo'" in err and err.count("\n") == 1
+    assert fitted == [], "the data was split (so models were about to be fitted) before the check"
+    assert main(["evaluate", "-d", "ml-100k", "-m", "pop,ease", "--set", "ease.nope=1", "--no-progress"]) == 2
+    assert "nope" in capsys.readouterr().err

@@ -230,6 +230,69 @@ CASES: dict[str, Case] = {
         "item_id_list:token_seq",
         "missing column",
     ),
+    # values that used to corrupt silently (issue 18, finding 4)
+    "u.data timestamp beyond int64": (
+        lambda t: movielens(t, "u.data", "1\t1\t5\t881250949\n2\t2\t4\t99999999999999999999999\n"),
+        "u.data:2",
+        "timestamp",
+        "out of range",
+    ),
+    "u.data negative timestamp": (
+        lambda t: movielens(t, "u.data", "1\t1\t5\t881250949\n2\t2\t4\t-5\n"),
+        "u.data:2",
+        "timestamp",
+        "negative",
+    ),
+    "u.data extra column": (
+        lambda t: movielens(t, "u.data", "1\t1\t5\t881250949\t7\n2\t2\t4\t881250950\t8\n"),
+        "u.data:1",
+        "column 5",
+        "5 fields, expected 4",
+    ),
+    "table timestamp beyond int64": (
+        lambda t: table(t, "user_id,item_id,timestamp\nu1,a,12\nu2,b,1e30\n"),
+        "events.csv:3",
+        "timestamp",
+        "out of range",
+    ),
+    "table negative timestamp": (
+        lambda t: table(t, "user_id,item_id,timestamp\nu1,a,12\nu2,b,-1\n"),
+        "events.csv:3",
+        "timestamp",
+        "negative",
+    ),
+    "table date before 1970": (
+        lambda t: (
+            write(t / "e.csv", "user_id,item_id,when\nu1,a,2001-01-01\nu2,b,1960-05-01\n"),
+            ["--format", "table", "-o", "time=when"],
+        ),
+        "e.csv:3",
+        "when",
+        "negative",
+    ),
+    "recbole timestamp beyond int64": (
+        lambda t: fixture_copy(
+            t,
+            "recbole",
+            "recbole",
+            lambda f: write(f / "toy.inter", "user_id:token\titem_id:token\ttimestamp:float\nu1\ti1\t1e40\n"),
+        ),
+        "toy.inter:2",
+        "timestamp",
+        "out of range",
+    ),
+    "20 MB user id": (
+        lambda t: table(t, "user_id,item_id\nu1,a\n" + "x" * 20_000_000 + ",b\n"),
+        "events.csv:3",
+        "user",
+        "too long (20,000,000 characters",
+    ),
+    "long unparsable value is cut": (
+        lambda t: table(t, "user_id,item_id,rating\nu1,a,5\nu2,b," + "9x" * 50_000 + "\n"),
+        "events.csv:3",
+        "rating",
+        "characters)",
+    ),
     "p5 user without items": (
         lambda t: fixture_copy(
             t, "p5", "p5-sequence", lambda f: write(f / "user_sequence.txt", "U1 I1 I2\nU2\n")
@@ -257,3 +320,48 @@ def test_bad_input_is_one_line_naming_file_and_field(case, tmp_path, capsys):
         assert any(f"field '{f}'" in err for f in fields), err
     assert words in err, err
     assert "Traceback" not in err
+    assert len(err) < 600, f"{len(err):,} characters"
+
+
+def ml100k_copy(root: Path) -> Path:
+    """A copy of ML-100K under ``root/ml-100k`` (the layout $LMREC_DATA expects)."""
+    from lmrec.data.catalog import locate
+
+    found = locate("ml-100k")
+    if found is None or found[1].format != "movielens-100k":
+        pytest.skip("ML-100K (GroupLens layout) not found")
+    folder = root / "ml-100k"
+    folder.mkdir(parents=True)
+    for name in ("u.item", "u.user", "u.genre"):
+        if (found[0] / name).is_file():
+            shutil.copyfile(found[0] / name, folder / name)
+    return folder
+
+
+@pytest.mark.parametrize("broken", ["missing", "folder", "empty folder"])
+def test_a_given_data_folder_never_falls_back_to_another_copy(broken, tmp_path, capsys, monkeypatch):
+    """Issue 18, finding 3: $LMREC_DATA/ml-100k without a usable u.data is an error naming u.data, not the
+    100,000 interactions of ../shared/data."""
+    folder = ml100k_copy(tmp_path / "data")
+    if broken == "folder":
+        (folder / "u.data").mkdir()
+    elif broken == "empty folder":
+        for f in folder.iterdir():
+            f.unlink()
+    monkeypatch.setenv("LMREC_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("LMREC_CACHE", str(tmp_path / "cache"))
+    code = main(["datasets", "stats", "ml-100k", "--json", "--no-cache"])
+    captured = capsys.readouterr()
+    assert code == 2, captured.out[:300]
+    assert captured.err.count("\n") == 1, captured.err
+    assert str(folder / "u.data") in captured.err, captured.err
+    assert "interactions" not in captured.out
+
+
+def test_a_given_data_folder_is_used(tmp_path, capsys, monkeypatch):
+    folder = ml100k_copy(tmp_path / "data")
+    (folder / "u.data").write_text("1\t1\t5\t881250949\n2\t2\t4\t881250950\n")
+    monkeypatch.setenv("LMREC_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("LMREC_CACHE", str(tmp_path / "cache"))
+    assert main(["datasets", "stats", "ml-100k", "--json", "--no-cache"]) == 0
+    assert json.loads(capsys.readouterr().out)["interactions"] == 2

@@ -2,14 +2,51 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 
 import pytest
 
 from lmrec.explain import short_title
 from tests.serve.conftest import ARTIFACTS, Server
 
-CHROMIUM = "/usr/bin/chromium"
+# `make test` installs Debian's chromium with .ci/browser.sh when it runs as root with apt-get; elsewhere this
+# test is skipped with a reason saying how to enable it. CI (.ci/run) sets LMREC_REQUIRE_BROWSER=1, so there a
+# missing browser is a failure, not a skip.
+HOW_TO_ENABLE = (
+    "chromium not found: run `sudo .ci/browser.sh` (Debian chromium; `make test` does it when run as root) "
+    "or set LMREC_CHROMIUM=/path/to/chromium"
+)
+
+
+def find_chromium() -> str | None:
+    """$LMREC_CHROMIUM (only it, when set), else /usr/bin/chromium (what .ci/browser.sh installs), else
+    chromium on PATH."""
+    given = os.environ.get("LMREC_CHROMIUM")
+    for candidate in (given,) if given else ("/usr/bin/chromium",):
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None if given else shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def missing_browser() -> str | None:
+    """Why the browser test cannot run here (None when it can)."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -e '.[dev]')"
+    return None if find_chromium() else HOW_TO_ENABLE
+
+
+REQUIRED = os.environ.get("LMREC_REQUIRE_BROWSER") == "1"
+WHY_NOT = missing_browser()
+if REQUIRED and WHY_NOT is not None:
+    pytest.fail(f"LMREC_REQUIRE_BROWSER=1 but {WHY_NOT}", pytrace=False)
+# skipped at collection, before the session's server fixture starts a server for nothing
+pytestmark = pytest.mark.skipif(WHY_NOT is not None, reason=WHY_NOT or "")
+
+
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -22,10 +59,11 @@ ARGS = [
 
 @pytest.fixture(scope="module")
 def browser():
+    chromium = find_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        b = pw.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
         yield b
         b.close()
 

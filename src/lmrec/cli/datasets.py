@@ -34,18 +34,23 @@ def list_datasets() -> None:
 
     from lmrec.data.catalog import CATALOG, locate
     from lmrec.data.download import DOWNLOADERS
+    from lmrec.errors import DataError
 
     table = Table(title="lmrec datasets")
     table.add_column("name", no_wrap=True)
     for col in ("format", "domain", "found at", "get it with"):
         table.add_column(col, overflow="fold")
     for name, entry in CATALOG.items():
-        found = locate(name)
+        try:
+            found = locate(name)
+            where = str(found[0]) if found else "-"
+        except DataError as exc:  # a folder that is there but incomplete
+            found, where = None, f"incomplete: {exc}"
         table.add_row(
             name,
             found[1].format if found else entry.format,
             entry.domain,
-            str(found[0]) if found else "-",
+            where,
             f"lmrec datasets download {name}" if name in DOWNLOADERS else (entry.url or entry.home),
         )
     Console().print(table)

@@ -68,6 +68,28 @@ def make_split(dataset: Any, kind: str, seed: int = 0) -> Any:
     return splits.leave_one_out_split(dataset)
 
 
+def check_specs(specs: list[str], model_options: dict[str, dict[str, Any]] | None = None) -> None:
+    """Every entry of ``--models`` (a registered name or a saved model folder) and every ``--set`` option
+    is checked before anything is fitted: a typo in the last name must not cost the fits of the others."""
+    from lmrec.models import MODELS, model_class
+    from lmrec.models.base import read_model_meta
+
+    for spec in specs:
+        if spec in MODELS:
+            cls = model_class(spec)
+            cls.Config.from_dict((model_options or {}).get(spec, {}), source=f"--set {spec}.*")
+        elif Path(spec).is_dir():
+            read_model_meta(Path(spec))
+        else:
+            raise ConfigError(
+                f"--models: unknown model '{spec}' (not a model name nor a saved model folder); known: "
+                f"{', '.join(sorted(MODELS))}"
+            )
+    unknown = sorted(set(model_options or {}) - set(specs))
+    if unknown:
+        raise ConfigError(f"--set names model(s) not in --models: {', '.join(unknown)}")
+
+
 def run_evaluation(
     dataset: Any,
     split: Any,
@@ -93,9 +115,7 @@ def run_evaluation(
     from lmrec.models.base import FitOptions
 
     model_options = model_options or {}
-    unknown = sorted(set(model_options) - set(specs))
-    if unknown:
-        raise ConfigError(f"--set names model(s) not in --models: {', '.join(unknown)}")
+    check_specs(specs, model_options)
     if compare_to is not None and compare_to not in specs:
         raise ConfigError(f"--compare-to {compare_to!r} is not one of --models ({', '.join(specs)})")
     results: dict[str, Any] = {}
@@ -262,6 +282,7 @@ def evaluate(
     if not specs:
         raise ConfigError("--models is empty")
     options = parse_model_options(set_)
+    check_specs(specs, options)  # before loading data or fitting anything
     ds = load_dataset(dataset)
     split = make_split(ds, split_kind, seed)
     data = run_evaluation(

@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 
 
 def recommend(
-    model_dir: Path = typer.Argument(..., help="A folder written by `lmrec train` (or Model.save)."),
+    model_dir: Path = typer.Argument(
+        ..., help="A folder from `lmrec train` or Model.save(dir, dataset=data)."
+    ),
     user: str | None = typer.Option(None, "--user", "-u", help="External user id (history from training)."),
     history: str | None = typer.Option(None, "--history", help="Item ids (comma list, oldest first)."),
     text: str | None = typer.Option(None, "--text", help="Free-text request (content models)."),
@@ -32,15 +34,14 @@ def recommend(
     """Print the top-K items (rank, id, score, title) for --user, --history or --text."""
     import numpy as np
 
-    from lmrec.models import load_model
-    from lmrec.models.catalog import read_catalog
+    from lmrec.models.checks import check_model_dir
 
     if sum(x is not None for x in (user, history)) > 1:
         raise LmrecError("give --user or --history, not both")
     if user is None and history is None and text is None:
         raise LmrecError("give --user ID, --history ID,ID,... or --text '...'")
-    model: Any = load_model(model_dir)
-    cat = read_catalog(model_dir, model.n_items, model.n_users)
+    model: Any
+    model, cat = check_model_dir(model_dir)  # every file checked; a folder without its catalog is refused
     hist: np.ndarray | None = None
     if user is not None:
         u = cat.require_user(user)

@@ -36,10 +36,12 @@ def serve(
     """Serve recommendations, similar items, text search and event intake over HTTP."""
     import uvicorn
 
+    from lmrec.models.checks import check_model_dir
     from lmrec.serve import ServeSettings
 
     if not model_dir.is_dir():
         raise LmrecError(f"{model_dir}: no such model directory")
+    check_model_dir(model_dir)  # refuse a broken model (files, shapes, NaN, catalog) before starting
     base: dict[str, Any] = {}
     if settings_file is not None:
         base = ServeSettings.from_json(settings_file).to_dict()

@@ -137,8 +137,6 @@ def train(
         return
 
     from lmrec.evaluate import evaluate_model
-    from lmrec.models.catalog import write_catalog
-
     result = evaluate_model(rec, split, ks=(10, 20), stage="test", seed=seed)
     metrics = {k: float(v) for k, v in result.metrics.items() if k.split("@")[0] in ("ndcg", "recall")}
     rec.fit_info.update(
@@ -149,9 +147,11 @@ def train(
             "fit_seconds": round(fit_s, 2),
         }
     )
-    rec.save(out)
-    write_catalog(ds, out)
+    rec.save(out, dataset=ds)
     shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+    resumed = int((rec.fit_info.get("train") or {}).get("resumed_from_epoch") or 0)
+    if resumed:
+        typer.echo(f"resumed from epoch {resumed} (checkpoint in {checkpoint_dir})")
     typer.echo(f"{model} on {ds.name} ({split.protocol}, split {split.hash}): {shown}  fit {fit_s:.1f}s")
     typer.echo(f"saved to {out}")
     shutdown()

@@ -117,6 +117,7 @@ def adapt_cmd(
 ) -> None:
     """Adapt a pretrained textseq to a target dataset and save it as a textseq model folder."""
     from lmrec.models.base import FitOptions
+    from lmrec.models.catalog import write_catalog
     from lmrec.transfer.adapt import adapt
     from lmrec.transfer.guard import guard
     from lmrec.transfer.pretrain import Pretrained
@@ -128,6 +129,7 @@ def adapt_cmd(
     if mode == "auto":
         res = guard(pre, ds, split, overrides=ov, align=align, options=opts)
         res.save(out)
+        write_catalog(ds, out)  # external ids for `lmrec recommend` / `lmrec serve`
         for name, m in res.metrics.items():
             typer.echo(f"{name}: valid NDCG@10 {m['ndcg@10']:.4f}")
         typer.echo(f"guard chose {res.choice}; saved to {out}")
@@ -141,7 +143,7 @@ def adapt_cmd(
             if mode != "zero-shot"
             else f"zero-shot: no parameter trained (mode {mode})"
         )
-    model.save(out)
+    model.save(out, dataset=ds)
     typer.echo(f"saved textseq model to {out}")
 
 

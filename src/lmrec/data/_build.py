@@ -59,12 +59,15 @@ def build_dataset(
     events = events.reset_index(drop=True)
     fixed = None if fixed_split is None else np.asarray(fixed_split)
     ev_items = events["item"].astype(str)
+    _check_id_length(events["user"].astype(str), source, first_line, "user")
+    _check_id_length(ev_items, source, first_line, "item")
 
     if items is not None:
         if "item_id" not in items.columns:
             raise DataError("missing column", file=item_source, field="item_id")
         items = items.reset_index(drop=True).copy()
         items["item_id"] = items["item_id"].astype(str)
+        _check_id_length(items["item_id"], item_source, item_first_line, "item_id")
         items = _dedup_items(items, text_fields, item_source, item_first_line)
         known = pd.Index(items["item_id"])
         missing = ~ev_items.isin(known)
@@ -100,6 +103,10 @@ def build_dataset(
     timestamp = (
         _numeric(events, "timestamp", source, np.int64, first_line) if "timestamp" in events.columns else None
     )
+    if timestamp is not None and (timestamp < 0).any():
+        row = int(np.flatnonzero(timestamp < 0)[0])
+        what = f"timestamp is negative ({int(timestamp[row])})"
+        raise DataError(what, file=source, line=row + first_line, field="timestamp")
     if timestamp is None:
         # no time: order within each user = file order
         timestamp = events.groupby(user_codes).cumcount().to_numpy(np.int64)
@@ -147,15 +154,33 @@ def build_dataset(
     )
 
 
+def _check_id_length(ids: pd.Series, source: str | Path | None, first_line: int, field: str) -> None:
+    """An id longer than MAX_ID_LENGTH is a DataError naming its line (it is cut in the message)."""
+    from lmrec.data.loaders._read import MAX_ID_LENGTH, shorten
+
+    lengths = ids.str.len().to_numpy()
+    if len(lengths) and lengths.max() > MAX_ID_LENGTH:
+        row = int(np.flatnonzero(lengths > MAX_ID_LENGTH)[0])
+        raise DataError(
+            f"id is too long ({int(lengths[row]):,} characters, at most {MAX_ID_LENGTH:,}): "
+            f"{shorten(ids.iloc[row], 40)!r}",
+            file=source,
+            line=row + first_line,
+            field=field,
+        )
+
+
 def _numeric(
     frame: pd.DataFrame, col: str, source: str | Path | None, dtype: Any, first_line: int = 1
 ) -> np.ndarray:
+    from lmrec.data.loaders._read import shorten, to_timestamps
+
     values = pd.to_numeric(frame[col], errors="coerce")
     bad = values.isna() & frame[col].notna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(
-            f"cannot parse {frame[col].iloc[row]!r} as a number",
+            f"cannot parse {shorten(repr(frame[col].iloc[row]))} as a number",
             file=source,
             line=row + first_line,
             field=col,
@@ -164,6 +189,8 @@ def _numeric(
     if not np.isfinite(arr).all():
         row = int(np.flatnonzero(~np.isfinite(arr))[0])
         raise DataError("value is NaN, infinite or missing", file=source, line=row + first_line, field=col)
+    if col == "timestamp":
+        return to_timestamps(arr, source, first_line=first_line).astype(dtype)
     return arr.astype(dtype)
 
 

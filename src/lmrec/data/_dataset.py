@@ -25,6 +25,9 @@ def _frozen(a: np.ndarray | None, dtype: Any = None) -> np.ndarray | None:
     return arr
 
 
+# item columns that hold a display name, in order of preference
+TITLE_COLUMNS = ("title", "name", "product_name")
+
 @dataclass(frozen=True, eq=False)
 class Interactions:
     """User-item events as parallel columns, in file order.
@@ -319,8 +322,10 @@ class Dataset:
         return {k: i for i, k in enumerate(self.user_ids.tolist())}
 
     def item_titles(self) -> list[str]:
-        """A short display name per item (title when present, else the external id)."""
-        if "title" in self.items.frame.columns:
-            titles = self.items.frame["title"].tolist()
-            return [_as_text(t) or str(self.item_ids[i]) for i, t in enumerate(titles)]
+        """A short display name per item: its ``title`` (or ``name``, as Douban calls it) when present, else
+        the external id."""
+        for column in TITLE_COLUMNS:
+            if column in self.items.frame.columns:
+                titles = self.items.frame[column].tolist()
+                return [_as_text(t) or str(self.item_ids[i]) for i, t in enumerate(titles)]
         return [str(x) for x in self.item_ids]

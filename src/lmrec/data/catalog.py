@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lmrec.data._dataset import Dataset
-from lmrec.errors import LmrecError
+from lmrec.errors import DataError, LmrecError
 
 
 @dataclass(frozen=True)
@@ -228,15 +228,50 @@ def get_entry(name: str) -> CatalogEntry:
 
 
 def locate(name: str) -> tuple[Path, Layout] | None:
-    """The first folder (in :func:`data_roots` order) holding dataset ``name`` in one of its layouts."""
+    """The first folder (in :func:`data_roots` order) holding dataset ``name`` in one of its layouts.
+
+    The first root whose folder claims the dataset decides: a folder that holds some of the dataset's files
+    but not a complete layout is a one-line :class:`DataError` naming the missing file, never a silent switch
+    to another copy further down the list (a user who points ``$LMREC_DATA`` at their own copy must get their
+    own data). A folder claims the dataset when it holds any of its files, or, under ``$LMREC_DATA``, when it
+    exists at all and belongs to this dataset alone (folders that several datasets share, such as
+    ``amazon-reviews-2018``, may hold only some of them). None when no root has the dataset."""
     entry = get_entry(name)
+    explicit = os.environ.get("LMREC_DATA")
     for root in data_roots():
         folder = root / entry.folder
-        if folder.is_dir():
-            for layout in entry.layouts:
-                if layout.matches(folder):
-                    return folder, layout
+        if not folder.exists():
+            continue
+        for layout in entry.layouts:
+            if layout.matches(folder):
+                return folder, layout
+        names = {f for layout in entry.layouts for f in layout.files}
+        dedicated = sum(e.folder == entry.folder for e in CATALOG.values()) == 1
+        if any((folder / f).exists() for f in names) or (
+            explicit and dedicated and root == Path(explicit).expanduser()
+        ):
+            raise DataError(incomplete_message(entry, folder), file=_first_missing(entry, folder))
     return None
+
+
+def _first_missing(entry: CatalogEntry, folder: Path) -> Path:
+    """The first file of the dataset's own layout that is missing from (or not a file in) ``folder``."""
+    for f in entry.files:
+        if not (folder / f).is_file():
+            return folder / f
+    return folder  # pragma: no cover - only when a layout matched
+
+
+def incomplete_message(entry: CatalogEntry, folder: Path) -> str:
+    """What is wrong with a dataset folder that is there but incomplete (the file is named by the caller)."""
+    path = _first_missing(entry, folder)
+    what = "is a folder, not a file" if path.is_dir() else "is missing"
+    if not folder.is_dir():
+        what = f"cannot be read: {folder} is not a folder"
+    return (
+        f"{what}; dataset '{entry.name}' is read from {folder} (the first place it was found) and needs "
+        f"{', '.join(entry.files)} there; fix or remove that folder"
+    )
 
 
 def missing_message(entry: CatalogEntry) -> str:

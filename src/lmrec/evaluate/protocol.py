@@ -496,7 +496,7 @@ def _evaluate(
                 if item_vectors is not None:
                     per_user[f"diversity@{k}"][rows] = M.intra_list_diversity(top, item_vectors, k)
         if bar is not None:
-            bar.update(b)
+            bar.advance(b)
     if bar is not None:
         bar.close()
 
@@ -544,13 +544,12 @@ def _metric_sort_key(key: str) -> tuple[int, str, int]:
 
 
 def _progress(enabled: bool, total: int) -> Any:
-    if not enabled:
+    """The evaluation's bar on the shared display (lmrec.progress; ``close()`` ends it), or None."""
+    from lmrec import progress
+
+    if not progress.enabled(enabled):
         return None
-    try:
-        from tqdm.auto import tqdm  # type: ignore[import-untyped]
-    except ImportError:  # pragma: no cover - tqdm ships with transformers
-        return None
-    return tqdm(total=total, desc="evaluate", unit="user")
+    return progress.OpenTask("evaluate", total)
 
 
 def _sampled_top(

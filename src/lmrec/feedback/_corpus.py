@@ -54,12 +54,26 @@ def stars_to_label(rating: np.ndarray) -> np.ndarray:
     return np.where(r >= 4, 1, np.where(r <= 2, 0, -1)).astype(np.int8)
 
 
-def review_corpus(name: str) -> ReviewCorpus:
-    """The labelled reviews of catalog dataset ``name`` (one of :data:`CORPORA`)."""
+def review_corpus(
+    name: str, format: str | None = None, *, text: str | None = None, rating: str | None = None
+) -> ReviewCorpus:
+    """The labelled reviews of catalog dataset ``name`` (one of :data:`CORPORA`), or of a file or folder of
+    the user's own (an MDSD folder, Amazon review JSON lines, a CSV/Parquet table with ``text`` and
+    ``rating`` columns; ``format`` where the path does not tell; see :mod:`lmrec.feedback._files`)."""
+    from pathlib import Path
+
     from lmrec.data.catalog import get_entry, locate, missing_message
 
     if name not in CORPORA:
-        raise LmrecError(f"no review corpus '{name}'; known: {', '.join(CORPORA)}")
+        if Path(name).expanduser().exists() or format is not None or "/" in name or "." in name:
+            from lmrec.feedback._files import corpus_from_path
+
+            label, texts, stars = corpus_from_path(name, format, text=text, rating=rating)
+            return ReviewCorpus(label, texts, stars, stars_to_label(stars))
+        raise LmrecError(
+            f"no review corpus '{name}' and no such file or folder; known: {', '.join(CORPORA)} (or give a "
+            "path: an MDSD folder, Amazon review JSON lines, a CSV/Parquet table with text and rating)"
+        )
     found = locate(name)
     if found is None:
         raise LmrecError(missing_message(get_entry(name)))

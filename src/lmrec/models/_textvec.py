@@ -23,12 +23,14 @@ REF_FILE = "item_vectors.json"
 class TextVectorConfig(BaseConfig):
     """Where a text model's item vectors come from; the shared part of the text models' configs.
 
-    ``encoder``: a text encoder name (:func:`lmrec.text.get_encoder`); ``template``: how an item's fields
-    become its text (None: the dataset's default); ``vector_field``: take precomputed vectors from this vector
-    column of the item table instead of encoding text; ``cache_dir``: the embedding cache folder.
+    ``encoder``: a text encoder name (:func:`lmrec.text.get_encoder`), or ``"auto"`` (the default): at fit
+    time, the multilingual encoder for a mostly-CJK catalog, else MiniLM (:func:`choose_encoder`);
+    ``template``: how an item's fields become its text (None: the dataset's default); ``vector_field``: take
+    precomputed vectors from this vector column of the item table instead of encoding text; ``cache_dir``:
+    the embedding cache folder.
     """
 
-    encoder: str = "minilm"
+    encoder: str = "auto"
     template: str | None = None
     vector_field: str | None = Field(
         None, description="take precomputed item vectors from this vector column of the ItemTable"
@@ -71,7 +73,16 @@ class ItemVectorRef:
         ref = folder / REF_FILE
         if not ref.is_file():
             return None
-        return cls.from_dict(json.loads(ref.read_text(encoding="utf-8")))
+        try:
+            data = json.loads(ref.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataError(f"invalid JSON ({exc})", file=ref) from None
+        if not isinstance(data, dict):
+            raise DataError("must hold a JSON object", file=ref)
+        try:
+            return cls.from_dict(data)
+        except TypeError as exc:
+            raise DataError(f"not an item-vector reference ({exc})", file=ref) from None
 
 
 class ItemVectorRefHooks:
@@ -96,6 +107,46 @@ class ItemVectorRefHooks:
         ref = ItemVectorRef.read(path)
         if ref is not None:
             self.vector_ref = ref
+
+
+def choose_encoder(config: Any, items: ItemTable | None, train: Any = None, *, report: bool = False) -> Any:
+    """``config`` with an ``encoder`` of ``"auto"`` resolved for this catalog, as ``lmrec encode`` does: the
+    multilingual encoder when the item texts are mostly Chinese/Japanese/Korean, else MiniLM. The resolved
+    name is what the model saves, so queries and new items later use the encoder the catalog was encoded
+    with. Also warns when items that have interactions in ``train`` have no text (a text model sees them as
+    empty: Douban comments name movies missing from its movie table)."""
+    import warnings
+
+    from lmrec.errors import LmrecWarning
+
+    if items is None or getattr(config, "vector_field", None) is not None or not hasattr(config, "encoder"):
+        return config
+    from lmrec.text import item_texts
+    from lmrec.text.encoders import DEFAULT_ENCODER, MULTILINGUAL_ENCODER
+    from lmrec.text.templates import is_mostly_cjk
+
+    texts = item_texts(items, config.template)
+    if train is not None and len(texts):
+        rated = np.unique(np.asarray(train.item, dtype=np.int64))
+        rated = rated[rated < len(texts)]
+        empty = int(sum(1 for i in rated if not str(texts[i] or "").strip()))
+        if empty:
+            warnings.warn(
+                f"{empty:,} of {len(rated):,} items with interactions ({empty / len(rated):.0%}) have no "
+                "text; text models see them as empty",
+                LmrecWarning,
+                stacklevel=3,
+            )
+    if config.encoder != "auto":
+        return config
+    cjk = is_mostly_cjk(texts)
+    name = MULTILINGUAL_ENCODER if cjk else DEFAULT_ENCODER
+    if report:
+        from lmrec.progress import note
+
+        why = "the item texts are mostly Chinese/Japanese/Korean" if cjk else "the item texts are not CJK"
+        note(f"lmrec: encoder {name} ({why})", once=True)
+    return config.replace(encoder=name)
 
 
 def sha256_of(array: np.ndarray) -> str:

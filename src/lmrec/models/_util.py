@@ -18,11 +18,3 @@ def histories_to_csr(histories: Sequence[np.ndarray], n_items: int, dtype: type 
     m.sum_duplicates()
     m.data[:] = 1
     return m
-
-
-def set_torch_threads(threads: int | None) -> None:
-    """Use ``threads`` torch threads when given (the caller's choice wins over the default)."""
-    if threads:
-        import torch
-
-        torch.set_num_threads(int(threads))

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 import numpy as np
 
 from lmrec.config import BaseConfig
-from lmrec.data import Interactions, ItemTable
+from lmrec.data import Dataset, Interactions, ItemTable
 from lmrec.errors import DataError, LmrecError
 
 
@@ -74,7 +74,7 @@ class Recommender(Protocol):
         self, query: Query, k: int = 10, exclude_seen: bool = True
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
-    def save(self, path: str | Path) -> Path: ...
+    def save(self, path: str | Path, *, dataset: Any = None) -> Path: ...
 
     @classmethod
     def load(cls, path: str | Path) -> Self: ...
@@ -114,7 +114,11 @@ class BaseRecommender:
         items: ItemTable | None = None,
         options: FitOptions | None = None,
     ) -> Self:
+        from lmrec.models._textvec import choose_encoder
+
         options = options or FitOptions()
+        # text models: an encoder of "auto" follows the catalog's language (as `lmrec encode` does)
+        self.config = choose_encoder(self.config, items, train, report=options.progress)
         self.n_users, self.n_items = train.n_users, train.n_items
         self._histories = train.sequences()
         self._fit(train, valid, items, options)
@@ -188,10 +192,17 @@ class BaseRecommender:
         return top_k(scores, k)
 
     # -- persistence -------------------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` into the directory ``path``."""
+    def save(self, path: str | Path, *, dataset: Dataset | None = None) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` into the directory ``path``; with ``dataset`` (the
+        one the model was trained on) also its catalog (``catalog/``: external item and user ids, titles,
+        texts), which ``lmrec recommend`` and ``lmrec serve`` need to speak in ids rather than indices."""
         from safetensors.numpy import save_file
 
+        if dataset is not None and (dataset.n_items, dataset.n_users) != (self.n_items, self.n_users):
+            raise LmrecError(
+                f"save(dataset=): {dataset.name} has {dataset.n_items:,} items and {dataset.n_users:,} "
+                f"users, the model {self.n_items:,} and {self.n_users:,}"
+            )
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
         state = {k: np.ascontiguousarray(v) for k, v in self._state().items()}
@@ -212,6 +223,10 @@ class BaseRecommender:
         }
         (out / "config.json").write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
         self._save_extra(out)
+        if dataset is not None:
+            from lmrec.models.catalog import write_catalog
+
+            write_catalog(dataset, out)
         return out
 
     def _save_extra(self, out: Path) -> None:
@@ -219,22 +234,35 @@ class BaseRecommender:
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
-        """Load a model saved by :meth:`save`."""
-        from safetensors.numpy import load_file
+        """Load a model saved by :meth:`save`. Every file is checked (:mod:`lmrec.models.checks`): a missing
+        or damaged file, weights with NaN or of the wrong shape are one-line :class:`LmrecError`s."""
+        from lmrec.models import checks
 
         p = Path(path)
         meta = read_model_meta(p)
         if meta["model"] != cls.name:
             raise LmrecError(f"{p}: holds a '{meta['model']}' model, not '{cls.name}'")
         model = cls(cls.Config.from_dict(meta["config"], source=str(p / "config.json")))
-        model.n_users, model.n_items = int(meta["n_users"]), int(meta["n_items"])
+        model.n_users, model.n_items = meta["n_users"], meta["n_items"]
         model.fit_info = meta.get("fit_info", {})
-        state = load_file(str(p / "model.safetensors"))
-        lengths = state.pop("_histories.lengths")
-        flat = state.pop("_histories.items")
+        file = p / checks.WEIGHTS_FILE
+        state = checks.read_tensors(file)
+        checks.check_finite(state, file)
+        if "_histories.lengths" not in state or "_histories.items" not in state:
+            raise LmrecError(f"{file}: no training histories (not written by lmrec's save)")
+        lengths = state.pop("_histories.lengths").astype(np.int64)
+        flat = state.pop("_histories.items").astype(np.int64)
+        checks.check_histories(lengths, flat, model.n_users, model.n_items, file)
         model._histories = list(np.split(flat, np.cumsum(lengths)[:-1])) if len(lengths) else []
-        model._load_state(state)
+        try:
+            model._load_state(state)
+        except LmrecError:
+            raise
+        except Exception as exc:  # a missing tensor (KeyError) or one torch cannot load (shape)
+            what = f"no tensor {exc}" if isinstance(exc, KeyError) else checks.first_line(exc)
+            raise LmrecError(f"{file}: the weights do not fit a '{cls.name}' model ({what})") from None
         model._load_extra(p)
+        checks.check_scores(model, file)
         return model
 
     def _load_extra(self, path: Path) -> None:
@@ -254,10 +282,17 @@ def read_model_meta(path: Path) -> dict[str, Any]:
         raise LmrecError(f"{path}: not a saved lmrec model (no config.json)")
     try:
         meta = json.loads(cfg.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise LmrecError(f"{cfg}: invalid JSON: {exc}") from None
     if not isinstance(meta, dict) or "model" not in meta or "config" not in meta:
         raise LmrecError(f"{cfg}: missing 'model' or 'config' key")
+    if not isinstance(meta["config"], dict):
+        raise LmrecError(f"{cfg}: 'config' must be an object")
+    for key in ("n_users", "n_items"):
+        value = meta.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise LmrecError(f"{cfg}: '{key}' must be a non-negative integer, not {value!r:.40}")
+        meta[key] = value
     return meta
 
 

@@ -121,25 +121,58 @@ def write_catalog(dataset: Dataset, model_dir: str | Path, *, template: str | No
     return out
 
 
-def read_catalog(path: str | Path, n_items: int, n_users: int) -> Catalog:
-    """The catalog saved by :func:`write_catalog` in ``path`` (model dir or catalog dir), else ids 0..n-1."""
+def read_catalog(path: str | Path, n_items: int, n_users: int, *, placeholder: bool = False) -> Catalog:
+    """The catalog saved by :func:`write_catalog` in ``path`` (model dir or catalog dir).
+
+    Every file is checked against the model (one-line :class:`LmrecError` naming the file). A folder without
+    a catalog is refused: a user id would otherwise be read as an internal index, and items would be named
+    by index. ``placeholder=True`` returns ids ``0..n-1`` instead (for code that speaks in indices)."""
     p = Path(path)
     if (p / CATALOG_DIR).is_dir():
         p = p / CATALOG_DIR
     items_file = p / "items.parquet"
     if not items_file.is_file():
-        return Catalog.placeholder(n_items, n_users)
-    frame = pd.read_parquet(items_file)
+        if placeholder:
+            return Catalog.placeholder(n_items, n_users)
+        raise LmrecError(
+            f"{Path(path) / CATALOG_DIR}: no catalog (the model's external item and user ids); save the "
+            "model with model.save(dir, dataset=data) or call lmrec.models.catalog.write_catalog(data, dir)"
+        )
+    try:
+        frame = pd.read_parquet(items_file)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise LmrecError(f"{items_file}: cannot read ({_one_line(exc)}); truncated or not Parquet") from None
+    for col in ("item_id", "title", "text", "categories"):
+        if col not in frame.columns:
+            raise LmrecError(f"{items_file}: no column '{col}' (not written by write_catalog)")
     if len(frame) != n_items:
         raise LmrecError(f"{items_file}: {len(frame)} items, but the model has {n_items}")
     users_file = p / "users.json"
-    users: list[Any] = json.loads(users_file.read_text(encoding="utf-8")) if users_file.is_file() else []
+    users: Any = []
+    if users_file.is_file():
+        try:
+            users = json.loads(users_file.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise LmrecError(f"{users_file}: invalid JSON ({exc})") from None
+        if not isinstance(users, list):
+            raise LmrecError(f"{users_file}: must hold a JSON list of user ids")
+    elif n_users:
+        raise LmrecError(f"{users_file}: missing (the model's user ids)")
     if len(users) != n_users:
-        users = [str(u) for u in range(n_users)]
+        raise LmrecError(f"{users_file}: {len(users):,} user ids, but the model has {n_users:,} users")
+    try:
+        categories = [json.loads(x) if isinstance(x, str) and x else [] for x in frame["categories"].tolist()]
+    except json.JSONDecodeError as exc:
+        raise LmrecError(f"{items_file}: column 'categories' holds invalid JSON ({exc})") from None
     return Catalog(
         item_ids=[str(x) for x in frame["item_id"].tolist()],
         titles=[str(x) for x in frame["title"].tolist()],
         texts=[str(x) for x in frame["text"].tolist()],
-        categories=[json.loads(x) if isinstance(x, str) and x else [] for x in frame["categories"].tolist()],
+        categories=categories,
         user_ids=[str(u) for u in users],
     )
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return lines[0][:200] if lines else type(exc).__name__

@@ -27,8 +27,9 @@ from pydantic import Field
 from lmrec.config import BaseConfig
 from lmrec.data import Interactions, ItemTable
 from lmrec.errors import LmrecError
-from lmrec.models._util import histories_to_csr, set_torch_threads
+from lmrec.models._util import histories_to_csr
 from lmrec.models.base import BaseRecommender, FitOptions, UserBatch
+from lmrec.train.threads import use_threads
 
 
 # ------------------------------------------------------------------------------------------------ ALS
@@ -212,7 +213,8 @@ class ALS(BaseRecommender):
         import torch
 
         cfg: ALSConfig = self.config  # type: ignore[assignment]
-        set_torch_threads(options.threads)
+        # one step: a block of least-squares solves, about 2**21 / factors rows x factors^2
+        use_threads(options.threads, work=float(1 << 21) * cfg.factors, report=options.progress)
         rng = np.random.default_rng(options.seed)
         x = train.to_csr(dtype=np.float32)
         xt = x.T.tocsr()
@@ -293,11 +295,9 @@ def _pair_lookup(users: np.ndarray, items: np.ndarray, n_users: int, n_items: in
 
 
 def _progress(it, label: str, enabled: bool):  # noqa: ANN001, ANN202
-    if not enabled:
-        return it
-    from rich.progress import track
+    from lmrec.progress import track
 
-    return track(it, description=label, transient=True)
+    return track(it, label, requested=enabled)
 
 
 # ------------------------------------------------------------------------------------------------ BPR
@@ -339,7 +339,9 @@ class BPR(BaseRecommender):
         import torch
 
         cfg: BPRConfig = self.config  # type: ignore[assignment]
-        set_torch_threads(options.threads)
+        # one step: a batch of (user, positive, negatives) triples, a few multiply-adds per factor each
+        step = 4.0 * cfg.batch_size * cfg.factors * (2 + cfg.negatives)
+        use_threads(options.threads, work=step, report=options.progress)
         rng = np.random.default_rng(options.seed)
         coo = train.to_csr().tocoo()
         pos_u = coo.row.astype(np.int64)

@@ -97,22 +97,16 @@ class TrainResult:
 
 
 def sensible_threads(requested: int | None = None) -> int:
-    """Threads for torch: the explicit request, else ``OMP_NUM_THREADS``, else the cores (at most 4: the
-    shapes here are small), lowered to the cores left idle by other processes.
+    """Threads for torch: the explicit request, else ``OMP_NUM_THREADS``, else the usable cores (at most 4:
+    the shapes here are small), lowered to the cores left idle by other processes
+    (:func:`lmrec.train.threads.pick_threads`, without a size estimate).
 
     Why the last rule: on an oversubscribed machine OpenMP threads spin-wait for each other, and a small
     model trained with 2 threads on 2 busy cores ran 25x slower than with 1 thread (measured).
     """
-    if requested:
-        return int(requested)
-    cores = os.cpu_count() or 1
-    env = os.environ.get("OMP_NUM_THREADS", "")
-    n = int(env) if env.isdigit() and int(env) > 0 else min(4, cores)
-    try:
-        idle = cores - os.getloadavg()[0]
-    except OSError:  # pragma: no cover - no load average on this platform
-        idle = cores
-    return max(1, min(n, int(idle + 0.5)))
+    from lmrec.train.threads import pick_threads
+
+    return pick_threads(requested).threads
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -142,13 +136,19 @@ def train_loop(
     """
     import torch
 
+    from lmrec.progress import note
     from lmrec.train import distributed
+    from lmrec.train.threads import pick_threads
 
     dist_ctx = distributed.context(getattr(options, "device", "cpu"))  # None unless launched by torchrun
-    torch.set_num_threads(distributed.per_process_threads(sensible_threads(options.threads), dist_ctx))
+    main = dist_ctx is None or dist_ctx.is_main
     if param_groups is None:
         param_groups = [{"params": [p for p in module.parameters() if p.requires_grad]}]
     params = [p for g in param_groups for p in g["params"]]
+    # one step's work, roughly: every parameter used by a batch of ~256 positions
+    choice = pick_threads(options.threads, work=256.0 * sum(p.numel() for p in module.parameters()))
+    torch.set_num_threads(distributed.per_process_threads(choice.threads, dist_ctx))
+    note(f"lmrec: training with {choice.describe()}", requested=options.progress and main, once=True)
     if not params:
         raise LmrecError("nothing to train: the model has no trainable parameters")
     optim = torch.optim.AdamW(param_groups, lr=config.lr, weight_decay=config.weight_decay)
@@ -173,7 +173,10 @@ def train_loop(
         saved_ema = ck.get("ema")
         stopped_early = bool(ck.get("stopped_early", False))
     resumed_from = start_epoch
-    main = dist_ctx is None or dist_ctx.is_main
+    if resumed_from and main:
+        message = f"resumed from epoch {resumed_from} (checkpoint {ckpt_path})"
+        log.info(message)
+        note(f"lmrec: {message}", requested=options.progress)
     if dist_ctx is not None:
         distributed.broadcast_module(module)  # every replica starts from rank 0's weights
     ema = None  # the moving average of params (config.ema), from the checkpoint or the current weights
@@ -183,6 +186,7 @@ def train_loop(
     progress = _Progress(options.progress and main, config.epochs, start_epoch)
     t0 = time.perf_counter()
     try:
+        progress.start()
         epoch = start_epoch
         while epoch < config.epochs and not stopped_early:
             out_of_time = (
@@ -340,37 +344,38 @@ def _read_checkpoint(path: Path, fingerprint: str) -> dict[str, Any]:
 
 
 class _Progress:
-    """A rich progress bar over epochs showing the running loss and the last validation metric."""
+    """The epochs' bar on the shared display (:mod:`lmrec.progress`): the running loss, the last validation
+    metric, and the epoch a resumed run started from."""
 
     def __init__(self, enabled: bool, total: int, done: int) -> None:
-        self.enabled = enabled
-        self._last = ""
-        if not enabled:
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from contextlib import ExitStack
 
-        self._bar = Progress(
-            TextColumn("[bold]train"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            transient=False,
+        from lmrec import progress
+
+        self._stack = ExitStack()
+        self._enabled, self._total, self._done = enabled, total, done
+        self._progress = progress
+        self._task: Any = None
+        self._last = ""
+        self._resumed = f"resumed from epoch {done} " if done else ""
+
+    def start(self) -> None:
+        bar = self._progress.task(
+            "train", self._total, requested=self._enabled, completed=self._done, info=self._resumed.strip()
         )
-        self._bar.start()
-        self._task = self._bar.add_task("train", total=total, completed=done, info="")
+        self._task = self._stack.enter_context(bar)
 
     def batch(self, loss: float) -> None:
-        if self.enabled:
-            self._bar.update(self._task, info=f"loss {loss:.4f} {self._last}")
+        if self._task is not None:
+            self._task.update(info=f"{self._resumed}loss {loss:.4f} {self._last}")
 
     def epoch(self, record: dict[str, float], monitor: str) -> None:
-        if not self.enabled:
+        if self._task is None:
             return
         if monitor in record:
             self._last = f"{monitor} {record[monitor]:.4f}"
-        self._bar.update(self._task, advance=1, info=f"loss {record['loss']:.4f} {self._last}")
+        self._task.advance(1)
+        self._task.update(info=f"{self._resumed}loss {record['loss']:.4f} {self._last}")
 
     def close(self) -> None:
-        if self.enabled:
-            self._bar.stop()
+        self._stack.close()

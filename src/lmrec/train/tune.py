@@ -81,9 +81,9 @@ def tune_model(
     ``grid`` defaults to ``DEFAULT_GRIDS[name]`` (or no grid); ``base_params`` are fixed options applied
     under every grid point. Returns the best model fitted on train and its parameters (ties: first in grid).
     """
-    from lmrec.evaluate import evaluate_model
     from lmrec.models import model_class
     from lmrec.models.base import FitOptions
+    from lmrec.progress import task
 
     cls = model_class(name)
     grid = DEFAULT_GRIDS.get(name, {}) if grid is None else grid
@@ -93,9 +93,31 @@ def tune_model(
         raise ConfigError(f"metric must look like 'ndcg@10', not {metric!r}")
     options = options or FitOptions()
     trials: list[Trial] = []
+    with task(f"tuning {name}", len(points), requested=progress) as bar:
+        best = _run_grid(name, cls, points, split, base_params, metric, items, options, trials, bar)
+    assert best is not None  # grid_points always yields at least one point
+    return TuneResult(name, best[1], best[2], best[0], metric, best[3], trials)
+
+
+def _run_grid(
+    name: str,
+    cls: Any,
+    points: list[dict[str, Any]],
+    split: Any,
+    base_params: Mapping[str, Any] | None,
+    metric: str,
+    items: Any,
+    options: Any,
+    trials: list[Trial],
+    bar: Any,
+) -> tuple[float, Any, dict[str, Any], float] | None:
+    """Fit and validate every grid point; the bar says which trial of how many and the best so far."""
+    from lmrec.evaluate import evaluate_model
+
+    k_part = metric.partition("@")[2]
     best: tuple[float, Any, dict[str, Any], float] | None = None
-    bar = _bar(progress, f"tuning {name}", len(points))
-    for point in points:
+    for i, point in enumerate(points, start=1):
+        bar.update(description=f"tuning {name}: trial {i} of {len(points)}")
         params = {**dict(base_params or {}), **point}
         model = cls(cls.Config.from_dict(params, source=f"grid of {name}"))
         t0 = time.perf_counter()
@@ -108,27 +130,14 @@ def tune_model(
         trials.append(Trial(params=point, score=score, fit_seconds=fit_s, fit_info=_small(model.fit_info)))
         if best is None or score > best[0]:
             best = (score, model, model.config.to_dict(), fit_s)
-        if bar is not None:
-            bar[0].update(bar[1], advance=1, description=f"tuning {name} ({metric} {best[0]:.4f})")
-    if bar is not None:
-        bar[0].stop()
-    assert best is not None  # grid_points always yields at least one point
-    return TuneResult(name, best[1], best[2], best[0], metric, best[3], trials)
+        bar.advance(1)
+        bar.update(info=f"best {metric} {best[0]:.4f}")
+    return best
 
 
 def _small(info: dict[str, Any]) -> dict[str, Any]:
     """fit_info without long per-epoch lists (kept in the trial record)."""
     return {k: v for k, v in info.items() if not isinstance(v, list)}
-
-
-def _bar(enabled: bool, label: str, total: int) -> Any:
-    if not enabled:
-        return None
-    from rich.progress import Progress
-
-    bar = Progress(transient=True)
-    bar.start()
-    return bar, bar.add_task(label, total=total)
 
 
 __all__ = ["DEFAULT_GRIDS", "Trial", "TuneResult", "grid_points", "tune_model"]

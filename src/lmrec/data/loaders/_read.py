@@ -149,11 +149,12 @@ def read_delimited(
         text = text.replace(sep, "\x1f")
         sep = "\x1f"
     try:
+        # with ``names`` the file is read without them and its width checked below: pandas would drop the
+        # extra fields of a wider file with only a warning
         frame = pd.read_csv(
             io.StringIO(text),
             sep=sep,
             header=None if names is not None else 0,
-            names=list(names) if names is not None else None,
             dtype=str,
             keep_default_na=False,
             na_filter=False,
@@ -168,8 +169,31 @@ def read_delimited(
         msg = one_line(exc)
         m = re.search(r"line (\d+)", msg)
         raise DataError(f"malformed row ({msg})", file=path, line=int(m.group(1)) if m else None) from None
+    if names is not None:
+        frame = _fit_width(frame, list(names), path)
     frame.columns = [str(c).strip() for c in frame.columns]
     require_columns(frame, required, path)
+    return frame
+
+
+def _fit_width(frame: pd.DataFrame, names: list[str], path: Path) -> pd.DataFrame:
+    """Name the columns of a header-less file; a row with more fields than ``names`` is a DataError (empty
+    trailing fields, a separator at the end of the line, are allowed); missing trailing fields are ``""``."""
+    width = frame.shape[1]
+    if width > len(names):
+        extra = frame.iloc[:, len(names) :].astype(str).apply(lambda c: c.str.strip() != "").any(axis=1)
+        if extra.any():
+            row = int(np.flatnonzero(extra.to_numpy())[0])
+            raise DataError(
+                f"{width} fields, expected {len(names)} ({', '.join(names)})",
+                file=path,
+                line=row + 1,
+                field=f"column {len(names) + 1}",
+            )
+        frame = frame.iloc[:, : len(names)].copy()
+    for col in range(frame.shape[1], len(names)):
+        frame[col] = ""
+    frame.columns = names
     return frame
 
 
@@ -205,7 +229,7 @@ def check_numeric(
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(
-            f"cannot parse {raw.iloc[row]!r} as a number",
+            f"cannot parse {shorten(repr(raw.iloc[row]))} as a number",
             file=path,
             line=row + first_line,
             field=field or column,
@@ -219,6 +243,42 @@ def check_numeric(
         what = "missing" if bool(empty.iloc[row]) else "NaN or infinite"
         raise DataError(f"value is {what}", file=path, line=row + first_line, field=field or column)
     return arr
+
+
+# timestamps are seconds (milliseconds in some releases); 2**53 is where float64 stops counting exactly, far
+# beyond any real clock and far below int64's limit, where a cast would silently wrap around
+MAX_TIMESTAMP = 2**53
+
+
+def to_timestamps(
+    values: np.ndarray, path: Path | str | None, *, first_line: int = 1, field: str = "timestamp"
+) -> np.ndarray:
+    """Finite float timestamps as int64; a negative or out-of-range value is a DataError naming its line."""
+    values = np.asarray(values, dtype=np.float64)
+    bad = (values < 0) | (values > MAX_TIMESTAMP) | ~np.isfinite(values)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        v = values[row]
+        what = (
+            f"is negative ({v:.0f})"
+            if v < 0
+            else f"is out of range ({shorten(f'{v:.6g}')}; at most 2^53)"
+        )
+        raise DataError(f"timestamp {what}", file=path, line=row + first_line, field=field)
+    return values.astype(np.int64)
+
+
+# an id longer than this is not an id (a whole file pasted into a cell, a broken quote); longer ids would also
+# make numpy's fixed-width string arrays (len x rows) explode
+MAX_ID_LENGTH = 1000
+
+
+def shorten(value: object, limit: int = 60) -> str:
+    """``value`` as text, cut to ``limit`` characters with its full length said (for error messages)."""
+    text = str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def load_json(path: Path, encoding: str = "utf-8", *, field: str | None = None) -> Any:

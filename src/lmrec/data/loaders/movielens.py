@@ -27,7 +27,7 @@ import pandas as pd
 
 from lmrec.data._build import build_dataset
 from lmrec.data._dataset import Dataset
-from lmrec.data.loaders._read import check_numeric, read_delimited, read_text
+from lmrec.data.loaders._read import check_numeric, read_delimited, read_text, to_timestamps
 from lmrec.errors import DataError
 
 ML100K_GENRES = (
@@ -80,7 +80,9 @@ def _events(frame: pd.DataFrame, path: Path, first_line: int) -> pd.DataFrame:
         {
             "user": frame["user"].str.strip(),
             "item": frame["item"].str.strip(),
-            "timestamp": check_numeric(frame, "timestamp", path, first_line=first_line).astype(np.int64),
+            "timestamp": to_timestamps(
+                check_numeric(frame, "timestamp", path, first_line=first_line), path, first_line=first_line
+            ),
             "rating": check_numeric(frame, "rating", path, first_line=first_line),
         }
     )

@@ -22,7 +22,7 @@ import pandas as pd
 
 from lmrec.data._build import build_dataset
 from lmrec.data._dataset import Dataset
-from lmrec.data.loaders._read import check_numeric, find_data_file, read_delimited, split_list
+from lmrec.data.loaders._read import check_numeric, find_data_file, read_delimited, split_list, to_timestamps
 from lmrec.errors import DataError
 
 TYPES = ("token", "token_seq", "float", "float_seq")
@@ -65,7 +65,9 @@ def load(
             if types[col] != "float":
                 raise DataError(f"must be typed float, not {types[col]}", file=inter_path, field=col)
             values = check_numeric(inter, col, inter_path, first_line=2)
-            events[target] = values.astype(np.int64) if target == "timestamp" else values
+            if target == "timestamp":
+                values = to_timestamps(values, inter_path, first_line=2, field=col)
+            events[target] = values
 
     items = None
     item_path = folder / f"{prefix}.item"

@@ -27,6 +27,8 @@ from lmrec.data.loaders._read import (
     read_bytes,
     read_delimited,
     require_columns,
+    shorten,
+    to_timestamps,
 )
 from lmrec.errors import DataError
 
@@ -170,18 +172,20 @@ def parse_time(frame: pd.DataFrame, column: str, path: Path, first_line: int) ->
     raw = frame[column]
     numbers = pd.to_numeric(raw, errors="coerce")
     if numbers.notna().all():
-        return check_numeric(frame, column, path, first_line=first_line).astype(np.int64)
+        values = check_numeric(frame, column, path, first_line=first_line)
+        return to_timestamps(values, path, first_line=first_line, field=column)
     dates = pd.to_datetime(raw.astype(str), errors="coerce", utc=True, format="mixed")
     parsed = numbers.notna() | dates.notna()
     if parsed.all() and numbers.isna().all():
         # resolution-independent (pandas 3 parses to microseconds, pandas 2 to nanoseconds)
         epoch = pd.Timestamp(0, tz="UTC")
-        return ((dates - epoch) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
+        seconds = ((dates - epoch) // pd.Timedelta(seconds=1)).to_numpy(np.float64)
+        return to_timestamps(seconds, path, first_line=first_line, field=column)
     row = int(
         np.flatnonzero((~parsed | numbers.notna()).to_numpy() if parsed.all() else ~parsed.to_numpy())[0]
     )
     raise DataError(
-        f"cannot parse {raw.iloc[row]!r} as a number or a date",
+        f"cannot parse {shorten(repr(raw.iloc[row]))} as a number or a date",
         file=path,
         line=row + first_line,
         field=column,

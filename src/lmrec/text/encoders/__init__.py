@@ -52,6 +52,8 @@ def get_encoder(name: str | Path = DEFAULT_ENCODER, **options: Any) -> TextEncod
     """
     if not isinstance(name, (str, Path)) or not str(name).strip():
         raise ConfigError(f"encoder name must be a non-empty string, got {name!r}")
+    if str(name) == "auto":  # with no texts to look at (``resolve_encoder`` looks at them): the default
+        name = DEFAULT_ENCODER
     key = (str(name), tuple(sorted(options.items())))
     with _LOCK:
         enc = _LOADED.get(key)

@@ -90,40 +90,24 @@ def batches(order: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
 
 
 class Progress:
-    """A rich progress bar over texts, or nothing (``enabled=False``)."""
+    """A bar over texts on the shared display (:mod:`lmrec.progress`), or nothing (``enabled=False``)."""
 
     def __init__(self, enabled: bool, total: int, description: str) -> None:
-        self._bar: Any = None
-        if enabled and total:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                TimeRemainingColumn,
-            )
-            from rich.progress import (
-                Progress as RichProgress,
-            )
+        from lmrec import progress
 
-            self._bar = RichProgress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-            )
-            self._task = self._bar.add_task(description, total=total)
+        self._cm = progress.task(description, total, requested=enabled and bool(total))
+        self._bar: Any = None
 
     def __enter__(self) -> Progress:
-        if self._bar is not None:
-            self._bar.__enter__()
+        self._bar = self._cm.__enter__()
         return self
 
     def advance(self, n: int) -> None:
         if self._bar is not None:
-            self._bar.advance(self._task, n)
+            self._bar.advance(n)
 
     def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(*exc)
+        self._cm.__exit__(*exc)
 
 
 class BaseEncoder:

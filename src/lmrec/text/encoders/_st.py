@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lmrec.text.encoders._base import BaseEncoder
+from lmrec.text.encoders._base import BaseEncoder, Progress
 from lmrec.text.encoders._hf import fp32_model_id, read_pooling
 from lmrec.text.encoders._resolve import quiet_transformers
 
@@ -49,11 +49,20 @@ class SentenceTransformerEncoder(BaseEncoder):
     def _embed(self, texts: list[str], batch_size: int, progress: bool) -> tuple[np.ndarray, int]:
         tok = self.model.tokenizer
         ids = tok(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
-        vecs = self.model.encode(
-            texts,
-            batch_size=batch_size,
-            show_progress_bar=progress,
-            convert_to_numpy=True,
-            normalize_embeddings=False,
-        )
+        parts = []
+        step = max(1, batch_size) * 16
+        with Progress(progress, len(texts), f"encoding ({self.name})") as bar:  # one progress system
+            for lo in range(0, len(texts), step):
+                chunk = texts[lo : lo + step]
+                parts.append(
+                    self.model.encode(
+                        chunk,
+                        batch_size=batch_size,
+                        show_progress_bar=False,
+                        convert_to_numpy=True,
+                        normalize_embeddings=False,
+                    )
+                )
+                bar.advance(len(chunk))
+        vecs = np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
         return np.asarray(vecs, dtype=np.float32), sum(1 for x in ids if len(x) > self.max_tokens)
