@@ -133,3 +133,56 @@ def test_keys_cli(tmp_path, capsys) -> None:
     assert key.split("_")[2] not in str(rows)  # the secret is never shown again
     assert cli(["keys", "revoke", "unknown", "--db", db]) == 2
     assert "no API key" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_a_schema_1_store_is_migrated_and_its_keys_keep_working(kind: str, tmp_path) -> None:
+    """A store written before scopes: its keys get the documented legacy scopes (read, events, catalog)."""
+    from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, Text, create_engine
+
+    from lmrec.serve.keys import LEGACY_SCOPES, digest
+    from lmrec.serve.store import _normalise_url
+
+    url = fresh_db_url(kind, tmp_path, "lmrec_migration_tests")
+    old = MetaData()
+    v1_version = Table(
+        "schema_version", old, Column("version", Integer, primary_key=True), Column("applied_at", Float)
+    )
+    v1_keys = Table(
+        "api_keys",
+        old,
+        Column("key_id", String(32), primary_key=True),
+        Column("name", String(200), nullable=False),
+        Column("salt", String(64), nullable=False),
+        Column("digest", String(128), nullable=False),
+        Column("created_at", Float, nullable=False),
+        Column("revoked", Boolean, nullable=False),
+    )
+    Table("idempotency", old, Column("key", String(200), primary_key=True), Column("response", Text))
+    engine = create_engine(_normalise_url(url))
+    old.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(v1_version).values(version=1, applied_at=0.0))
+        conn.execute(
+            insert(v1_keys).values(
+                key_id="0123456789ab",
+                name="old",
+                salt="s",
+                digest=digest("s", "secret"),
+                created_at=1.0,
+                revoked=False,
+            )
+        )
+    engine.dispose()
+    store = Store(url)
+    try:
+        assert store.schema_version() == SCHEMA_VERSION == 2
+        migrated = store.verify_key("lmk_0123456789ab_secret")
+        assert migrated is not None and migrated.name == "old" and migrated.scopes == LEGACY_SCOPES
+        assert store.verify_key("lmk_0123456789ab_wrong") is None
+        assert store.create_key("new", ["read"]).startswith("lmk_")
+        ids, dup = store.add_events([EventRecord("u", "view", "i1")], Idempotency("0123456789ab", "r1", "h"))
+        assert not dup and store.add_events([], Idempotency("0123456789ab", "r1", "h")) == (ids, True)
+        assert Store(url).init_schema() == 2  # opening it again changes nothing
+    finally:
+        store.close()

@@ -82,6 +82,7 @@ def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | Non
     app.state.service = service
     app.state.metrics = metrics
     app.state.limiter = limiter
+    app.state.verifier = verifier
     docs_html, docs_csp = docs_page("/openapi.json", app.title + " - API")
 
     def may_read_users(caller: Caller | None) -> bool:

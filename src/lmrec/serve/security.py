@@ -64,6 +64,11 @@ class KeyVerifier:
             return True, hit[1]
         return False, None
 
+    def was_valid(self, token: str) -> bool:
+        """Whether ``token`` was a valid key at its last check (however long ago)."""
+        hit = self._cache.get(token)
+        return hit is not None and hit[1] is not None
+
     def verify(self, token: str) -> ApiKey | None:
         found, key = self.cached(token)
         if found:
@@ -170,7 +175,7 @@ class Guard:
         """The caller and, when a bucket is empty, the wait and the message of the 429."""
         address = client_address(scope, self.trust_xff)
         present, token = bearer_token(scope)
-        limits, charged = self.limits, False
+        limits = self.limits
         if not present:
             caller = Caller(address)
         elif token is None:
@@ -178,23 +183,22 @@ class Guard:
         else:
             found, key = self.verifier.cached(token)
             if not found:
-                # a store lookup: charged to the address first, so floods of made-up keys stay cheap
-                if limits.enabled:
-                    wait = self.limiter.take(("address", address), limits.address)
+                # a store lookup: a token never seen valid is charged to its address's lookup bucket first, so
+                # floods of made-up keys stay cheap, while known keys are re-checked without a charge
+                if limits.enabled and not self.verifier.was_valid(token):
+                    wait = self.limiter.take(("lookup", address), limits.address)
                     if wait:
                         return Caller(address), wait, limit_message(limits.address, "client address", wait)
-                charged = True
                 key = self.verifier.verify(token)
             caller = Caller(address, key) if key is not None else Caller(address, error="invalid API key")
         if limits.enabled:
             if caller.key is not None:
-                wait = self.limiter.take(("key", caller.key.key_id), limits.key)
-                if wait:
-                    return caller, wait, limit_message(limits.key, "API key", wait)
-            elif not charged:
-                wait = self.limiter.take(("address", address), limits.address)
-                if wait:
-                    return caller, wait, limit_message(limits.address, "client address", wait)
+                limit, name, who = limits.key, ("key", caller.key.key_id), "API key"
+            else:
+                limit, name, who = limits.address, ("address", address), "client address"
+            wait = self.limiter.take(name, limit)
+            if wait:
+                return caller, wait, limit_message(limit, who, wait)
         return caller, 0.0, ""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
