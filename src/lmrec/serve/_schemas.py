@@ -9,14 +9,26 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 EventType = Literal["view", "click", "like", "purchase", "add_to_cart", "rating", "review", "search"]
 ITEM_EVENTS = {"view", "click", "like", "purchase", "add_to_cart", "rating", "review"}
 ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # no control characters (PostgreSQL text cannot hold NUL)
+# a new item's id is one plain URL path segment, so /items/{id} always reaches it: no '/' (a path separator even
+# when encoded), no '%' (decoded once more by careless clients and proxies), no leading '.' (clients drop the
+# dot segments '.' and '..')
+NEW_ID_PATTERN = r"^[^\x00-\x1f\x7f/%.][^\x00-\x1f\x7f/%]*$"
 NO_NUL = r"^[^\x00]*$"
 NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"  # some character other than white space (and no NUL)
 Id = Field(min_length=1, max_length=200, pattern=ID_PATTERN)
+
+
+def _whole_number(value: object) -> object:
+    # JSON Schema's "integer" includes 5.0; strict pydantic would reject it, so it becomes 5 first
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+JsonInt = Annotated[int, BeforeValidator(_whole_number)]
 
 
 class _Strict(BaseModel):
@@ -73,7 +85,7 @@ class SessionRequest(_Strict):
         default_factory=list, max_length=500
     )
     text: str | None = Field(default=None, max_length=2000)
-    k: int = Field(default=10, ge=1, le=100)
+    k: JsonInt = Field(default=10, ge=1, le=100)
     exclude_seen: bool = True
     explain: bool = False
 
@@ -124,7 +136,8 @@ EventIn = Annotated[ItemEvent | RatingEvent | SearchEvent, Field(discriminator="
 
 
 class EventsRequest(_Strict):
-    """One or more events; ``idempotency_key`` (or the Idempotency-Key header) makes a retry store nothing.
+    """One or more events; ``idempotency_key`` (or the Idempotency-Key header, which wins when both are sent)
+    makes a retry store nothing.
 
     Idempotency keys belong to the API key that sent them and are bound to the events sent: a retry with the
     same key and the same events gets the first answer (``duplicate: true``); the same key with other events
@@ -141,7 +154,12 @@ class EventsAccepted(BaseModel):
 
 
 class ItemIn(_Strict):
-    id: str = Id
+    id: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=NEW_ID_PATTERN,
+        description="No '/', no '%', no leading '.': the id is one URL path segment.",
+    )
     title: str = Field(min_length=1, max_length=1000)
     description: str | None = Field(default=None, max_length=20000)
     categories: list[str] = Field(default_factory=list, max_length=50)

@@ -356,7 +356,13 @@ def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | Non
         req: EventsRequest,
         caller: Annotated[Caller, Depends(needs("events"))],
         idempotency_key: Annotated[
-            str | None, Header(min_length=1, max_length=200, pattern=ID_PATTERN)
+            str | None,
+            Header(
+                min_length=1,
+                max_length=200,
+                pattern=ID_PATTERN,
+                description="Makes a retry store nothing (overrides the body's idempotency_key).",
+            ),
         ] = None,
     ) -> EventsAccepted:
         if len(req.events) > settings.max_events_per_request:
@@ -366,16 +372,6 @@ def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | Non
                         "loc": ("body", "events"),
                         "type": "too_long",
                         "msg": f"at most {settings.max_events_per_request} events",
-                    }
-                ]
-            )
-        if idempotency_key and req.idempotency_key and idempotency_key != req.idempotency_key:
-            raise RequestValidationError(
-                [
-                    {
-                        "loc": ("body", "idempotency_key"),
-                        "type": "value_error",
-                        "msg": "differs from the Idempotency-Key header: send one key",
                     }
                 ]
             )
