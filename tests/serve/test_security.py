@@ -328,3 +328,31 @@ def test_schema_states_the_rules(secured) -> None:
                 assert "403" in codes, (method, path)
     assert {"200", "201"} <= set(spec["paths"]["/items"]["post"]["responses"])
     assert "409" in spec["paths"]["/events"]["post"]["responses"]
+
+
+def test_lmrec_serve_warns_loudly_when_user_reads_are_open(model_dir, tmp_path) -> None:
+    from tests.serve.conftest import settings_file, start_server, stop_server
+
+    np.save(tmp_path / "v.npy", np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32))
+    settings = settings_file(tmp_path / "s.json", item_vectors=str(tmp_path / "v.npy"))
+    db = f"sqlite:///{tmp_path / 's.sqlite'}"
+    server = start_server(
+        model_dir, db, tmp_path / "log", "--settings", str(settings), "--open-user-reads", scopes=("events",)
+    )
+    try:
+        with server.client(auth=False) as c:
+            assert c.get("/health").json()["user_reads"] == "open"
+            assert c.get("/users/u1/recommendations").status_code == 200
+    finally:
+        stop_server(server)
+    log = server.log.read_text()
+    assert "WARNING" in log and "open_user_reads is ON" in log and "ANY user's" in log
+
+
+def test_contradicting_read_settings_are_a_one_line_error(model_dir, tmp_path, capsys) -> None:
+    from lmrec.cli import main as cli
+
+    (tmp_path / "s.json").write_text('{"require_key_for_reads": true}')
+    code = cli(["serve", str(model_dir), "--settings", str(tmp_path / "s.json"), "--open-user-reads"])
+    err = capsys.readouterr().err
+    assert code == 2 and "contradict" in err and len(err.strip().splitlines()) == 1
