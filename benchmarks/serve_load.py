@@ -22,6 +22,9 @@ answers ``GET /users/{id}/recommendations?k=10`` under two kinds of load, ``--se
     rate, p50/p99, and requests still unanswered 3 s after the schedule ended (counted with their waiting
     time so far, a lower bound).
 
+Security is on, as in production: every request carries an API key with the ``read`` scope (user data needs
+one) and the server's rate limits are on (the defaults, or those of ``--settings``; a 429 counts as an error).
+
 Both load generators are raw asyncio HTTP/1.1 keep-alive connections (on uvloop when installed) in this
 process, on the same cores as the server; the table reports their CPU share (``gen cores``), the server's
 CPU per request (``srv ms/req``, all worker processes) and the 1-minute load average, so a run on a busy
@@ -30,8 +33,9 @@ machine can be told from a slow server. Recall@10 of HNSW = overlap of its top 1
 
 Phase 2, durability: ``--events`` events are POSTed (one per request, each with its own Idempotency-Key, 20
 concurrent writers, 10 concurrent recommendation readers) to a server on the tiny catalog; after 30% are
-acknowledged the server is killed with SIGKILL and restarted; writers retry unanswered requests with the same
-key. At the end: events acknowledged vs stored, lost (acknowledged but absent) and duplicates.
+acknowledged the server is killed with SIGKILL and restarted; writers retry unanswered requests (and 429s)
+with the same key. The writers' and readers' key has the ``events`` and ``read`` scopes. At the end: events
+acknowledged vs stored, lost (acknowledged but absent) and duplicates.
 
 Usage: ``python benchmarks/serve_load.py [--items N] [--seconds S] [--workers W] [--rate R] [--workdir DIR]
 [--postgres URL]``.
@@ -182,9 +186,10 @@ class Server:
                 self.proc.kill()
 
 
-def create_key(db: str) -> str:
+def create_key(db: str, *scopes: str) -> str:
+    scope_args = [a for s in scopes for a in ("--scope", s)]
     out = subprocess.run(
-        [sys.executable, "-m", "lmrec", "keys", "create", "--db", db, "--name", "bench"],
+        [sys.executable, "-m", "lmrec", "keys", "create", "--db", db, "--name", "bench", *scope_args],
         check=True,
         capture_output=True,
         text=True,
@@ -226,9 +231,10 @@ class _Conn:
             self.writer.close()
 
 
-def _requests(url: str, users: list[str], k: int = 10) -> list[bytes]:
+def _requests(url: str, users: list[str], key: str, k: int = 10) -> list[bytes]:
     host = url.split("://", 1)[1]
-    return [f"GET /users/{u}/recommendations?k={k} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode() for u in users]
+    head = f"Host: {host}\r\nAuthorization: Bearer {key}\r\n\r\n"
+    return [f"GET /users/{u}/recommendations?k={k} HTTP/1.1\r\n{head}".encode() for u in users]
 
 
 def _host_port(url: str) -> tuple[str, int]:
@@ -272,11 +278,11 @@ def _summary(
 
 
 async def closed_loop(
-    url: str, users: list[str], concurrency: int, seconds: float, pid: int
+    url: str, users: list[str], key: str, concurrency: int, seconds: float, pid: int
 ) -> dict[str, Any]:
     """``concurrency`` closed-loop clients (each sends its next request when the previous answer arrives),
     one keep-alive connection each, for ``seconds``: latency percentiles and (saturation) throughput."""
-    reqs = _requests(url, users)
+    reqs = _requests(url, users, key)
     conns = [await _Conn(*_host_port(url)).open() for _ in range(concurrency)]
     lat: list[float] = []
     errors = 0
@@ -304,7 +310,14 @@ async def closed_loop(
 
 
 async def open_loop(
-    url: str, users: list[str], rate: float, connections: int, seconds: float, pid: int, drain: float = 3.0
+    url: str,
+    users: list[str],
+    key: str,
+    rate: float,
+    connections: int,
+    seconds: float,
+    pid: int,
+    drain: float = 3.0,
 ) -> dict[str, Any]:
     """Requests arrive on a fixed schedule (``rate`` per second for ``seconds``) whatever the server does and
     go out on the first free one of ``connections`` keep-alive connections; latency counts from the
@@ -312,7 +325,7 @@ async def open_loop(
 
     Requests still unanswered ``drain`` seconds after the schedule ends are cut off and counted in
     ``unfinished``, with their waiting time so far as their latency (a lower bound)."""
-    reqs = _requests(url, users)
+    reqs = _requests(url, users, key)
     conns = [await _Conn(*_host_port(url)).open() for _ in range(connections)]
     queue: asyncio.Queue[float | None] = asyncio.Queue()
     lat: list[float] = []
@@ -391,6 +404,15 @@ def _row(r: dict[str, Any]) -> str:
     )
 
 
+def _limits(settings: Path | None) -> str:
+    from lmrec.serve import ServeSettings
+
+    r = (ServeSettings.from_json(settings) if settings else ServeSettings()).rate_limits
+    if not r.enabled:
+        return "off"
+    return f"on, {r.key.per_second:g}/s (bursts of {r.key.burst}) per key and per server process"
+
+
 def _loadavg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -405,10 +427,10 @@ def run_async(coro: Any) -> Any:
         return runner.run(coro)
 
 
-def fetch_top(url: str, users: list[str]) -> dict[str, list[str]]:
+def fetch_top(url: str, users: list[str], key: str) -> dict[str, list[str]]:
     import httpx
 
-    with httpx.Client(base_url=url, timeout=60) as c:
+    with httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {key}"}) as c:
         return {
             u: [x["id"] for x in c.get(f"/users/{u}/recommendations", params={"k": 10}).json()["items"]]
             for u in users
@@ -527,6 +549,7 @@ def main() -> None:
                 extra += ["--settings", str(args.settings)]
             closed, opened, tops, starts = [], [], {}, {}
             for kind in args.index:
+                key = create_key(f"sqlite:///{tmp / (kind + '.sqlite')}", "read")
                 srv = Server(
                     model_dir,
                     f"sqlite:///{tmp / (kind + '.sqlite')}",
@@ -539,20 +562,23 @@ def main() -> None:
                 assert srv.proc is not None
                 pid = srv.proc.pid
                 try:
-                    run_async(closed_loop(srv.url, users, 4, 1.0, pid))  # warm-up
+                    run_async(closed_loop(srv.url, users, key, 4, 1.0, pid))  # warm-up
                     for c in args.concurrency:
-                        r = run_async(closed_loop(srv.url, users, c, args.seconds, pid))
+                        r = run_async(closed_loop(srv.url, users, key, c, args.seconds, pid))
                         closed.append((kind, c, r))
                         print(f"  {kind} closed c={c}: {_fmt(r)}", flush=True)
                     for c in args.connections:
-                        r = run_async(open_loop(srv.url, users, args.rate, c, args.seconds, pid))
+                        r = run_async(open_loop(srv.url, users, key, args.rate, c, args.seconds, pid))
                         opened.append((kind, c, r))
                         print(f"  {kind} open {args.rate:g}/s conns={c}: {_fmt(r)}", flush=True)
-                    tops[kind] = fetch_top(srv.url, users[:300])
+                    tops[kind] = fetch_top(srv.url, users[:300], key)
                 finally:
                     srv.stop()
             where = f"{args.workers} server process{'es' if args.workers > 1 else ''}, SQLite, loopback"
             print()
+            print(
+                f"security: an API key (scope read) on every request; rate limits: {_limits(args.settings)}"
+            )
             print(f"GET /users/{{id}}/recommendations?k=10 ({where}); load generator on the same cores")
             print(f"(a) closed loop, {args.seconds:g} s per row: saturation throughput")
             head = (
@@ -596,7 +622,7 @@ def main() -> None:
                 s = Store(db, create=False)
                 metadata.drop_all(s.engine)
                 s.close()
-            key = create_key(db)
+            key = create_key(db, "events", "read")
             srv = Server(tiny, db, tmp / f"durable-{name}.log", "--settings", str(tmp / "tiny_settings.json"))
             srv.start()
             try:

@@ -23,7 +23,7 @@ def test_compressed_textseq_is_served(tmp_path):
     service = app.state.service
     assert service.model.name == "textseq-compressed"
     assert service._encoder_name == "minilm-onnx-int8"
-    key = service.store.create_key("t")
+    key = service.store.create_key("t", ["catalog"])
     with TestClient(app) as c:
         got = c.post("/recommendations", json={"items": ["i1", "i2"], "k": 5}).json()["items"]
         idx, _ = service.model.recommend([np.array([1, 2])], k=5)

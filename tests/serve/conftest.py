@@ -1,8 +1,12 @@
 """A real uvicorn server (subprocess, 127.0.0.1, random free port) per store: SQLite always, PostgreSQL when
-``LMREC_TEST_POSTGRES_URL`` is set. The model is Popularity on the tiny dataset, with its catalog."""
+``LMREC_TEST_POSTGRES_URL`` is set. The model is Popularity on the tiny dataset, with its catalog.
+
+Servers started here run with rate limits far above what a test sends (:data:`TEST_LIMITS`), so the default
+limits never slow or flake a test; the rate-limit tests set their own small ones."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -24,6 +28,16 @@ REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("LMREC_TEST_ARTIFACTS", REPO / "build" / "test-artifacts")) / "serve"
 PG_URL = os.environ.get("LMREC_TEST_POSTGRES_URL")
 STORES = ["sqlite"] + (["postgresql"] if PG_URL else [])
+_HIGH = {"per_second": 100_000, "burst": 100_000}
+TEST_LIMITS = {
+    "rate_limits": {"address": _HIGH, "key": _HIGH, "encoder_address": _HIGH, "encoder_key": _HIGH}
+}
+
+
+def settings_file(path: Path, **settings: object) -> Path:
+    """A ServeSettings JSON file with the test rate limits plus ``settings``."""
+    path.write_text(json.dumps({**TEST_LIMITS, **settings}), encoding="utf-8")
+    return path
 
 
 @dataclass
@@ -49,11 +63,19 @@ def lmrec_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "lmrec", *args]
 
 
-def start_server(model_dir: Path, db_url: str, log: Path, *extra: str, timeout: float = 180) -> Server:
-    """Create a key with the CLI, start `lmrec serve` and wait until /health answers."""
+def start_server(
+    model_dir: Path,
+    db_url: str,
+    log: Path,
+    *extra: str,
+    timeout: float = 180,
+    scopes: tuple[str, ...] = ("admin",),
+) -> Server:
+    """Create a key with the CLI (``scopes``), start `lmrec serve` and wait until /health answers."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    scope_args = [a for s in scopes for a in ("--scope", s)]
     key = subprocess.run(
-        lmrec_cmd("keys", "create", "--db", db_url, "--name", "tests"),
+        lmrec_cmd("keys", "create", "--db", db_url, "--name", "tests", *scope_args),
         check=True,
         capture_output=True,
         text=True,
@@ -144,6 +166,9 @@ def server(
 ) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp(f"server_{request.param}")
     db_url = fresh_db_url(request.param, tmp, "lmrec_api_tests")
-    srv = start_server(model_dir, db_url, tmp / "server.log", "--report", str(report_dir))
+    settings = settings_file(tmp / "settings.json")
+    srv = start_server(
+        model_dir, db_url, tmp / "server.log", "--report", str(report_dir), "--settings", str(settings)
+    )
     yield srv
     stop_server(srv)

@@ -24,7 +24,7 @@ def test_health_and_openapi(server: Server) -> None:
     with server.client(auth=False) as c:
         h = c.get("/health").json()
         assert h["status"] == "ok" and h["model"] == "pop" and h["items"] >= 30
-        assert h["index"]["kind"] == "exact" and h["schema_version"] == 1
+        assert h["index"]["kind"] == "exact" and h["schema_version"] == 2 and h["user_reads"] == "key"
         paths = c.get("/openapi.json").json()["paths"]
     for p in (
         "/health",
@@ -75,7 +75,7 @@ def test_text_search(server: Server) -> None:
 
 def test_known_user_excludes_seen_and_explains(server: Server, tiny) -> None:
     seen = {f"i{i}" for i in tiny.interactions.item[tiny.interactions.user == 1]}
-    with server.client(auth=False) as c:
+    with server.client() as c:
         res = c.get("/users/u1/recommendations", params={"k": 5, "explain": "true"}).json()
         assert not res["cold_start"] and len(res["items"]) == 5
         assert not {x["id"] for x in res["items"]} & seen
@@ -92,7 +92,7 @@ def test_known_user_excludes_seen_and_explains(server: Server, tiny) -> None:
 
 def test_unknown_user_gets_popular_items(server: Server, tiny) -> None:
     counts = np.bincount(tiny.interactions.item, minlength=tiny.n_items)
-    with server.client(auth=False) as c:
+    with server.client() as c:
         res = c.get(f"/users/{uid()}/recommendations", params={"k": 3, "explain": "true"}).json()
     assert res["cold_start"]
     top = [int(x["id"][1:]) for x in res["items"]]
@@ -115,7 +115,7 @@ def test_an_event_changes_the_next_recommendation(server: Server) -> None:
 
 
 def test_explore_without_a_bandit_is_422(server: Server) -> None:
-    with server.client(auth=False) as c:
+    with server.client() as c:
         r = c.get("/users/u1/recommendations", params={"explore": "true"})
     assert r.status_code == 422
     (err,) = r.json()["detail"]
@@ -141,7 +141,9 @@ def test_writes_need_a_valid_key(server: Server) -> None:
         assert c.post("/events", json=event, headers={"Authorization": "Basic abc"}).status_code == 401
         assert c.post("/items", json={"id": "z", "title": "t"}).status_code == 401
         assert c.delete("/items/i1").status_code == 401
-        assert c.get("/items/i1").status_code == 200  # reads are open by default
+        assert c.get("/items/i1").status_code == 200  # catalog reads are open by default
+        assert c.get("/users/u1/recommendations").status_code == 401  # a user's data is not
+        assert c.get("/items/i1", headers=bad).status_code == 401  # an invalid key is never ignored
 
 
 def test_idempotency_key_stores_a_retry_once(server: Server) -> None:
@@ -176,15 +178,28 @@ def test_idempotency_key_stores_a_retry_once(server: Server) -> None:
 
 def test_bad_input_is_422_with_the_field(server: Server) -> None:
     with server.client() as c:
+        # an event's required fields depend on its type (a discriminated union: the tag is in the loc)
         r = c.post("/events", json={"events": [{"user_id": "a", "type": "rating", "item_id": "i1"}]})
-        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "events", 0, "value"]
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == [
+            "body",
+            "events",
+            0,
+            "rating",
+            "value",
+        ]
         r = c.post("/events", json={"events": [{"user_id": "a", "type": "click"}]})
         assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "item_id"
         r = c.post("/events", json={"events": [{"user_id": "a", "type": "teleport", "item_id": "i1"}]})
-        assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "type"
+        assert r.status_code == 422 and r.json()["detail"][0]["type"] == "union_tag_invalid"
+        assert "teleport" in r.json()["detail"][0]["msg"]
         assert c.post("/events", json={"events": []}).status_code == 422
         r = c.post("/events", content=b"{not json", headers={"Content-Type": "application/json"})
-        assert r.status_code == 422
+        assert r.status_code == 400 and "not valid JSON" in r.json()["detail"]
+        r = c.post("/events", content=b'{"events": []}', headers={"Content-Type": "text/plain"})
+        assert r.status_code == 415
+        r = c.post("/recommendations", json={"items": ["i1"], "explain": 0})  # strict booleans
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "explain"]
+        assert c.get("/users/u1/recommendations", params={"explain": "1"}).status_code == 422
         assert c.get("/users/u1/recommendations", params={"k": 0}).status_code == 422
         assert c.get("/users/u1/recommendations", params={"k": 10_000}).status_code == 422
         assert c.get("/users/u1/recommendations", params={"k": "ten"}).status_code == 422
@@ -269,8 +284,20 @@ def test_metrics(server: Server) -> None:
 
 def test_web_pages(server: Server) -> None:
     with server.client(auth=False) as c:
-        page = c.get("/").text
+        r = c.get("/")
+        page = r.text
         assert '<label for="q">' in page and "<h1>" in page
+        assert 'data-key-storage="memory"' in page  # no key in localStorage unless the operator opts in
+        csp = r.headers["content-security-policy"]
+        assert "script-src 'self';" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+        assert r.headers["x-frame-options"] == "DENY" and r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["referrer-policy"] == "no-referrer"
+        assert "<script>" not in page and "style=" not in page and " on" + "click=" not in page
         assert c.get("/static/app.js").status_code == 200
         assert "iframe" in c.get("/report").text
-        assert "NDCG@10 table" in c.get("/report/files/report.html").text
+        framed = c.get("/report/files/report.html")
+        assert "NDCG@10 table" in framed.text
+        # the report is shown in the /report page's frame (same origin only) and may not run scripts
+        assert framed.headers["x-frame-options"] == "SAMEORIGIN"
+        assert "frame-ancestors 'self'" in framed.headers["content-security-policy"]
+        assert "script-src" not in framed.headers["content-security-policy"]  # default-src 'none' applies

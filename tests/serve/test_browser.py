@@ -1,4 +1,5 @@
-"""The web page in a real browser (Playwright + Debian chromium): search -> like -> recommendations."""
+"""The web page in a real browser (Playwright + Debian chromium): search -> like -> recommendations, with a
+key and anonymously (the tab's likes as an item list), under the page's Content-Security-Policy."""
 
 from __future__ import annotations
 
@@ -74,12 +75,14 @@ def test_search_like_and_see_recommendations(browser, server: Server) -> None:
     page = browser.new_page(viewport={"width": 1100, "height": 1400})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: "Content Security Policy" in m.text and errors.append(m.text))
     page.goto(server.url + "/")
     expect(page.get_by_role("heading", name="Search the catalog")).to_be_visible()
 
     page.get_by_label("Your user id").fill("browser-user")
-    page.get_by_label("API key (needed to like items)").fill(server.key)
+    page.get_by_label("API key").fill(server.key)
     page.get_by_role("button", name="Save").click()
+    assert page.evaluate("localStorage.getItem('lmrec.key')") is None  # the operator did not opt in
 
     # the search box is reachable and submittable from the keyboard
     page.get_by_label("Words describing what you look for").fill("space science fiction")
@@ -112,4 +115,28 @@ def test_search_like_and_see_recommendations(browser, server: Server) -> None:
     expect(page.get_by_role("heading", name="Evaluation report")).to_be_visible()
     frame = page.frame_locator("iframe[title^='Evaluation report']")
     expect(frame.get_by_role("heading", name="NDCG@10 table")).to_be_visible()
+    page.close()
+
+
+def test_an_anonymous_visitor_gets_recommendations_from_the_tabs_likes(browser, server: Server) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1100, "height": 1400})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: "Content Security Policy" in m.text and errors.append(m.text))
+    posted: list[str] = []
+    page.on("request", lambda r: r.method == "POST" and posted.append(r.url.split("/", 3)[-1]))
+    page.goto(server.url + "/")
+    page.get_by_label("Words describing what you look for").fill("romantic comedy")
+    page.keyboard.press("Enter")
+    results = page.get_by_role("list", name="Search results").get_by_role("listitem")
+    expect(results).to_have_count(10)
+    title = results.first.get_by_role("button").first.inner_text()
+    results.first.get_by_role("button", name=f"Like {title}").click()
+    expect(page.get_by_role("status")).to_contain_text(f"You liked “{title}”")
+    recs = page.get_by_role("list", name="Recommendations")
+    expect(recs).to_contain_text(f"Recommended because you liked {short_title(title)}")
+    assert "events" not in posted and "recommendations" in posted  # nothing stored without a key
+    assert not errors, errors
     page.close()

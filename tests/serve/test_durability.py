@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 import time
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 
 from lmrec.serve.store import Store
-from tests.serve.conftest import STORES, fresh_db_url, start_server, stop_server
+from tests.serve.conftest import STORES, fresh_db_url, settings_file, start_server, stop_server
 
 
 @pytest.mark.parametrize("kind", STORES)
@@ -21,9 +20,14 @@ def test_acknowledged_events_survive_kill_9(kind: str, model_dir, tmp_path) -> N
     # precomputed item vectors: this server never needs the text encoder, so it starts fast
     vectors = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32)
     np.save(tmp_path / "vectors.npy", vectors)
-    (tmp_path / "settings.json").write_text(json.dumps({"item_vectors": str(tmp_path / "vectors.npy")}))
+    settings_file(tmp_path / "settings.json", item_vectors=str(tmp_path / "vectors.npy"))
     server = start_server(
-        model_dir, db_url, tmp_path / "server.log", "--settings", str(tmp_path / "settings.json")
+        model_dir,
+        db_url,
+        tmp_path / "server.log",
+        "--settings",
+        str(tmp_path / "settings.json"),
+        scopes=("events",),
     )
     acked: list[int] = []
     lock = threading.Lock()

@@ -5,18 +5,16 @@ Two RecService instances over one SQLite file stand in for two `lmrec serve --wo
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 
 from lmrec.serve import ServeSettings
 from lmrec.serve._service import RecService
 from lmrec.serve.store import EventRecord, Store
-from tests.serve.conftest import start_server, stop_server
+from tests.serve.conftest import settings_file, start_server, stop_server
 
 
 def _ids(ranked) -> list[int]:
@@ -29,8 +27,7 @@ def fast_settings(tmp_path_factory: pytest.TempPathFactory, tiny) -> Path:
     out = tmp_path_factory.mktemp("cache_settings")
     vecs = np.random.default_rng(0).normal(size=(tiny.n_items, 8)).astype(np.float32)
     np.save(out / "vectors.npy", vecs)
-    (out / "settings.json").write_text(json.dumps({"item_vectors": str(out / "vectors.npy")}))
-    return out / "settings.json"
+    return settings_file(out / "settings.json", item_vectors=str(out / "vectors.npy"))
 
 
 def test_an_event_stored_by_another_process_shows_at_once(
@@ -94,7 +91,7 @@ def test_two_worker_processes_see_each_others_events(
 
     def fresh_get() -> dict:
         # a new connection each time, so the kernel spreads the requests over both worker processes
-        with httpx.Client(base_url=srv.url, timeout=60) as c:
+        with srv.client() as c:  # a key with the read scope: user data is private by default
             return c.get(f"/users/{user}/recommendations", params={"k": 5}).json()
 
     try:
@@ -112,20 +109,27 @@ def test_two_worker_processes_see_each_others_events(
 
 
 def test_the_fast_read_path_answers_like_the_fastapi_route(server) -> None:
-    """Plain requests take the middleware fast path; spelling a flag 'True' (accepted by FastAPI, not by the
-    fast path) sends the same request through the FastAPI route: same JSON. Invalid ones still get 422."""
-    with server.client(auth=False) as c:
+    """Plain requests take the middleware fast path; repeating a parameter (the fast path takes only
+    unambiguous requests) sends the same request through the FastAPI route: same JSON and headers. Invalid
+    ones still get 422, and neither path answers a caller without the read scope."""
+    with server.client() as c:
         for user in ("u1", "u3", f"unknown-{uuid.uuid4().hex[:6]}"):
             fast = c.get(f"/users/{user}/recommendations", params={"k": 4, "explain": "false"})
-            slow = c.get(f"/users/{user}/recommendations", params={"k": 4, "explain": "False"})
+            slow = c.get(
+                f"/users/{user}/recommendations", params=[("k", "4"), ("k", "4"), ("explain", "false")]
+            )
             assert fast.status_code == slow.status_code == 200
             assert fast.headers["content-type"] == slow.headers["content-type"] == "application/json"
+            assert fast.headers["cache-control"] == slow.headers["cache-control"] == "no-store"
             assert fast.json() == slow.json() and len(fast.json()["items"]) == 4
-            seen = c.get(f"/users/{user}/recommendations", params={"exclude_seen": "0"}).json()
-            assert seen == c.get(f"/users/{user}/recommendations", params={"exclude_seen": "no"}).json()
-        for bad in ({"k": "0"}, {"k": "abc"}, {"k": "101"}, {"exclude_seen": "maybe"}):
+            seen = c.get(f"/users/{user}/recommendations", params={"exclude_seen": "false"}).json()
+            twice = [("exclude_seen", "false"), ("exclude_seen", "false")]
+            assert seen == c.get(f"/users/{user}/recommendations", params=twice).json()
+        for bad in ({"k": "0"}, {"k": "abc"}, {"k": "101"}, {"exclude_seen": "maybe"}, {"exclude_seen": "0"}):
             r = c.get("/users/u1/recommendations", params=bad)
             assert r.status_code == 422, bad
         assert c.get("/users/%01x/recommendations").status_code == 422  # control character in the id
         metrics = c.get("/metrics").text
+    with server.client(auth=False) as anon:
+        assert anon.get("/users/u1/recommendations").status_code == 401  # would be the fast path's request
     assert 'route="/users/{user_id}/recommendations",status="200"' in metrics

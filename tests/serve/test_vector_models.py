@@ -28,8 +28,10 @@ def test_content_model_uses_the_index_and_matches_score(tiny, tmp_path, kind: st
     model = ContentRecommender().fit(tiny.interactions, items=tiny.items, options=FitOptions())
     app, service = _app(model, tiny, tmp_path, index=IndexConfig(kind=kind))
     assert service.rec_index is service.text_index and service.rec_index.kind == kind
+    auth = {"Authorization": f"Bearer {service.store.create_key('t', ['read'])}"}
     with TestClient(app) as c:
-        got = [x["id"] for x in c.get("/users/u3/recommendations", params={"k": 5}).json()["items"]]
+        res = c.get("/users/u3/recommendations", params={"k": 5}, headers=auth)
+        got = [x["id"] for x in res.json()["items"]]
     hist = service.model._histories[3]
     idx, _ = service.model.recommend([hist], k=5)
     assert got == [f"i{i}" for i in idx[0]]
@@ -54,7 +56,7 @@ def test_textseq_model_uses_its_state_vectors_and_absorbs_new_items(tiny, tmp_pa
     model.fit(tiny.interactions, items=tiny.items, options=FitOptions(seed=0))
     app, service = _app(model, tiny, tmp_path)
     assert service.retrieval is not None and service.rec_index is not service.text_index
-    key = service.store.create_key("t")
+    key = service.store.create_key("t", ["catalog"])
     with TestClient(app) as c:
         got = [
             x["id"] for x in c.post("/recommendations", json={"items": ["i1", "i2"], "k": 5}).json()["items"]
@@ -79,7 +81,7 @@ def test_finetuned_textseq_encodes_new_items_with_its_own_encoder(tiny, tmp_path
     model.fit(tiny.interactions, items=tiny.items, options=FitOptions(seed=0))
     app, service = _app(model, tiny, tmp_path)
     assert service.model.has_finetuned_encoder  # loaded from the saved encoder.safetensors
-    key = service.store.create_key("t")
+    key = service.store.create_key("t", ["catalog"])
     fields = {"title": "space science fiction film"}
     with TestClient(app) as c:
         r = c.post("/items", json={"id": "new", **fields}, headers={"Authorization": f"Bearer {key}"})
@@ -135,8 +137,11 @@ def test_bandit_explores_and_learns_from_events(tiny, tmp_path) -> None:
     app, service = _app(model, tiny, tmp_path, bandit=True)
     assert service.bandit is not None and service.bandit.n_items == tiny.n_items
     seen = {f"i{i}" for i in tiny.interactions.item[tiny.interactions.user == 1]}
+    auth = {"Authorization": f"Bearer {service.store.create_key('tests', ['read', 'events'])}"}
     with TestClient(app) as c:
-        res = c.get("/users/u1/recommendations", params={"k": 5, "explore": "true", "explain": "true"})
+        res = c.get(
+            "/users/u1/recommendations", params={"k": 5, "explore": "true", "explain": "true"}, headers=auth
+        )
         assert res.status_code == 200
         items = res.json()["items"]
         ids = [x["id"] for x in items]
@@ -150,7 +155,6 @@ def test_bandit_explores_and_learns_from_events(tiny, tmp_path) -> None:
             {"user_id": "u1", "type": "view", "item_id": ids[1]},
             {"user_id": "u1", "type": "search", "text": "space"},  # no item: no reward
         ]
-        auth = {"Authorization": f"Bearer {service.store.create_key('tests')}"}
         assert c.post("/events", json={"events": ev}, headers=auth).status_code == 200
     assert service.bandit.n_updates == n0 + 2  # the click (reward 1) and the view (reward 0)
     assert not np.allclose(service.bandit.b, b0)

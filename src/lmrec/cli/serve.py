@@ -1,4 +1,4 @@
-"""`lmrec serve MODEL_DIR` (the HTTP service) and `lmrec keys create` (API keys for its write endpoints)."""
+"""`lmrec serve MODEL_DIR` (the HTTP service) and `lmrec keys create|list|revoke` (its scoped API keys)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,16 @@ from lmrec.errors import ConfigError, LmrecError
 
 DEFAULT_DB = "sqlite:///lmrec-serve.sqlite"
 
-keys_app = typer.Typer(help="Create and revoke API keys of the recommendation service.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Create, list and revoke API keys of the service (scopes: read, events, catalog, admin).",
+    no_args_is_help=True,
+)
+OPEN_READS_WARNING = """\
+lmrec: WARNING ******************************************************************************
+lmrec: WARNING  open_user_reads is ON: anyone who can reach this server can read ANY user's
+lmrec: WARNING  recommendations, explanations (the items behind them) and whether the user
+lmrec: WARNING  exists, without a key. Use it for demos only, never on a network with real users.
+lmrec: WARNING ******************************************************************************"""
 
 
 def serve(
@@ -26,7 +35,12 @@ def serve(
     workers: int = typer.Option(1, "--workers", min=1, help="Server processes (share the store)."),
     report: Path | None = typer.Option(None, "--report", help="Evaluation report folder shown at /report."),
     require_key_for_reads: bool = typer.Option(
-        False, "--require-key-for-reads", help="Reads need a key too."
+        False, "--require-key-for-reads", help="Catalog reads (search, items) need a key too."
+    ),
+    open_user_reads: bool = typer.Option(
+        False,
+        "--open-user-reads",
+        help="DEMOS ONLY: anyone may read any user's recommendations without a key (prints a warning).",
     ),
     index: str = typer.Option("auto", "--index", help="Item index: auto, exact, hnsw or ivfpq."),
     encoder: str = typer.Option("auto", "--encoder", help="Text encoder when the model names none."),
@@ -46,7 +60,8 @@ def serve(
     if settings_file is not None:
         base = ServeSettings.from_json(settings_file).to_dict()
     overrides: dict[str, Any] = {
-        "require_key_for_reads": require_key_for_reads or base.get("require_key_for_reads")
+        "require_key_for_reads": require_key_for_reads or base.get("require_key_for_reads"),
+        "open_user_reads": open_user_reads or base.get("open_user_reads"),
     }
     if report is not None:
         overrides["report_dir"] = str(report.resolve())
@@ -55,6 +70,8 @@ def serve(
     if index != "auto":
         overrides["index"] = {**base.get("index", {}), "kind": index}
     settings = ServeSettings.from_dict({**base, **{k: v for k, v in overrides.items() if v is not None}})
+    if settings.open_user_reads:
+        typer.echo(OPEN_READS_WARNING, err=True)
     if workers == 1:
         from lmrec.serve import create_app
 
@@ -94,15 +111,40 @@ def _redact(url: str) -> str:
 def create_key(
     db: str = typer.Option(DEFAULT_DB, "--db", help="Store URL (the same one `lmrec serve` uses)."),
     name: str = typer.Option(..., "--name", help="Who or what the key is for."),
+    scope: list[str] = typer.Option(
+        [],
+        "--scope",
+        help="What the key may do: read (user recommendations), events (POST /events), catalog (POST/DELETE "
+        "/items), admin (all). Repeat for several. Default: events.",
+    ),
 ) -> None:
     """Create an API key and print it once (only a salted hash is stored)."""
+    from lmrec.serve.keys import DEFAULT_SCOPES, format_scopes, parse_scopes
     from lmrec.serve.store import Store
 
     if not name.strip():
         raise ConfigError("--name must not be empty")
-    key = Store(db).create_key(name)
+    try:
+        scopes = parse_scopes(scope) if scope else DEFAULT_SCOPES
+    except ConfigError as exc:
+        raise ConfigError(f"--scope: {exc}") from None
+    key = Store(db).create_key(name, scopes)
     typer.echo(key)
-    typer.echo("Store this key now: it cannot be shown again.", err=True)
+    typer.echo(f"Scopes: {format_scopes(scopes)}. Store this key now: it cannot be shown again.", err=True)
+
+
+@keys_app.command("list")
+def list_keys(db: str = typer.Option(DEFAULT_DB, "--db", help="Store URL.")) -> None:
+    """List the keys: id, name, scopes, created (UTC), revoked. Secrets are never stored, so never shown."""
+    import time
+
+    from lmrec.serve.keys import format_scopes
+    from lmrec.serve.store import Store
+
+    for k in Store(db).list_keys():
+        created = time.strftime("%Y-%m-%d %H:%M", time.gmtime(k.created_at))
+        state = "revoked" if k.revoked else "active"
+        typer.echo(f"{k.key_id}\t{k.name}\t{format_scopes(k.scopes)}\t{created}\t{state}")
 
 
 @keys_app.command("revoke")
@@ -110,7 +152,7 @@ def revoke_key(
     key_id: str = typer.Argument(..., help="The id part of the key: lmk_<ID>_..."),
     db: str = typer.Option(DEFAULT_DB, "--db", help="Store URL."),
 ) -> None:
-    """Revoke a key; servers stop accepting it within 30 seconds."""
+    """Revoke a key; servers stop accepting it within a second (key_cache_seconds, 0.5 s by default)."""
     from lmrec.serve.store import Store
 
     if not Store(db).revoke_key(key_id):

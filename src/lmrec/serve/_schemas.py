@@ -1,25 +1,45 @@
-"""Request and response models of the HTTP API (they define /openapi.json)."""
+"""Request and response models of the HTTP API (they define /openapi.json).
+
+Request bodies are strict (``"explain": 0`` is not a boolean, ``"k": "5"`` not an integer) and every rule a
+request must follow is in the schema: an event's required fields depend on its ``type``, which is a
+discriminated union (``oneOf``) rather than a rule checked after parsing.
+"""
 
 from __future__ import annotations
 
-import math
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 EventType = Literal["view", "click", "like", "purchase", "add_to_cart", "rating", "review", "search"]
 ITEM_EVENTS = {"view", "click", "like", "purchase", "add_to_cart", "rating", "review"}
 ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # no control characters (PostgreSQL text cannot hold NUL)
+# a new item's id is one plain URL path segment, so /items/{id} always reaches it: no '/' (a path separator even
+# when encoded), no '%' (decoded once more by careless clients and proxies), no leading '.' (clients drop the
+# dot segments '.' and '..')
+NEW_ID_PATTERN = r"^[^\x00-\x1f\x7f/%.][^\x00-\x1f\x7f/%]*$"
 NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"  # some character other than white space (and no NUL)
 Id = Field(min_length=1, max_length=200, pattern=ID_PATTERN)
 
 
+def _whole_number(value: object) -> object:
+    # JSON Schema's "integer" includes 5.0; strict pydantic would reject it, so it becomes 5 first
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+JsonInt = Annotated[int, BeforeValidator(_whole_number)]
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Health(BaseModel):
     status: Literal["ok"]
+    user_reads: Literal["key", "open"] = Field(
+        description="'key': user data needs a key with the read scope; 'open': anyone may read it (demo)."
+    )
     model: str
     items: int
     index: dict[str, object]
@@ -61,19 +81,13 @@ class Recommendations(BaseModel):
 class SessionRequest(_Strict):
     """An anonymous session: the items seen (oldest first) and/or free text in any supported language."""
 
-    items: list[str] = Field(default_factory=list, max_length=500)
+    items: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=500
+    )
     text: str | None = Field(default=None, max_length=2000)
-    k: int = Field(default=10, ge=1, le=100)
+    k: JsonInt = Field(default=10, ge=1, le=100)
     exclude_seen: bool = True
     explain: bool = False
-
-    @field_validator("items")
-    @classmethod
-    def _ids(cls, v: list[str]) -> list[str]:
-        for i, x in enumerate(v):
-            if not x or len(x) > 200:
-                raise ValueError(f"item {i}: ids are 1 to 200 characters")
-        return v
 
 
 class SearchResults(BaseModel):
@@ -86,52 +100,48 @@ class Similar(BaseModel):
     items: list[RecommendedItem]
 
 
-class EventIn(_Strict):
+class _Event(_Strict):
     user_id: str = Id
-    type: EventType
-    item_id: str | None = Field(
-        default=None, min_length=1, max_length=200, pattern=ID_PATTERN, validate_default=True
-    )
-    value: float | None = Field(
-        default=None, description="The rating, for type 'rating'.", validate_default=True
-    )
-    text: str | None = Field(
-        default=None,
-        max_length=5000,
-        pattern=NO_NUL,
-        description="Review text or search query.",
-        validate_default=True,
-    )
     timestamp: float | None = Field(default=None, ge=0, le=1e11, description="Seconds since the epoch.")
 
-    # field validators (not one model validator) so that a 422 names the offending field
-    @field_validator("item_id")
-    @classmethod
-    def _item_needed(cls, v: str | None, info: ValidationInfo) -> str | None:
-        kind = info.data.get("type")
-        if kind in ITEM_EVENTS and v is None:
-            raise ValueError(f"a '{kind}' event needs item_id")
-        return v
 
-    @field_validator("value")
-    @classmethod
-    def _value(cls, v: float | None, info: ValidationInfo) -> float | None:
-        if v is not None and not math.isfinite(v):
-            raise ValueError("value must be finite")
-        if info.data.get("type") == "rating" and v is None:
-            raise ValueError("a 'rating' event needs a value")
-        return v
+class ItemEvent(_Event):
+    """An interaction with an item (a review may carry its text)."""
 
-    @field_validator("text")
-    @classmethod
-    def _text(cls, v: str | None, info: ValidationInfo) -> str | None:
-        if info.data.get("type") == "search" and not (v and v.strip()):
-            raise ValueError("a 'search' event needs text (the query)")
-        return v
+    type: Literal["view", "click", "like", "purchase", "add_to_cart", "review"]
+    item_id: str = Id
+    value: float | None = Field(default=None, allow_inf_nan=False, description="An optional weight.")
+    text: str | None = Field(default=None, max_length=5000, pattern=NO_NUL, description="Review text.")
+
+
+class RatingEvent(_Event):
+    """A rating of an item; ratings below the service's ``positive_rating`` do not enter the history."""
+
+    type: Literal["rating"]
+    item_id: str = Id
+    value: float = Field(allow_inf_nan=False, description="The rating.")
+    text: str | None = Field(default=None, max_length=5000, pattern=NO_NUL, description="Review text.")
+
+
+class SearchEvent(_Event):
+    """A search the user made: its text steers a cold start."""
+
+    type: Literal["search"]
+    text: str = Field(min_length=1, max_length=5000, pattern=NOT_BLANK, description="The query.")
+    item_id: str | None = Field(default=None, min_length=1, max_length=200, pattern=ID_PATTERN)
+    value: float | None = Field(default=None, allow_inf_nan=False)
+
+
+EventIn = Annotated[ItemEvent | RatingEvent | SearchEvent, Field(discriminator="type")]
 
 
 class EventsRequest(_Strict):
-    """One or more events; ``idempotency_key`` (or the Idempotency-Key header) makes a retry store nothing."""
+    """One or more events; ``idempotency_key`` (or the Idempotency-Key header, which wins when both are sent)
+    makes a retry store nothing.
+
+    Idempotency keys belong to the API key that sent them and are bound to the events sent: a retry with the
+    same key and the same events gets the first answer (``duplicate: true``); the same key with other events
+    is a 409."""
 
     events: list[EventIn] = Field(min_length=1, max_length=1000)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200, pattern=ID_PATTERN)
@@ -144,7 +154,12 @@ class EventsAccepted(BaseModel):
 
 
 class ItemIn(_Strict):
-    id: str = Id
+    id: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=NEW_ID_PATTERN,
+        description="No '/', no '%', no leading '.': the id is one URL path segment.",
+    )
     title: str = Field(min_length=1, max_length=1000)
     description: str | None = Field(default=None, max_length=20000)
     categories: list[str] = Field(default_factory=list, max_length=50)
@@ -158,5 +173,13 @@ class ItemAdded(BaseModel):
     index_size: int
 
 
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
 class ErrorOut(BaseModel):
-    detail: str | list[dict[str, object]]
+    """Every error answer: a sentence, or (422) one entry per invalid field."""
+
+    detail: str | list[ValidationIssue]

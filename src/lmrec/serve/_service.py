@@ -37,7 +37,7 @@ from lmrec.index._ann import _RWLock
 from lmrec.models.catalog import Catalog, read_catalog
 from lmrec.serve._settings import ServeSettings
 from lmrec.serve._vectors import retrieval_for
-from lmrec.serve.store import EventRecord, Store
+from lmrec.serve.store import EventRecord, Idempotency, Store
 
 SEQUENCE_EVENTS = frozenset({"view", "click", "like", "purchase", "rating", "review", "add_to_cart"})
 EVENT_TYPES = ("view", "click", "like", "purchase", "add_to_cart", "rating", "review", "search")
@@ -369,7 +369,7 @@ class RecService:
         users[user_id] = entry
         return entry
 
-    def record_events(self, records: Sequence[EventRecord], key: str | None) -> tuple[dict[str, Any], bool]:
+    def record_events(self, records: Sequence[EventRecord], key: Idempotency | None) -> tuple[dict, bool]:
         """Store events; with a bandit, newly stored ones (not an idempotent retry) also become rewards."""
         before: dict[str, list[int]] = {}
         if self.bandit is not None:

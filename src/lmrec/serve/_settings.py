@@ -4,8 +4,35 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field, model_validator
+
 from lmrec.config import BaseConfig
 from lmrec.index import IndexConfig
+
+
+class RateLimit(BaseConfig):
+    """A token bucket: ``per_second`` requests on average, bursts of up to ``burst``."""
+
+    per_second: float = Field(gt=0)
+    burst: int = Field(ge=1)
+
+
+class RateLimits(BaseConfig):
+    """Request rate limits (429 with ``Retry-After`` beyond them), kept in each server process's memory.
+
+    A request with a valid API key counts against that key's bucket (``key``); any other request against its
+    client address's (``address``). Encoder-backed requests (``GET /search``, ``POST /recommendations`` with
+    a text) also count against the stricter ``encoder_key`` / ``encoder_address`` buckets. ``/health``,
+    ``/metrics``, the web pages and the schema are not limited. With ``--workers N`` every process has its own
+    buckets, so a client may get up to N times these rates.
+    """
+
+    enabled: bool = True
+    address: RateLimit = RateLimit(per_second=20, burst=40)
+    key: RateLimit = RateLimit(per_second=1000, burst=2000)
+    encoder_address: RateLimit = RateLimit(per_second=2, burst=10)
+    encoder_key: RateLimit = RateLimit(per_second=50, burst=100)
+    max_clients: int = Field(default=100_000, ge=100)  # buckets kept; idle (full) ones are dropped first
 
 
 class ServeSettings(BaseConfig):
@@ -18,7 +45,16 @@ class ServeSettings(BaseConfig):
     (in-memory, per worker process).
     """
 
+    # privacy: reads of user data need a key with scope "read" unless open_user_reads (demos only: anyone can
+    # then read any user's recommendations and explanations); require_key_for_reads: catalog reads need a key
+    open_user_reads: bool = False
     require_key_for_reads: bool = False
+    rate_limits: RateLimits = RateLimits()
+    key_cache_seconds: float = Field(default=0.5, ge=0, lt=1)  # how long a revoked key may still be accepted
+    trust_forwarded_for: bool = (
+        False  # client address from X-Forwarded-For (only behind a proxy that sets it)
+    )
+    web_key_storage: Literal["memory", "local"] = "memory"  # "local": the page keeps its key in localStorage
     max_body_bytes: int = 1_000_000
     max_k: int = 100
     max_events_per_request: int = 1000
@@ -37,3 +73,9 @@ class ServeSettings(BaseConfig):
     bandit: bool = False  # a LinearBandit for explore=true on user recommendations
     user_cache_size: int = 20_000  # user states (with query vectors) kept per process; re-validated per read
     faiss_threads: int = 1  # per search; request threads give the parallelism (OpenMP spinning thrashes)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServeSettings:
+        if self.open_user_reads and self.require_key_for_reads:
+            raise ValueError("open_user_reads and require_key_for_reads contradict each other: choose one")
+        return self

@@ -1,21 +1,24 @@
 """FastAPI application factory: ``create_app(model_dir, db_url, settings)``.
 
-Client mistakes never produce a 5xx: bad input is a 422 naming the field, an unknown item a 404, a missing or
-wrong API key a 401, an oversized body a 413.
+Client mistakes never produce a 5xx: malformed JSON is a 400, bad input a 422 naming the field, an unknown
+item a 404, a missing or invalid API key a 401, a key without the needed scope a 403, an idempotency key
+reused for other events a 409, an oversized body a 413, a non-JSON body a 415, too many requests a 429. Who
+may call what (keys, scopes, rate limits): :mod:`lmrec.serve.keys` and :mod:`lmrec.serve.security`.
 """
 
+import hashlib
 import json
 import os
-import re
 import time
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
 
 from lmrec.errors import ConfigError, LmrecError
 from lmrec.serve._metrics import Metrics
+from lmrec.serve._middleware import USER_RECS, BodyLimit, FastUserRecommendations, Timing, dumps
+from lmrec.serve._openapi import description, docs_page, errors, openapi_schema
 from lmrec.serve._schemas import (
     ID_PATTERN,
     EventsAccepted,
@@ -33,10 +36,22 @@ from lmrec.serve._schemas import (
 )
 from lmrec.serve._service import Ranked, RecService
 from lmrec.serve._settings import ServeSettings
-from lmrec.serve.store import EventRecord, Store
+from lmrec.serve.security import (
+    AllowedMethods,
+    Caller,
+    Guard,
+    KeyVerifier,
+    RateLimiter,
+    SecurityHeaders,
+    charge_encoder,
+    retry_after,
+    route_methods,
+)
+from lmrec.serve.store import EventRecord, Idempotency, IdempotencyConflict, Store
 
 STATIC_DIR = Path(__file__).parent / "static"
 ENV_ARGS = "LMREC_SERVE_ARGS"  # set by `lmrec serve --workers N` for the worker processes only
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | None = None) -> Any:
@@ -47,87 +62,136 @@ def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | Non
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
     from fastapi.staticfiles import StaticFiles
+    from pydantic import BeforeValidator
 
     settings = settings or ServeSettings()
     store = Store(db_url, sqlite_synchronous=settings.sqlite_synchronous)
     service = RecService(model_dir, store, settings)
     metrics = Metrics()
-    key_cache: dict[str, float] = {}
+    verifier = KeyVerifier(store.verify_key, settings.key_cache_seconds)
+    limiter = RateLimiter(settings.rate_limits.max_clients)
+    limits = settings.rate_limits
 
     app = FastAPI(
         title="lmrec recommendation service",
-        version="1",
-        description="Recommendations, similar items and text search from a saved lmrec model.",
+        version="2",
+        description=description(settings),
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = service
     app.state.metrics = metrics
+    app.state.limiter = limiter
+    app.state.verifier = verifier
+    docs_html, docs_csp = docs_page("/openapi.json", app.title + " - API")
+
+    def may_read_users(caller: Caller | None) -> bool:
+        if caller is None or caller.error is not None:
+            return False
+        return settings.open_user_reads or (caller.key is not None and caller.key.allows("read"))
+
+    # outermost last: timing, headers, guard (auth + rate limits), Allow, body limit, the fast user path
     fast: dict[str, Any] = {}  # filled below, once the route exists
-    if not settings.require_key_for_reads:
-        app.add_middleware(_FastUserRecommendations, fast=fast, max_k=settings.max_k)  # type: ignore[arg-type]
-    app.add_middleware(_BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
-    app.add_middleware(_Timing, metrics=metrics)  # type: ignore[arg-type]
+    app.add_middleware(FastUserRecommendations, fast=fast, max_k=settings.max_k, may_read=may_read_users)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
+    app.add_middleware(AllowedMethods, methods_for=route_methods(app.router.routes))  # type: ignore[arg-type]
+    app.add_middleware(
+        Guard,  # type: ignore[arg-type]
+        verifier=verifier,
+        limiter=limiter,
+        limits=limits,
+        trust_xff=settings.trust_forwarded_for,
+    )
+    app.add_middleware(SecurityHeaders, docs_csp=docs_csp)  # type: ignore[arg-type]
+    app.add_middleware(Timing, metrics=metrics)  # type: ignore[arg-type]
 
     # -- errors ----------------------------------------------------------------------------------------
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = []
-        for e in exc.errors():
-            errors.append(
-                {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type", "")}
-            )
-        return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errs = list(exc.errors())
+        if request.method in _BODY_METHODS and any(tuple(e.get("loc", ()))[:1] == ("body",) for e in errs):
+            ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if isinstance(exc.body, bytes | bytearray) and exc.body and ctype != "application/json":
+                detail = "send the body as JSON with 'Content-Type: application/json'"
+                return JSONResponse({"detail": detail}, 415)
+            bad = [e for e in errs if e.get("type") == "json_invalid"]
+            if bad:
+                where = ", ".join(str(x) for x in bad[0].get("loc", ())[1:])
+                return JSONResponse({"detail": f"the body is not valid JSON (at character {where})"}, 400)
+        issues = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type", "")}
+            for e in errs
+        ]
+        return JSONResponse({"detail": jsonable_encoder(issues)}, status_code=422)
+
+    @app.exception_handler(IdempotencyConflict)
+    async def _conflict(_: Request, exc: IdempotencyConflict) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
 
     @app.exception_handler(LmrecError)
     async def _user_error(_: Request, exc: LmrecError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
-    # -- auth ------------------------------------------------------------------------------------------
-    def _check(authorization: str | None) -> None:
-        if not authorization or not authorization.lower().startswith("bearer "):
-            raise HTTPException(
-                401,
-                "missing API key: send 'Authorization: Bearer KEY'",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        key = authorization[7:].strip()
-        now = time.monotonic()
-        if key_cache.get(key, 0.0) > now:
-            return
-        if store.verify_key(key) is None:
-            raise HTTPException(401, "invalid API key", headers={"WWW-Authenticate": "Bearer"})
-        if len(key_cache) > 10_000:
-            key_cache.clear()
-        key_cache[key] = now + 30.0  # revocation takes effect within 30 s
+    # -- who is calling --------------------------------------------------------------------------------
+    bearer = {"WWW-Authenticate": "Bearer"}
 
-    # async: a sync dependency would cost every request a hop to the thread pool; a key is looked up in the
-    # store at most once per 30 s, so checking on the event loop is cheap
-    async def write_auth(authorization: Annotated[str | None, Header()] = None) -> None:
-        _check(authorization)
+    def caller_of(request: Request) -> Caller:
+        caller = request.scope.get("state", {}).get("caller")
+        if caller is None:  # not through the Guard (a path it does not watch): check the key, no limits
+            unlimited = limits.replace(enabled=False)
+            caller = Guard(None, verifier, limiter, unlimited, False).resolve(request.scope)[0]
+        return caller
 
-    async def read_auth(authorization: Annotated[str | None, Header()] = None) -> None:
-        if settings.require_key_for_reads:
-            _check(authorization)
+    def needs(scope: str) -> Any:
+        """Dependency: the caller, when allowed ``scope`` ("public": a catalog read), else 401/403."""
 
+        async def check(request: Request) -> Caller:
+            caller = caller_of(request)
+            if caller.error is not None:
+                raise HTTPException(401, caller.error, headers=bearer)
+            if scope == "public" and not settings.require_key_for_reads:
+                return caller
+            if scope == "read" and settings.open_user_reads:
+                return caller
+            if caller.key is None:
+                what = "an API key" if scope == "public" else f"an API key with the '{scope}' scope"
+                raise HTTPException(
+                    401, f"this needs {what}: send 'Authorization: Bearer KEY'", headers=bearer
+                )
+            if scope != "public" and not caller.key.allows(scope):
+                has = ", ".join(sorted(caller.key.scopes)) or "none"
+                raise HTTPException(
+                    403,
+                    f"this API key (scopes: {has}) lacks the '{scope}' scope; "
+                    f"create one with `lmrec keys create --scope {scope}`",
+                )
+            return caller
+
+        return check
+
+    def encoder_budget(caller: Caller) -> None:
+        wait, message = charge_encoder(limiter, limits, caller)
+        if wait:
+            raise HTTPException(429, message, headers={"Retry-After": retry_after(wait)})
+
+    Public = Annotated[Caller, Depends(needs("public"))]
     MaxK = Annotated[int, Query(ge=1, le=settings.max_k, description="How many items.")]
     ItemId = Annotated[str, PathParam(min_length=1, max_length=200)]
+    StrictBool = Annotated[bool, BeforeValidator(_strict_bool)]
+    access: dict[tuple[str, str], str] = {}  # (method, path) -> who may call it, for the OpenAPI document
 
     def ranked_out(ranked: list[Ranked], explain: bool) -> list[RecommendedItem]:
         cat = service.catalog
-        out = []
-        for r in ranked:
-            expl = None
-            if explain:
-                expl = _explanation(r, cat.titles, cat.item_ids)
-            out.append(
-                RecommendedItem(
-                    id=cat.item_ids[r.index],
-                    title=cat.titles[r.index],
-                    score=r.score,
-                    source=r.reason,
-                    explanation=expl,
-                )
-            )  # type: ignore[arg-type]
-        return out
+        return [
+            RecommendedItem(
+                id=cat.item_ids[r.index],
+                title=cat.titles[r.index],
+                score=r.score,
+                source=r.reason,  # type: ignore[arg-type]
+                explanation=_explanation(r, cat.titles, cat.item_ids) if explain else None,
+            )
+            for r in ranked
+        ]
 
     def known_item(item_id: str) -> int:
         service.sync_catalog()
@@ -137,11 +201,14 @@ def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | Non
         return idx
 
     # -- reads -----------------------------------------------------------------------------------------
+    access["GET", "/health"] = "open"
+
     @app.get("/health", response_model=Health, tags=["service"])
     def health() -> Health:
         s = service.stats()
         return Health(
             status="ok",
+            user_reads="open" if settings.open_user_reads else "key",
             model=s["model"],
             items=s["items"],
             index=s["index"],
@@ -150,24 +217,21 @@ def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | Non
             encoder=s["encoder"],
         )
 
-    @app.get(
-        "/items/{item_id}",
-        response_model=Item,
-        tags=["items"],
-        responses={404: {}},
-        dependencies=[Depends(read_auth)],
-    )
-    def get_item(item_id: ItemId) -> Item:
+    access["GET", "/items/{item_id}"] = "public"
+
+    @app.get("/items/{item_id}", response_model=Item, tags=["items"], responses=errors(401, 404, 422, 429))
+    def get_item(item_id: ItemId, _: Public) -> Item:
         return Item(**service.item_view(known_item(item_id)))
+
+    access["GET", "/items/{item_id}/similar"] = "public"
 
     @app.get(
         "/items/{item_id}/similar",
         response_model=Similar,
         tags=["items"],
-        responses={404: {}},
-        dependencies=[Depends(read_auth)],
+        responses=errors(401, 404, 422, 429),
     )
-    def similar(item_id: ItemId, k: MaxK = 10) -> Similar:
+    def similar(item_id: ItemId, _: Public, k: MaxK = 10) -> Similar:
         idx = known_item(item_id)
         return Similar(item_id=item_id, items=ranked_out(service.similar(idx, k), False))
 
@@ -189,19 +253,26 @@ def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | Non
         ]
         return {"user_id": user_id, "cold_start": cold, "items": items}
 
+    access["GET", USER_RECS] = "read"
+    explore_doc = "Rank with the bandit's exploring score."
+    if not settings.bandit:
+        explore_doc += " This service has no bandit (setting bandit=true), so only false is accepted."
+
     @app.get(
-        _USER_RECS,
+        USER_RECS,
         response_model=Recommendations,
         tags=["recommendations"],
-        dependencies=[Depends(read_auth)],
+        responses=errors(401, 403, 422, 429),
     )
     async def user_recommendations(
         user_id: Annotated[str, PathParam(min_length=1, max_length=200, pattern=ID_PATTERN)],
+        _: Annotated[Caller, Depends(needs("read"))],
         k: MaxK = 10,
-        explain: bool = False,
-        exclude_seen: bool = True,
+        explain: StrictBool = False,
+        exclude_seen: StrictBool = True,
         explore: Annotated[
-            bool, Query(description="Rank with the bandit's exploring score (needs the setting bandit=true).")
+            StrictBool,
+            Query(description=explore_doc, json_schema_extra=None if settings.bandit else {"enum": [False]}),
         ] = False,
     ) -> Response:
         if explore and service.bandit is None:
@@ -222,20 +293,24 @@ def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | Non
             payload = await run_in_threadpool(user_payload, user_id, k, explain, exclude_seen, explore)
         else:
             payload = user_payload(user_id, k, explain, exclude_seen, explore)
-        return Response(_dumps(payload), media_type="application/json")
+        return Response(dumps(payload), media_type="application/json")
 
     fast["payload"] = user_payload
     fast["inline"] = service.cheap_reads
-    fast["route"] = next(r for r in app.routes if getattr(r, "path", None) == _USER_RECS)
+    fast["route"] = next(r for r in app.routes if getattr(r, "path", None) == USER_RECS)
+
+    access["POST", "/recommendations"] = "public"
 
     @app.post(
         "/recommendations",
         response_model=Recommendations,
         tags=["recommendations"],
-        responses={404: {}},
-        dependencies=[Depends(read_auth)],
+        responses=errors(400, 401, 404, 413, 415, 422, 429),
     )
-    def session_recommendations(req: SessionRequest) -> Recommendations:
+    def session_recommendations(req: SessionRequest, caller: Public) -> Recommendations:
+        has_text = bool(req.text and req.text.strip())
+        if has_text:
+            encoder_budget(caller)
         service.sync_catalog()
         hist = []
         for item_id in req.items:
@@ -246,31 +321,49 @@ def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | Non
         ranked = service.recommend(
             None, hist, req.text, min(req.k, settings.max_k), req.exclude_seen, explain=req.explain
         )
-        cold = not hist and not (req.text and req.text.strip())
+        cold = not hist and not has_text
         return Recommendations(user_id=None, cold_start=cold, items=ranked_out(ranked, req.explain))
 
-    @app.get("/search", response_model=SearchResults, tags=["items"], dependencies=[Depends(read_auth)])
+    access["GET", "/search"] = "public"
+
+    @app.get("/search", response_model=SearchResults, tags=["items"], responses=errors(401, 422, 429))
     def search(
-        q: Annotated[str, Query(min_length=1, max_length=settings.max_text_chars, description="Free text.")],
+        q: Annotated[
+            str,
+            Query(
+                min_length=1,
+                max_length=settings.max_text_chars,
+                pattern=r"\S",
+                description="Free text (not blank).",
+            ),
+        ],
+        caller: Public,
         k: MaxK = 10,
     ) -> SearchResults:
-        if not q.strip():
-            raise RequestValidationError(
-                [{"loc": ("query", "q"), "msg": "query is blank", "type": "value_error"}]
-            )
+        encoder_budget(caller)
         return SearchResults(query=q, items=ranked_out(service.search(q, k), False))
 
     # -- writes ----------------------------------------------------------------------------------------
+    access["POST", "/events"] = "events"
+
     @app.post(
         "/events",
         response_model=EventsAccepted,
         tags=["events"],
-        responses={401: {}, 404: {}},
-        dependencies=[Depends(write_auth)],
+        responses=errors(400, 401, 403, 404, 409, 413, 415, 422, 429),
     )
     def post_events(
         req: EventsRequest,
-        idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+        caller: Annotated[Caller, Depends(needs("events"))],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                min_length=1,
+                max_length=200,
+                pattern=ID_PATTERN,
+                description="Makes a retry store nothing (overrides the body's idempotency_key).",
+            ),
+        ] = None,
     ) -> EventsAccepted:
         if len(req.events) > settings.max_events_per_request:
             raise RequestValidationError(
@@ -289,22 +382,34 @@ def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | Non
         records = [
             EventRecord(ev.user_id, ev.type, ev.item_id, ev.value, ev.text, ev.timestamp) for ev in req.events
         ]
-        response, duplicate = service.record_events(records, idempotency_key or req.idempotency_key)
+        key = idempotency_key or req.idempotency_key
+        idem = None
+        if key is not None:
+            assert caller.key is not None  # the events scope needs a key
+            idem = Idempotency(caller.key.key_id, key, _events_hash(req))
+        response, duplicate = service.record_events(records, idem)
         if duplicate:
             metrics.events_duplicate += 1
         else:
             metrics.events_stored += len(records)
         return EventsAccepted(accepted=response["accepted"], ids=response["ids"], duplicate=duplicate)
 
+    access["POST", "/items"] = "catalog"
+
     @app.post(
         "/items",
         response_model=ItemAdded,
         status_code=201,
         tags=["items"],
-        responses={401: {}},
-        dependencies=[Depends(write_auth)],
+        responses={
+            200: {"model": ItemAdded, "description": "An item with this id existed: it was replaced."},
+            201: {"description": "A new item was added."},
+            **errors(400, 401, 403, 413, 415, 422, 429),
+        },
     )
-    def post_item(req: ItemIn, response: Response) -> ItemAdded:
+    def post_item(
+        req: ItemIn, response: Response, _: Annotated[Caller, Depends(needs("catalog"))]
+    ) -> ItemAdded:
         service.sync_catalog()
         created = service.item_idx(req.id) is None
         fields = req.model_dump(exclude={"id"})
@@ -315,21 +420,24 @@ def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | Non
             item=Item(**service.item_view(idx)), created=created, index_size=len(service.text_index)
         )
 
+    access["DELETE", "/items/{item_id}"] = "catalog"
+
     @app.delete(
         "/items/{item_id}",
         status_code=204,
         response_model=None,
         response_class=Response,
         tags=["items"],
-        responses={401: {}, 404: {}},
-        dependencies=[Depends(write_auth)],
+        responses=errors(401, 403, 404, 422, 429),
     )
-    def delete_item(item_id: ItemId) -> Response:
+    def delete_item(item_id: ItemId, _: Annotated[Caller, Depends(needs("catalog"))]) -> Response:
         if not service.delete_item(item_id):
             raise HTTPException(404, f"unknown item {item_id!r}")
         return Response(status_code=204)
 
     # -- operations ------------------------------------------------------------------------------------
+    access["GET", "/metrics"] = "open"
+
     @app.get("/metrics", response_class=PlainTextResponse, tags=["service"])
     def prometheus() -> PlainTextResponse:
         s = service.stats()
@@ -345,10 +453,27 @@ def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | Non
             )
         return PlainTextResponse(metrics.render(gauges), media_type="text/plain; version=0.0.4")
 
+    def custom_openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi_schema(app, settings, access)
+        return app.openapi_schema
+
+    app.openapi = custom_openapi  # type: ignore[method-assign]
+
     # -- web pages -------------------------------------------------------------------------------------
+    # the page learns where it may keep a key from its body's data attribute (no inline script under the CSP)
+    index_html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    index_html = index_html.replace(
+        'data-key-storage="memory"', f'data-key-storage="{settings.web_key_storage}"'
+    )
+
     @app.get("/", include_in_schema=False)
-    def index_page() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html")
+    def index_page() -> HTMLResponse:
+        return HTMLResponse(index_html)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(docs_html)
 
     @app.get("/report", include_in_schema=False)
     def report_page() -> Any:
@@ -363,6 +488,23 @@ def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | Non
             raise ConfigError(f"report directory {rdir} does not exist")
         app.mount("/report/files", StaticFiles(directory=rdir, html=True), name="report")
     return app
+
+
+def _strict_bool(value: Any) -> Any:
+    """Query booleans are ``true`` or ``false`` (as the schema says), not 1/0/yes/on."""
+    if isinstance(value, bool):
+        return value
+    if value == "true":
+        return True
+    if value == "false":
+        return False
+    raise ValueError("a boolean is true or false")
+
+
+def _events_hash(req: EventsRequest) -> str:
+    """What an idempotency key is bound to: the events (not how the JSON was spelt, nor the key itself)."""
+    events = [ev.model_dump(mode="json") for ev in req.events]
+    return hashlib.sha256(json.dumps(events, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def _explanation(r: Ranked, titles: list[str], ids: list[str]) -> Explanation:
@@ -388,168 +530,6 @@ _NO_REPORT = """<!doctype html><html lang="en"><head><meta charset="utf-8"><titl
 <link rel="stylesheet" href="/static/style.css"></head><body><main><h1>Evaluation report</h1>
 <p>No report is configured. Start the server with <code>--report DIR</code>.</p>
 <p><a href="/">Back to the catalog</a></p></main></body></html>"""
-
-
-_USER_RECS = "/users/{user_id}/recommendations"
-_ID_RE = re.compile(ID_PATTERN)
-_TRUE, _FALSE = frozenset({"true", "1"}), frozenset({"false", "0"})
-
-
-class _FastUserRecommendations:
-    """The plain ``GET /users/{id}/recommendations`` answered without FastAPI's routing, dependency solving
-    and parameter models, which cost as much CPU as the ranking itself (a plain request is a stamp query
-    and one ANN search). Only a request that is unambiguously valid takes this path: a well-formed id, at
-    most one each of ``k`` (plain digits, 1..max_k) and ``exclude_seen`` (true/false/1/0), ``explain`` and
-    ``explore`` absent or false, nothing else in the query string, reads open. Anything else, and any error,
-    goes to the FastAPI route, whose answer (or 422) is the reference; the payload comes from the same
-    function, so both paths return the same JSON."""
-
-    def __init__(self, app: Any, fast: dict[str, Any], max_k: int) -> None:
-        self.app, self.fast, self.max_k = app, fast, max_k
-
-    def _parse(self, scope: Any) -> tuple[str, int, bool] | None:
-        if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path"):
-            return None
-        path: str = scope["path"]
-        if not (path.startswith("/users/") and path.endswith("/recommendations")):
-            return None
-        user_id = path[7:-16]
-        if not 1 <= len(user_id) <= 200 or "/" in user_id or not _ID_RE.match(user_id):
-            return None
-        k, exclude_seen = 10, True
-        if scope["query_string"]:
-            seen: set[str] = set()
-            for name, value in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True):
-                if name in seen:
-                    return None
-                seen.add(name)
-                if name == "k" and value.isascii() and value.isdigit() and 1 <= int(value) <= self.max_k:
-                    k = int(value)
-                elif name == "exclude_seen" and value in _TRUE | _FALSE:
-                    exclude_seen = value in _TRUE
-                elif not (name in ("explain", "explore") and value in _FALSE):
-                    return None
-        return user_id, k, exclude_seen
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        parsed = self._parse(scope) if "payload" in self.fast else None
-        if parsed is None:
-            await self.app(scope, receive, send)
-            return
-        try:
-            args = (parsed[0], parsed[1], False, parsed[2], False)
-            if self.fast["inline"]:
-                body = _dumps(self.fast["payload"](*args))
-            else:
-                body = _dumps(await run_in_threadpool(self.fast["payload"], *args))
-        except Exception:  # noqa: BLE001 - the FastAPI route answers (or maps the error) instead
-            await self.app(scope, receive, send)
-            return
-        scope["route"] = self.fast["route"]  # for the metrics' route label
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-length", str(len(body)).encode()),
-                    (b"content-type", b"application/json"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-
-class _BodyLimit:
-    """Reject request bodies above ``max_bytes`` with 413 before the app reads them."""
-
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await _send_json(send, 413, {"detail": f"request body larger than {self.max_bytes} bytes"})
-            return
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.max_bytes:
-                await _send_json(send, 413, {"detail": f"request body larger than {self.max_bytes} bytes"})
-                return
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        sent = False
-
-        async def replay() -> Any:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-
-class _Timing:
-    """Count requests and time them per route template (not per raw path, to bound label cardinality)."""
-
-    def __init__(self, app: Any, metrics: Metrics) -> None:
-        self.app, self.metrics = app, metrics
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = [500]
-
-        async def send_wrapper(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            route = scope.get("route")
-            path = getattr(route, "path", None) or (
-                "/static" if scope["path"].startswith("/static") else "other"
-            )
-            self.metrics.observe(scope["method"], path, status[0], time.perf_counter() - start)
-
-
-async def _send_json(send: Any, status: int, payload: dict[str, Any]) -> None:
-    body = json.dumps(payload).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-def _json_dumps(payload: Any) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-
-
-try:  # orjson (the serve extra) encodes a response several times faster than the json module
-    import orjson
-
-    _dumps = orjson.dumps
-except ImportError:  # pragma: no cover - the plain encoder gives the same JSON
-    _dumps = _json_dumps
 
 
 def app_from_env() -> Any:

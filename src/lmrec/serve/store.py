@@ -3,11 +3,15 @@
 SQLite in WAL mode is the embedded default; a PostgreSQL URL lets several server processes share one store.
 Every write is one transaction that is committed before the call returns, so an acknowledged event survives a
 crash of the server process. The schema is created on first use and versioned in ``schema_version``.
+
+Schema 2 (this lmrec) added key scopes and per-key idempotency records bound to a hash of the request. A
+schema 1 store is migrated when it is opened: its keys get :data:`lmrec.serve.keys.LEGACY_SCOPES`; its old
+global idempotency table is left as it was and no longer read (a retry sent across the upgrade is stored
+again).
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import secrets
@@ -34,16 +38,27 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 
 from lmrec.errors import ConfigError, LmrecError
+from lmrec.serve.keys import (
+    DEFAULT_SCOPES,
+    KEY_PREFIX,
+    LEGACY_SCOPES,
+    ApiKey,
+    digest,
+    format_scopes,
+    parse_scopes,
+    split_key,
+)
 
-SCHEMA_VERSION = 1
-KEY_PREFIX = "lmk"
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -66,6 +81,7 @@ api_keys = Table(
     Column("digest", String(128), nullable=False),
     Column("created_at", Float, nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
+    Column("scopes", String(200), nullable=True),  # comma-separated; NULL only in rows older than schema 2
 )
 
 events = Table(
@@ -84,9 +100,11 @@ events = Table(
 )
 
 idempotency = Table(
-    "idempotency",
+    "idempotency_records",
     metadata,
+    Column("owner", String(32), primary_key=True),  # the API key id: one key cannot see another's records
     Column("key", String(200), primary_key=True),
+    Column("body_hash", String(64), nullable=False),  # the same key with another request is a conflict
     Column("response", Text, nullable=False),
     Column("created_at", Float, nullable=False),
 )
@@ -115,6 +133,19 @@ class EventRecord:
     value: float | None = None
     text: str | None = None
     ts: float | None = None
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """An idempotency key as the store scopes it: per API key (``owner``) and bound to the request's hash."""
+
+    owner: str
+    key: str
+    body_hash: str
+
+
+class IdempotencyConflict(LmrecError):
+    """The idempotency key was used before, by the same API key, for a different request."""
 
 
 @dataclass(frozen=True)
@@ -195,17 +226,43 @@ class Store:
                 current = SCHEMA_VERSION
         if current > SCHEMA_VERSION:
             raise LmrecError(f"store schema version {current} is newer than this lmrec ({SCHEMA_VERSION})")
+        if current < 2:
+            self._migrate_to_2()
+            current = 2
         return int(current)
+
+    def _migrate_to_2(self) -> None:
+        """Schema 1 -> 2: key scopes (old keys get LEGACY_SCOPES); create_all made the idempotency table."""
+        columns = {c["name"] for c in inspect(self.engine).get_columns("api_keys")}
+        if "scopes" not in columns:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(text("ALTER TABLE api_keys ADD COLUMN scopes VARCHAR(200)"))
+            except DBAPIError:
+                pass  # another process added it at the same moment
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(api_keys)
+                .where(api_keys.c.scopes.is_(None))
+                .values(scopes=format_scopes(LEGACY_SCOPES))
+            )
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(schema_version).values(version=2, applied_at=time.time()))
+        except IntegrityError:
+            pass  # migrated by another process meanwhile
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.max(schema_version.c.version))).scalar() or 0)
 
     # -- API keys --------------------------------------------------------------------------------------
-    def create_key(self, name: str) -> str:
-        """A new API key named ``name``; returns the plaintext, which is never stored (only a salted hash)."""
+    def create_key(self, name: str, scopes: Sequence[str] | frozenset[str] = DEFAULT_SCOPES) -> str:
+        """A new API key named ``name`` with ``scopes`` (see :mod:`lmrec.serve.keys`); returns the plaintext,
+        which is never stored (only a salted hash)."""
         if not name.strip():
             raise ConfigError("API key name must not be empty")
+        granted = parse_scopes(scopes)
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         salt = secrets.token_hex(16)
@@ -215,24 +272,31 @@ class Store:
                     key_id=key_id,
                     name=name.strip(),
                     salt=salt,
-                    digest=_digest(salt, secret),
+                    digest=digest(salt, secret),
                     created_at=time.time(),
                     revoked=False,
+                    scopes=format_scopes(granted),
                 )
             )
         return f"{KEY_PREFIX}_{key_id}_{secret}"
 
-    def verify_key(self, key: str) -> str | None:
-        """The name of the key when ``key`` is a valid, unrevoked API key, else ``None``."""
-        parts = key.split("_", 2)
-        if len(parts) != 3 or parts[0] != KEY_PREFIX:
+    def verify_key(self, key: str) -> ApiKey | None:
+        """The key's id, name and scopes when ``key`` is a valid, unrevoked API key, else ``None``."""
+        parts = split_key(key)
+        if parts is None:
             return None
-        _, key_id, secret = parts
+        key_id, secret = parts
         with self.engine.connect() as conn:
             row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
-        if row is None or row.revoked:
+        if row is None or row.revoked or not hmac.compare_digest(row.digest, digest(row.salt, secret)):
             return None
-        return row.name if hmac.compare_digest(row.digest, _digest(row.salt, secret)) else None
+        return _api_key(row)
+
+    def list_keys(self) -> list[ApiKey]:
+        """Every key (revoked ones too), oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(api_keys).order_by(api_keys.c.created_at, api_keys.c.key_id)).all()
+        return [_api_key(r) for r in rows]
 
     def revoke_key(self, key_id: str) -> bool:
         with self.engine.begin() as conn:
@@ -241,12 +305,13 @@ class Store:
 
     # -- events ----------------------------------------------------------------------------------------
     def add_events(
-        self, records: Sequence[EventRecord], idempotency_key: str | None = None
+        self, records: Sequence[EventRecord], idempotency_key: Idempotency | None = None
     ) -> tuple[dict[str, Any], bool]:
         """Store ``records`` in one committed transaction; returns (response, duplicate).
 
         With an ``idempotency_key`` the first request's response is stored with the events, atomically; a
-        retry with the same key stores nothing and gets that response back with ``duplicate=True``.
+        retry with the same key (same owner) and the same body hash stores nothing and gets that response
+        back with ``duplicate=True``; the same key with another body hash raises :class:`IdempotencyConflict`.
         """
         now = time.time()
         rows = [
@@ -261,8 +326,9 @@ class Store:
             }
             for r in records
         ]
-        if idempotency_key is not None:
-            previous = self._idempotent_response(idempotency_key)
+        idem = idempotency_key
+        if idem is not None:
+            previous = self._idempotent_response(idem)
             if previous is not None:
                 return previous, True
         try:
@@ -274,24 +340,39 @@ class Store:
                     )
                     ids = [int(r[0]) for r in result]
                 response = {"accepted": len(ids), "ids": ids}
-                if idempotency_key is not None:
+                if idem is not None:
                     conn.execute(
                         insert(idempotency).values(
-                            key=idempotency_key, response=json.dumps(response), created_at=now
+                            owner=idem.owner,
+                            key=idem.key,
+                            body_hash=idem.body_hash,
+                            response=json.dumps(response),
+                            created_at=now,
                         )
                     )
         except IntegrityError:
             # a concurrent request with the same key committed first: its response is the answer
-            previous = self._idempotent_response(idempotency_key) if idempotency_key else None
+            previous = self._idempotent_response(idem) if idem is not None else None
             if previous is None:
                 raise
             return previous, True
         return response, False
 
-    def _idempotent_response(self, key: str) -> dict[str, Any] | None:
+    def _idempotent_response(self, idem: Idempotency) -> dict[str, Any] | None:
+        q = select(idempotency.c.body_hash, idempotency.c.response, idempotency.c.created_at).where(
+            idempotency.c.owner == idem.owner, idempotency.c.key == idem.key
+        )
         with self.engine.connect() as conn:
-            row = conn.execute(select(idempotency.c.response).where(idempotency.c.key == key)).first()
-        return None if row is None else json.loads(row[0])
+            row = conn.execute(q).first()
+        if row is None:
+            return None
+        if row.body_hash != idem.body_hash:
+            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row.created_at))
+            raise IdempotencyConflict(
+                f"Idempotency-Key {idem.key!r} was used by this API key at {when} for a different request "
+                "body; send a new key for a new request (nothing was stored)"
+            )
+        return json.loads(row.response)
 
     def user_events(self, user_id: str, limit: int = 200) -> list[EventRecord]:
         """The user's latest ``limit`` events, oldest first."""
@@ -448,6 +529,6 @@ class Store:
         self.engine.dispose()
 
 
-def _digest(salt: str, secret: str) -> str:
-    # keys carry 256 random bits, so a salted SHA-256 is enough (no password stretching needed)
-    return hashlib.sha256((salt + ":" + secret).encode()).hexdigest()
+def _api_key(row: Any) -> ApiKey:
+    scopes = LEGACY_SCOPES if row.scopes is None else frozenset(x for x in row.scopes.split(",") if x)
+    return ApiKey(row.key_id, row.name, scopes, float(row.created_at), bool(row.revoked))

@@ -4,8 +4,10 @@
 const $ = (id) => document.getElementById(id);
 const state = {
   user: localStorage.getItem("lmrec.user") || "web-" + Math.random().toString(36).slice(2, 8),
-  key: localStorage.getItem("lmrec.key") || "",
-  liked: new Set(),
+  key: "",
+  keyStorage: "memory", // "local" only when the operator opts in (setting web_key_storage)
+  readsUser: null, // whether the key may read the user's recommendations (learnt from the first answer)
+  liked: new Set(), // this tab's likes, oldest first: the anonymous session's history
   current: null,
 };
 
@@ -26,7 +28,9 @@ async function api(path, options = {}) {
       const body = await res.json();
       detail = typeof body.detail === "string" ? body.detail : body.detail.map((d) => d.loc.join(".") + ": " + d.msg).join("; ");
     } catch (e) { /* not JSON */ }
-    throw new Error(res.status + " " + detail);
+    const err = new Error(res.status + " " + detail);
+    err.status = res.status;
+    throw err;
   }
   return res.status === 204 ? null : res.json();
 }
@@ -92,40 +96,65 @@ async function openItem(id) {
 }
 
 async function likeItem(id, title) {
-  if (!state.key) { say("Enter an API key above to like items.", true); $("api-key").focus(); return; }
-  try {
-    const key = (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
-    await api("/events", {
-      method: "POST",
-      headers: { "Idempotency-Key": key },
-      body: JSON.stringify({ events: [{ user_id: state.user, type: "like", item_id: id }] }),
-    });
-    state.liked.add(id);
-    document.querySelectorAll('li[data-item-id="' + CSS.escape(id) + '"] button.like').forEach((b) => {
-      b.textContent = "Liked"; b.setAttribute("aria-pressed", "true");
-    });
-    say("You liked “" + title + "”. Recommendations updated.");
-    await loadRecs();
-  } catch (e) { say("Like failed: " + e.message, true); }
+  state.liked.delete(id);
+  state.liked.add(id);
+  document.querySelectorAll('li[data-item-id="' + CSS.escape(id) + '"] button.like').forEach((b) => {
+    b.textContent = "Liked"; b.setAttribute("aria-pressed", "true");
+  });
+  let note = "";
+  if (state.key) {
+    try {
+      const key = (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
+      await api("/events", {
+        method: "POST",
+        headers: { "Idempotency-Key": key },
+        body: JSON.stringify({ events: [{ user_id: state.user, type: "like", item_id: id }] }),
+      });
+    } catch (e) { note = " (kept in this tab only: " + e.message + ")"; }
+  }
+  say("You liked “" + title + "”" + note + ". Recommendations updated.", Boolean(note));
+  await loadRecs();
+}
+
+async function sessionRecs() {
+  // the anonymous session's likes as an item list: a catalog read, no key needed
+  return api("/recommendations", {
+    method: "POST",
+    body: JSON.stringify({ items: Array.from(state.liked), k: 10, explain: true }),
+  });
 }
 
 async function loadRecs() {
   try {
-    const res = await api("/users/" + encodeURIComponent(state.user) + "/recommendations?k=10&explain=true");
+    let res = null;
+    if (state.key && state.readsUser !== false) {
+      try {
+        res = await api("/users/" + encodeURIComponent(state.user) + "/recommendations?k=10&explain=true");
+        state.readsUser = true;
+      } catch (e) {
+        if (e.status !== 403) throw e;
+        state.readsUser = false; // the key has no read scope: recommend from this tab's likes
+      }
+    }
+    if (res === null) res = await sessionRecs();
     fill($("recs"), res.items, { explain: true });
   } catch (e) { say("Cannot load recommendations: " + e.message, true); }
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  state.keyStorage = document.body.dataset.keyStorage === "local" ? "local" : "memory";
+  if (state.keyStorage === "local") state.key = localStorage.getItem("lmrec.key") || "";
+  else localStorage.removeItem("lmrec.key"); // a key stored by an older page: not kept unless opted in
   $("user-id").value = state.user;
   $("api-key").value = state.key;
   $("who").addEventListener("submit", (ev) => {
     ev.preventDefault();
     state.user = $("user-id").value.trim() || state.user;
     state.key = $("api-key").value.trim();
+    state.readsUser = null;
     localStorage.setItem("lmrec.user", state.user);
-    localStorage.setItem("lmrec.key", state.key);
-    say("Saved.");
+    if (state.keyStorage === "local") localStorage.setItem("lmrec.key", state.key);
+    say(state.keyStorage === "local" ? "Saved." : "Saved (the key is kept until you leave the page).");
     loadRecs();
   });
   $("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); search($("q").value); });
