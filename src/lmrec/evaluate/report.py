@@ -285,6 +285,8 @@ def _trials_html(res: dict[str, dict[str, Any]]) -> list[str]:
             scores = [_num(t.get("valid")) for t in trials]
             chosen = max(range(len(trials)), key=lambda i: -math.inf if scores[i] is None else scores[i])
         keys = sorted({k for t in trials for k in t.get("params", {})})
+        if not keys:  # nothing was tuned (an empty grid): no choice to show
+            continue
         header = [*keys, "validation NDCG@10", "fit time", ""]
         rows: list[list[Any]] = []
         for i, t in enumerate(trials):

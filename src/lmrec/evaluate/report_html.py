@@ -65,7 +65,8 @@ table.cards thead{display:none}table.cards tr{border:1px solid var(--line);borde
 margin:.6rem 0;padding:.3rem .6rem}table.cards td{border:0;display:flex;justify-content:space-between;
 gap:1rem;padding:.2rem 0;text-align:right}table.cards td::before{content:attr(data-label);
 color:var(--muted);text-align:left}table.cards td:first-child{font-weight:700;font-size:1.05rem}
-table.cards td:first-child::before{content:none}
+table.cards td:first-child::before{content:none}table.cards td{white-space:normal}
+table.cards td::before{flex:0 0 45%}
 figure a{display:block;overflow-x:auto}figure img{min-width:600px}
 }
 """

@@ -126,7 +126,10 @@ def plot_paired(results: Mapping[str, Mapping[str, Any]], path: Path) -> bool:
     ax.set_ylim(-0.7, len(rows) - 0.3)
     name, _, kk = metric.partition("@")
     ax.set_xlabel(f"{LABELS.get(name, name)}@{kk} relative to {baseline} (%), 95% interval", fontsize=FONT)
-    ax.margins(x=0.25)
+    lows = [(p["ratio_ci"][0] - 1) * 100 for _, p in rows] + [0.0]
+    highs = [(p["ratio_ci"][1] - 1) * 100 for _, p in rows] + [0.0]
+    span = max(highs) - min(lows) or 1.0
+    ax.set_xlim(min(lows) - 0.08 * span, max(highs) + 0.55 * span)  # room for the labels right of the bars
     _style(ax)
     fig.savefig(path, format="png")
     return True

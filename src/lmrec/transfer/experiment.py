@@ -310,16 +310,18 @@ def write_transfer_report(
         if cmp:
             lo, hi = cmp["ratio_ci"][0] - 1, cmp["ratio_ci"][1] - 1
             css = "up" if lo > 0 else ("down" if hi < 0 else "")
-            vs = (f'<span class="{css}">{fmt_pct(cmp["ratio"] - 1)} [{fmt_pct(lo)}, {fmt_pct(hi)}]</span> '
-                  f"<span class='small muted'>vs {html.escape(LABELS[cmp['baseline']])}</span>")  # fmt: skip
+            interval = f"{fmt_pct(cmp['ratio'] - 1)} [{fmt_pct(lo)}, {fmt_pct(hi)}]"
+            against = html.escape(LABELS[cmp["baseline"]])
+            vs = f"<span><span class='{css}'>{interval}</span> <span class='small muted'>vs {against}</span>"
+            vs += "</span>"
         else:
             vs = "–"
-        main_rows.append([_share(r["fraction"]), LABELS[r["model"]], _ms(r, "ndcg@10"), _ms(r, "recall@10"),
-                          Cell(vs), fmt_seconds(r["fit_seconds"])])  # fmt: skip
+        cells = [LABELS[r["model"]], _share(r["fraction"]), _ms(r, "ndcg@10"), _ms(r, "recall@10")]
+        main_rows.append([*cells, Cell(vs), fmt_seconds(r["fit_seconds"])])
     vs_label = "vs strongest baseline [95% interval]"
-    header = ["share of target users", "model", "NDCG@10", "Recall@10", vs_label, "fit time"]
+    header = ["model", "share of target users", "NDCG@10", "Recall@10", vs_label, "fit time"]
     more = [
-        [_share(r["fraction"]), LABELS[r["model"]], _ms(r, "ndcg@20"), _ms(r, "recall@20"), str(r["n_seeds"])]
+        [LABELS[r["model"]], _share(r["fraction"]), _ms(r, "ndcg@20"), _ms(r, "recall@20"), str(r["n_seeds"])]
         for r in summary
     ]
     seeds = max((r["n_seeds"] for r in summary), default=1)
@@ -333,7 +335,7 @@ def write_transfer_report(
         "relative difference in the mean against the best non-pretrained row of the same share.</p>",
         details(
             "At K=20",
-            html_table(["share of target users", "model", "NDCG@20", "Recall@20", "seeds"], more, lead=2),
+            html_table(["model", "share of target users", "NDCG@20", "Recall@20", "seeds"], more, lead=2),
         ),
         "<h2>Learning curve</h2>",
         figure(
