@@ -150,7 +150,9 @@ def quickstart(
     for sample in table["samples"]:
         console.print(f"[bold]user {sample['user']}[/bold] recently watched: {', '.join(sample['recent'])}")
         for rank, item in enumerate(sample["items"], 1):
-            console.print(f"  {rank:2d}. {item['title']}  [dim]{item['explanation']}[/dim]")
+            console.print(f"  {rank:2d}. {item['title']}")
+            if item["explanation"]:
+                console.print(f"      [dim]{item['explanation']}[/dim]")
 
     console.rule("[bold]5. report")
     (out / "results.json").write_text(json.dumps(table, indent=2, default=str), encoding="utf-8")

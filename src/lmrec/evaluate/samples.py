@@ -21,6 +21,15 @@ __all__ = ["sample_recommendations"]
 _HISTORY_FREE = frozenset({"pop"})
 
 
+def display_title(title: str) -> str:
+    """A catalog title for people, year kept: "Empire Strikes Back, The (1980)" -> "The Empire Strikes Back
+    (1980)"."""
+    from lmrec.explain import short_title
+
+    year = re.search(r"\((\d{4})\)\s*$", str(title))
+    return short_title(title) + (f" ({year.group(1)})" if year else "")
+
+
 def _fallback_vectors(
     texts: list[str], attributes: list[tuple[str, ...]] | None, dim: int = 512
 ) -> np.ndarray:
@@ -49,7 +58,7 @@ def sample_recommendations(
 
     ``item_vectors``: text vectors of the catalog for the explanations (default: the model's own ``vectors``
     when it has them, else bags of the catalog's attributes or words)."""
-    from lmrec.explain import Explainer, catalog_attributes, short_title
+    from lmrec.explain import Explainer, catalog_attributes
     from lmrec.models.base import UserBatch
 
     name = model_name or str(getattr(model, "name", "model"))
@@ -84,12 +93,15 @@ def sample_recommendations(
             {
                 "user": str(dataset.user_ids[u]),
                 "model": name,
-                "recent": [explainer.display_title(int(i)) for i in hist[-recent:][::-1]],
+                "recent": [_name(explainer, titles, int(i)) for i in hist[-recent:][::-1]],
                 "items": [
-                    {"title": short_title(titles[i]) if titles[i] else explainer.display_title(i),
-                     "explanation": w}
+                    {"title": _name(explainer, titles, i), "explanation": w}
                     for i, w in zip(items, why, strict=True)
                 ],  # fmt: skip
             }
         )
     return out
+
+
+def _name(explainer: Any, titles: list[str], i: int) -> str:
+    return display_title(titles[i]) if titles[i] else explainer.display_title(i)
