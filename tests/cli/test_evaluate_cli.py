@@ -96,7 +96,11 @@ def test_cli_ml100k_pop_and_ease(env, capsys):
     # REFERENCE-NUMBERS.md: Pop NDCG@10 .0441 / Recall@10 .0848 on ML-100K LOO
     assert pop["recall@10"] == pytest.approx(0.0848, abs=0.001)
     assert ease["ndcg@10"] > pop["ndcg@10"] + 0.02
-    assert (rep / "report.html").is_file()
+    page = (rep / "report.html").read_text()
+    # both are baselines: the strongest one is the reference, and pop is reliably worse
+    verdict_text = "No model is reliably better than ease over 943 test users: the closest, pop, scores -3"
+    assert verdict_text in page and "Use ease." in page and verdict_text in out
+    assert "Sample recommendations from ease" in page and "Popular with other users" not in page
 
 
 def test_cli_errors_are_one_line(env, capsys):
@@ -112,6 +116,8 @@ def test_run_evaluation_reports_epochs_of_models_trained_epoch_by_epoch():
     opts = {"sasrec": {"epochs": 2, "dim": 8, "layers": 1, "max_len": 8}}
     res = run_evaluation(data, split, ["sasrec", "pop"], ks=(10,), model_options=opts)["results"]
     assert res["sasrec"]["epochs"] == 2 and "epochs" not in res["pop"]
+    # the validation column of a model trained epoch by epoch comes from its training record
+    assert 0 < res["sasrec"]["valid_ndcg@10"] <= 1 and "valid_ndcg@10" not in res["pop"]
 
 
 def test_compare_to_adds_a_paired_comparison_with_the_baseline(capsys):

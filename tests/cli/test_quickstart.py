@@ -2,6 +2,7 @@
 one textseq epoch. The full run is what `make demo` does."""
 
 import json
+import re
 
 from lmrec.cli import main
 
@@ -21,11 +22,20 @@ def test_quickstart_runs_end_to_end(tmp_path, capsys, shared_data, monkeypatch):
     assert (out / "report.html").is_file()
     assert (out / "model" / "config.json").is_file()
     assert (out / "model" / "catalog" / "items.parquet").is_file()
-    # sample users' recommendations are printed with movie titles
+    # sample users' recommendations are printed with movie titles, each with its reason
     assert "recently watched:" in printed and "(19" in printed
+    assert "liked" in printed
+    samples = results["samples"]
+    assert [len(s["items"]) for s in samples] == [10, 10] and all(
+        s["model"] == "textseq" or s["model"] == "textseq+id" for s in samples
+    )
+    report = (out / "report.html").read_text()
+    assert "class='verdict'" in report and "vs pop [95% interval]" in report
     assert "lmrec serve" in printed
     # what is shown is new to the user: no recommended title is in that user's whole history
     for block in printed.split("recently watched:")[1:]:
         recent, _, recs = block.partition("\n   1.")
-        rec_titles = [line.split(". ", 1)[1].strip() for line in ("   1." + recs).splitlines()[:10]]
+        numbered = [line for line in ("   1." + recs).splitlines() if re.match(r"^ +\d+\. ", line)][:10]
+        rec_titles = [line.split(". ", 1)[1].strip() for line in numbered]
+        assert len(rec_titles) == 10
         assert not any(t in recent.replace("\n", " ") for t in rec_titles)

@@ -3,10 +3,21 @@ paraphrase accepted only when it names real titles (fake generators injected).""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
-from lmrec.explain import Explainer, attribute, check_generated, paraphrase, render, shared_terms, short_title
+from lmrec.explain import (
+    Explainer,
+    attribute,
+    catalog_attributes,
+    check_generated,
+    paraphrase,
+    render,
+    shared_terms,
+    short_title,
+)
 from lmrec.feedback._terms import terms_of
 
 
@@ -25,17 +36,17 @@ def toy():
     return Explainer(vectors, texts, titles), texts, titles
 
 
-def test_hand_built_explanation(toy):
+def test_hand_built_explanation_names_the_single_most_responsible_item(toy):
     ex, texts, titles = toy
-    e = ex.explain(3, history=[0, 2, 1])
-    assert [i for i, _, _ in e.because] == [1, 0]  # newest similar item first (recency weight), not item 2
+    e = ex.explain(3, history=[0, 2, 1], variant=0)
+    # the newest similar item (recency weight) is the one named; never two titles in one sentence
+    assert [i for i, _, _ in e.because] == [1]
     assert set(e.shared) == {"space opera", "sci-fi", "war"}
-    assert e.text == ("Recommended because you liked Return of the Jedi and Star Wars "
-                      f"(shared: {', '.join(e.shared)}).")
-    assert not e.generated and e.display() == e.text
-    # the romance history item explains the romance film
-    e2 = ex.explain(4, history=[0, 2])
-    # rarer in the catalog first
+    assert e.text == "Recommended because you liked Return of the Jedi (shared: space opera, sci-fi and war)."
+    assert "Star Wars" not in e.text and e.kind == "terms"
+    assert not e.generated and e.display() == e.text and ex.check(e, [0, 2, 1]) is None
+    # the romance history item explains the romance film; rarer in the catalog first
+    e2 = ex.explain(4, history=[0, 2], variant=0)
     assert [i for i, _, _ in e2.because] == [2] and e2.shared == ("comedy", "romance")
 
 
@@ -59,39 +70,143 @@ def test_real_ml100k_explanations_name_only_history_items_and_shared_words(ml100
 
     data, model = ml100k_small
     texts = item_texts(data.items, "{title}. {genres}")
-    ex = Explainer(model.vectors, texts, data.item_titles())
-    seqs = data.interactions.sequences()
-    checked = 0
-    for user in (0, 1, 5, 10, 100):
-        hist = seqs[user]
-        recs, _ = model.recommend(np.array([user]), k=3)
-        for item in recs[0]:
-            e = ex.explain(int(item), hist)
-            assert e.because, "every user here has similar items in the history"
-            for i, title, _ in e.because:
-                assert i in set(hist.tolist()) and title == data.item_titles()[i]
+    titles = data.item_titles()
+    genres = catalog_attributes(data.items, ["genres"])
+    assert genres[0] == ("Animation", "Children's", "Comedy")  # Toy Story
+    for attrs in (None, genres):
+        ex = Explainer(model.vectors, texts, titles, attributes=attrs)
+        seqs = data.interactions.sequences()
+        checked, wordings = 0, set()
+        for user in (0, 1, 5, 10, 100):
+            hist = seqs[user]
+            recs, _ = model.recommend(np.array([user]), k=3)
+            for e in ex.explain_many(recs[0].tolist(), hist):
+                assert len(e.because) == 1, "every user here has a similar item in the history"
+                (i, title, _), item = e.because[0], e.item
+                assert i in set(hist.tolist()) and title == titles[i]
                 assert short_title(title) in e.text
-            item_terms = set(terms_of(texts[int(item)]))
-            for term in e.shared:
-                assert term in item_terms
-                assert any(term in set(terms_of(texts[i])) for i, _, _ in e.because)
-                assert term in e.text
-            checked += 1
-    assert checked == 15
+                # never a union over several liked items: only what this one item shares
+                if attrs is None:
+                    both = set(terms_of(texts[item])) & set(terms_of(texts[i]))
+                else:
+                    both = set(genres[item]) & set(genres[i])
+                    assert set(e.shared) == both or len(e.shared) == 3 and set(e.shared) < both
+                assert set(e.shared) <= both
+                assert ex.check(e, hist) is None
+                wordings.add(e.text.replace(short_title(title), "X").split("(")[0][:12])
+                checked += 1
+        assert checked == 15 and len(wordings) >= 3  # not the same sentence fifteen times
+
+
+def test_genres_are_the_intersection_with_the_one_named_item_never_merged():
+    # Space Jam (animation, children, comedy) and Waterworld (action, adventure, sci-fi) are liked; the
+    # recommended film shares comedy with the first and sci-fi with the second
+    titles = ["Space Jam (1996)", "Waterworld (1995)", "Men in Black (1997)", "Toy Story (1995)"]
+    attrs = [("Animation", "Children's", "Comedy"), ("Action", "Adventure", "Sci-Fi"),
+             ("Action", "Comedy", "Sci-Fi"), ("Animation", "Children's", "Comedy")]
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.2, 1.0], [1.0, 0.05]], np.float32)
+    texts = [f"{t}. {', '.join(a)}" for t, a in zip(titles, attrs, strict=True)]
+    ex = Explainer(vectors, texts, titles, attributes=attrs)
+    e = ex.explain(2, history=[0, 1], variant=0)
+    assert [i for i, _, _ in e.because] == [1]
+    assert set(e.shared) == set(attrs[2]) & set(attrs[1]) == {"Action", "Sci-Fi"}
+    assert "comedy" not in e.text.lower() and "Space Jam" not in e.text
+    assert e.text == "Recommended because you liked Waterworld: both are action and sci-fi."
+    assert e.kind == "shared"
+    e = ex.explain(3, history=[1, 0], variant=0)
+    assert [i for i, _, _ in e.because] == [0] and set(e.shared) == {"Animation", "Children's", "Comedy"}
+    assert ex.check(e, [1, 0]) is None
+
+
+def test_a_near_tie_names_the_item_that_shares_something():
+    titles = ["Kids in the Hall (1996)", "Blade Runner (1982)", "Twelve Monkeys (1995)"]
+    attrs = [("Comedy",), ("Film-Noir", "Sci-Fi"), ("Drama", "Sci-Fi")]
+    vectors = np.array([[1.0, 0.1], [0.9, 0.3], [1.0, 0.2]], np.float32)
+    ex = Explainer(vectors, titles, titles, attributes=attrs, half_life=None)
+    e = ex.explain(2, history=[1, 0])
+    assert [i for i, _, _ in e.because] == [1] and e.shared == ("Sci-Fi",)
+    # without a near tie, the most responsible item is named even when it shares nothing
+    strict = Explainer(vectors, titles, titles, attributes=attrs, half_life=None, prefer_ratio=1.0)
+    e = strict.explain(2, history=[1, 0], variant=0)
+    assert [i for i, _, _ in e.because] == [0] and e.shared == () and e.kind == "plain"
+    assert e.text == "Recommended because you liked Kids in the Hall."
+
+
+def test_wording_varies_deterministically_and_titles_never_become_ids(toy):
+    ex, texts, titles = toy
+    a = [e.text for e in ex.explain_many([3, 1, 0], [0, 1, 3])]
+    assert a == [e.text for e in ex.explain_many([3, 1, 0], [0, 1, 3])]  # deterministic
+    assert len({t.split(" ")[0] for t in a}) == 3  # neighbours read differently
+    assert ex.explain(3, [1]).text == ex.explain(3, [1]).text
+    assert len({render("Star Wars", ["war"], variant=v) for v in range(4)}) == 4
+    assert render(None, []) == "Recommended because it is popular with other users."
+    # an item without a title is named by its text, never by its index
+    untitled = Explainer(ex.item_vectors, texts, ["", *titles[1:]])
+    e = untitled.explain(3, history=[0])
+    assert e.because[0][0] == 0 and "Star Wars" in e.text and "item 0" not in e.text
+    assert untitled.check(e, [0]) is None
+
+
+def test_the_check_catches_ungrounded_explanations(toy):
+    from dataclasses import replace
+
+    ex, _, titles = toy
+    e = ex.explain(3, history=[0, 2, 1], variant=0)
+    assert ex.check(e, [0, 2, 1]) is None
+    assert "not in the history" in ex.check(e, [0, 2])
+    fake = replace(e, shared=("romance",), template_text=e.text + " romance")
+    want = "'romance' is not shared by 'Return of the Jedi' and the recommended item"
+    assert ex.check(fake, [0, 2, 1]) == want
+    other = replace(e, template_text=e.text + " Like When Harry Met Sally.")
+    assert ex.check(other, [0, 2, 1]) == "the sentence names 'When Harry Met Sally', which it does not credit"
+    two = replace(e, because=e.because + ((0, titles[0], 0.5),))
+    assert "one is expected" in ex.check(two, [0, 2, 1])
+
+
+def test_collaborative_wording_when_the_model_weights_name_an_item_sharing_nothing(toy):
+    ex, _, titles = toy
+
+    class ItemItem:
+        weights = np.zeros((5, 5), np.float32)
+
+    model = ItemItem()
+    model.weights[4, 3] = 0.9  # When Harry Met Sally drives Empire Strikes Back: nothing in common but users
+    texts = [*ex.item_texts[:4], "When Harry Met Sally. Comedy"]
+    explainer = Explainer.for_model(model, titles, texts)
+    e = explainer.explain(3, history=[4], variant=0)
+    assert e.kind == "collaborative" and e.text == "People who liked When Harry Met Sally also liked this."
+
+
+def test_catalog_attributes_reads_lists_and_pipes():
+    import pandas as pd
+
+    from lmrec.data import ItemTable
+
+    frame = pd.DataFrame({"item_id": ["a", "b", "c"], "genres": [["Drama", "War"], "Comedy|Drama", None],
+                          "brand": ["x", "x", "y"]})
+    table = ItemTable(frame, categorical_fields=("genres", "brand"))
+    assert catalog_attributes(table) == [("Drama", "War", "x"), ("Comedy", "Drama", "x"), ("y",)]
+    assert catalog_attributes(table, ["genres"])[1] == ("Comedy", "Drama")
 
 
 def test_chinese_template_and_character_terms():
-    expected = "推荐理由：你喜欢《霸王别姬》和《活着》（共同点：年代、剧情）。"
-    assert render(["霸王别姬", "活着"], ["年代", "剧情"], "zh") == expected
-    assert render(["星际穿越"], [], "zh") == "推荐理由：你喜欢《星际穿越》。"
+    want = "推荐理由：你喜欢《霸王别姬》（共同点：年代、剧情）。"
+    assert render("霸王别姬", ["年代", "剧情"], "zh") == want
+    assert render("星际穿越", [], "zh") == "推荐理由：你喜欢《星际穿越》。"
+    assert render("星际穿越", [], "zh", variant=1) == "因为你喜欢《星际穿越》，为你推荐。"
     vectors = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]], np.float32)
     texts = ["流浪地球。科幻、冒险。太空救援", "星际穿越。科幻、剧情。太空探索", "甜蜜蜜。爱情、剧情"]
     ex = Explainer(vectors, texts, ["流浪地球", "星际穿越", "甜蜜蜜"])
     assert ex.language == "zh"
-    e = ex.explain(0, history=[2, 1])
+    e = ex.explain(0, history=[2, 1], variant=0)
     assert [i for i, _, _ in e.because] == [1]
     assert set(e.shared) == {"科幻", "太空"}
     assert e.text.startswith("推荐理由：你喜欢《星际穿越》（共同点：")
+    assert ex.check(e, [2, 1]) is None
+    # every Chinese wording names the liked title in 《》 and is Chinese (no English words)
+    for v in range(4):
+        text = ex.explain(0, history=[2, 1], variant=v).text
+        assert "《星际穿越》" in text and not re.search("[A-Za-z]", text)
 
 
 def test_short_title():
@@ -102,14 +217,15 @@ def test_short_title():
 def test_generative_paraphrase_falls_back_when_it_invents_a_title(toy):
     ex, _, titles = toy
     e = ex.explain(3, history=[0, 1])
+    assert [i for i, _, _ in e.because] == [1]
     seen = []
 
     def inventing(prompt: str) -> str:
         seen.append(prompt)
-        return 'Since you enjoyed "Star Wars" and "The Phantom Menace", try this one!'
+        return 'Since you enjoyed "Return of the Jedi" and "The Phantom Menace", try this one!'
 
     out = paraphrase(e, inventing, titles)
-    assert "Return of the Jedi" in seen[0] and "Star Wars" in seen[0]
+    assert "Return of the Jedi" in seen[0]
     assert not out.generated and out.text == e.template_text
     assert "phantom menace" in out.notes[0]
 
@@ -124,7 +240,7 @@ def test_generative_paraphrase_falls_back_when_it_invents_a_title(toy):
     assert paraphrase(e, broken, titles).text == e.template_text
 
     def faithful(prompt: str) -> str:
-        return 'Fans of "Star Wars" and "Return of the Jedi" will love more space opera battles here.'
+        return 'Fans of "Return of the Jedi" will love more space opera battles here.'
 
     good = paraphrase(e, faithful, titles)
     assert good.generated and good.display().startswith("[generated] Fans of")

@@ -83,8 +83,7 @@ def test_known_user_excludes_seen_and_explains(server: Server, tiny) -> None:
         for x in res["items"]:
             e = x["explanation"]
             assert e["because_item_id"] in seen and e["because_title"] == titles[e["because_item_id"]]
-            # the Explainer's sentence names the real history title it credits
-            assert e["text"].startswith("Recommended because you liked")
+            # the Explainer's sentence (one of several wordings) names the real history title it credits
             assert short_title(e["because_title"]) in e["text"]
         with_seen = c.get("/users/u1/recommendations", params={"k": 30, "exclude_seen": "false"}).json()
         assert seen <= {x["id"] for x in with_seen["items"]}

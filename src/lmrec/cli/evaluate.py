@@ -6,7 +6,8 @@
 they are). With ``--tune`` each named model is grid-searched on the validation part first
 (:mod:`lmrec.train.tune`). ``--compare-to NAME`` adds each other model's NDCG@10 ratio to that one, user by
 user, with a bootstrap interval and a p-value (:func:`lmrec.evaluate.paired_comparison`; in the JSON under
-``paired``). ``--json`` writes ``{protocol, split_hash, dataset, results: {model: {metric: value, ...,
+``paired``); without it the reference is the strongest baseline (:func:`lmrec.evaluate.add_paired`).
+``--json`` writes ``{protocol, split_hash, dataset, results: {model: {metric: value, ...,
 fit_seconds, eval_seconds, params}}}``; ``--report DIR`` renders it with :func:`lmrec.evaluate.write_report`.
 """
 
@@ -104,13 +105,24 @@ def run_evaluation(
     progress: bool = False,
     test_history: str = "train_valid",
     compare_to: str | None = None,
+    samples: int = 0,
+    collected: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Fit/tune/load every model in ``specs`` and evaluate it on the test part; the results dict of
     :func:`lmrec.evaluate.collect_results` (``fit_seconds`` of a tuned model = the chosen configuration's fit;
     ``tune_seconds`` = all trials). ``compare_to`` (one of ``specs``): every other model's row gets
     ``"paired"``, its user-by-user comparison with that model on NDCG@10 (or the largest K) from
-    :func:`lmrec.evaluate.paired_comparison`."""
-    from lmrec.evaluate import collect_results, evaluate_model
+    :func:`lmrec.evaluate.paired_comparison`; without it the reference is the strongest baseline
+    (:func:`lmrec.evaluate.add_paired`). ``samples``: that many users' recommendations from the model the
+    verdict recommends, with explanations (``"samples"``, :func:`lmrec.evaluate.sample_recommendations`).
+    ``collected``: filled with ``{name: EvalResult}`` (per-user values for later comparisons)."""
+    from lmrec.evaluate import (
+        add_paired,
+        collect_results,
+        evaluate_model,
+        sample_recommendations,
+        verdict,
+    )
     from lmrec.models import MODELS, load_model, model_class
     from lmrec.models.base import FitOptions
 
@@ -122,6 +134,7 @@ def run_evaluation(
     fit_seconds: dict[str, float] = {}
     params: dict[str, dict[str, Any]] = {}
     extra: dict[str, dict[str, Any]] = {}
+    fitted: dict[str, Any] = {}  # kept only for the sample recommendations
     options = FitOptions(seed=seed, threads=threads, progress=progress)
     names: dict[str, str] = {}  # spec -> result name
     for spec in specs:
@@ -158,8 +171,13 @@ def run_evaluation(
                 fit_seconds[name] = res.fit_seconds
                 extra[name] = {
                     "tune_seconds": res.tune_seconds,
-                    "valid_ndcg@10": res.score,
-                    "trials": [{"params": t.params, "valid": t.score} for t in res.trials],
+                    f"valid_{res.metric}": res.score,
+                    "trials": [
+                        {"params": t.params, "valid": t.score, "fit_seconds": t.fit_seconds}
+                        for t in res.trials
+                    ],
+                    # the first trial with the best score is the one tune_model keeps (ties: first in grid)
+                    "chosen_trial": next(i for i, t in enumerate(res.trials) if t.score == res.score),
                 }
             else:
                 model = cls(cls.Config.from_dict(model_options.get(spec, {}), source=f"--set {spec}.*"))
@@ -173,30 +191,35 @@ def run_evaluation(
         )
         if "train" in model.fit_info:  # models trained epoch by epoch
             extra.setdefault(name, {})["epochs"] = model.fit_info["train"]["epochs_run"]
+        valid = validation_score(model)
+        if valid is not None and "valid_ndcg@10" not in extra.get(name, {}):
+            extra.setdefault(name, {})["valid_ndcg@10"] = valid
+        if samples > 0:
+            fitted[name] = model
     out = collect_results(split, results, fit_seconds=fit_seconds, params=params)
     for name, values in extra.items():
         out["results"][name].update(values)
-    if compare_to is not None:
-        _add_paired(out, results, names[compare_to], ks)
+    metric = f"ndcg@{10 if 10 in ks else max(ks)}"
+    add_paired(out, results, names[compare_to] if compare_to is not None else None, metric)
     out["split"] = split.describe()
+    if collected is not None:
+        collected.update(results)
+    if samples > 0:
+        chosen = verdict(out, metric)["model"]
+        out["samples"] = sample_recommendations(fitted[chosen], dataset, model_name=chosen, users=samples)
     return out
 
 
-def _add_paired(out: dict[str, Any], results: dict[str, Any], baseline: str, ks: tuple[int, ...]) -> None:
-    """Each other model's paired comparison with ``baseline`` on the same test users."""
-    import numpy as np
+def validation_score(model: Any) -> float | None:
+    """The model's best validation NDCG@10 from its own training record (``fit_info["train"]``, models
+    trained epoch by epoch, e.g. textseq and SASRec), or None when it did not validate on NDCG@10."""
+    import math
 
-    from lmrec.evaluate import paired_comparison
-
-    metric = f"ndcg@{10 if 10 in ks else max(ks)}"
-    base = results[baseline].per_user
-    for name, res in results.items():
-        if name == baseline:
-            continue
-        if not np.array_equal(res.per_user["users"], base["users"]):  # pragma: no cover - one split
-            raise LmrecError(f"{name} and {baseline} were evaluated on different users")
-        cmp = paired_comparison(res.per_user[metric], base[metric])
-        out["results"][name]["paired"] = {"baseline": baseline, "metric": metric, **cmp.to_dict()}
+    train = (getattr(model, "fit_info", None) or {}).get("train") or {}
+    value = train.get("best_metric")
+    if train.get("monitor", "ndcg@10") != "ndcg@10" or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and train.get("best_epoch", 0) > 0 else None
 
 
 def _unique(name: str, taken: dict[str, Any]) -> str:
@@ -259,7 +282,9 @@ def evaluate(
     k: str = typer.Option("5,10,20", "--k", help="Cut-offs, comma separated."),
     tune: bool = typer.Option(False, "--tune/--no-tune", help="Grid-search each model on validation first."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the results as JSON here."),
-    report: Path | None = typer.Option(None, "--report", help="Write a Markdown/HTML report here."),
+    report: Path | None = typer.Option(
+        None, "--report", help="Write DIR/report.html (verdict, intervals, plots, sample recommendations)."
+    ),
     set_: list[str] = typer.Option([], "--set", help="model.option=value (repeatable; JSON values)."),
     test_history: str = typer.Option(
         "train_valid", "--test-history", help="Model input at test time: train_valid (default) or train."
@@ -270,8 +295,8 @@ def evaluate(
     compare_to: str | None = typer.Option(
         None,
         "--compare-to",
-        help="A model of --models: add each other model's NDCG@10 ratio to it, user by user, with a 95% "
-        "bootstrap interval and the paired t-test's p.",
+        help="A model of --models: compare each other model's NDCG@10 with it, user by user (95% bootstrap "
+        "interval of the ratio, paired t-test's p). Default: the strongest baseline.",
     ),
 ) -> None:
     """Fit (or --tune, or load) each model, evaluate on the test split by full ranking, print a table."""
@@ -297,8 +322,12 @@ def evaluate(
         progress=progress,
         test_history=test_history,
         compare_to=compare_to,
+        samples=3 if report is not None else 0,
     )
     print_table(data, ks)
+    from lmrec.evaluate import verdict
+
+    typer.echo(verdict(data, f"ndcg@{10 if 10 in ks else max(ks)}")["text"])
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")

@@ -44,14 +44,20 @@ def quickstart(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Run the main job end to end and write OUT/report.html and OUT/model."""
-    import numpy as np
     from rich.console import Console
 
-    from lmrec.cli.evaluate import print_table, run_evaluation
+    from lmrec.cli.evaluate import print_table, run_evaluation, validation_score
     from lmrec.data import dataset_stats, load_dataset
     from lmrec.data.split import leave_one_out_split
-    from lmrec.evaluate import collect_results, evaluate_model, write_report
-    from lmrec.models.base import FitOptions, UserBatch
+    from lmrec.evaluate import (
+        add_paired,
+        collect_results,
+        evaluate_model,
+        sample_recommendations,
+        verdict,
+        write_report,
+    )
+    from lmrec.models.base import FitOptions
     from lmrec.models.catalog import write_catalog
     from lmrec.models.textseq import TextSeq
     from lmrec.text import encode_items
@@ -86,9 +92,18 @@ def quickstart(
     console.rule("[bold]3. tuned baselines and textseq, full-ranking evaluation")
     options = FitOptions(seed=seed, progress=progress)
     specs = [b.strip() for b in baselines.split(",") if b.strip()]
+    evals: dict[str, Any] = {}  # per-user values, for the paired intervals against the strongest baseline
     table: dict[str, Any] = (
         run_evaluation(
-            data, split, specs, ks=(5, 10, 20), tune=True, grids=QUICK_GRIDS, seed=seed, progress=progress
+            data,
+            split,
+            specs,
+            ks=(5, 10, 20),
+            tune=True,
+            grids=QUICK_GRIDS,
+            seed=seed,
+            progress=progress,
+            collected=evals,
         )
         if specs
         else {"results": {}}
@@ -106,6 +121,10 @@ def quickstart(
         )
         table.update({k: v for k, v in row.items() if k != "results"})
         table["results"][name] = row["results"][name]
+        valid = validation_score(model)  # its best validated epoch, from fit_info["train"]
+        if valid is not None:
+            table["results"][name]["valid_ndcg@10"] = valid
+        evals[name] = res
         text_models[name] = model
         tr = model.fit_info["train"]
         console.print(
@@ -113,7 +132,11 @@ def quickstart(
             f"{tr['best_epoch']} of {tr['epochs_run']})"
         )
     table["split"] = desc
+    for row in table["results"].values():
+        row.pop("paired", None)  # compared again below, now with the text models included
+    add_paired(table, evals, None, "ndcg@10")
     print_table(table, (5, 10, 20))
+    console.print(verdict(table)["text"])
 
     best_name = max(text_models, key=lambda n: table["results"][n]["ndcg@10"])
     best = text_models[best_name]
@@ -121,16 +144,15 @@ def quickstart(
     write_catalog(data, model_dir)  # external ids and titles for `lmrec recommend` / `lmrec serve`
 
     console.rule(f"[bold]4. sample recommendations ({best_name})")
-    titles = data.item_titles()
-    history = data.interactions.sequences()  # everything each user did: recommend what comes next
-    shown = [u for u in range(data.n_users) if len(history[u]) >= 5][: max(users, 0)]
-    if shown:
-        idx, _ = best.recommend(UserBatch(np.array(shown), [history[u] for u in shown]), k=10)
-        for row, u in enumerate(shown):
-            recent = ", ".join(titles[i] for i in history[u][-5:])
-            console.print(f"[bold]user {data.user_ids[u]}[/bold] recently watched: {recent}")
-            for rank, i in enumerate(idx[row], 1):
-                console.print(f"  {rank:2d}. {titles[i]}")
+    table["samples"] = sample_recommendations(
+        best, data, model_name=best_name, users=max(users, 0), k=10, item_vectors=vectors
+    )
+    for sample in table["samples"]:
+        console.print(f"[bold]user {sample['user']}[/bold] recently watched: {', '.join(sample['recent'])}")
+        for rank, item in enumerate(sample["items"], 1):
+            console.print(f"  {rank:2d}. {item['title']}")
+            if item["explanation"]:
+                console.print(f"      [dim]{item['explanation']}[/dim]")
 
     console.rule("[bold]5. report")
     (out / "results.json").write_text(json.dumps(table, indent=2, default=str), encoding="utf-8")

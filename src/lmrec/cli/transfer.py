@@ -154,7 +154,9 @@ def transfer_cmd(
         "0,0.1,1.0", "--fractions", help="Shares of target training users (0 = zero-shot)."
     ),
     seeds: int = typer.Option(1, "--seeds", min=1, help="Number of seeds (0..N-1)."),
-    report: Path = typer.Option(..., "--report", "-r", help="Output folder for the HTML report."),
+    report: Path = typer.Option(
+        ..., "--report", "-r", help="Output folder: REPORT/report.html, results.json, learning_curve.png."
+    ),
     pretrained_dir: Path | None = typer.Option(
         None, "--pretrained", help="Reuse this pretrained folder instead of pretraining on --sources."
     ),
@@ -215,7 +217,9 @@ def transfer_cmd(
         "split_hash": split.hash,
         "fractions": fr,
         "seeds": seeds,
-        "pretrain": pre.info.get("train", {}).get("best_metric"),
+        "pretrain_valid_ndcg@10": pre.info.get("train", {}).get("best_metric"),
+        "pretrain_seconds": pre.info.get("train", {}).get("seconds"),
+        "pretrain_epochs": pre.info.get("train", {}).get("epochs_run"),
     }
     page = write_transfer_report(rows, report, title=f"Transfer {sources} -> {target}", meta=meta)
     typer.echo(format_table(summarize(rows)))

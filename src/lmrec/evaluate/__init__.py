@@ -9,6 +9,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from lmrec.evaluate.compare import add_paired, strongest_baseline, verdict  # noqa: F401
     from lmrec.evaluate.integrity import check_split, integrity_report  # noqa: F401
     from lmrec.evaluate.protocol import (  # noqa: F401
         EvalResult,
@@ -17,10 +18,12 @@ if TYPE_CHECKING:
         krichene_rendle_correction,  # noqa: F401
     )
     from lmrec.evaluate.report import collect_results, load_results, write_report  # noqa: F401
+    from lmrec.evaluate.samples import sample_recommendations  # noqa: F401
     from lmrec.evaluate.significance import PairedComparison, paired_comparison  # noqa: F401
 
 _EXPORTS = {
     "EvalResult": "lmrec.evaluate.protocol",
+    "add_paired": "lmrec.evaluate.compare",
     "check_split": "lmrec.evaluate.integrity",
     "collect_results": "lmrec.evaluate.report",
     "evaluate_model": "lmrec.evaluate.protocol",
@@ -30,6 +33,9 @@ _EXPORTS = {
     "load_results": "lmrec.evaluate.report",
     "PairedComparison": "lmrec.evaluate.significance",
     "paired_comparison": "lmrec.evaluate.significance",
+    "sample_recommendations": "lmrec.evaluate.samples",
+    "strongest_baseline": "lmrec.evaluate.compare",
+    "verdict": "lmrec.evaluate.compare",
     "write_report": "lmrec.evaluate.report",
 }
 

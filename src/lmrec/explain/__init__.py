@@ -4,13 +4,14 @@ the catalog's language, with an optional, checked generative paraphrase.
 >>> from lmrec.explain import Explainer
 >>> ex = Explainer(model.vectors, texts, dataset.item_titles())  # doctest: +SKIP
 >>> ex.explain(item, history).text  # doctest: +SKIP
-'Recommended because you liked Star Wars and Return of the Jedi (shared: sci-fi, war).'
+'Recommended because you liked Return of the Jedi (shared: sci-fi, war).'
 """
 
 from lmrec.explain._explain import (
     Explainer,
     Explanation,
     attribute,
+    catalog_attributes,
     model_contributions,
     render,
     shared_terms,
@@ -22,6 +23,7 @@ __all__ = [
     "Explainer",
     "Explanation",
     "attribute",
+    "catalog_attributes",
     "check_generated",
     "model_contributions",
     "paraphrase",

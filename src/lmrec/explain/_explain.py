@@ -4,12 +4,15 @@ Attribution: history item ``j`` contributes ``w_j * max(0, cos(v_j, v_item))`` t
 where ``w_j`` is a recency weight (the newest item weighs 1, halving every ``half_life`` steps back, as the
 ``content`` model's profile does) or, when the model exposes it, the attention weight of position ``j``. When
 the model's score is itself a sum over the history (EASE, ItemKNN), its own terms are the contributions.
-The top contributors are named; the shared words are the terms (English words and two-word phrases without
-stopwords; Chinese character 2-3-grams) present both in the recommended item's text and in the contributors'
-texts, ranked by how many contributors share them and by rarity across the catalog.
+The single most responsible history item is named (among near-ties, one that shares something with the
+recommended item). What it shares is exactly the intersection of the two items' catalog attributes (e.g.
+genres) when the catalog has them, else the terms (English words and two-word phrases without stopwords;
+Chinese character 2-3-grams) present in both texts, rarest in the catalog first; never a union over several
+liked items. The sentence is one of several wordings (:mod:`lmrec.explain._wording`), in the catalog's
+language.
 
-Every name and word in a template explanation is therefore real: a title of an item in the user's history and
-a term found in both texts.
+Every name and word in a template explanation is therefore real: the title of an item in the user's history
+and attributes both items have; :meth:`Explainer.check` verifies exactly that.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from lmrec.errors import DataError
+from lmrec.explain._wording import sentence, variant_for
 from lmrec.feedback._terms import drop_contained, is_cjk_text, terms_of
 
 
@@ -30,9 +34,10 @@ from lmrec.feedback._terms import drop_contained, is_cjk_text, terms_of
 class Explanation:
     """One recommendation's explanation.
 
-    ``because``: (history item, title, contribution) best first; ``shared``: shared terms; ``text``: the
-    rendered sentence; ``template_text``: the grounded template sentence (equal to ``text`` unless a generated
-    paraphrase was accepted, which sets ``generated``).
+    ``because``: the named (history item, title, contribution), at most one; ``shared``: what that item shares
+    with the recommended one; ``kind``: the situation worded (shared, terms, plain, collaborative, none);
+    ``text``: the rendered sentence; ``template_text``: the grounded template sentence (equal to ``text``
+    unless a generated paraphrase was accepted, which sets ``generated``).
     """
 
     item: int
@@ -44,6 +49,7 @@ class Explanation:
     template_text: str = ""
     generated: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    kind: str = ""
 
     def display(self) -> str:
         """The sentence for people, a generated one clearly marked as such."""
@@ -55,7 +61,7 @@ class Explanation:
     def to_dict(self) -> dict:
         return {
             "item": self.item, "title": self.title, "text": self.display(), "template": self.template_text,
-            "generated": self.generated, "shared": list(self.shared),
+            "generated": self.generated, "shared": list(self.shared), "kind": self.kind,
             "because": [{"item": i, "title": t, "contribution": round(c, 4)} for i, t, c in self.because],
         }
 
@@ -173,21 +179,46 @@ def short_title(title: str) -> str:
     return t
 
 
-def render(titles: Sequence[str], shared: Sequence[str], language: str = "en") -> str:
-    """The template sentence, in English or Chinese."""
-    titles = [short_title(t) for t in titles]
-    if language == "zh":
-        if not titles:
-            return "推荐理由：很多用户喜欢它。"
-        liked = "、".join(f"《{t}》" for t in titles[:-1])
-        liked = f"{liked}和《{titles[-1]}》" if liked else f"《{titles[-1]}》"
-        tail = f"（共同点：{'、'.join(shared)}）" if shared else ""
-        return f"推荐理由：你喜欢{liked}{tail}。"
-    if not titles:
-        return "Recommended because it is popular with other users."
-    liked = titles[0] if len(titles) == 1 else ", ".join(titles[:-1]) + " and " + titles[-1]
-    tail = f" (shared: {', '.join(shared)})" if shared else ""
-    return f"Recommended because you liked {liked}{tail}."
+def render(
+    title: str | None,
+    shared: Sequence[str] = (),
+    language: str = "en",
+    *,
+    variant: int = 0,
+    kind: str | None = None,
+) -> str:
+    """The template sentence naming one history ``title`` (None: no history item points at the item) and the
+    ``shared`` attributes or terms, in English or Chinese, wording number ``variant``. ``kind``: "shared"
+    (catalog attributes), "terms" (shared words; the default when ``shared`` is given), "plain" or
+    "collaborative" (nothing shared; default "plain")."""
+    if kind is None:
+        kind = "terms" if shared else "plain"
+    if kind in ("shared", "terms") and not shared:
+        kind = "plain"
+    liked = short_title(title) if title is not None else None
+    return sentence(kind, language, liked, shared, variant)
+
+
+def catalog_attributes(items: object, fields: Sequence[str] | None = None) -> list[tuple[str, ...]]:
+    """Each item's categorical attributes (e.g. genres) from an :class:`lmrec.data.ItemTable`: the values of
+    ``fields`` (default: its ``categorical_fields``), lists/tuples flattened and "a|b" strings split."""
+    frame = items.frame
+    names = list(fields if fields is not None else getattr(items, "categorical_fields", ()))
+    out: list[tuple[str, ...]] = [() for _ in range(len(frame))]
+    for name in names:
+        if name not in frame.columns:
+            raise DataError("no such item column", field=name)
+        for i, value in enumerate(frame[name].tolist()):
+            out[i] = out[i] + tuple(v for v in _values(value) if v not in out[i])
+    return out
+
+
+def _values(value: object) -> list[str]:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if isinstance(value, (list, tuple, set, np.ndarray)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [v.strip() for v in str(value).split("|") if v.strip()]
 
 
 class Explainer:
@@ -195,7 +226,15 @@ class Explainer:
 
     ``item_vectors``: (n_items, dim) text vectors (any model's item vectors: the ``content`` model's
     ``vectors``, or ``lmrec.text.encode_items``); ``item_texts``: the text of each item (what the shared words
-    come from); ``titles``: display names. ``language``: "en", "zh" or None (detected from the titles/texts).
+    come from); ``titles``: display names (an empty title reads as the start of the item's text, never as a
+    number). ``attributes``: optional categorical attributes per item (e.g. genres, see
+    :func:`catalog_attributes`); when given, the shared attributes are those instead of shared words.
+    ``language``: "en", "zh" or None (detected from the titles/texts).
+
+    Each explanation names the single most responsible history item (see :func:`attribute`); among the
+    history items contributing at least ``prefer_ratio`` times as much as the best one, the first that
+    shares something with the recommended item is named, so that a near-tie does not produce a pairing with
+    nothing in common. The shared attributes are those of that one item only, never merged across items.
     """
 
     def __init__(
@@ -204,30 +243,41 @@ class Explainer:
         item_texts: Sequence[str],
         titles: Sequence[str],
         *,
+        attributes: Sequence[Sequence[str]] | None = None,
         language: str | None = None,
-        top_items: int = 2,
         top_terms: int = 3,
         half_life: float | None = 20.0,
         hide_title_words: bool = True,
+        prefer_ratio: float = 0.8,
     ) -> None:
         n = len(item_vectors)
         if len(item_texts) != n or len(titles) != n:
             what = f"{n} item vectors, {len(item_texts)} texts and {len(titles)} titles"
             raise DataError(f"{what}: one each needed")
+        if attributes is not None and len(attributes) != n:
+            raise DataError(
+                f"{len(attributes)} attribute lists for {n} items: one each needed", field="attributes"
+            )
         self.item_vectors = np.asarray(item_vectors, dtype=np.float32)
         self.item_texts = [str(t or "") for t in item_texts]
-        self.titles = [str(t) for t in titles]
+        self.titles = [str(t) if t is not None else "" for t in titles]
+        self.attributes = (
+            None if attributes is None else [tuple(str(a) for a in attrs) for attrs in attributes]
+        )
         if language is None:
             sample = self.titles[:: max(1, n // 200)] or [""]
             language = "zh" if sum(is_cjk_text(t) for t in sample) > len(sample) / 2 else "en"
         self.language = language
-        self.top_items, self.top_terms, self.half_life = top_items, top_terms, half_life
-        self.hide_title_words = hide_title_words
+        self.top_terms, self.half_life = top_terms, half_life
+        self.hide_title_words, self.prefer_ratio = hide_title_words, prefer_ratio
         self.model: object | None = None
         self._terms = [set(terms_of(t, language)) for t in self.item_texts]
         self._df: Counter[str] = Counter()
         for s in self._terms:
             self._df.update(s)
+        self._attr_df: Counter[str] = Counter()
+        for attrs in self.attributes or ():
+            self._attr_df.update(set(attrs))
 
     @classmethod
     def for_model(
@@ -251,6 +301,39 @@ class Explainer:
         explainer.model = model
         return explainer
 
+    def display_title(self, i: int) -> str:
+        """The name shown for item ``i``: its short title, else the first sentence of its text, else
+        "item <i>" (only for an item with neither)."""
+        title = self.titles[int(i)].strip()
+        if title:
+            return short_title(title)
+        text = self.item_texts[int(i)].strip()
+        if text:
+            return text.split(". ")[0][:80]
+        return f"item {int(i)}"
+
+    def shared_with(self, item: int, other: int) -> tuple[str, ...]:
+        """What ``item`` shares with ``other``: their common attributes (rarest in the catalog first) when the
+        explainer has attributes, else the words found in both texts (see :func:`shared_terms`)."""
+        if self.attributes is not None:
+            common = set(self.attributes[int(item)]) & set(self.attributes[int(other)])
+            return tuple(sorted(common, key=lambda a: (self._attr_df[a], a))[: self.top_terms])
+        exclude: list[str] = []
+        if self.hide_title_words:
+            for i in (int(item), int(other)):
+                exclude.extend(terms_of(short_title(self.titles[i]), self.language))
+        return tuple(
+            shared_terms(
+                self.item_texts[int(item)],
+                [self.item_texts[int(other)]],
+                language=self.language,
+                top=self.top_terms,
+                document_frequency=self._df,
+                n_documents=len(self._terms),
+                exclude=exclude,
+            )
+        )
+
     def explain(
         self,
         item: int,
@@ -258,46 +341,97 @@ class Explainer:
         *,
         attention: Sequence[float] | None = None,
         contributions: Sequence[float] | None = None,
+        variant: int | None = None,
     ) -> Explanation:
         """The explanation of recommending ``item`` to a user with ``history`` (oldest first).
 
         ``contributions``: the model's own per-history-item score contributions (see
         :func:`model_contributions`); ``attention``: attention weights over the history; neither: text
-        similarity times recency. When a model was given to :meth:`for_model`, its contributions are used."""
+        similarity times recency. When a model was given to :meth:`for_model`, its contributions are used.
+        ``variant``: the wording number (default: a stable function of the item and the named history item).
+        """
         if contributions is None and attention is None and self.model is not None:
             contributions = model_contributions(self.model, history, item)
-        contributors = attribute(
+        candidates = attribute(
             item, history, self.item_vectors,
-            top=self.top_items, half_life=self.half_life, attention=attention, contributions=contributions,
+            top=3, half_life=self.half_life, attention=attention, contributions=contributions,
+            min_ratio=self.prefer_ratio,
         )
-        ids = [i for i, _ in contributors]
-        exclude: list[str] = []
-        if self.hide_title_words:
-            for i in [int(item), *ids]:
-                exclude.extend(terms_of(short_title(self.titles[i]), self.language))
-        shared = shared_terms(
-            self.item_texts[int(item)],
-            [self.item_texts[i] for i in ids],
-            language=self.language,
-            top=self.top_terms,
-            document_frequency=self._df,
-            n_documents=len(self._terms),
-            exclude=exclude,
-        )
-        text = render([self.titles[i] for i in ids], shared, self.language)
+        chosen: tuple[int, float] | None = candidates[0] if candidates else None
+        shared: tuple[str, ...] = ()
+        for i, c in candidates:
+            common = self.shared_with(item, i)
+            if common:
+                chosen, shared = (i, c), common
+                break
+        if chosen is None:
+            kind = "none"
+        elif shared:
+            kind = "shared" if self.attributes is not None else "terms"
+        else:
+            kind = "collaborative" if contributions is not None else "plain"
+        because = () if chosen is None else ((chosen[0], self.titles[chosen[0]], chosen[1]),)
+        if variant is None:
+            variant = variant_for(item, chosen[0] if chosen else None)
+        liked = None if chosen is None else self.display_title(chosen[0])
+        text = sentence(kind, self.language, liked, shared, variant)
         return Explanation(
             item=int(item),
             title=self.titles[int(item)],
-            because=tuple((i, self.titles[i], c) for i, c in contributors),
-            shared=tuple(shared),
+            because=because,
+            shared=shared,
             text=text,
             language=self.language,
             template_text=text,
+            kind=kind,
         )
 
     def explain_many(self, items: Sequence[int], history: Sequence[int]) -> list[Explanation]:
-        """Explanations of several recommendations for one history."""
-        return [self.explain(int(i), history) for i in items]
+        """Explanations of several recommendations for one history, wordings rotated along the list so that
+        neighbours read differently."""
+        start = variant_for(int(items[0]), len(history)) if len(items) else 0
+        return [self.explain(int(i), history, variant=start + n) for n, i in enumerate(items)]
+
+    def check(self, expl: Explanation, history: Sequence[int]) -> str | None:
+        """None when ``expl`` is grounded, else what is wrong: it must name at most one history item, that
+        item must be in ``history`` with its catalog title, the sentence must name it, every shared attribute
+        or term must belong to both items (and appear in the sentence), and no other catalog title may appear
+        in the sentence."""
+        hist = {int(i) for i in history}
+        if len(expl.because) > 1:
+            return f"names {len(expl.because)} history items; one is expected"
+        text = expl.template_text or expl.text
+        named: set[str] = set()
+        for i, title, _ in expl.because:
+            if i not in hist:
+                return f"item {i} is not in the history"
+            if title != self.titles[i]:
+                return f"title {title!r} is not the catalog title of item {i}"
+            name = self.display_title(i)
+            if name not in text:
+                return f"the sentence does not name {name!r}"
+            named.add(name)
+            if self.attributes is not None:
+                mine, theirs = set(self.attributes[expl.item]), set(self.attributes[i])
+            else:
+                mine, theirs = self._terms[expl.item], self._terms[i]
+            for a in expl.shared:
+                if a not in mine or a not in theirs:
+                    return f"{a!r} is not shared by {name!r} and the recommended item"
+        if expl.shared and not expl.because:
+            return "shared attributes without a history item"
+        shown = text if self.language == "zh" else text.lower()
+        for a in expl.shared:
+            if (a if self.language == "zh" else a.lower()) not in shown:
+                return f"the sentence does not state {a!r}"
+        credited = {i for i, _, _ in expl.because}
+        for j, title in enumerate(self.titles):
+            other = short_title(title)
+            if len(other) < 4 or j in credited or any(other in n for n in named):
+                continue  # a credited title may contain a shorter catalog title
+            if re.search(rf"(?<!\w){re.escape(other)}(?!\w)", text):
+                return f"the sentence names {other!r}, which it does not credit"
+        return None
 
 
 def with_text(expl: Explanation, text: str, *, generated: bool, note: str | None = None) -> Explanation:

@@ -5,13 +5,13 @@ For each fraction f of target training users (:func:`lmrec.data.split.few_shot`;
 seed: pretrained + adaptor, pretrained + full, scratch textseq, SASRec (IDs), EASE and popularity are trained
 on the kept users (at f = 0: the pretrained model zero-shot and the untrained ``content`` model) and
 evaluated on the test stage of the full split (every user's history is the same as in the full split, so
-rows of different fractions compare). :func:`write_transfer_report` writes a mean ± std
-table, ``learning_curve.png`` (NDCG@10 vs fraction) and an HTML page.
+rows of different fractions compare). Each pretrained row is compared user by user with the strongest
+baseline row of its fraction and seed (``paired``). :func:`write_transfer_report` writes ``report.html``
+(a verdict, a mean ± std table with the paired intervals, ``learning_curve.png`` and the setup as a table).
 """
 
 from __future__ import annotations
 
-import html
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +23,7 @@ import numpy as np
 from lmrec.data import Dataset
 from lmrec.data.split import Split, few_shot
 from lmrec.errors import ConfigError
+from lmrec.evaluate.report_html import fmt_pct, fmt_seconds
 from lmrec.models.base import FitOptions
 from lmrec.transfer.pretrain import Pretrained
 
@@ -76,6 +77,7 @@ def run_transfer_experiment(
         opts = FitOptions(seed=seed, max_seconds=max_seconds)
         for f in fractions:
             part = split if f >= 1.0 else (few_shot(split, f, seed=seed) if f > 0 else split)
+            here: dict[str, tuple[dict[str, Any], Any]] = {}  # model -> (row, per-user values)
             for name in models:
                 if (f == 0) != (name in ZERO_SHOT):
                     continue  # zero-shot is the fraction-0 point; everything else needs training users
@@ -115,6 +117,7 @@ def run_transfer_experiment(
                     "n_train_users": int(len(np.unique(part.train.user))) if f > 0 else 0,
                 }
                 rows.append(row)
+                here[name] = (row, ev.per_user)
                 if on_row is not None:
                     on_row(row)
                 if log is not None:
@@ -122,11 +125,33 @@ def run_transfer_experiment(
                         f"fraction {f:g} seed {seed} {LABELS[name]}: R@10 {row['recall@10']:.4f} "
                         f"N@10 {row['ndcg@10']:.4f} ({fit_s:.0f}s)"
                     )
+            add_paired_rows(here)
     return rows
 
 
+# rows that use the pretrained model; every other row is a baseline for them
+PRETRAINED: tuple[str, ...] = ("zero-shot", "adaptor", "full")
+
+
+def add_paired_rows(here: dict[str, tuple[dict[str, Any], Any]], metric: str = "ndcg@10") -> None:
+    """Give each pretrained row of one (fraction, seed) a ``"paired"`` comparison with the strongest baseline
+    row of the same fraction and seed (``here``: model -> (row, per-user values of its evaluation))."""
+    from lmrec.evaluate import paired_comparison
+
+    baselines = [m for m in here if m not in PRETRAINED]
+    if not baselines:
+        return
+    best = max(baselines, key=lambda m: here[m][0][metric])
+    base = here[best][1]
+    for m, (row, per_user) in here.items():
+        if m in PRETRAINED and np.array_equal(per_user["users"], base["users"]) and len(base["users"]) > 1:
+            cmp = paired_comparison(per_user[metric], base[metric])
+            row["paired"] = {"baseline": best, "metric": metric, **cmp.to_dict()}
+
+
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean and std over seeds per (fraction, model), in fraction then model order."""
+    """Mean and std over seeds per (fraction, model), in fraction then model order; ``paired``: the first
+    seed's comparison with the strongest baseline, when the rows carry one."""
     out = []
     keys = sorted({(r["fraction"], r["model"]) for r in rows}, key=lambda k: (k[0], MODELS.index(k[1])))
     for f, m in keys:
@@ -136,6 +161,9 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             v = np.array([r[k] for r in sel], dtype=np.float64)
             rec[k] = float(v.mean())
             rec[k + "_std"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
+        paired = next((r["paired"] for r in sorted(sel, key=lambda r: r["seed"]) if "paired" in r), None)
+        if paired is not None:
+            rec["paired"] = paired
         out.append(rec)
     return out
 
@@ -143,75 +171,181 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def format_table(summary: list[dict[str, Any]]) -> str:
     """A plain-text (markdown) table of :func:`summarize`'s rows."""
     lines = [
-        "| fraction | model | Recall@10 | NDCG@10 | Recall@20 | NDCG@20 | fit s |",
+        "| share of target users | model | Recall@10 | NDCG@10 | Recall@20 | NDCG@20 | fit time |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in summary:
-
-        def ms(k: str, r: dict[str, Any] = r) -> str:
-            return f"{r[k]:.4f} ± {r[k + '_std']:.4f}" if r["n_seeds"] > 1 else f"{r[k]:.4f}"
-
         lines.append(
-            f"| {r['fraction']:g} | {LABELS[r['model']]} | {ms('recall@10')} | {ms('ndcg@10')} | "
-            f"{ms('recall@20')} | {ms('ndcg@20')} | {r['fit_seconds']:.0f} |"
+            f"| {_share(r['fraction'])} | {LABELS[r['model']]} | {_ms(r, 'recall@10')} | "
+            f"{_ms(r, 'ndcg@10')} | {_ms(r, 'recall@20')} | {_ms(r, 'ndcg@20')} | "
+            f"{fmt_seconds(r['fit_seconds'])} |"
         )
     return "\n".join(lines)
 
 
-def _plot(summary: list[dict[str, Any]], path: Path) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def _ms(r: dict[str, Any], k: str) -> str:
+    return f"{r[k]:.4f} ± {r[k + '_std']:.4f}" if r["n_seeds"] > 1 else f"{r[k]:.4f}"
 
-    fig = Figure(figsize=(6.5, 4.2))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    zero = [r for r in summary if r["model"] == "zero-shot"]
-    for m in MODELS:
-        if m == "zero-shot":
+
+def _share(f: float) -> str:
+    return "0 (zero-shot)" if f == 0 else f"{f:.0%}"
+
+
+def plot_learning_curve(summary: list[dict[str, Any]], path: Path) -> list[str]:
+    """NDCG@10 against the share of target users; only models that ran appear, the zero-shot point is its
+    own labelled marker, the legend sits right of the axes. Returns the legend's labels."""
+    from lmrec.evaluate.report_plots import FONT, new_figure
+
+    fig = new_figure(10.5, 5.0)
+    ax = fig.subplots()
+    fractions = sorted({r["fraction"] for r in summary})
+    pos = {f: i for i, f in enumerate(fractions)}  # even spacing: 0, 1%, 10% and 100% all readable
+    zero = next((r for r in summary if r["model"] == "zero-shot"), None)
+    for n, m in enumerate(MODELS):
+        own = sorted((r["fraction"], r["ndcg@10"], r["ndcg@10_std"]) for r in summary if r["model"] == m)
+        if not own or m == "zero-shot":
             continue
-        pts = sorted((r["fraction"], r["ndcg@10"], r["ndcg@10_std"]) for r in summary if r["model"] == m)
-        if m in ("adaptor", "full") and zero:  # pretrained curves start at the zero-shot point
-            pts = [(0.0, zero[0]["ndcg@10"], zero[0]["ndcg@10_std"]), *pts]
-        if not pts:
+        color = f"C{n % 10}"
+        if m in ZERO_SHOT:  # another fraction-0 row (content): a single labelled marker
+            x, y, e = own[0]
+            ax.errorbar([pos[x]], [y], yerr=[e], fmt="s", ms=9, capsize=4, color=color, label=LABELS[m])
             continue
-        x, y, e = (np.array(v) for v in zip(*pts, strict=True))
-        ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label=LABELS[m])
-    if zero and not any(r["model"] in ("adaptor", "full") for r in summary):
-        ax.plot([0.0], [zero[0]["ndcg@10"]], "k*", label=LABELS["zero-shot"])
-    ax.set_xlabel("fraction of target training users")
-    ax.set_ylabel("test NDCG@10 (full ranking)")
+        if (
+            m in ("adaptor", "full") and zero is not None
+        ):  # the pretrained curves start from the zero-shot point
+            ax.plot([pos[0.0], pos[own[0][0]]], [zero["ndcg@10"], own[0][1]], ls=":", lw=1.8, color=color)
+        x, y, e = (np.array(v) for v in zip(*own, strict=True))
+        ax.errorbar([pos[v] for v in x], y, yerr=e, marker="o", lw=2.4, ms=7, capsize=4, color=color,
+                    label=LABELS[m])  # fmt: skip
+    if zero is not None:
+        ax.errorbar([pos[0.0]], [zero["ndcg@10"]], yerr=[zero["ndcg@10_std"]], fmt="*", ms=16, capsize=4,
+                    color="black", label="pretrained, zero-shot\n(no target training)")  # fmt: skip
+    ax.set_xticks(range(len(fractions)), [_share(f) for f in fractions], fontsize=FONT - 1)
+    ax.set_xlabel("share of the target's training users", fontsize=FONT)
+    ax.set_ylabel("test NDCG@10 (full ranking)", fontsize=FONT)
+    ax.tick_params(labelsize=FONT - 1)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(str(path), dpi=110)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    legend = fig.legend(loc="outside right center", fontsize=FONT - 1, frameon=False)
+    fig.savefig(str(path), format="png")
+    return [t.get_text() for t in legend.get_texts()]
+
+
+def transfer_verdict(summary: list[dict[str, Any]]) -> str:
+    """One paragraph: per share of target users, the best pretrained row against the strongest baseline
+    (with the paired 95% interval when the rows have one), and the zero-shot result."""
+    parts = []
+    for f in sorted({r["fraction"] for r in summary}):
+        rows = [r for r in summary if r["fraction"] == f]
+        pre = [r for r in rows if r["model"] in PRETRAINED]
+        base = [r for r in rows if r["model"] not in PRETRAINED]
+        where = "Without any target training" if f == 0 else f"With {f:.0%} of the target's training users"
+        if not pre or not base:
+            if pre:
+                parts.append(f"{where}, {LABELS[pre[0]['model']]} reaches NDCG@10 {pre[0]['ndcg@10']:.4f}.")
+            continue
+        p = max(pre, key=lambda r: r["ndcg@10"])
+        b = max(base, key=lambda r: r["ndcg@10"])
+        gain = p["ndcg@10"] / b["ndcg@10"] - 1 if b["ndcg@10"] > 0 else float("inf")
+        text = (f"{where}, {LABELS[p['model']]} reaches NDCG@10 {p['ndcg@10']:.4f}: {fmt_pct(gain)} against "
+                f"the strongest baseline, {LABELS[b['model']]}, at {b['ndcg@10']:.4f}")  # fmt: skip
+        cmp = p.get("paired")
+        if cmp and cmp["baseline"] == b["model"]:
+            lo, hi = cmp["ratio_ci"][0] - 1, cmp["ratio_ci"][1] - 1
+            seed = " (first seed)" if p["n_seeds"] > 1 else ""
+            sure = (
+                "reliably better" if lo > 0 else ("reliably worse" if hi < 0 else "not a reliable difference")
+            )
+            text += f"; 95% interval [{fmt_pct(lo)}, {fmt_pct(hi)}]{seed}: {sure}."
+        else:
+            text += " (no paired interval for these rows)."
+        parts.append(text)
+    return " ".join(parts) or "No row ran."
+
+
+def _setup_rows(meta: dict[str, Any]) -> list[list[str]]:
+    labels = {"sources": "source datasets", "target": "target dataset", "split": "split", "split_hash":
+              "split hash", "fractions": "shares of target users", "seeds": "seeds",
+              "pretrain_valid_ndcg@10": "pretraining: validation NDCG@10", "pretrain_seconds":
+              "pretraining: time", "pretrain_epochs": "pretraining: epochs"}  # fmt: skip
+    rows = []
+    for key, value in meta.items():
+        if key == "fractions":
+            text = ", ".join(_share(float(f)) for f in value)
+        elif key.endswith("seconds") and isinstance(value, (int, float)):
+            text = fmt_seconds(value)
+        elif isinstance(value, float):
+            text = f"{value:.4f}"
+        elif isinstance(value, (list, tuple)):
+            text = ", ".join(str(v) for v in value)
+        else:
+            text = "–" if value is None else str(value)
+        rows.append([labels.get(key, key.replace("_", " ")), text])
+    return rows
 
 
 def write_transfer_report(
     rows: list[dict[str, Any]], out_dir: str | Path, *, title: str, meta: dict[str, Any] | None = None
 ) -> Path:
-    """Write ``results.json``, ``table.md``, ``learning_curve.png`` and ``index.html`` into ``out_dir``."""
+    """Write ``report.html`` (``index.html`` forwards to it), ``report.md``, ``results.json`` and
+    ``learning_curve.png`` into ``out_dir``; returns the path of ``report.html``."""
+    import html
+
+    from lmrec.evaluate.report_html import Cell, details, figure, html_page, html_table, write_index_alias
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(rows)
-    table = format_table(summary)
+    meta = dict(meta or {})
     (out / "results.json").write_text(
-        json.dumps({"meta": meta or {}, "rows": rows, "summary": summary}, indent=2), encoding="utf-8"
+        json.dumps({"meta": meta, "rows": rows, "summary": summary}, indent=2), encoding="utf-8"
     )
-    (out / "table.md").write_text(f"# {title}\n\n{table}\n", encoding="utf-8")
-    _plot(summary, out / "learning_curve.png")
-    head = "".join(f"<th>{h}</th>" for h in table.splitlines()[0].strip("|").split("|"))
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in line.strip("|").split("|")) + "</tr>"
-        for line in table.splitlines()[2:]
-    )
-    meta_html = html.escape(json.dumps(meta or {}, indent=2))
-    page = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><table><tr>{head}</tr>{body}</table>"
-        "<p><img src='learning_curve.png' alt='NDCG@10 vs fraction of target training users'></p>"
-        f"<h2>Setup</h2><pre>{meta_html}</pre></body></html>"
-    )
-    (out / "index.html").write_text(page, encoding="utf-8")
-    return out / "index.html"
+    text = transfer_verdict(summary)
+    (out / "report.md").write_text(f"# {title}\n\n> {text}\n\n{format_table(summary)}\n", encoding="utf-8")
+    plot_learning_curve(summary, out / "learning_curve.png")
+    main_rows: list[list[Any]] = []
+    for r in summary:
+        cmp = r.get("paired")
+        if cmp:
+            lo, hi = cmp["ratio_ci"][0] - 1, cmp["ratio_ci"][1] - 1
+            css = "up" if lo > 0 else ("down" if hi < 0 else "")
+            interval = f"{fmt_pct(cmp['ratio'] - 1)} [{fmt_pct(lo)}, {fmt_pct(hi)}]"
+            against = html.escape(LABELS[cmp["baseline"]])
+            vs = f"<span><span class='{css}'>{interval}</span> <span class='small muted'>vs {against}</span>"
+            vs += "</span>"
+        else:
+            vs = "–"
+        cells = [LABELS[r["model"]], _share(r["fraction"]), _ms(r, "ndcg@10"), _ms(r, "recall@10")]
+        main_rows.append([*cells, Cell(vs), fmt_seconds(r["fit_seconds"])])
+    vs_label = "vs strongest baseline [95% interval]"
+    header = ["model", "share of target users", "NDCG@10", "Recall@10", vs_label, "fit time"]
+    more = [
+        [LABELS[r["model"]], _share(r["fraction"]), _ms(r, "ndcg@20"), _ms(r, "recall@20"), str(r["n_seeds"])]
+        for r in summary
+    ]
+    seeds = max((r["n_seeds"] for r in summary), default=1)
+    body = [
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p class='verdict'>{html.escape(text)}</p>",
+        "<h2>Results</h2>",
+        html_table(header, main_rows, cards=True, lead=2),
+        f"<p class='small muted'>Every row is evaluated on the same target test users by full ranking"
+        f"{f'; mean ± std over {seeds} seeds' if seeds > 1 else ''}. Intervals: paired bootstrap of the "
+        "relative difference in the mean against the best non-pretrained row of the same share.</p>",
+        details(
+            "At K=20",
+            html_table(["model", "share of target users", "NDCG@20", "Recall@20", "seeds"], more, lead=2),
+        ),
+        "<h2>Learning curve</h2>",
+        figure(
+            "learning_curve.png",
+            "Test NDCG@10 against the share of the target's training users (error "
+            "bars: std over seeds). The star is the pretrained model with no target training.",
+        ),
+        "<h2>Setup</h2>",
+        html_table(["setting", "value"], _setup_rows(meta)),
+    ]
+    (out / "report.html").write_text(html_page(title, body), encoding="utf-8")
+    write_index_alias(out)
+    return out / "report.html"
