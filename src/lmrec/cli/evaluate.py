@@ -19,6 +19,7 @@ from typing import Any
 
 import typer
 
+from lmrec.cli.train import DEVICE_HELP, PRECISION_HELP
 from lmrec.errors import ConfigError, LmrecError
 
 SPLITS = ("auto", "loo", "temporal", "random", "fixed")
@@ -82,6 +83,8 @@ def run_evaluation(
     progress: bool = False,
     test_history: str = "train_valid",
     compare_to: str | None = None,
+    device: str = "auto",
+    precision: str = "auto",
 ) -> dict[str, Any]:
     """Fit/tune/load every model in ``specs`` and evaluate it on the test part; the results dict of
     :func:`lmrec.evaluate.collect_results` (``fit_seconds`` of a tuned model = the chosen configuration's fit;
@@ -102,12 +105,12 @@ def run_evaluation(
     fit_seconds: dict[str, float] = {}
     params: dict[str, dict[str, Any]] = {}
     extra: dict[str, dict[str, Any]] = {}
-    options = FitOptions(seed=seed, threads=threads, progress=progress)
+    options = FitOptions(seed=seed, threads=threads, progress=progress, device=device, precision=precision)
     names: dict[str, str] = {}  # spec -> result name
     for spec in specs:
         path = Path(spec)
         if spec not in MODELS and path.is_dir():
-            model = load_model(path)
+            model = load_model(path).to(device)  # saved models load on the CPU; score where asked
             if model.n_items != dataset.n_items or model.n_users != dataset.n_users:
                 raise LmrecError(
                     f"{path}: model has {model.n_users} users x {model.n_items} items, dataset "
@@ -253,10 +256,14 @@ def evaluate(
         help="A model of --models: add each other model's NDCG@10 ratio to it, user by user, with a 95% "
         "bootstrap interval and the paired t-test's p.",
     ),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
 ) -> None:
     """Fit (or --tune, or load) each model, evaluate on the test split by full ranking, print a table."""
+    from lmrec.cli.train import check_device
     from lmrec.data import load_dataset
 
+    device, precision = check_device(device, precision)
     ks = parse_ks(k)
     specs = [m.strip() for m in models.split(",") if m.strip()]
     if not specs:
@@ -276,6 +283,8 @@ def evaluate(
         progress=progress,
         test_history=test_history,
         compare_to=compare_to,
+        device=device,
+        precision=precision,
     )
     print_table(data, ks)
     if json_out is not None:
