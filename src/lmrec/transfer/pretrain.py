@@ -363,6 +363,9 @@ def pretrain(
         "train": result.to_dict(),
         "sampling": cfg.sampling,
         "domain_probabilities": {d.name: float(p) for d, p in zip(doms, prob, strict=True)},
+        # next-item targets per epoch (each window target once): with the train seconds, events/s
+        "train_events_per_epoch": int(sum(int((d.targets >= 0).sum()) for d in doms)),
+        "steps_per_epoch": n_batches,
         "seconds": round(time.perf_counter() - t0, 2),
         "seed": options.seed,
         "device": describe(device, amp_dtype(device, options.precision)),
