@@ -311,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pretrain-users", type=int, default=6000, help="Beauty users in the pretraining epoch")
     ap.add_argument("--budget", type=float, default=390.0, help="skip rows that would start after this")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--warmup", action="store_true", help="warm the device up even for --quick / cpu")
     ap.add_argument("--only", default="", help="row groups: ml100k-textseq,ml100k-sasrec,sci,pre")
     args = ap.parse_args(argv)
     if args.quick:
@@ -353,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         ("sci", "amazon-scientific-unisrec", n_sci, "textseq", caps[2]),
     ]
     loaded: dict[str, tuple[Any, Any]] = {}
-    warmed = args.quick or m["device"] == "cpu"
+    warmed = (args.quick or m["device"] == "cpu") and not args.warmup
     for group, name, n_users, kind, cap in plan:
         if group not in groups:
             continue

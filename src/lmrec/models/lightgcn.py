@@ -408,7 +408,8 @@ def _module_class() -> Any:
         @staticmethod
         def forward(ctx: Any, adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
             ctx.adj = adj
-            return torch.sparse.mm(adj, x)
+            with torch.autocast(x.device.type, enabled=False):  # sparse products stay fp32 under autocast
+                return torch.sparse.mm(adj, x.float())
 
         @staticmethod
         def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, torch.Tensor]:
