@@ -4,7 +4,7 @@
 # ../shared/data and no ~/.cache. The exact device command is at the top of benchmarks/gpu.py.
 #
 #   .device/wheels/  pydantic and the packages it needs that the machine lacks (cp312, manylinux x86_64),
-#                    at the versions installed here
+#                    plus typing-extensions, at the versions installed here
 #   .device/data/    ml-100k, amazon-scientific-unisrec, amazon-beauty-2014 (copies of ../shared/data)
 #   .device/cache/   embeddings/: lmrec's cache of the default encoder's (all-MiniLM-L6-v2) vectors of exactly
 #                    those three catalogs, encoded here once, so the GPU machine never loads MiniLM
@@ -23,8 +23,9 @@ WHEELS=$OUT/wheels
 [ "$PYVER" = "3.12" ] || WHEELS=$OUT/wheels-$PYVER
 mkdir -p "$WHEELS" "$OUT/data" "$OUT/cache"
 
-# (a) wheels: the pure-Python packages the machine lacks, plus pydantic-core (compiled), same versions as here
-PKGS=(pydantic pydantic-core annotated-types typing-inspection)
+# (a) wheels: the pure-Python packages the machine lacks, plus pydantic-core (compiled), same versions as here;
+# typing-extensions too (the machine has one, maybe older than pydantic wants; /tmp/site comes first on the path)
+PKGS=(pydantic pydantic-core annotated-types typing-inspection typing-extensions)
 SPECS=()
 for p in "${PKGS[@]}"; do
   v=$("$PY" -c "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))" "$p")
