@@ -20,6 +20,7 @@ from typing import Any
 
 import typer
 
+from lmrec.cli.train import DEVICE_HELP, PRECISION_HELP
 from lmrec.errors import ConfigError, LmrecError
 
 SPLITS = ("auto", "loo", "temporal", "random", "fixed")
@@ -107,6 +108,8 @@ def run_evaluation(
     compare_to: str | None = None,
     samples: int = 0,
     collected: dict[str, Any] | None = None,
+    device: str = "auto",
+    precision: str = "auto",
 ) -> dict[str, Any]:
     """Fit/tune/load every model in ``specs`` and evaluate it on the test part; the results dict of
     :func:`lmrec.evaluate.collect_results` (``fit_seconds`` of a tuned model = the chosen configuration's fit;
@@ -135,12 +138,12 @@ def run_evaluation(
     params: dict[str, dict[str, Any]] = {}
     extra: dict[str, dict[str, Any]] = {}
     fitted: dict[str, Any] = {}  # kept only for the sample recommendations
-    options = FitOptions(seed=seed, threads=threads, progress=progress)
+    options = FitOptions(seed=seed, threads=threads, progress=progress, device=device, precision=precision)
     names: dict[str, str] = {}  # spec -> result name
     for spec in specs:
         path = Path(spec)
         if spec not in MODELS and path.is_dir():
-            model = load_model(path)
+            model = load_model(path).to(device)  # saved models load on the CPU; score where asked
             if model.n_items != dataset.n_items or model.n_users != dataset.n_users:
                 raise LmrecError(
                     f"{path}: model has {model.n_users} users x {model.n_items} items, dataset "
@@ -298,10 +301,14 @@ def evaluate(
         help="A model of --models: compare each other model's NDCG@10 with it, user by user (95% bootstrap "
         "interval of the ratio, paired t-test's p). Default: the strongest baseline.",
     ),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
 ) -> None:
     """Fit (or --tune, or load) each model, evaluate on the test split by full ranking, print a table."""
+    from lmrec.cli.train import check_device
     from lmrec.data import load_dataset
 
+    device, precision = check_device(device, precision)
     ks = parse_ks(k)
     specs = [m.strip() for m in models.split(",") if m.strip()]
     if not specs:
@@ -323,6 +330,8 @@ def evaluate(
         test_history=test_history,
         compare_to=compare_to,
         samples=3 if report is not None else 0,
+        device=device,
+        precision=precision,
     )
     print_table(data, ks)
     from lmrec.evaluate import verdict

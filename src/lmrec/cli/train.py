@@ -30,6 +30,20 @@ def parse_assignments(
     return out
 
 
+DEVICE_HELP = "Where torch runs: auto (a CUDA GPU when there is one, else cpu) | cpu | cuda | cuda:N."
+PRECISION_HELP = "auto (bf16 autocast on GPUs that have it, else fp32) | fp32 | bf16."
+
+
+def check_device(device: str, precision: str = "auto") -> tuple[str, str]:
+    """``--device`` / ``--precision`` checked before any data is loaded (one-line errors naming the option);
+    the device as resolved on this machine (``auto`` -> ``cuda:0`` or ``cpu``) and the precision."""
+    from lmrec.device import amp_dtype, resolve_device
+
+    dev = resolve_device(device, option="--device")
+    amp_dtype(dev, precision, option="--precision")
+    return str(dev), precision.strip().lower()
+
+
 def _csv(value: str | None) -> list[str] | None:
     return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
@@ -84,9 +98,13 @@ def train(
         None, "--checkpoint-dir", help="Checkpoint every epoch here; rerunning resumes after a kill."
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     review_weights: Path | None = typer.Option(
-        None, "--review-weights", help="Review model folder (lmrec feedback train): leave out training "
-        "interactions whose review text it reads as negative."
+        None,
+        "--review-weights",
+        help="Review model folder (lmrec feedback train): leave out training "
+        "interactions whose review text it reads as negative.",
     ),
 ) -> None:
     """Train MODEL on DATASET (train part of the split, early stopping on validation), report test metrics
@@ -96,6 +114,7 @@ def train(
     from lmrec.models import model_class
     from lmrec.models.base import FitOptions
 
+    device, precision = check_device(device, precision)
     cls = model_class(model)
     flags: dict[str, Any] = {
         "id_fusion": id_fusion,
@@ -118,7 +137,9 @@ def train(
     rec = cls(cfg)
     t0 = time.perf_counter()
     ckpt = str(checkpoint_dir) if checkpoint_dir else None
-    options = FitOptions(seed=seed, threads=threads, progress=progress, checkpoint_dir=ckpt)
+    options = FitOptions(
+        seed=seed, threads=threads, progress=progress, checkpoint_dir=ckpt, device=device, precision=precision
+    )
     train_part, review_info = split.train, None
     if review_weights is not None:
         from lmrec.feedback import ReviewModel, review_filtered_training

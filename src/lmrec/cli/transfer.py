@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from lmrec.cli.train import parse_assignments
+from lmrec.cli.train import DEVICE_HELP, PRECISION_HELP, check_device, parse_assignments
 from lmrec.errors import ConfigError
 
 
@@ -40,6 +40,8 @@ def _pretrain(
     max_seconds: float | None,
     progress: bool,
     out: Path | None,
+    device: str = "auto",
+    precision: str = "auto",
 ):  # noqa: ANN202 - Pretrained
     from lmrec.models.base import FitOptions
     from lmrec.models.textseq import TextSeqConfig
@@ -56,7 +58,14 @@ def _pretrain(
     )
     sources = [load_source(n) for n in datasets]
     ckpt = str(out / "checkpoints") if out is not None else None
-    opts = FitOptions(seed=seed, progress=progress, max_seconds=max_seconds, checkpoint_dir=ckpt)
+    opts = FitOptions(
+        seed=seed,
+        progress=progress,
+        max_seconds=max_seconds,
+        checkpoint_dir=ckpt,
+        device=device,
+        precision=precision,
+    )
     pre = pretrain(sources, cfg, opts)
     if out is not None:
         pre.save(out)
@@ -80,8 +89,11 @@ def pretrain_cmd(
     seed: int = typer.Option(0, "--seed"),
     max_seconds: float | None = typer.Option(None, "--max-seconds", help="Stop training after this long."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
 ) -> None:
     """Pretrain one textseq (transformer + shared adaptor) on several source domains at once."""
+    device, precision = check_device(device, precision)
     pre = _pretrain(
         _names(datasets, "--datasets"),
         sampling,
@@ -93,6 +105,8 @@ def pretrain_cmd(
         max_seconds,
         progress,
         out,
+        device,
+        precision,
     )
     for d in pre.domains:
         typer.echo(
@@ -114,6 +128,8 @@ def adapt_cmd(
     seed: int = typer.Option(0, "--seed"),
     max_seconds: float | None = typer.Option(None, "--max-seconds"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
 ) -> None:
     """Adapt a pretrained textseq to a target dataset and save it as a textseq model folder."""
     from lmrec.models.base import FitOptions
@@ -122,9 +138,12 @@ def adapt_cmd(
     from lmrec.transfer.guard import guard
     from lmrec.transfer.pretrain import Pretrained
 
+    device, precision = check_device(device, precision)
     pre = Pretrained.load(pretrained_dir)
     ds, split = _target(dataset)
-    opts = FitOptions(seed=seed, progress=progress, max_seconds=max_seconds)
+    opts = FitOptions(
+        seed=seed, progress=progress, max_seconds=max_seconds, device=device, precision=precision
+    )
     ov = _overrides(settings)
     if mode == "auto":
         res = guard(pre, ds, split, overrides=ov, align=align, options=opts)
@@ -167,6 +186,7 @@ def transfer_cmd(
     max_users: int | None = typer.Option(None, "--max-users", min=2, help="Pretraining users per source."),
     settings: list[str] = typer.Option([], "--set", help="textseq config KEY=JSON for pretraining."),
     max_seconds: float | None = typer.Option(None, "--max-seconds", help="Cap per training run."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:
     """Learning curve of transfer vs from-scratch over shares of target training users; HTML report."""
     from lmrec.transfer.experiment import (
@@ -177,6 +197,7 @@ def transfer_cmd(
     )
     from lmrec.transfer.pretrain import Pretrained
 
+    device, _ = check_device(device)
     try:
         fr = [float(x) for x in fractions.split(",") if x.strip()]
     except ValueError:
@@ -196,6 +217,7 @@ def transfer_cmd(
             max_seconds,
             False,
             report / "pretrained",
+            device,
         )
     ds, split = _target(target)
     ov = {"epochs": epochs} if epochs is not None else {}
@@ -209,6 +231,7 @@ def transfer_cmd(
         overrides=ov,
         max_seconds=max_seconds,
         log=lambda s: typer.echo(s, err=True),
+        device=device,
     )
     meta = {
         "sources": [d.name for d in pre.domains],
@@ -244,6 +267,8 @@ def distill_cmd(
     seed: int = typer.Option(0, "--seed"),
     threads: int | None = typer.Option(None, "--threads"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
 ) -> None:
     """Distill a trained textseq (teacher) into a smaller textseq (student) with a KL loss on the teacher's
     score distribution over the catalog; evaluate both on the test split and save the student."""
@@ -258,12 +283,13 @@ def distill_cmd(
     from lmrec.models.textseq import TextSeq
     from lmrec.transfer.distill import distill, n_parameters, student_config
 
+    device, precision = check_device(device, precision)
     if split_kind not in ("auto", "loo", "fixed"):
         raise ConfigError(f"option '--split': must be auto, loo or fixed, not {split_kind!r}")
     meta = read_model_meta(teacher_dir)
     if meta["model"] != "textseq":
         raise ConfigError(f"{teacher_dir}: the teacher must be a textseq model, not {meta['model']!r}")
-    teacher = TextSeq.load(teacher_dir)
+    teacher = TextSeq.load(teacher_dir).to(device)
     ds = load_dataset(dataset)
     use_fixed = split_kind == "fixed" or (split_kind == "auto" and ds.fixed_split is not None)
     split = fixed_split(ds) if use_fixed else leave_one_out_split(ds)
@@ -278,7 +304,7 @@ def distill_cmd(
     if epochs is not None:
         changes["epochs"] = epochs
     cfg = student_config(teacher, **changes, **_overrides(settings))
-    opts = FitOptions(seed=seed, threads=threads, progress=progress)
+    opts = FitOptions(seed=seed, threads=threads, progress=progress, device=device, precision=precision)
     t0 = time.perf_counter()
     student = distill(
         teacher,

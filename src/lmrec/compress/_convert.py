@@ -68,6 +68,7 @@ def compress_model(
         )
     if model.module is None:
         raise LmrecError("compress: the model is not fitted")
+    model.to("cpu")  # compression (pruning masks, int8 layers, vector codecs) works on the CPU copy
     t0 = time.perf_counter()
     if check_users is None:
         has = np.flatnonzero([len(h) > 0 for h in model._histories])

@@ -198,7 +198,7 @@ def prune_and_finetune(
                 config=LoopConfig(
                     epochs=epochs, lr=lr or cfg.lr / 3, patience=0, weight_decay=cfg.weight_decay
                 ),
-                options=FitOptions(seed=seed, threads=threads),
+                options=FitOptions(seed=seed, threads=threads, device="cpu"),  # masks and int8 are CPU
             )
         finally:
             masks.release()

@@ -122,11 +122,12 @@ def mask_seen_logits(logits: Any, inputs: Any, keep: Any, targets: Any) -> Any:
 
     n, n_items = logits.shape
     length = inputs.shape[1]
-    upto = torch.ones(length, length, dtype=torch.bool).tril()  # [t, s]: s <= t
+    upto = torch.ones(length, length, dtype=torch.bool, device=inputs.device).tril()  # [t, s]: s <= t
     seen = inputs.unsqueeze(1).expand(-1, length, -1)  # [b, t, s] = inputs[b, s]
     seen = torch.where(upto & (seen >= 0), seen, n_items)[keep]  # n_items: a dummy column
-    mask = torch.zeros(n, n_items + 1, dtype=torch.bool).scatter_(1, seen, True)[:, :n_items]
-    mask[torch.arange(n), targets] = False
+    mask = torch.zeros(n, n_items + 1, dtype=torch.bool, device=logits.device)
+    mask = mask.scatter_(1, seen, True)[:, :n_items]
+    mask[torch.arange(n, device=logits.device), targets] = False
     return logits.masked_fill(mask, float("-inf"))
 
 

@@ -292,9 +292,11 @@ def trainable_encoder(encoder: str, top_layers: int) -> tuple[Any, int]:
             self._cache: list[torch.Tensor] | None = None
 
         def _tokens(self, texts: list[str]) -> Any:
-            return tokenizer(
+            tok = tokenizer(
                 texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
             )
+            device = next(self.model.parameters()).device  # where the module was moved (.to)
+            return {k: v.to(device) for k, v in tok.items()}
 
         def _pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
             if self.pooling == "cls":
@@ -336,7 +338,7 @@ def trainable_encoder(encoder: str, top_layers: int) -> tuple[Any, int]:
             assert self._cache is not None, "call cache_frozen first"
             tok = self._tokens(texts)
             width = tok["input_ids"].shape[1]
-            states = torch.zeros(len(rows), width, self._cache[0].shape[-1])
+            states = torch.zeros(len(rows), width, self._cache[0].shape[-1], device=tok["input_ids"].device)
             for i, r in enumerate(rows):
                 c = self._cache[r]
                 states[i, : len(c)] = c.float()

@@ -28,12 +28,18 @@ from lmrec.errors import DataError, LmrecError
 
 @dataclass(frozen=True)
 class FitOptions:
-    """Run-time options of training that are not part of the model (seed, threads, progress, device)."""
+    """Run-time options of training that are not part of the model (seed, threads, progress, device).
+
+    ``device``: ``auto`` (a CUDA GPU when there is one, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``;
+    ``precision``: ``auto`` (bf16 autocast on CUDA GPUs of compute capability >= 8, else fp32), ``fp32`` or
+    ``bf16`` (see :mod:`lmrec.device`).
+    """
 
     seed: int = 0
     threads: int | None = None
     progress: bool = False
-    device: str = "cpu"
+    device: str = "auto"
+    precision: str = "auto"
     max_seconds: float | None = None
     checkpoint_dir: str | None = None
 
@@ -143,6 +149,19 @@ class BaseRecommender:
     @property
     def is_fitted(self) -> bool:
         return self.n_items > 0
+
+    def to(self, device: str = "auto") -> Self:
+        """Score on ``device`` from now on (``auto``, ``cpu``, ``cuda``, ``cuda:N``); returns self.
+
+        Models load on the CPU; torch models move their network (scores still come back as numpy). Models
+        that score with numpy alone ignore it."""
+        from lmrec.device import resolve_device
+
+        self._to_device(resolve_device(device))
+        return self
+
+    def _to_device(self, device: Any) -> None:
+        """Hook of :meth:`to`: move the model's torch parts to ``device`` (a ``torch.device``)."""
 
     # -- scoring -----------------------------------------------------------------------------------------
     def as_batch(self, query: Query) -> UserBatch:

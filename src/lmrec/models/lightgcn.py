@@ -140,9 +140,11 @@ class LightGCN(ItemVectorRefHooks, BaseRecommender):
     ) -> None:
         import torch
 
+        from lmrec.device import amp_dtype, describe, options_device
         from lmrec.train.loop import LoopConfig, sensible_threads, train_loop
 
         cfg = self.config
+        device = options_device(options)
         torch.set_num_threads(sensible_threads(options.threads))
         torch.manual_seed(options.seed)
         rng0 = np.random.default_rng(options.seed)
@@ -171,14 +173,16 @@ class LightGCN(ItemVectorRefHooks, BaseRecommender):
             counts = np.bincount(pos_u, minlength=self.n_users).astype(np.float32)
             has = counts > 0
             user0[has] = sums[has] / counts[has, None] + 0.1 * user0[has]
+        # the graph, the text vectors and the training pairs are put on the device once
         self.module = _module_class()(
             torch.from_numpy(user0),
             torch.from_numpy(item0),
-            adj,
+            adj.to(device),
             cfg.n_layers,
-            None if not cfg.text_term or text is None else torch.from_numpy(text),
-        )
+            None if not cfg.text_term or text is None else torch.from_numpy(text).to(device),
+        ).to(device)
         module = self.module
+        pos_u_t, pos_i_t = torch.from_numpy(pos_u).to(device), torch.from_numpy(pos_i).to(device)
 
         seen_keys = key  # sorted: membership test for negative sampling
 
@@ -197,9 +201,9 @@ class LightGCN(ItemVectorRefHooks, BaseRecommender):
             order = rng.permutation(len(pos_u))
             for s in range(0, len(order), cfg.batch_size):
                 rows = order[s : s + cfg.batch_size]
-                u, i = pos_u[rows], pos_i[rows]
-                neg = sample_negatives(u, rng) if cfg.loss == "bpr" else np.zeros(0, np.int64)
-                yield torch.from_numpy(u), torch.from_numpy(i), torch.from_numpy(neg)
+                neg = sample_negatives(pos_u[rows], rng) if cfg.loss == "bpr" else np.zeros(0, np.int64)
+                rows_t = torch.from_numpy(rows).to(device)
+                yield pos_u_t[rows_t], pos_i_t[rows_t], torch.from_numpy(neg).to(device)
 
         def step(batch: Any) -> Any:
             u, i, neg = batch
@@ -246,6 +250,7 @@ class LightGCN(ItemVectorRefHooks, BaseRecommender):
         self.fit_info.update(
             {
                 "train": result.to_dict(),
+                "device": describe(device, amp_dtype(device, options.precision)),
                 "fit_seconds": round(time.perf_counter() - t0, 3),
                 "n_train_events": int(len(train)),
                 "n_edges": int(len(pos_u)),
@@ -262,14 +267,14 @@ class LightGCN(ItemVectorRefHooks, BaseRecommender):
         layers: list[Any] = []
         with torch.no_grad():
             users, items = self.module.propagate(layers)
-        self.user_final = users.numpy().astype(np.float32)
-        self.item_final = items.numpy().astype(np.float32)
+        self.user_final = users.float().cpu().numpy().astype(np.float32)
+        self.item_final = items.float().cpu().numpy().astype(np.float32)
         if self.config.refold_history and self.config.n_layers:
-            self.user0 = self.module.user0.detach().numpy().astype(np.float32).copy()
-            self.item_layers = np.stack([x.numpy() for x in layers]).astype(np.float32)
+            self.user0 = self.module.user0.detach().cpu().numpy().astype(np.float32).copy()
+            self.item_layers = np.stack([x.float().cpu().numpy() for x in layers]).astype(np.float32)
         if self.module.text is not None:
-            self.text_vectors = self.module.text.numpy().astype(np.float32)
-            self.text_proj = self.module.text_proj.weight.detach().numpy().T.astype(np.float32).copy()
+            self.text_vectors = self.module.text.cpu().numpy().astype(np.float32)
+            self.text_proj = self.module.text_proj.weight.detach().cpu().numpy().T.astype(np.float32).copy()
 
     def _validate(self, users: np.ndarray, targets: np.ndarray) -> dict[str, float]:
         self._finalise()
@@ -403,7 +408,8 @@ def _module_class() -> Any:
         @staticmethod
         def forward(ctx: Any, adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
             ctx.adj = adj
-            return torch.sparse.mm(adj, x)
+            with torch.autocast(x.device.type, enabled=False):  # sparse products stay fp32 under autocast
+                return torch.sparse.mm(adj, x.float())
 
         @staticmethod
         def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, torch.Tensor]:

@@ -151,19 +151,24 @@ class SASRec(BaseRecommender):
     ) -> None:
         import torch
 
+        from lmrec.device import amp_dtype, describe, options_device
+
         cfg: SASRecConfig = self.config  # type: ignore[assignment]
+        device = options_device(options)
         torch.manual_seed(options.seed)
-        self.net = _build_net(self.n_items, cfg)
+        self.net = _build_net(self.n_items, cfg).to(device)
         windows = _windows(self._histories, cfg.max_len)
         lengths = np.array([len(w) for w in windows])
+        # every window padded once and kept on the device; a batch takes its rows and its width there
+        width_all = max(1, int(lengths.max()) - 1) if len(lengths) else 1
+        all_tokens = torch.from_numpy(_pad([w[:-1] for w in windows], width_all)).to(device)
+        all_targets = (torch.from_numpy(_pad([w[1:] for w in windows], width_all)) - 1).to(device)
 
         def batches(epoch: int, rng: np.random.Generator) -> Any:
             for batch in _length_batches(lengths, cfg.batch_size, rng):
-                seqs = [windows[i] for i in batch]
                 width = int(lengths[batch].max())
-                tokens = torch.from_numpy(_pad([s[:-1] for s in seqs], width - 1))
-                targets = torch.from_numpy(_pad([s[1:] for s in seqs], width - 1)) - 1  # -1 = padding
-                yield tokens, targets
+                rows = torch.from_numpy(batch).to(device)
+                yield all_tokens[rows, : width - 1], all_targets[rows, : width - 1]  # -1 = padding
 
         def step(batch: Any) -> Any:
             tokens, targets = batch
@@ -197,7 +202,10 @@ class SASRec(BaseRecommender):
             options=options,
             fingerprint=self._run_fingerprint(train),
         )
-        self.fit_info = {"train": result.to_dict()}
+        self.fit_info = {
+            "train": result.to_dict(),
+            "device": describe(device, amp_dtype(device, options.precision)),
+        }
 
     def _score_histories(self, users: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
         return self._score_batch(UserBatch(users, histories))
@@ -211,17 +219,22 @@ class SASRec(BaseRecommender):
         out = np.empty((len(batch), self.n_items), dtype=np.float32)
         with torch.no_grad():
             items = self.net.item_vectors()
+            dev = items.device
             for s in range(0, len(batch), chunk):
                 hists = [np.asarray(h)[-cfg.max_len :] for h in batch.histories[s : s + chunk]]
                 lengths = np.array(
                     [max(len(h), 1) for h in hists]
                 )  # an empty history reads one padding token
-                tokens = torch.from_numpy(_pad(hists, int(lengths.max())))
+                tokens = torch.from_numpy(_pad(hists, int(lengths.max()))).to(dev)
                 states = self.net(tokens)
-                last = states[torch.arange(len(hists)), torch.from_numpy(lengths - 1)]
-                out[s : s + len(hists)] = (last @ items.T).numpy()
+                last = states[torch.arange(len(hists), device=dev), torch.from_numpy(lengths - 1).to(dev)]
+                out[s : s + len(hists)] = (last @ items.T).cpu().numpy()
         self.net.train(was_training)
         return out
+
+    def _to_device(self, device: Any) -> None:
+        if getattr(self, "net", None) is not None:
+            self.net.to(device)
 
     def _state(self) -> dict[str, np.ndarray]:
         return {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}

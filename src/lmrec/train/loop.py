@@ -136,12 +136,17 @@ def train_loop(
     """
     import torch
 
+    from lmrec.device import amp_dtype, autocast, options_device, to_device
     from lmrec.progress import note
     from lmrec.train import distributed
     from lmrec.train.threads import pick_threads
 
-    dist_ctx = distributed.context(getattr(options, "device", "cpu"))  # None unless launched by torchrun
+    device = options_device(options)
+    dist_ctx = distributed.context(str(device))  # None unless launched by torchrun
     main = dist_ctx is None or dist_ctx.is_main
+    module.to(device)
+    dtype = amp_dtype(device, getattr(options, "precision", "auto") or "auto")
+    on_cpu = device.type == "cpu"
     if param_groups is None:
         param_groups = [{"params": [p for p in module.parameters() if p.requires_grad]}]
     params = [p for g in param_groups for p in g["params"]]
@@ -151,7 +156,11 @@ def train_loop(
     note(f"lmrec: training with {choice.describe()}", requested=options.progress and main, once=True)
     if not params:
         raise LmrecError("nothing to train: the model has no trainable parameters")
-    optim = torch.optim.AdamW(param_groups, lr=config.lr, weight_decay=config.weight_decay)
+    if any(p.device != device for p in params):
+        raise LmrecError(f"train_loop: some trainable parameters are not on {device} (move them first)")
+    # fused AdamW: one kernel for all parameters on a GPU (the per-parameter loop is launch-bound there)
+    fused = {"fused": True} if device.type == "cuda" else {}
+    optim = torch.optim.AdamW(param_groups, lr=config.lr, weight_decay=config.weight_decay, **fused)
 
     ckpt_path = Path(options.checkpoint_dir) / CHECKPOINT_FILE if options.checkpoint_dir else None
     history: list[dict[str, float]] = []
@@ -170,7 +179,7 @@ def train_loop(
         bad_rounds, start_epoch = int(ck["bad_rounds"]), int(ck["epoch"])
         elapsed_before = float(ck["seconds"])
         best_state = ck.get("best_state") or None
-        saved_ema = ck.get("ema")
+        saved_ema = [t.to(device) for t in ck["ema"]] if ck.get("ema") else None
         stopped_early = bool(ck.get("stopped_early", False))
     resumed_from = start_epoch
     if resumed_from and main:
@@ -203,15 +212,18 @@ def train_loop(
             if on_epoch_start is not None:
                 on_epoch_start(epoch)
             module.train()
-            total, count = 0.0, 0
+            # the epoch's loss sum stays on the device: reading it every step would make a GPU wait
+            total_t, count = torch.zeros((), dtype=torch.float64, device=device), 0
             for batch in batches(epoch, rng):
                 if dist_ctx is not None:  # this rank's rows of the global batch
                     batch = distributed.shard_batch(batch, dist_ctx.rank, dist_ctx.world_size)
                     if batch is None:
                         continue
+                batch = to_device(batch, device)  # a no-op for batches the model built on the device
                 optim.zero_grad(set_to_none=True)
-                loss = step(batch)
-                if not torch.isfinite(loss):
+                with autocast(device, dtype):
+                    loss = step(batch)
+                if on_cpu and not torch.isfinite(loss):
                     raise LmrecError(f"training diverged at epoch {epoch + 1} (loss {loss.item()}); lower lr")
                 loss.backward()
                 if dist_ctx is not None:
@@ -221,11 +233,14 @@ def train_loop(
                 optim.step()
                 if ema is not None:
                     with torch.no_grad():
-                        for avg, p in zip(ema, params, strict=True):
-                            avg.lerp_(p, 1.0 - config.ema)
-                total += float(loss.detach())
+                        torch._foreach_lerp_(ema, [p.detach() for p in params], 1.0 - config.ema)
+                total_t += loss.detach().double()
                 count += 1
-                progress.batch(total / count)
+                if progress.enabled:
+                    progress.batch(float(total_t) / count)
+            total = float(total_t)
+            if not math.isfinite(total):  # on a GPU the check runs once per epoch, not once per step
+                raise LmrecError(f"training diverged at epoch {epoch + 1} (loss {total}); lower lr")
             if dist_ctx is not None:
                 total, count = distributed.sum_across_ranks([total, count])
             record: dict[str, float] = {"epoch": float(epoch + 1), "loss": total / max(count, 1)}

@@ -96,7 +96,9 @@ class AdaptedTextSeq(TextSeq):
             src = self._pretrained.source_stats()
             with torch.no_grad():
                 if self._align == "coral":
-                    module.text = torch.from_numpy(coral(module.text.numpy(), src))
+                    module.text = torch.from_numpy(coral(module.text.cpu().numpy(), src)).to(
+                        module.text.device
+                    )
                 module.adaptor.mean.copy_(torch.from_numpy(src.mean.astype(np.float32)))
                 module.adaptor.zca.copy_(torch.from_numpy(zca(src).astype(np.float32)))
             module._white = None

@@ -78,6 +78,8 @@ class DistilledTextSeq(TextSeq):
         import torch.nn.functional as F
 
         mod = self.module
+        if self.teacher.module.text.device != inp.device:  # the teacher scores where the student trains
+            self.teacher.to(str(inp.device))
         reps = mod.item_reps()
         h = mod.encode(inp, reps)
         sel = tgt >= 0

@@ -56,9 +56,11 @@ def run_transfer_experiment(
     max_seconds: float | None = None,
     log: Callable[[str], None] | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    device: str = "auto",
 ) -> list[dict[str, Any]]:
     """One result row per (fraction, seed, model): ``recall@10``, ``ndcg@10``, ``recall@20``, ``ndcg@20``,
-    ``fit_seconds``. ``max_seconds`` caps each neural model's training time (checked between epochs).
+    ``fit_seconds``. ``max_seconds`` caps each neural model's training time (checked between epochs);
+    ``device`` is where they train (:mod:`lmrec.device`).
     ``on_row`` receives each row as soon as it exists (long runs can be interrupted without losing them)."""
     from lmrec.evaluate import evaluate_model
     from lmrec.models.content import ContentRecommender
@@ -74,7 +76,7 @@ def run_transfer_experiment(
             raise ConfigError(f"option 'fractions': {f} is not in [0, 1]")
     rows: list[dict[str, Any]] = []
     for seed in seeds:
-        opts = FitOptions(seed=seed, max_seconds=max_seconds)
+        opts = FitOptions(seed=seed, max_seconds=max_seconds, device=device)
         for f in fractions:
             part = split if f >= 1.0 else (few_shot(split, f, seed=seed) if f > 0 else split)
             here: dict[str, tuple[dict[str, Any], Any]] = {}  # model -> (row, per-user values)

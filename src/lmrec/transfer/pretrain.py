@@ -230,12 +230,14 @@ def pretrain(
     """Pretrain one ``textseq`` transformer + shared adaptor on ``sources`` (see the module docstring)."""
     import torch
 
+    from lmrec.device import amp_dtype, describe, options_device
     from lmrec.models._seqdata import pad_histories, ranking_metrics
     from lmrec.models.textseq.network import TextSeqModule
     from lmrec.train.loop import LoopConfig, sensible_threads, train_loop
 
     cfg = config or PretrainConfig()
     options = options or FitOptions()
+    device = options_device(options)
     tc = cfg.textseq
     if not sources:
         raise ConfigError("pretrain: give at least one source domain")
@@ -260,7 +262,11 @@ def pretrain(
     first = doms[0]
     module = TextSeqModule.build(
         tc, first.text.numpy(), np.zeros(len(first.text), np.float32), {}, dict(_EMPTY_SPEC)
-    )
+    ).to(device)
+    # each domain's catalog and training windows go to the device once
+    for d in doms:
+        d.text, d.white = d.text.to(device), d.white.to(device)
+    windows = [(torch.from_numpy(d.inputs).to(device), torch.from_numpy(d.targets).to(device)) for d in doms]
     sizes = np.array([len(d.inputs) for d in doms], dtype=np.float64)
     prob = sizes.copy() if cfg.sampling == "proportional" else np.ones(len(doms))
     prob *= np.array([cfg.weights.get(d.name, 1.0) for d in doms])
@@ -280,10 +286,9 @@ def pretrain(
                     continue
                 if cursors[k] + c > len(orders[k]):  # this domain is exhausted: a new pass over it
                     orders[k], cursors[k] = rng.permutation(len(doms[k].inputs)), 0
-                rows = orders[k][cursors[k] : cursors[k] + c]
+                rows = torch.from_numpy(orders[k][cursors[k] : cursors[k] + c]).to(device)
                 cursors[k] += c
-                d = doms[k]
-                parts.append((k, torch.from_numpy(d.inputs[rows]), torch.from_numpy(d.targets[rows])))
+                parts.append((k, windows[k][0][rows], windows[k][1][rows]))
             yield parts
 
     def step(parts: Any) -> Any:
@@ -304,8 +309,9 @@ def pretrain(
         for s in range(0, len(d.val_users), batch_size):
             hists = [d.histories[u] for u in d.val_users[s : s + batch_size]]
             padded, lengths = pad_histories(hists, tc.max_len)
-            states = module.user_states(torch.from_numpy(padded), torch.from_numpy(lengths), reps)
-            scores = module.logits(states, reps).numpy()
+            padded_t, lengths_t = torch.from_numpy(padded).to(device), torch.from_numpy(lengths).to(device)
+            states = module.user_states(padded_t, lengths_t, reps)
+            scores = module.logits(states, reps).cpu().numpy()
             for row, h in enumerate(hists):
                 scores[row, h] = -np.inf
             for key, v in ranking_metrics(scores, d.val_targets[s : s + batch_size], ks=(10,)).items():
@@ -357,8 +363,12 @@ def pretrain(
         "train": result.to_dict(),
         "sampling": cfg.sampling,
         "domain_probabilities": {d.name: float(p) for d, p in zip(doms, prob, strict=True)},
+        # next-item targets per epoch (each window target once): with the train seconds, events/s
+        "train_events_per_epoch": int(sum(int((d.targets >= 0).sum()) for d in doms)),
+        "steps_per_epoch": n_batches,
         "seconds": round(time.perf_counter() - t0, 2),
         "seed": options.seed,
+        "device": describe(device, amp_dtype(device, options.precision)),
     }
     return Pretrained(tc, weights, infos, info)
 

@@ -20,7 +20,7 @@ class EncoderFinetuner:
     re-encodings only run the unfrozen top layers.
     """
 
-    def __init__(self, cfg: TextSeqConfig, texts: list[str] | None, module: Any) -> None:
+    def __init__(self, cfg: TextSeqConfig, texts: list[str] | None, module: Any, device: Any = "cpu") -> None:
         from lmrec.models._textvec import trainable_encoder
 
         if texts is None:
@@ -28,6 +28,7 @@ class EncoderFinetuner:
         self.texts = texts
         self.module = module
         self.model, self.layers = trainable_encoder(cfg.encoder, cfg.finetune_encoder)
+        self.model.to(device)
         t = time.perf_counter()
         self.model.cache_frozen(texts)
         self.cache_seconds = time.perf_counter() - t
@@ -66,7 +67,7 @@ class EncoderFinetuner:
         fresh = self._encode_rows(rows.tolist())
         text = self.module.text.detach().clone()
         index = rows.unsqueeze(1).expand(-1, text.shape[1])
-        self.module.text = torch.scatter(text, 0, index, fresh)
+        self.module.text = torch.scatter(text, 0, index, fresh.to(text.dtype))  # bf16 under autocast
         self.step_seconds += time.perf_counter() - t
 
     def stats(self) -> dict[str, Any]:

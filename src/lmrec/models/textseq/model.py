@@ -115,7 +115,7 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
         if self._item_cache is None:
             with torch.no_grad():
                 self.module.eval()
-                self._item_cache = self.module.item_reps()
+                self._item_cache = self.module.item_reps().float()  # fp32 even when built under autocast
         return self._item_cache
 
     def _user_states(self, histories: list[np.ndarray]) -> Any:
@@ -125,7 +125,10 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
         with torch.no_grad():
             self.module.eval()
             reps = self._item_reps()
-            return self.module.user_states(torch.from_numpy(padded), torch.from_numpy(lengths), reps)
+            dev = reps.device
+            return self.module.user_states(
+                torch.from_numpy(padded).to(dev), torch.from_numpy(lengths).to(dev), reps
+            )
 
     def _score_histories(self, histories: list[np.ndarray]) -> np.ndarray:
         import torch
@@ -133,7 +136,7 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
         with torch.no_grad():
             states = self._user_states(histories)
             scores = self.module.logits(states, self._item_reps())
-        return scores.numpy().astype(np.float32)
+        return scores.cpu().numpy().astype(np.float32)
 
     def _score_batch(self, batch: UserBatch) -> np.ndarray:
         if self.module is None:
@@ -143,12 +146,12 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
     def query_vectors(self, query: Any) -> np.ndarray:
         """Sequence states (n, dim): ``query_vectors(q) @ retrieval_vectors().T * (1 / temperature)`` equals
         :meth:`score` (for ANN retrieval; the temperature does not change the order)."""
-        states = self._user_states(list(self.as_batch(query).histories)).numpy()
+        states = self._user_states(list(self.as_batch(query).histories)).cpu().numpy()
         return unit_rows(states) if self.config.normalize else states.astype(np.float32)
 
     def retrieval_vectors(self) -> np.ndarray:
         """Item representations (n_items, dim) matching :meth:`query_vectors`."""
-        reps = self._item_reps().numpy()
+        reps = self._item_reps().cpu().numpy()
         return unit_rows(reps) if self.config.normalize else reps.astype(np.float32)
 
     def score_vectors(self, query: Any, vectors: np.ndarray) -> np.ndarray:
@@ -159,8 +162,8 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
         vecs = check_vectors(vectors, self.module.text_dim)
         with torch.no_grad():
             states = self._user_states(list(batch.histories))
-            reps = self.module.item_reps(text=torch.from_numpy(vecs))
-            return self.module.logits(states, reps).numpy().astype(np.float32)
+            reps = self.module.item_reps(text=torch.from_numpy(vecs).to(states.device))
+            return self.module.logits(states, reps).cpu().numpy().astype(np.float32)
 
     def score_text(self, text: str, *, history: Any = None) -> np.ndarray:
         """Scores of every item after a free text, read as a virtual item the user just consumed (its text
@@ -174,10 +177,12 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
         with torch.no_grad():
             self.module.eval()
             reps = self._item_reps()
-            extended = torch.cat([reps, self.module.item_reps(text=torch.from_numpy(vec))])
+            dev = reps.device
+            extended = torch.cat([reps, self.module.item_reps(text=torch.from_numpy(vec).to(dev))])
             padded, lengths = pad_histories([hist], self.config.max_len)
-            state = self.module.user_states(torch.from_numpy(padded), torch.from_numpy(lengths), extended)
-            return self.module.logits(state, reps).numpy()[0].astype(np.float32)
+            padded_t, lengths_t = torch.from_numpy(padded).to(dev), torch.from_numpy(lengths).to(dev)
+            state = self.module.user_states(padded_t, lengths_t, extended)
+            return self.module.logits(state, reps).cpu().numpy()[0].astype(np.float32)
 
     def predict_feedback(self, query: Any, items: Any) -> dict[str, np.ndarray]:
         """What the auxiliary heads predict for each query row's next interaction being with ``items[row]``:
@@ -199,9 +204,9 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
             raise LmrecError(f"predict_feedback: item index out of range [0, {self.n_items})")
         with torch.no_grad():
             states = self._user_states(list(batch.histories))
-            reps = self._item_reps()[torch.from_numpy(idx)]
+            reps = self._item_reps()[torch.from_numpy(idx).to(states.device)]
             out = self.module.aux_predict(states, reps)
-        return {k: v.numpy().astype(np.float32) for k, v in out.items()}
+        return {k: v.cpu().numpy().astype(np.float32) for k, v in out.items()}
 
     def recommend_for_text(
         self, text: str, k: int = 10, *, history: Any = None, exclude: Any = None
@@ -239,7 +244,7 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
             parts = [enc(list(texts[s : s + batch_size])) for s in range(0, len(texts), batch_size)]
         if not parts:
             return np.zeros((0, self.module.text_dim), dtype=np.float32)
-        return torch.cat(parts).numpy().astype(np.float32)
+        return torch.cat(parts).cpu().numpy().astype(np.float32)
 
     def add_item_texts(self, texts: list[str]) -> np.ndarray:
         """Encode new items' texts with :meth:`encode_texts` and append them (:meth:`add_items`)."""
@@ -273,7 +278,13 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
     @property
     def item_vectors(self) -> np.ndarray:
         """The frozen text vectors of the catalog (n_items, text_dim)."""
-        return self.module.text.detach().numpy().copy()
+        return self.module.text.detach().cpu().numpy().copy()
+
+    def _to_device(self, device: Any) -> None:
+        if self.module is not None:
+            self.module.to(device)
+            self.module._white = None
+        self._item_cache = None
 
     # -- persistence -------------------------------------------------------------------------------------
     def _save_extra(self, out: Path) -> None:

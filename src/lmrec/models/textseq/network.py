@@ -149,14 +149,15 @@ class TextSeqModule(nn.Module):
             return self.adaptor(text)
         sel = slice(None) if idx is None else idx
         if self._white is None or self._white.shape[0] != self.text.shape[0] or self.text.requires_grad:
-            self._white = self.adaptor.whiten(self.text)
+            with torch.autocast(self.text.device.type, enabled=False):  # kept in fp32 (it is cached)
+                self._white = self.adaptor.whiten(self.text)
         rep = self.adaptor(self.text[sel], whitened=self._white[sel])
         if self.cfg.id_fusion:
             gate_in = torch.cat([rep, self.log_count[sel].unsqueeze(-1)], dim=-1)
             id_part = torch.sigmoid(self.id_gate(gate_in)) * self.id_emb[sel]
             if self.training and self.cfg.id_dropout > 0:
                 # as if some items were new: the text path must rank them well on its own (DropoutNet)
-                keep = torch.rand(id_part.shape[0], 1) >= self.cfg.id_dropout
+                keep = torch.rand(id_part.shape[0], 1, device=id_part.device) >= self.cfg.id_dropout
                 id_part = id_part * keep
             rep = rep + id_part
         if self.num_proj is not None:
@@ -182,11 +183,11 @@ class TextSeqModule(nn.Module):
     def user_states(self, seq: torch.Tensor, lengths: torch.Tensor, reps: torch.Tensor) -> torch.Tensor:
         """The state (B, d) after the last of ``lengths`` items of each left-aligned sequence (zeros if
         empty)."""
-        out = torch.zeros(len(seq), self.cfg.dim)
+        out = torch.zeros(len(seq), self.cfg.dim, device=reps.device)
         has = lengths > 0
         if has.any():
             h = self.encode(seq[has], reps)
-            out[has] = h[torch.arange(int(has.sum())), lengths[has] - 1]
+            out[has] = h[torch.arange(int(has.sum()), device=h.device), lengths[has] - 1].to(out.dtype)
         return out
 
     def logits(self, states: torch.Tensor, reps: torch.Tensor) -> torch.Tensor:
@@ -200,7 +201,7 @@ class TextSeqModule(nn.Module):
     def set_rating_stats(self, mean: float, std: float) -> None:
         """Keep the training ratings' mean and std (the rating head predicts standardised ratings)."""
         with torch.no_grad():
-            self.rating_stats.copy_(torch.tensor([mean, std]))
+            self.rating_stats.copy_(torch.tensor([mean, std], device=self.rating_stats.device))
 
     def aux_raw(self, states: torch.Tensor, target_reps: torch.Tensor) -> dict[str, torch.Tensor]:
         """Raw head outputs: standardised ``rating`` and ``positive`` logit, for the heads the model has."""
@@ -270,15 +271,15 @@ class TextSeqModule(nn.Module):
         needed, inverse = torch.unique(torch.cat([inp[inp >= 0], targets, neg]), return_inverse=True)
         reps_sub = self.item_reps(needed)
         # map item index -> row of reps_sub through a sparse lookup table
-        lookup = torch.full((len(self.text),), -1, dtype=torch.long)
-        lookup[needed] = torch.arange(len(needed))
+        lookup = torch.full((len(self.text),), -1, dtype=torch.long, device=inp.device)
+        lookup[needed] = torch.arange(len(needed), device=inp.device)
         seq = torch.where(inp >= 0, lookup[inp.clamp_min(0)], inp)
         h = self.encode(seq, reps_sub)[sel]
         pos_logit = self.logits_rowwise(h, reps_sub[lookup[targets]]) - logq[targets]
         neg_logits = self.logits(h, reps_sub[lookup[neg]]) - logq[neg]
         neg_logits = neg_logits.masked_fill(neg.unsqueeze(0) == targets.unsqueeze(1), float("-inf"))
         logits = torch.cat([pos_logit.unsqueeze(1), neg_logits], dim=1)
-        loss = F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long))
+        loss = F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long, device=logits.device))
         if ratings is not None and self.cfg.has_aux:
             loss = loss + self.aux_loss(h, reps_sub[lookup[targets]], ratings[sel])
         return loss
@@ -293,14 +294,17 @@ class TextSeqModule(nn.Module):
         """Append new catalog items by text vectors (zero ID embedding, count and features)."""
         m = len(vectors)
         with torch.no_grad():
-            self.text = torch.cat([self.text, torch.from_numpy(vectors)])
-            self.log_count = torch.cat([self.log_count, torch.zeros(m)])
+            dev = self.text.device
+            self.text = torch.cat([self.text, torch.from_numpy(vectors).to(dev)])
+            self.log_count = torch.cat([self.log_count, torch.zeros(m, device=dev)])
             if self.cfg.id_fusion:
-                self.id_emb = nn.Parameter(torch.cat([self.id_emb.data, torch.zeros(m, self.cfg.dim)]))
+                self.id_emb = nn.Parameter(
+                    torch.cat([self.id_emb.data, torch.zeros(m, self.cfg.dim, device=dev)])
+                )
             for key in self.feat_names:
                 name = feature_buffer_name(key)
                 old = getattr(self, name)
-                setattr(self, name, torch.cat([old, torch.zeros((m, *old.shape[1:]), dtype=old.dtype)]))
+                setattr(self, name, torch.cat([old, old.new_zeros((m, *old.shape[1:]))]))
 
     @classmethod
     def build(

@@ -34,11 +34,13 @@ def fit_textseq(
     :meth:`TextSeq._fit`. Subclasses change it through the hooks ``_prepare_module`` and ``_batch_loss``."""
     import torch
 
+    from lmrec.device import amp_dtype, describe, options_device
     from lmrec.models.textseq.finetune import EncoderFinetuner
     from lmrec.models.textseq.network import TextSeqModule
     from lmrec.train.loop import LoopConfig, sensible_threads, train_loop
 
     cfg = model.config
+    device = options_device(options)
     torch.set_num_threads(sensible_threads(options.threads))
     torch.manual_seed(options.seed)
     t0 = time.perf_counter()
@@ -53,15 +55,20 @@ def fit_textseq(
         model.module.set_rating_stats(*stats)
         model.fit_info["aux"] = {"rating_mean": stats[0], "rating_std": stats[1]}
     model._prepare_module(model.module)
+    model.module.to(device)  # the catalog's text buffer moves once, with the module
+    model.module._white = None
     model.fit_info["arch"] = {"text_dim": int(vectors.shape[1]), "features": feat_spec}
     finetuner = None
     if cfg.finetune_encoder:
-        finetuner = EncoderFinetuner(cfg, texts, model.module)
+        finetuner = EncoderFinetuner(cfg, texts, model.module, device)
 
     inputs, targets = training_windows(model._histories, cfg.max_len)
     if not len(inputs):
         raise LmrecError("textseq: no user has two or more training interactions")
-    sampler_logq = torch.log(torch.as_tensor(sampling_probs(counts), dtype=torch.float32))
+    sampler_logq = torch.log(torch.as_tensor(sampling_probs(counts), dtype=torch.float32)).to(device)
+    # the training windows live on the device; a step only gathers its rows there
+    inputs_t, targets_t = torch.from_numpy(inputs).to(device), torch.from_numpy(targets).to(device)
+    ratings_t = None if window_ratings is None else torch.from_numpy(window_ratings).to(device)
 
     aux_sums: dict[str, float] = {}
     aux_history: list[dict[str, float]] = []
@@ -79,14 +86,15 @@ def fit_textseq(
 
             aug = [augment(h, rng, cfg.augment, prob=cfg.augment_prob) for h in model._histories]
             clean = [np.where(a == MASK, PAD, a) for a in aug]
-            inp, tgt = training_windows(aug, cfg.max_len, targets=clean)
+            inp_np, tgt_np = training_windows(aug, cfg.max_len, targets=clean)
+            inp, tgt = torch.from_numpy(inp_np).to(device), torch.from_numpy(tgt_np).to(device)
         else:
-            inp, tgt = inputs, targets
-        order = rng.permutation(len(inp))
+            inp, tgt = inputs_t, targets_t
+        order = torch.from_numpy(rng.permutation(len(inp))).to(device)
         for s in range(0, len(order), cfg.batch_size):
             rows = order[s : s + cfg.batch_size]
-            rat = None if window_ratings is None else torch.from_numpy(window_ratings[rows])
-            yield torch.from_numpy(inp[rows]), torch.from_numpy(tgt[rows]), rat
+            rat = None if ratings_t is None else ratings_t[rows]
+            yield inp[rows], tgt[rows], rat
 
     def step(batch: Any) -> Any:
         inp, tgt, rat = batch
@@ -152,13 +160,14 @@ def fit_textseq(
         # the stored vectors now come from the fine-tuned encoder, not from the cache of the frozen one
         model.vector_ref = replace(
             model.vector_ref,
-            vectors_sha256=sha256_of(model.module.text.numpy()),
+            vectors_sha256=sha256_of(model.module.text.cpu().numpy()),
             encoder_weights=ENCODER_FILE,
         )
     model._item_cache = None
     model.fit_info.update(
         {
             "train": result.to_dict(),
+            "device": describe(device, amp_dtype(device, options.precision)),
             "encode_seconds": round(encode_seconds, 3),
             "fit_seconds": round(time.perf_counter() - t0, 3),
             "n_train_events": int(len(train)),

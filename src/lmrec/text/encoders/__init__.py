@@ -115,6 +115,11 @@ def _fastest_fp32(folder: Path, name: str, label: str | None, options: dict[str,
 
     if any((folder / d).is_dir() for d in ("2_Dense", "3_Dense")) or options.get("prefix"):
         return TransformersEncoder(folder, name=name, label=label, **options)
+    if options.get("device") not in (None, "cpu"):
+        from lmrec.device import resolve_device
+
+        if resolve_device(options["device"]).type == "cuda":  # on a GPU the PyTorch path is the fast one
+            return TransformersEncoder(folder, name=name, label=label, **options)
     try:
         from lmrec.text.encoders._export import exported_model
         from lmrec.text.encoders._onnx import OnnxEncoder

@@ -63,6 +63,8 @@ class TransformersEncoder(BucketedEncoder):
 
     ``folder``: a local model folder (config.json + weights + a fast tokenizer). ``threads``: torch intra-op
     threads to use (None keeps torch's setting, which defaults to the number of physical cores).
+    ``device``: where the model runs (``auto``: a CUDA GPU when there is one; see :mod:`lmrec.device`);
+    on a GPU the batches run in fp32 too (the cached vectors must not depend on the device beyond rounding).
     """
 
     def __init__(
@@ -74,9 +76,12 @@ class TransformersEncoder(BucketedEncoder):
         threads: int | None = None,
         max_tokens: int | None = None,
         prefix: str = "",
+        device: str = "auto",
     ) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
+
+        from lmrec.device import resolve_device
 
         if threads is not None:
             torch.set_num_threads(int(threads))
@@ -90,6 +95,8 @@ class TransformersEncoder(BucketedEncoder):
             self.model = AutoModel.from_pretrained(str(self.folder), attn_implementation="sdpa").eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
+        self.device = resolve_device(device)
+        self.model.to(self.device)
         self.pooling = read_pooling(self.folder)
         self.max_tokens = int(max_tokens or read_max_tokens(self.folder, self.model.config, hf_tok))
         # own copy of the Rust tokenizer so changing its truncation does not touch the shared HF object
@@ -109,11 +116,11 @@ class TransformersEncoder(BucketedEncoder):
     def _forward(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         import torch
 
-        input_ids, mask = torch.from_numpy(input_ids), torch.from_numpy(mask)
+        input_ids, mask = torch.from_numpy(input_ids).to(self.device), torch.from_numpy(mask).to(self.device)
         hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
         if self.pooling == "cls":
             pooled = hidden[:, 0]
         else:
             m = mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
-        return pooled.float().numpy()
+        return pooled.float().cpu().numpy()
