@@ -15,8 +15,8 @@ EventType = Literal["view", "click", "like", "purchase", "add_to_cart", "rating"
 ITEM_EVENTS = {"view", "click", "like", "purchase", "add_to_cart", "rating", "review"}
 ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # no control characters (PostgreSQL text cannot hold NUL)
 # a new item's id is one plain URL path segment, so /items/{id} always reaches it: no '/' (a path
-# separator even when encoded), no '%' (decoded once more by careless clients and proxies), no leading '.' (clients drop the
-# dot segments '.' and '..')
+# separator even when encoded), no '%' (decoded once more by careless clients and proxies), no leading
+# '.' (clients drop the dot segments '.' and '..')
 NEW_ID_PATTERN = r"^[^\x00-\x1f\x7f/%.][^\x00-\x1f\x7f/%]*$"
 NO_NUL = r"^[^\x00]*$"
 NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"  # some character other than white space (and no NUL)
