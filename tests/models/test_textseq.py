@@ -206,8 +206,9 @@ def test_retrieval_vectors_reproduce_the_ranking(topics, text_cache, normalize):
     data, split = topics
     model = _fit(split, data, text_cache, epochs=1, normalize=normalize, temperature=0.2)
     users = np.arange(6)
-    dots = model.query_vectors(users) @ model.retrieval_vectors().T
-    np.testing.assert_allclose(dots / 0.2, model.score(users), rtol=1e-4, atol=1e-4)
+    dots = model.query_vectors(users) @ model.retrieval_vectors().T  # the temperature is in the query side
+    np.testing.assert_allclose(dots, model.score(users), rtol=1e-4, atol=1e-4)
+    assert model.prior_gate is not None  # the text prior is part of both sides
 
 
 def test_bad_options_are_one_line_errors(topics):

@@ -75,7 +75,7 @@ def compress_model(
         check_users = np.random.default_rng(config.seed).permutation(has)[:500]
     check_users = np.asarray(check_users, dtype=np.int64)
     ref_scores = model.score(check_users) if len(check_users) else None
-    ref_states = model.query_vectors(check_users) if len(check_users) else None
+    ref_states = model.learned_query_vectors(check_users) if len(check_users) else None
     info: dict[str, Any] = {"source": source, "encoder_before": model.config.encoder}
 
     if config.prune > 0:
@@ -89,7 +89,7 @@ def compress_model(
             seed=config.seed,
             threads=threads,
         )
-    exact = model.retrieval_vectors() if not model.config.normalize else model._item_reps().numpy()
+    exact = model.learned_item_vectors() if not model.config.normalize else model._item_reps().numpy()
     codec = VectorCodec.train(
         exact, config.vectors, pq_m=config.pq_m, pq_bits=config.pq_bits, seed=config.seed
     )
@@ -99,7 +99,7 @@ def compress_model(
     checks: dict[str, Any] = {}
     if ref_states is not None:
         approx = codec.decode(codec.encode(exact))
-        queries = model.query_vectors(check_users)  # after pruning: the vectors' own effect
+        queries = model.learned_query_vectors(check_users)  # after pruning: the vectors' own effect
         checks["item vectors top-10 recall vs exact"] = topk_recall(queries, exact, approx, 10)
     out = CompressedTextSeq.from_textseq(
         model, codec, encoder=encoder, dynamic_int8=config.dynamic_int8, info=info

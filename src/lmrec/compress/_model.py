@@ -67,6 +67,8 @@ class CompressedTextSeq(TextSeq):
         out.fit_info = json.loads(json.dumps(model.fit_info, default=str))
         out.fit_info["compression"] = {**(info or {}), "dynamic_int8": bool(dynamic_int8)}
         out.fit_info["compression"]["vectors"] = codec.describe(model.n_items)
+        # the text prior needs every item's full text vector, which compression drops: the learned part only
+        out.fit_info["compression"]["text_prior"] = "dropped" if model.prior_gate is not None else "none"
         out.vector_ref = model.vector_ref
         if encoder is not None and out.vector_ref is not None:
             from dataclasses import replace
@@ -77,7 +79,7 @@ class CompressedTextSeq(TextSeq):
             out.vector_ref = replace(
                 out.vector_ref, encoder=encoder, model_id=str(get_encoder(encoder).model_id)
             )
-        reps = model.retrieval_vectors() if not model.config.normalize else _raw_reps(model)
+        reps = model.learned_item_vectors() if not model.config.normalize else _raw_reps(model)
         out.codec = codec
         out._codes = codec.encode(reps)
         out.module = model.module

@@ -374,6 +374,11 @@ class _Progress:
         self._last = ""
         self._resumed = f"resumed from epoch {done} " if done else ""
 
+    @property
+    def enabled(self) -> bool:
+        """Whether the bar was asked for (the loop then reads the running loss every batch)."""
+        return self._enabled
+
     def start(self) -> None:
         bar = self._progress.task(
             "train", self._total, requested=self._enabled, completed=self._done, info=self._resumed.strip()

@@ -34,6 +34,10 @@ class TextSeqConfig(TextVectorConfig, NextItemLossConfig):
     Auxiliary tasks (need ratings in the training interactions): ``aux_rating_weight`` (rating of the next
     interaction, MSE on ratings standardised by the training mean/std), ``aux_sentiment_weight`` (is it
     positive, i.e. rating >= ``sentiment_threshold``; binary cross-entropy). 0 = no head.
+    Text prior (``text_prior``, :mod:`lmrec.models.textprior`): the user's text profile (``prior_half_life``,
+    ``prior_max_history``) in the catalog's centred and partly whitened text space (``prior_whitening``) is
+    mixed into the score by a gate on each item's training count, learned on the validation events after
+    training (on each user's last training event when there is no validation data).
     """
 
     # item representation
@@ -78,6 +82,14 @@ class TextSeqConfig(TextVectorConfig, NextItemLossConfig):
         0.0, ge=0.0, description="weight of the next interaction's positive-rating BCE"
     )
     sentiment_threshold: float = Field(4.0, description="ratings >= this count as positive")
+    # text prior (lmrec.models.textprior): after training, the learned score is mixed with the cosine between the
+    # user's text profile and each item's text, by a gate learned on held-out events
+    text_prior: bool = Field(True, description="mix the user's text profile into the score (gate by item count)")
+    prior_half_life: float = Field(5.0, ge=0.0, description="text profile: steps back an item's weight halves")
+    prior_max_history: int = Field(50, ge=1, description="text profile: newest items that count")
+    prior_whitening: float = Field(
+        0.25, ge=0.0, le=0.5, description="text space: 0 = centred catalog vectors, 0.5 = fully whitened"
+    )
 
     @property
     def has_aux(self) -> bool:

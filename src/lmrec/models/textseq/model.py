@@ -15,11 +15,13 @@ from lmrec.errors import ConfigError, LmrecError
 from lmrec.models._seqdata import pad_histories, ranking_metrics
 from lmrec.models._textvec import ItemVectorRef, ItemVectorRefHooks, item_vectors_for
 from lmrec.models.base import BaseRecommender, FitOptions, UserBatch
+from lmrec.models.textprior import PriorGate
 from lmrec.models.textseq.config import ENCODER_FILE, TextSeqConfig
 from lmrec.models.textseq.data import check_vectors, no_features, unit_rows
+from lmrec.models.textseq.prior import TextPriorMixin
 
 
-class TextSeq(ItemVectorRefHooks, BaseRecommender):
+class TextSeq(TextPriorMixin, ItemVectorRefHooks, BaseRecommender):
     """Text-based sequential recommender; see :mod:`lmrec.models.textseq`."""
 
     writes_model_card: ClassVar[bool] = True
@@ -45,6 +47,7 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
         # finetune_encoder: the fine-tuned text encoder (texts -> vectors), or the saved file it loads from
         self._encoder: Any = None
         self._encoder_file: Path | None = None
+        self._prior_reset()
 
     # -- fitting -----------------------------------------------------------------------------------------
     def _fit(
@@ -79,6 +82,10 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
         self._prepare_module(module)
         module.eval()
         self._item_cache = None
+        if cfg.text_prior:
+            # zero-shot: every item is unseen, so the score is the text prior alone
+            self._prior_init(vectors)
+            self.prior_gate = PriorGate.prior_only()
         self.fit_info["arch"] = {"text_dim": int(vectors.shape[1]), "features": no_features()}
         self.fit_info["item_vectors"] = self.vector_ref.to_dict() if self.vector_ref else None
 
@@ -136,23 +143,42 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
         with torch.no_grad():
             states = self._user_states(histories)
             scores = self.module.logits(states, self._item_reps())
-        return scores.cpu().numpy().astype(np.float32)
+        return self._mix_prior(scores.cpu().numpy().astype(np.float32), histories)
 
     def _score_batch(self, batch: UserBatch) -> np.ndarray:
         if self.module is None:
             raise LmrecError("textseq: call fit() (or load()) before score()")
         return self._score_histories(list(batch.histories))
 
-    def query_vectors(self, query: Any) -> np.ndarray:
-        """Sequence states (n, dim): ``query_vectors(q) @ retrieval_vectors().T * (1 / temperature)`` equals
-        :meth:`score` (for ANN retrieval; the temperature does not change the order)."""
+    def learned_query_vectors(self, query: Any) -> np.ndarray:
+        """The sequence states (n, dim), unit rows when ``normalize``: the user side of the learned score alone
+        (``learned_query_vectors(q) @ learned_item_vectors().T / temperature``, before the text prior)."""
         states = self._user_states(list(self.as_batch(query).histories)).cpu().numpy()
         return unit_rows(states) if self.config.normalize else states.astype(np.float32)
 
-    def retrieval_vectors(self) -> np.ndarray:
-        """Item representations (n_items, dim) matching :meth:`query_vectors`."""
+    def learned_item_vectors(self) -> np.ndarray:
+        """The item representations (n_items, dim) matching :meth:`learned_query_vectors`."""
         reps = self._item_reps().cpu().numpy()
         return unit_rows(reps) if self.config.normalize else reps.astype(np.float32)
+
+    def query_vectors(self, query: Any) -> np.ndarray:
+        """User-side vectors: ``query_vectors(q) @ retrieval_vectors().T`` equals :meth:`score` (for ANN
+        retrieval). The sequence state (divided by the temperature), followed by the text profile when the model
+        has a text prior."""
+        histories = list(self.as_batch(query).histories)
+        states = self.learned_query_vectors(histories) / np.float32(self.config.temperature)
+        extra = self._prior_query_item_parts(histories)
+        return states if extra is None else np.hstack([states, extra[0]]).astype(np.float32)
+
+    def retrieval_vectors(self) -> np.ndarray:
+        """Item-side vectors matching :meth:`query_vectors`: the item representation (times the gate's learned
+        weight), followed by the item's text vector times the gate's prior weight."""
+        reps = self.learned_item_vectors()
+        extra = self._prior_query_item_parts([])
+        if extra is None:
+            return reps
+        wl, _ = self.prior_gate.item_weights(self._log_counts())  # type: ignore[union-attr]
+        return np.hstack([reps * wl[:, None], extra[1]]).astype(np.float32)
 
     def score_vectors(self, query: Any, vectors: np.ndarray) -> np.ndarray:
         """Scores of arbitrary items given only their text vectors (n, text_dim), without adding them."""
@@ -163,7 +189,8 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
         with torch.no_grad():
             states = self._user_states(list(batch.histories))
             reps = self.module.item_reps(text=torch.from_numpy(vecs).to(states.device))
-            return self.module.logits(states, reps).cpu().numpy().astype(np.float32)
+            learned = self.module.logits(states, reps).cpu().numpy().astype(np.float32)
+        return self._prior_mix_new(learned, list(batch.histories), vecs)
 
     def score_text(self, text: str, *, history: Any = None) -> np.ndarray:
         """Scores of every item after a free text, read as a virtual item the user just consumed (its text
@@ -301,13 +328,15 @@ class TextSeq(ItemVectorRefHooks, BaseRecommender):
             self._encoder_file, self._encoder = file, None  # loaded on first use (new texts)
 
     def _state(self) -> dict[str, np.ndarray]:
-        return {k: v.detach().cpu().numpy() for k, v in self.module.state_dict().items()}
+        state = {k: v.detach().cpu().numpy() for k, v in self.module.state_dict().items()}
+        return {**state, **self._prior_state()}
 
     def _load_state(self, state: dict[str, np.ndarray]) -> None:
         import torch
 
         from lmrec.models.textseq.network import TextSeqModule
 
+        state = self._prior_load(state)
         arch = self.fit_info.get("arch", {})
         self.module = TextSeqModule.from_state(self.config, state, arch.get("features", {}))
         self.module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})

@@ -164,6 +164,16 @@ def fit_textseq(
             encoder_weights=ENCODER_FILE,
         )
     model._item_cache = None
+    if cfg.text_prior:
+        t_prior = time.perf_counter()
+        model._prior_init(model.module.text.detach().cpu().numpy())
+        held_out = valid if valid is not None and len(valid) else train
+        info = model.fit_text_prior(held_out, seed=options.seed, in_sample=held_out is train)
+        model.fit_info["text_prior"] = {
+            **info,
+            "held_out": "validation" if held_out is valid else "last training event (in-sample)",
+            "seconds": round(time.perf_counter() - t_prior, 2),
+        }
     model.fit_info.update(
         {
             "train": result.to_dict(),

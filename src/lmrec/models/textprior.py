@@ -1,0 +1,187 @@
+"""The text prior: what an untrained text profile says, as a part of a trained model's score.
+
+A user's **text profile** is the recency-weighted mean of the unit text vectors of their history (the newest item
+weighs 1, an item ``h`` steps older ``0.5 ** (h / half_life)``), as :class:`lmrec.models.content.ContentRecommender`
+builds it; the **prior** of an item is the cosine between that profile and the item's unit text vector.
+
+Both live in a **text space** taken from the catalog alone (no interaction is needed, so it works zero-shot):
+the unit vectors are centred on the catalog mean and partially whitened, ``x -> (x - mean) U diag((e / mean(e))
+** -power) U^T`` with ``U, e`` the eigenvectors / eigenvalues of the catalog's covariance (``power`` 0 = centred
+only, 0.5 = full whitening). Sentence embeddings crowd into a narrow cone whose main directions say "this is a
+product title" rather than which product; removing them makes cosines separate items of one catalog.
+
+:class:`PriorGate` mixes a model's learned score with the prior per item, by how often the item was seen in
+training (``c``, 0 for new items)::
+
+    s(c)   = exp(-beta * log(1 + c))            # 1 for an unseen item, -> 0 for popular ones
+    score  = (1 - alpha * s(c)) * learned + (lam_warm + lam_cold * s(c)) * prior
+
+Everything per item multiplies an item-side vector and everything per user a user-side vector, so the mixed
+score stays one inner product (``[learned query; profile] . [(1 - alpha s) item; (lam_warm + lam_cold s) text]``)
+and an ANN index serves it. :func:`fit_gate` learns the four numbers on held-out events (softmax cross-entropy
+over the catalog): learned on the training windows themselves the gate collapses, because the learned part fits
+those windows better than it generalises. With ``alpha = 1`` and no learned part (:meth:`PriorGate.prior_only`)
+the score is the prior alone, i.e. the ``content`` ranking in this text space.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from lmrec.errors import LmrecError
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+@dataclass(frozen=True)
+class TextSpace:
+    """The catalog-derived text space of the prior: ``mean`` (d,) and ``matrix`` (d, d); see the module
+    docstring. :meth:`fit` builds it from a catalog's vectors; :meth:`apply` maps any text vectors into it."""
+
+    mean: np.ndarray
+    matrix: np.ndarray
+
+    @classmethod
+    def fit(cls, vectors: np.ndarray, power: float = 0.25) -> TextSpace:
+        """Centre (and for ``power`` > 0 partially whiten) on the catalog ``vectors`` (n, d)."""
+        v = unit_rows(vectors).astype(np.float64)
+        if not len(v):
+            raise LmrecError("text prior: the catalog has no item vectors")
+        mean = v.mean(0)
+        d = v.shape[1]
+        if power > 0 and len(v) > 1:
+            cov = np.cov((v - mean).T)
+            e, u = np.linalg.eigh(cov)
+            e = np.maximum(e, 1e-8 * max(float(e.max()), 1e-12))
+            matrix = (u * (e / e.mean()) ** -power) @ u.T
+        else:
+            matrix = np.eye(d)
+        return cls(mean.astype(np.float32), matrix.astype(np.float32))
+
+    def apply(self, vectors: np.ndarray) -> np.ndarray:
+        """Unit vectors (n, d) of ``vectors`` in this space."""
+        return unit_rows((unit_rows(vectors) - self.mean) @ self.matrix)
+
+
+def profiles(histories: Sequence[np.ndarray], space_vectors: np.ndarray, half_life: float, max_history: int):
+    """Unit text profiles (n_users, d) of ``histories`` over the item vectors ``space_vectors`` (already in the
+    prior's space); an empty history has a zero profile."""
+    out = np.zeros((len(histories), space_vectors.shape[1]), dtype=np.float32)
+    for row, h in enumerate(histories):
+        h = np.asarray(h, dtype=np.int64)[-max_history:]
+        if not len(h):
+            continue
+        age = np.arange(len(h))[::-1]
+        w = 0.5 ** (age / half_life) if half_life > 0 else np.ones(len(h))
+        out[row] = (w[:, None] * space_vectors[h]).sum(0)
+    return unit_rows(out)
+
+
+@dataclass(frozen=True)
+class PriorGate:
+    """The four numbers that mix a learned score with the text prior (see the module docstring)."""
+
+    alpha: float = 1.0
+    beta: float = 1.0
+    lam_warm: float = 0.0
+    lam_cold: float = 1.0
+
+    @classmethod
+    def prior_only(cls) -> PriorGate:
+        """Unseen items are ranked by the prior alone (zero-shot: every item is unseen)."""
+        return cls(alpha=1.0, beta=1.0, lam_warm=0.0, lam_cold=1.0)
+
+    def item_weights(self, log_count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per item: the weight of the learned score and the weight of the prior (``log_count`` =
+        ``log1p`` of the training count)."""
+        s = np.exp(-self.beta * np.asarray(log_count, dtype=np.float32))
+        return (1.0 - self.alpha * s).astype(np.float32), (self.lam_warm + self.lam_cold * s).astype(
+            np.float32
+        )
+
+    def combine(self, learned: np.ndarray, prior: np.ndarray, log_count: np.ndarray) -> np.ndarray:
+        """Mixed scores (n, n_items) of learned and prior scores of the same shape."""
+        wl, wp = self.item_weights(log_count)
+        return (learned * wl + prior * wp).astype(np.float32)
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: round(float(v), 6) for k, v in asdict(self).items()}
+
+
+def fit_gate(
+    learned: np.ndarray,
+    prior: np.ndarray,
+    targets: np.ndarray,
+    seen: Sequence[np.ndarray],
+    log_count: np.ndarray,
+    *,
+    steps: int = 150,
+    lr: float = 0.05,
+) -> tuple[PriorGate, dict[str, float]]:
+    """Learn a :class:`PriorGate` on held-out events: rows of ``learned`` / ``prior`` scores (n, n_items) for
+    users whose next item is ``targets`` (n,), their ``seen`` items masked, by softmax cross-entropy over the
+    catalog (Adam, ``steps``). Returns the gate and ``{"loss_before", "loss_after"}``."""
+    import torch
+    import torch.nn.functional as F
+
+    if not len(targets):
+        raise LmrecError("text prior: no held-out event to learn the gate from")
+    lrn = torch.from_numpy(np.ascontiguousarray(learned, dtype=np.float32))
+    pri = torch.from_numpy(np.ascontiguousarray(prior, dtype=np.float32))
+    mask = torch.zeros(lrn.shape, dtype=torch.bool)
+    for row, h in enumerate(seen):
+        h = np.asarray(h, dtype=np.int64)
+        mask[row, torch.from_numpy(h[h != int(targets[row])])] = True
+    tgt = torch.from_numpy(np.asarray(targets, dtype=np.int64))
+    lc = torch.from_numpy(np.asarray(log_count, dtype=np.float32))
+
+    def inv_softplus(y: float) -> float:
+        return float(np.log(np.expm1(y)))
+
+    raw = torch.tensor([0.0, inv_softplus(0.5), inv_softplus(1.0), inv_softplus(1.0)], requires_grad=True)
+
+    def gate_of(r: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return torch.sigmoid(r[0]), F.softplus(r[1]), F.softplus(r[2]), F.softplus(r[3])
+
+    def loss_of(r: torch.Tensor) -> torch.Tensor:
+        alpha, beta, lw, lc_ = gate_of(r)
+        s = torch.exp(-beta * lc)
+        logits = (1 - alpha * s) * lrn + (lw + lc_ * s) * pri
+        return F.cross_entropy(logits.masked_fill(mask, -1e4), tgt)
+
+    with torch.no_grad():
+        # the learned part alone: alpha -> 0 and no prior
+        alone = F.cross_entropy(lrn.masked_fill(mask, -1e4), tgt)
+    opt = torch.optim.Adam([raw], lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = loss_of(raw)
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        final = loss_of(raw)
+        gate = PriorGate(*(float(v) for v in gate_of(raw)))
+    return gate, {"loss_learned_only": round(float(alone), 5), "loss_mixed": round(float(final), 5)}
+
+
+def gate_to_array(gate: PriorGate | None) -> np.ndarray:
+    """The gate as a float32 array of 4 (NaNs for none), for a safetensors state."""
+    if gate is None:
+        return np.full(4, np.nan, dtype=np.float32)
+    return np.array([gate.alpha, gate.beta, gate.lam_warm, gate.lam_cold], dtype=np.float32)
+
+
+def gate_from_array(a: Any) -> PriorGate | None:
+    """The inverse of :func:`gate_to_array`."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1)
+    if a.shape != (4,) or not np.isfinite(a).all():
+        return None
+    return PriorGate(*(float(x) for x in a))

@@ -1,0 +1,133 @@
+"""The text prior of :class:`~lmrec.models.textseq.TextSeq` (see :mod:`lmrec.models.textprior`): after training,
+the model's learned score is mixed with the cosine between the user's text profile and each item's text, by a
+gate that depends on how often the item was seen in training and that is learned on held-out events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from lmrec.data import Interactions
+from lmrec.models.textprior import (
+    PriorGate,
+    TextSpace,
+    fit_gate,
+    gate_from_array,
+    gate_to_array,
+    profiles,
+)
+from lmrec.models.textseq.data import last_event_per_user
+
+# keys of the prior in the saved state (next to the network's own)
+STATE_KEYS = ("text_prior.mean", "text_prior.matrix", "text_prior.gate")
+
+
+class TextPriorMixin:
+    """Text-prior state and scoring for :class:`TextSeq` (``config.text_prior``)."""
+
+    prior_space: TextSpace | None
+    prior_gate: PriorGate | None
+
+    def _prior_reset(self) -> None:
+        self.prior_space = None
+        self.prior_gate = None
+        self._prior_vecs: np.ndarray | None = None
+
+    def _prior_item_vectors(self) -> np.ndarray:
+        if self._prior_vecs is None or len(self._prior_vecs) != self.n_items:  # type: ignore[attr-defined]
+            assert self.prior_space is not None
+            self._prior_vecs = self.prior_space.apply(self.module.text.detach().cpu().numpy())  # type: ignore[attr-defined]
+        return self._prior_vecs
+
+    def prior_profiles(self, histories: list[np.ndarray]) -> np.ndarray:
+        """Unit text profiles (n, d) of histories in the prior's text space."""
+        cfg = self.config  # type: ignore[attr-defined]
+        return profiles(histories, self._prior_item_vectors(), cfg.prior_half_life, cfg.prior_max_history)
+
+    def prior_scores(self, histories: list[np.ndarray]) -> np.ndarray:
+        """The text prior (n, n_items): cosine of each history's profile with every item."""
+        return self.prior_profiles(histories) @ self._prior_item_vectors().T
+
+    def _log_counts(self) -> np.ndarray:
+        return self.module.log_count.detach().cpu().numpy()  # type: ignore[attr-defined]
+
+    def _mix_prior(self, learned: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
+        if self.prior_gate is None or self.prior_space is None:
+            return learned
+        return self.prior_gate.combine(learned, self.prior_scores(histories), self._log_counts())
+
+    def _prior_init(self, vectors: np.ndarray) -> None:
+        """The text space from the catalog's vectors (n_items, d); no gate yet (the learned score alone)."""
+        self._prior_reset()
+        self.prior_space = TextSpace.fit(vectors, self.config.prior_whitening)  # type: ignore[attr-defined]
+
+    def fit_text_prior(
+        self, held_out: Interactions, max_users: int = 4096, seed: int = 0, *, in_sample: bool = False
+    ) -> dict[str, Any]:
+        """Learn the gate on ``held_out`` (each user's last event there is the target; at most ``max_users``
+        users, a seeded sample); the model's learned part is not changed. ``in_sample``: the events are the
+        training data's own last events, so each target is cut from its user's history first. Returns what it
+        learned."""
+        users, targets = last_event_per_user(held_out)
+        hist = self._histories  # type: ignore[attr-defined]
+        keep = np.array([len(hist[u]) > 0 for u in users], dtype=bool)
+        users, targets = users[keep], targets[keep]
+        if len(users) > max_users:
+            pick = np.sort(np.random.default_rng(seed).choice(len(users), max_users, replace=False))
+            users, targets = users[pick], targets[pick]
+        self.prior_gate = None
+        histories = [hist[u][:-1] if in_sample else hist[u] for u in users]
+        if in_sample:
+            has = np.array([len(h) > 0 for h in histories], dtype=bool)
+            users, targets = users[has], targets[has]
+            histories = [h for h, k in zip(histories, has, strict=True) if k]
+        learned = (
+            np.concatenate(
+                [self._score_histories(histories[s : s + 512]) for s in range(0, len(histories), 512)]  # type: ignore[attr-defined]
+            )
+            if histories
+            else np.zeros((0, self.n_items), np.float32)
+        )  # type: ignore[attr-defined]
+        if not len(users):
+            self.prior_gate = PriorGate.prior_only()
+            return {"gate": self.prior_gate.to_dict(), "events": 0}
+        prior = self.prior_scores(histories)
+        gate, losses = fit_gate(learned, prior, targets, histories, self._log_counts())
+        self.prior_gate = gate
+        return {"gate": gate.to_dict(), "events": int(len(users)), **losses}
+
+    def _prior_state(self) -> dict[str, np.ndarray]:
+        if self.prior_space is None:
+            return {}
+        return {
+            STATE_KEYS[0]: self.prior_space.mean,
+            STATE_KEYS[1]: self.prior_space.matrix,
+            STATE_KEYS[2]: gate_to_array(self.prior_gate),
+        }
+
+    def _prior_load(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Take the prior's keys out of ``state`` (returns the rest, the network's)."""
+        self._prior_reset()
+        if STATE_KEYS[0] in state:
+            self.prior_space = TextSpace(
+                np.asarray(state[STATE_KEYS[0]], np.float32), np.asarray(state[STATE_KEYS[1]], np.float32)
+            )
+            self.prior_gate = gate_from_array(state[STATE_KEYS[2]])
+        return {k: v for k, v in state.items() if k not in STATE_KEYS}
+
+    def _prior_mix_new(
+        self, learned: np.ndarray, histories: list[np.ndarray], vectors: np.ndarray
+    ) -> np.ndarray:
+        """Mixed scores of items given only by text ``vectors`` (unseen: count 0)."""
+        if self.prior_gate is None or self.prior_space is None:
+            return learned
+        prior = self.prior_profiles(histories) @ self.prior_space.apply(vectors).T
+        return self.prior_gate.combine(learned, prior, np.zeros(len(vectors), np.float32))
+
+    def _prior_query_item_parts(self, histories: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+        """(user-side, item-side) extra columns of the retrieval vectors, or None without a gate."""
+        if self.prior_gate is None or self.prior_space is None:
+            return None
+        _, wp = self.prior_gate.item_weights(self._log_counts())
+        return self.prior_profiles(histories), self._prior_item_vectors() * wp[:, None]
