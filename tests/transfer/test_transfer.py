@@ -233,7 +233,10 @@ def test_guard_keeps_scratch_when_sources_are_useless(target, tmp_path):
     # enough epochs for scratch to converge: with few, a junk-pretrained start merely converges faster
     # (measured with the plain loss: full +0.025 +- 0.008 NDCG@10 at 2 epochs, +0.0005 +- 0.007 at 6; with
     # the default loss (mask_seen, future_k 3): +0.011 +- 0.007 at 6 epochs, +0.002 +- 0.007 at 12)
-    res = guard(junk, ds, split, overrides={"epochs": 12, "lr": 3e-3}, options=FitOptions(seed=0))
+    candidates = ("scratch", "zero-shot", "adaptor", "full")
+    res = guard(
+        junk, ds, split, candidates=candidates, overrides={"epochs": 12, "lr": 3e-3}, options=FitOptions(seed=0)
+    )
     assert res.choice == "scratch"
     assert set(res.metrics) == {"scratch", "zero-shot", "adaptor", "full"}
     assert res.metrics["zero-shot"]["ndcg@10"] < res.metrics["scratch"]["ndcg@10"]
@@ -242,6 +245,26 @@ def test_guard_keeps_scratch_when_sources_are_useless(target, tmp_path):
     card = (out / "README.md").read_text()
     assert "Transfer guard" in card and "**scratch**" in card and "Fréchet" in card
     assert TextSeq.load(out).n_items == ds.n_items
+
+
+def test_guard_can_return_the_untrained_text_profile(target):
+    ds, split = target
+    cfg = PretrainConfig(textseq=TextSeqConfig(**TINY), max_users=150, valid_users=0)
+    junk = pretrain([_source("ml-100k", shuffle=True)], cfg, FitOptions(seed=0))
+    # a scratch model that cannot learn (one epoch at a negligible rate, no text prior) against the text profile
+    res = guard(
+        junk,
+        ds,
+        split,
+        candidates=("scratch", "content", "pop"),
+        overrides={"epochs": 1, "lr": 1e-7, "text_prior": False},
+        options=FitOptions(seed=0),
+    )
+    assert set(res.metrics) == {"scratch", "content", "pop"}
+    best = max(res.metrics, key=lambda n: res.metrics[n]["ndcg@10"])
+    assert best != "scratch" and res.choice == best
+    with pytest.raises(ConfigError, match="candidates"):
+        guard(junk, ds, split, candidates=("scratch", "bogus"))
 
 
 def test_transfer_report_table_and_plot(pretrained, target, tmp_path):

@@ -1,6 +1,7 @@
 """The negative-transfer guard: transfer only when it measurably helps on the target's validation data.
 
-:func:`guard` trains/adapts the candidates (``scratch`` textseq, ``zero-shot``, ``adaptor``, ``full``),
+:func:`guard` trains/adapts the candidates (``scratch`` textseq, ``zero-shot``, ``adaptor``, ``full``, and the
+baselines ``content`` (the untrained text profile), ``pop`` and ``ease``),
 evaluates each on the target's validation split by full ranking (per user NDCG@10), and keeps a transfer
 candidate only when it beats scratch by more than ``min_gain`` standard errors of the paired per-user
 difference; otherwise scratch wins (a tie or noise never lets a possibly harmful transfer through). It also
@@ -27,7 +28,9 @@ from lmrec.transfer.adapt import MODES, adapt, target_distances
 from lmrec.transfer.domain import source_weights
 from lmrec.transfer.pretrain import Pretrained
 
-CANDIDATES: tuple[str, ...] = ("scratch", "zero-shot", "adaptor", "full")
+CANDIDATES: tuple[str, ...] = ("scratch", "zero-shot", "adaptor", "full", "content", "pop", "ease")
+# candidates that use no pretrained weight: the untrained text profile and two interaction baselines
+BASELINES: tuple[str, ...] = ("content", "pop", "ease")
 
 
 @dataclass
@@ -129,14 +132,26 @@ def guard(
     from lmrec.models._textvec import item_vectors_for
 
     options = options or FitOptions()
-    bad = [c for c in candidates if c != "scratch" and c not in MODES]
+    known = ("scratch", *MODES, *BASELINES)
+    bad = [c for c in candidates if c not in known]
     if bad or "scratch" not in candidates:
-        raise ConfigError(f"guard: candidates must include 'scratch' and be among {('scratch', *MODES)}")
+        raise ConfigError(f"guard: candidates must include 'scratch' and be among {known}")
     models: dict[str, Any] = {}
     for name in candidates:
         if name == "scratch":
             cfg = pretrained.config.replace(**(overrides or {}))
             models[name] = TextSeq(cfg).fit(split.train, split.valid, items=dataset.items, options=options)
+        elif name == "content":
+            from lmrec.models.content import ContentRecommender
+
+            pc = pretrained.config
+            models[name] = ContentRecommender(
+                encoder=pc.encoder, template=pc.template, vector_field=pc.vector_field, cache_dir=pc.cache_dir
+            ).fit(split.train, items=dataset.items, options=options)
+        elif name in BASELINES:
+            from lmrec.models import model_class
+
+            models[name] = model_class(name)().fit(split.train, split.valid, items=dataset.items, options=options)
         else:
             models[name] = adapt(
                 pretrained, dataset, split, mode=name, align=align, overrides=overrides, options=options

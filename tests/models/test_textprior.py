@@ -1,0 +1,114 @@
+"""The text prior (lmrec.models.textprior) on its own and inside textseq."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lmrec.data.split import leave_one_out_split
+from lmrec.models.base import FitOptions
+from lmrec.models.content import ContentRecommender
+from lmrec.models.textprior import PriorGate, TextSpace, fit_gate, profiles
+from lmrec.models.textseq import TextSeq
+from tests.models._topics import NEW_COOKING, NEW_SPACE, topic_dataset
+
+TINY = dict(dim=16, n_layers=1, n_heads=2, n_experts=2, max_len=8, epochs=3, batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def topics():
+    data = topic_dataset()
+    return data, leave_one_out_split(data)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("embeddings"))
+
+
+def test_text_space_centres_and_whitens():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 6)) * np.array([5, 1, 1, 1, 1, 0.2]) + 3.0
+    space = TextSpace.fit(x, power=0.5)
+    y = space.apply(x)
+    assert np.allclose(np.linalg.norm(y, axis=1), 1.0, atol=1e-5)
+    # the mean of the unit rows is (close to) removed and the dominant direction no longer dominates
+    spread = np.var((y - y.mean(0)), axis=0)
+    assert spread.max() / spread.min() < 3.0
+    assert np.allclose(TextSpace.fit(x, power=0.0).matrix, np.eye(6))
+
+
+def test_profiles_weigh_recent_items_by_half_life():
+    vecs = np.eye(3, dtype=np.float32)
+    p = profiles([np.array([0, 1]), np.array([], dtype=np.int64)], vecs, half_life=1.0, max_history=50)
+    # item 1 (newest) weighs 1, item 0 weighs 0.5
+    assert np.allclose(p[0], np.array([0.5, 1.0, 0.0]) / np.sqrt(1.25))
+    assert not p[1].any()
+
+
+def test_gate_weights_by_count():
+    gate = PriorGate(alpha=1.0, beta=1.0, lam_warm=0.5, lam_cold=2.0)
+    wl, wp = gate.item_weights(np.log1p(np.array([0.0, 99.0])))
+    assert wl[0] == 0.0 and wp[0] == 2.5  # unseen: the prior alone
+    assert wl[1] == pytest.approx(0.99) and wp[1] == pytest.approx(0.52)
+
+
+def test_fit_gate_trusts_the_part_that_predicts():
+    rng = np.random.default_rng(0)
+    n, m = 300, 50
+    targets = rng.integers(0, m, n)
+    informative = rng.normal(size=(n, m)).astype(np.float32)
+    informative[np.arange(n), targets] += 3.0
+    noise = rng.normal(size=(n, m)).astype(np.float32)
+    lc = np.zeros(m, np.float32) + 2.0
+    seen = [np.zeros(0, np.int64)] * n
+    g_prior, _ = fit_gate(noise, informative, targets, seen, lc)  # the prior knows, the learned part does not
+    g_learned, _ = fit_gate(informative, noise, targets, seen, lc)
+    assert g_prior.lam_warm + g_prior.lam_cold > g_learned.lam_warm + g_learned.lam_cold
+
+
+def test_zero_shot_is_the_text_prior_alone(topics, cache):
+    data, split = topics
+    model = TextSeq(cache_dir=cache, **TINY)
+    model.build_untrained(data.items, n_users=data.n_users, n_items=data.n_items, histories=split.train.sequences())
+    content = ContentRecommender(cache_dir=cache).fit(split.train, items=data.items)
+    content.vectors = TextSpace.fit(content.vectors, TINY.get("prior_whitening", 0.25)).apply(content.vectors)
+    users = np.arange(data.n_users)
+    a, b = model.score(users), content.score(users)
+    # the same ranking for every user (scores are equal up to the gate's positive scale)
+    assert (np.argsort(-a, axis=1)[:, :5] == np.argsort(-b, axis=1)[:, :5]).all()
+
+
+def test_a_new_item_with_matching_text_outranks_warm_items(topics, cache):
+    data, split = topics
+    model = TextSeq(cache_dir=cache, **TINY).fit(
+        split.train, split.valid, items=data.items, options=FitOptions(seed=0)
+    )
+    assert model.prior_gate is not None and model.fit_info["text_prior"]["held_out"] == "validation"
+    space_user = 0  # users 0..19 watch space items
+    new = model.add_item_texts([NEW_SPACE, NEW_COOKING])
+    assert model.module.log_count[new].sum() == 0  # the gate sees them as unseen
+    scores = model.score(np.array([space_user]))[0]
+    hist = model._histories[space_user]
+    scores[hist] = -np.inf
+    # with the text prior the new space item beats every warm cooking item and the new cooking one
+    assert scores[new[0]] > scores[8:16].max() and scores[new[0]] > scores[new[1]]
+    # retrieval vectors reproduce the mixed score, new items included
+    q = model.query_vectors(np.array([space_user])) @ model.retrieval_vectors().T
+    np.testing.assert_allclose(q[0][np.isfinite(scores)], scores[np.isfinite(scores)], rtol=1e-4, atol=1e-4)
+
+
+def test_prior_survives_save_and_load(topics, cache, tmp_path):
+    data, split = topics
+    model = TextSeq(cache_dir=cache, **TINY).fit(
+        split.train, split.valid, items=data.items, options=FitOptions(seed=0)
+    )
+    model.save(tmp_path / "m", dataset=data)
+    loaded = TextSeq.load(tmp_path / "m")
+    assert loaded.prior_gate == model.prior_gate
+    users = np.arange(6)
+    np.testing.assert_allclose(loaded.score(users), model.score(users), rtol=1e-5, atol=1e-5)
+    off = TextSeq(cache_dir=cache, text_prior=False, **TINY).fit(
+        split.train, split.valid, items=data.items, options=FitOptions(seed=0)
+    )
+    assert off.prior_gate is None and "text_prior" not in off.fit_info
