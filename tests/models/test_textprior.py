@@ -70,7 +70,9 @@ def test_fit_gate_trusts_the_part_that_predicts():
 def test_zero_shot_is_the_text_prior_alone(topics, cache):
     data, split = topics
     model = TextSeq(cache_dir=cache, **TINY)
-    model.build_untrained(data.items, n_users=data.n_users, n_items=data.n_items, histories=split.train.sequences())
+    model.build_untrained(
+        data.items, n_users=data.n_users, n_items=data.n_items, histories=split.train.sequences()
+    )
     content = ContentRecommender(cache_dir=cache).fit(split.train, items=data.items)
     content.vectors = TextSpace.fit(content.vectors, TINY.get("prior_whitening", 0.25)).apply(content.vectors)
     users = np.arange(data.n_users)

@@ -235,7 +235,12 @@ def test_guard_keeps_scratch_when_sources_are_useless(target, tmp_path):
     # the default loss (mask_seen, future_k 3): +0.011 +- 0.007 at 6 epochs, +0.002 +- 0.007 at 12)
     candidates = ("scratch", "zero-shot", "adaptor", "full")
     res = guard(
-        junk, ds, split, candidates=candidates, overrides={"epochs": 12, "lr": 3e-3}, options=FitOptions(seed=0)
+        junk,
+        ds,
+        split,
+        candidates=candidates,
+        overrides={"epochs": 12, "lr": 3e-3},
+        options=FitOptions(seed=0),
     )
     assert res.choice == "scratch"
     assert set(res.metrics) == {"scratch", "zero-shot", "adaptor", "full"}
@@ -302,3 +307,38 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "not a pretrained textseq directory" in err and len(err.strip().splitlines()) == 1
     assert main(["transfer", "--sources", "a", "--target", "b", "--fractions", "x", "-r", str(tmp_path)]) == 2
     assert "--fractions" in capsys.readouterr().err
+
+
+def test_transfer_cli_takes_a_target_path_and_writes_json(pretrained, shared_data, tmp_path):
+    import json
+
+    from lmrec.cli import main
+
+    pretrained.save(tmp_path / "pre")
+    out = tmp_path / "rows.json"
+    args = [
+        "transfer",
+        "--sources",
+        "ml-100k",
+        "--pretrained",
+        str(tmp_path / "pre"),
+        "--target",
+        str(shared_data / "ml-100k"),
+        "--target-format",
+        "movielens-100k",
+        "--fractions",
+        "0.5",
+        "--models",
+        "pop",
+        "--report",
+        str(tmp_path / "rep"),
+        "--json",
+        str(out),
+        "--device",
+        "cpu",
+    ]
+    assert main(args) == 0
+    data = json.loads(out.read_text())
+    assert [(r["fraction"], r["model"]) for r in data["rows"]] == [(0.5, "pop")]
+    assert data["rows"][0]["n_train_users"] == 472  # half of ML-100K's 943 training users
+    assert data["setup"]["target"] == str(shared_data / "ml-100k") and data["summary"][0]["n_seeds"] == 1

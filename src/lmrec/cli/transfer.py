@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +170,13 @@ def adapt_cmd(
 
 def transfer_cmd(
     sources: str = typer.Option(..., "--sources", "-s", help="Source datasets, comma list."),
-    target: str = typer.Option(..., "--target", "-t", help="Target dataset."),
+    target: str = typer.Option(..., "--target", "-t", help="Target dataset: a name, a path, or PATH:FORMAT."),
+    target_format: str | None = typer.Option(
+        None, "--target-format", help="Format of a --target path when it cannot be detected."
+    ),
+    json_out: Path | None = typer.Option(
+        None, "--json", help="Also write the result rows, their summary and the setup to this JSON file."
+    ),
     fractions: str = typer.Option(
         "0,0.1,1.0", "--fractions", help="Shares of target training users (0 = zero-shot)."
     ),
@@ -219,7 +227,7 @@ def transfer_cmd(
             report / "pretrained",
             device,
         )
-    ds, split = _target(target)
+    ds, split = _target(f"{target}:{target_format}" if target_format else target)
     ov = {"epochs": epochs} if epochs is not None else {}
     rows = run_transfer_experiment(
         pre,
@@ -245,6 +253,10 @@ def transfer_cmd(
         "pretrain_epochs": pre.info.get("train", {}).get("epochs_run"),
     }
     page = write_transfer_report(rows, report, title=f"Transfer {sources} -> {target}", meta=meta)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"setup": meta, "rows": rows, "summary": summarize(rows)}
+        json_out.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
     typer.echo(format_table(summarize(rows)))
     typer.echo(f"report: {page}")
 
