@@ -8,7 +8,8 @@ test users.
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/text_prior.py --dataset ml-100k --fraction 0 --seeds 0
 
 ``--fraction`` keeps the training events of that share of the training users
-(:func:`lmrec.data.split.few_shot`; 0 = zero-shot: the untrained model, whose score is the prior alone). Data: ``$LMREC_DATA`` or ../shared/data.
+(:func:`lmrec.data.split.few_shot`; 0 = zero-shot: the untrained model, whose score is the prior alone).
+Data: ``$LMREC_DATA`` or ../shared/data.
 One JSON line per seed on stdout; the seed-averaged paired ratio at the end.
 """
 
