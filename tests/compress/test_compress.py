@@ -34,7 +34,8 @@ def topics():
 
 def _fitted(topics, cache, **kw):
     data, split = topics
-    # compression keeps the learned part only (the text prior needs every item's text vector): compare like with like
+    # compression keeps the learned part only (the text prior needs every item's text vector): compare like
+    # with like
     model = TextSeq(cache_dir=cache, **{**SMALL, "text_prior": False, **kw})
     return model.fit(split.train, split.valid, items=data.items, options=FitOptions(seed=0))
 

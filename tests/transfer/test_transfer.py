@@ -256,7 +256,8 @@ def test_guard_can_return_the_untrained_text_profile(target):
     ds, split = target
     cfg = PretrainConfig(textseq=TextSeqConfig(**TINY), max_users=150, valid_users=0)
     junk = pretrain([_source("ml-100k", shuffle=True)], cfg, FitOptions(seed=0))
-    # a scratch model that cannot learn (one epoch at a negligible rate, no text prior) against the text profile
+    # a scratch model that cannot learn (one epoch at a negligible rate, no text prior) against the text
+    # profile
     res = guard(
         junk,
         ds,

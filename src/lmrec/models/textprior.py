@@ -1,14 +1,16 @@
 """The text prior: what an untrained text profile says, as a part of a trained model's score.
 
-A user's **text profile** is the recency-weighted mean of the unit text vectors of their history (the newest item
-weighs 1, an item ``h`` steps older ``0.5 ** (h / half_life)``), as :class:`lmrec.models.content.ContentRecommender`
-builds it; the **prior** of an item is the cosine between that profile and the item's unit text vector.
+A user's **text profile** is the recency-weighted mean of the unit text vectors of their history (the newest
+item weighs 1, an item ``h`` steps older ``0.5 ** (h / half_life)``), as
+:class:`lmrec.models.content.ContentRecommender` builds it; the **prior** of an item is the cosine between
+that profile and the item's unit text vector.
 
 Both live in a **text space** taken from the catalog alone (no interaction is needed, so it works zero-shot):
-the unit vectors are centred on the catalog mean and partially whitened, ``x -> (x - mean) U diag((e / mean(e))
-** -power) U^T`` with ``U, e`` the eigenvectors / eigenvalues of the catalog's covariance (``power`` 0 = centred
-only, 0.5 = full whitening). Sentence embeddings crowd into a narrow cone whose main directions say "this is a
-product title" rather than which product; removing them makes cosines separate items of one catalog.
+the unit vectors are centred on the catalog mean and partially whitened, ``x -> (x - mean) U diag((e /
+mean(e)) ** -power) U^T`` with ``U, e`` the eigenvectors / eigenvalues of the catalog's covariance (``power``
+0 = centred only, 0.5 = full whitening). Sentence embeddings crowd into a narrow cone whose main directions
+say "this is a product title" rather than which product; removing them makes cosines separate items of one
+catalog.
 
 :class:`PriorGate` mixes a model's learned score with the prior per item, by how often the item was seen in
 training (``c``, 0 for new items)::
@@ -17,12 +19,12 @@ training (``c``, 0 for new items)::
     score  = (1 - alpha * s(c)) * learned + (lam_warm + lam_cold * s(c)) * prior
 
 Everything per item multiplies an item-side vector and everything per user a user-side vector, so the mixed
-score stays one inner product (``[learned query; profile] . [(1 - alpha s) item; (lam_warm + lam_cold s) text]``)
-and an ANN index serves it. :func:`fit_gate` learns the four numbers on held-out events (softmax cross-entropy
-over the catalog): learned on the training windows themselves the gate collapses, because the learned part fits
-those windows better than it generalises. With ``alpha = 1`` and no learned part (:meth:`PriorGate.prior_only`)
-the score is the prior alone, i.e. the ``content`` ranking in this text space.
-"""
+score stays one inner product (``[learned query; profile] . [(1 - alpha s) item; (lam_warm + lam_cold s)
+text]``) and an ANN index serves it. :func:`fit_gate` learns the four numbers on held-out events (softmax
+cross-entropy over the catalog): learned on the training windows themselves the gate collapses, because the
+learned part fits those windows better than it generalises. With ``alpha = 1`` and no learned part
+(:meth:`PriorGate.prior_only`) the score is the prior alone, i.e. the ``content`` ranking in this text
+space."""
 
 from __future__ import annotations
 
@@ -72,7 +74,8 @@ class TextSpace:
 
 
 def profiles(histories: Sequence[np.ndarray], space_vectors: np.ndarray, half_life: float, max_history: int):
-    """Unit text profiles (n_users, d) of ``histories`` over the item vectors ``space_vectors`` (already in the
+    """Unit text profiles (n_users, d) of ``histories`` over the item vectors ``space_vectors`` (already in
+    the
     prior's space); an empty history has a zero profile."""
     out = np.zeros((len(histories), space_vectors.shape[1]), dtype=np.float32)
     for row, h in enumerate(histories):

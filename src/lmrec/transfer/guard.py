@@ -151,7 +151,9 @@ def guard(
         elif name in BASELINES:
             from lmrec.models import model_class
 
-            models[name] = model_class(name)().fit(split.train, split.valid, items=dataset.items, options=options)
+            models[name] = model_class(name)().fit(
+                split.train, split.valid, items=dataset.items, options=options
+            )
         else:
             models[name] = adapt(
                 pretrained, dataset, split, mode=name, align=align, overrides=overrides, options=options

@@ -82,10 +82,15 @@ class TextSeqConfig(TextVectorConfig, NextItemLossConfig):
         0.0, ge=0.0, description="weight of the next interaction's positive-rating BCE"
     )
     sentiment_threshold: float = Field(4.0, description="ratings >= this count as positive")
-    # text prior (lmrec.models.textprior): after training, the learned score is mixed with the cosine between the
+    # text prior (lmrec.models.textprior): after training, the learned score is mixed with the cosine
+    # between the
     # user's text profile and each item's text, by a gate learned on held-out events
-    text_prior: bool = Field(True, description="mix the user's text profile into the score (gate by item count)")
-    prior_half_life: float = Field(5.0, ge=0.0, description="text profile: steps back an item's weight halves")
+    text_prior: bool = Field(
+        True, description="mix the user's text profile into the score (gate by item count)"
+    )
+    prior_half_life: float = Field(
+        5.0, ge=0.0, description="text profile: steps back an item's weight halves"
+    )
     prior_max_history: int = Field(50, ge=1, description="text profile: newest items that count")
     prior_whitening: float = Field(
         0.25, ge=0.0, le=0.5, description="text space: 0 = centred catalog vectors, 0.5 = fully whitened"

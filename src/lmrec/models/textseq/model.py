@@ -151,8 +151,8 @@ class TextSeq(TextPriorMixin, ItemVectorRefHooks, BaseRecommender):
         return self._score_histories(list(batch.histories))
 
     def learned_query_vectors(self, query: Any) -> np.ndarray:
-        """The sequence states (n, dim), unit rows when ``normalize``: the user side of the learned score alone
-        (``learned_query_vectors(q) @ learned_item_vectors().T / temperature``, before the text prior)."""
+        """The sequence states (n, dim), unit rows when ``normalize``: the user side of the learned score
+        alone (``learned_query_vectors(q) @ learned_item_vectors().T / temperature``, before the text prior)."""
         states = self._user_states(list(self.as_batch(query).histories)).cpu().numpy()
         return unit_rows(states) if self.config.normalize else states.astype(np.float32)
 
@@ -163,8 +163,8 @@ class TextSeq(TextPriorMixin, ItemVectorRefHooks, BaseRecommender):
 
     def query_vectors(self, query: Any) -> np.ndarray:
         """User-side vectors: ``query_vectors(q) @ retrieval_vectors().T`` equals :meth:`score` (for ANN
-        retrieval). The sequence state (divided by the temperature), followed by the text profile when the model
-        has a text prior."""
+        retrieval). The sequence state (divided by the temperature), followed by the text profile when the
+        model has a text prior."""
         histories = list(self.as_batch(query).histories)
         states = self.learned_query_vectors(histories) / np.float32(self.config.temperature)
         extra = self._prior_query_item_parts(histories)
