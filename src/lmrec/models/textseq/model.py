@@ -152,7 +152,8 @@ class TextSeq(TextPriorMixin, ItemVectorRefHooks, BaseRecommender):
 
     def learned_query_vectors(self, query: Any) -> np.ndarray:
         """The sequence states (n, dim), unit rows when ``normalize``: the user side of the learned score
-        alone (``learned_query_vectors(q) @ learned_item_vectors().T / temperature``, before the text prior)."""
+        alone (``learned_query_vectors(q) @ learned_item_vectors().T / temperature``, without the text
+        prior)."""
         states = self._user_states(list(self.as_batch(query).histories)).cpu().numpy()
         return unit_rows(states) if self.config.normalize else states.astype(np.float32)
 

@@ -1,6 +1,7 @@
 """The text prior of :class:`~lmrec.models.textseq.TextSeq` (see :mod:`lmrec.models.textprior`): after
 training, the model's learned score is mixed with the cosine between the user's text profile and each item's
-text, by a gate that depends on how often the item was seen in training and that is learned on held-out events."""
+text, by a gate that depends on how often the item was seen in training and that is learned on held-out
+events."""
 
 from __future__ import annotations
 
