@@ -176,8 +176,15 @@ def tour(s: Smoke) -> None:
 
 def service(s: Smoke) -> None:
     db = f"sqlite:///{s.work / 'serve.db'}"
-    key = s.run(["keys", "create", "--db", db, "--name", "shop"]).strip()
+    # as the README: a read + events key for the shop, a catalog key for item writes
+    key = s.run(
+        ["keys", "create", "--db", db, "--name", "shop", "--scope", "read", "--scope", "events"]
+    ).strip()
     s.check("keys create prints a key", key.startswith("lmk_"), key)
+    catalog_key = s.run(
+        ["keys", "create", "--db", db, "--name", "catalog-sync", "--scope", "catalog"]
+    ).strip()
+    s.check("keys create --scope catalog prints a key", catalog_key.startswith("lmk_"), catalog_key)
     port = free_port()
     log = open(s.work / "serve.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
@@ -197,20 +204,24 @@ def service(s: Smoke) -> None:
         if not up:
             return
         auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        catalog_auth = {"Authorization": f"Bearer {catalog_key}", "Content-Type": "application/json"}
         calls = [
-            ("GET", "/users/196/recommendations?k=5&explain=true", None, {}),
+            ("GET", "/users/196/recommendations?k=5&explain=true", None, {"Authorization": f"Bearer {key}"}),
             ("GET", "/search?q=space+adventure&k=5", None, {}),
             ("GET", "/items/50/similar?k=5", None, {}),
             ("POST", "/recommendations", {"items": ["50", "181"], "text": "something funnier", "k": 5},
              {"Content-Type": "application/json"}),
-            ("POST", "/events", {"events": [{"user_id": "196", "type": "click", "item_id": "172"}],
-                                 "idempotency_key": "req-1"}, auth),
+            ("POST", "/events", {"events": [{"user_id": "196", "type": "click", "item_id": "172"}]},
+             {**auth, "Idempotency-Key": "req-1"}),
             ("POST", "/items", {"id": "new-1", "title": "Interstellar (2014)",
-                                "categories": ["Sci-Fi", "Drama"]}, auth),
+                                "categories": ["Sci-Fi", "Drama"]}, catalog_auth),
+            # privacy by default: no key, no user data
+            ("GET!401", "/users/196/recommendations?k=5", None, {}),
             ("GET", "/metrics", None, {}),
             ("GET", "/report", None, {}),
         ]  # fmt: skip
         for method, path, body, headers in calls:
+            method, _, expect = method.partition("!")
             data = json.dumps(body).encode() if body is not None else None
             req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
             try:
@@ -219,7 +230,8 @@ def service(s: Smoke) -> None:
                 status, detail = exc.code, exc.read().decode(errors="replace")[:500]
             except OSError as exc:
                 status, detail = 0, str(exc)
-            s.check(f"{method} {path} -> {status}", 200 <= status < 300, detail)
+            ok = status == int(expect) if expect else 200 <= status < 300
+            s.check(f"{method} {path} -> {status}", ok, detail)
     finally:
         proc.terminate()
         try:
