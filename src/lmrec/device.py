@@ -8,9 +8,9 @@ naming the option (the CLI turns it into exit code 2).
 ``precision``: ``"auto"`` (fp32: on an H200, 2026-12-04, bf16 autocast made textseq's and SASRec's epochs
 slower, 0.82 against 0.66 and 0.86 against 0.62 s on ML-100K, at these model widths the casts cost more than
 the matrix products save), ``"fp32"`` (no autocast) or ``"bf16"`` (autocast to bfloat16; on the CPU too,
-where torch supports it, but it is rarely faster there). Only the training step's forward pass runs under autocast; the backward pass,
-the optimiser, validation and scoring stay in fp32 (bf16 scores would tie many items and blur the ranking
-metrics). bf16 needs no loss scaling.
+where torch supports it, but it is rarely faster there). Only the training step's forward pass runs under
+autocast; the backward pass, the optimiser, validation and scoring stay in fp32 (bf16 scores would tie many
+items and blur the ranking metrics). bf16 needs no loss scaling.
 
 Saved models never depend on the device: models save CPU copies of their weights and load on the CPU;
 :meth:`lmrec.models.base.BaseRecommender.to` moves a loaded model to a device for scoring.
