@@ -110,6 +110,13 @@ def test_prior_survives_save_and_load(topics, cache, tmp_path):
     assert loaded.prior_gate == model.prior_gate
     users = np.arange(6)
     np.testing.assert_allclose(loaded.score(users), model.score(users), rtol=1e-5, atol=1e-5)
+    assert model.fit_info["text_prior"]["kept"] is True
+    h = model.fit_info["text_prior"]["held_out_ndcg@10"]
+    assert h["mixed"] > h["learned"]
+    # a gate that lost on the held-out events is not kept, and the saved model knows it has none
+    model.prior_gate = None
+    model.save(tmp_path / "no-gate", dataset=data)
+    assert TextSeq.load(tmp_path / "no-gate").prior_gate is None
     off = TextSeq(cache_dir=cache, text_prior=False, **TINY).fit(
         split.train, split.valid, items=data.items, options=FitOptions(seed=0)
     )

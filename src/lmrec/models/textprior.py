@@ -175,15 +175,13 @@ def fit_gate(
     return gate, {"loss_learned_only": round(float(alone), 5), "loss_mixed": round(float(final), 5)}
 
 
-def gate_to_array(gate: PriorGate | None) -> np.ndarray:
-    """The gate as a float32 array of 4 (NaNs for none), for a safetensors state."""
-    if gate is None:
-        return np.full(4, np.nan, dtype=np.float32)
+def gate_to_array(gate: PriorGate) -> np.ndarray:
+    """The gate as a float32 array of 4, for a safetensors state."""
     return np.array([gate.alpha, gate.beta, gate.lam_warm, gate.lam_cold], dtype=np.float32)
 
 
 def gate_from_array(a: Any) -> PriorGate | None:
-    """The inverse of :func:`gate_to_array`."""
+    """The inverse of :func:`gate_to_array` (None for an array that is not 4 finite numbers)."""
     a = np.asarray(a, dtype=np.float64).reshape(-1)
     if a.shape != (4,) or not np.isfinite(a).all():
         return None

@@ -24,6 +24,17 @@ from lmrec.models.textseq.data import last_event_per_user
 STATE_KEYS = ("text_prior.mean", "text_prior.matrix", "text_prior.gate")
 
 
+def _ndcg10(scores: np.ndarray, targets: np.ndarray, seen: list[np.ndarray]) -> float:
+    """Mean NDCG@10 of ``targets`` under ``scores`` with each row's ``seen`` items (but its target) masked."""
+    from lmrec.models._seqdata import ranking_metrics
+
+    s = scores.copy()
+    for row, h in enumerate(seen):
+        h = np.asarray(h, dtype=np.int64)
+        s[row, h[h != targets[row]]] = -np.inf
+    return float(ranking_metrics(s, targets, ks=(10,))["ndcg@10"].mean())
+
+
 class TextPriorMixin:
     """Text-prior state and scoring for :class:`TextSeq` (``config.text_prior``)."""
 
@@ -95,17 +106,29 @@ class TextPriorMixin:
             return {"gate": self.prior_gate.to_dict(), "events": 0}
         prior = self.prior_scores(histories)
         gate, losses = fit_gate(learned, prior, targets, histories, self._log_counts())
-        self.prior_gate = gate
-        return {"gate": gate.to_dict(), "events": int(len(users)), **losses}
+        # never below the learned part on the held-out events: keep the gate only when it ranks them better
+        mixed = gate.combine(learned, prior, self._log_counts())
+        ndcg = {
+            name: _ndcg10(scores, targets, histories)
+            for name, scores in (("mixed", mixed), ("learned", learned))
+        }
+        kept = ndcg["mixed"] > ndcg["learned"]
+        self.prior_gate = gate if kept else None
+        return {
+            "gate": gate.to_dict(),
+            "kept": bool(kept),
+            "held_out_ndcg@10": {k: round(v, 5) for k, v in ndcg.items()},
+            "events": int(len(users)),
+            **losses,
+        }
 
     def _prior_state(self) -> dict[str, np.ndarray]:
         if self.prior_space is None:
             return {}
-        return {
-            STATE_KEYS[0]: self.prior_space.mean,
-            STATE_KEYS[1]: self.prior_space.matrix,
-            STATE_KEYS[2]: gate_to_array(self.prior_gate),
-        }
+        state = {STATE_KEYS[0]: self.prior_space.mean, STATE_KEYS[1]: self.prior_space.matrix}
+        if self.prior_gate is not None:  # no gate: the held-out events preferred the learned score alone
+            state[STATE_KEYS[2]] = gate_to_array(self.prior_gate)
+        return state
 
     def _prior_load(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Take the prior's keys out of ``state`` (returns the rest, the network's)."""
@@ -114,7 +137,7 @@ class TextPriorMixin:
             self.prior_space = TextSpace(
                 np.asarray(state[STATE_KEYS[0]], np.float32), np.asarray(state[STATE_KEYS[1]], np.float32)
             )
-            self.prior_gate = gate_from_array(state[STATE_KEYS[2]])
+            self.prior_gate = gate_from_array(state[STATE_KEYS[2]]) if STATE_KEYS[2] in state else None
         return {k: v for k, v in state.items() if k not in STATE_KEYS}
 
     def _prior_mix_new(
