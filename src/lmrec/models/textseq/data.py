@@ -12,6 +12,7 @@ import numpy as np
 from lmrec.data import Interactions, ItemTable
 from lmrec.errors import ConfigError, LmrecError
 from lmrec.models._seqdata import training_windows
+from lmrec.models.textprior import unit_rows  # noqa: F401 - re-exported for textseq
 
 
 def check_vectors(vectors: np.ndarray, dim: int) -> np.ndarray:
@@ -23,12 +24,6 @@ def check_vectors(vectors: np.ndarray, dim: int) -> np.ndarray:
     if not np.isfinite(vecs).all():
         raise LmrecError("item vectors contain NaN or infinite values")
     return np.ascontiguousarray(vecs)
-
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (float32; zero rows stay zero)."""
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def sampling_probs(counts: np.ndarray, power: float = 0.75) -> np.ndarray:
