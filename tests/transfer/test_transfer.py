@@ -289,15 +289,17 @@ def test_transfer_report_table_and_plot(pretrained, target, tmp_path):
     assert [(r["fraction"], r["model"]) for r in rows] == [
         (0.0, "zero-shot"),
         (0.0, "content"),
+        (0.5, "content"),  # the untrained floor at every share
         (0.5, "adaptor"),
         (0.5, "pop"),
     ]
-    assert rows[2]["n_train_users"] < len(np.unique(split.train.user))
+    assert rows[3]["n_train_users"] < len(np.unique(split.train.user))
     assert rows[1]["n_train_users"] == 0 and rows[1]["ndcg@10"] > 0  # content: zero-shot, yet it ranks
+    assert rows[2]["ndcg@10"] == rows[1]["ndcg@10"]  # it uses no training interaction
     page = write_transfer_report(rows, tmp_path / "rep", title="t")
     assert (tmp_path / "rep" / "learning_curve.png").stat().st_size > 1000
-    assert "pretrained + adaptor" in page.read_text() and "content (zero-shot)" in page.read_text()
-    assert len(summarize(rows)) == 4
+    assert "pretrained + adaptor" in page.read_text() and "content (untrained text profile)" in page.read_text()
+    assert len(summarize(rows)) == 5
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):

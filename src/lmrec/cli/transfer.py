@@ -43,6 +43,7 @@ def _pretrain(
     out: Path | None,
     device: str = "auto",
     precision: str = "auto",
+    meta: dict[str, Any] | None = None,
 ):  # noqa: ANN202 - Pretrained
     from lmrec.models.base import FitOptions
     from lmrec.models.textseq import TextSeqConfig
@@ -67,10 +68,30 @@ def _pretrain(
         device=device,
         precision=precision,
     )
-    pre = pretrain(sources, cfg, opts)
+    if meta is not None:
+        from lmrec.transfer.meta import MetaConfig, meta_pretrain
+
+        mc = MetaConfig.from_dict(meta, source="--meta options")
+        pre = meta_pretrain(
+            sources, cfg, mc, opts, log=(lambda s: typer.echo(s, err=True)) if progress else None
+        )
+    else:
+        pre = pretrain(sources, cfg, opts)
     if out is not None:
         pre.save(out)
     return pre
+
+
+def _meta_options(algorithm: str | None, settings: list[str]) -> dict[str, Any] | None:
+    from lmrec.transfer.meta import ALGORITHMS
+
+    if algorithm is None:
+        if settings:
+            raise ConfigError("option '--meta-set': give --meta reptile|fomaml too")
+        return None
+    if algorithm not in ALGORITHMS:
+        raise ConfigError(f"option '--meta': must be one of {', '.join(ALGORITHMS)}, not {algorithm!r}")
+    return {"algorithm": algorithm, **_overrides(settings)}
 
 
 def pretrain_cmd(
@@ -92,9 +113,21 @@ def pretrain_cmd(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    meta: str | None = typer.Option(
+        None,
+        "--meta",
+        help="Meta-learn the initialisation: reptile | fomaml (tasks = groups of one source's users).",
+    ),
+    meta_settings: list[str] = typer.Option(
+        [], "--meta-set", help="Meta-learning KEY=JSON: inner_steps, inner_lr, outer_lr, task_users."
+    ),
 ) -> None:
-    """Pretrain one textseq (transformer + shared adaptor) on several source domains at once."""
+    """Pretrain one textseq (transformer + shared adaptor) on several source domains at once.
+
+    With --meta, the same budget (epochs of as many gradient steps as plain pretraining) goes to meta-learning
+    an initialisation that adapts in few steps (Reptile or first-order MAML, see lmrec.transfer.meta)."""
     device, precision = check_device(device, precision)
+    meta_cfg = _meta_options(meta, meta_settings)
     pre = _pretrain(
         _names(datasets, "--datasets"),
         sampling,
@@ -108,6 +141,7 @@ def pretrain_cmd(
         out,
         device,
         precision,
+        meta_cfg,
     )
     for d in pre.domains:
         typer.echo(
@@ -186,8 +220,15 @@ def transfer_cmd(
     pretrained_dir: Path | None = typer.Option(
         None, "--pretrained", help="Reuse this pretrained folder instead of pretraining on --sources."
     ),
+    meta_dir: Path | None = typer.Option(
+        None,
+        "--meta-pretrained",
+        help="A folder from `lmrec pretrain --meta`: adds the row meta-full (give it in --models too).",
+    ),
     models: str = typer.Option(
-        "zero-shot,content,adaptor,full,scratch,sasrec,ease,pop", "--models", help="Which rows to run."
+        "zero-shot,content,adaptor,full,scratch,sasrec,ease,pop,guard",
+        "--models",
+        help="Which rows: zero-shot, content, adaptor, full, meta-full, scratch, sasrec, ease, pop, guard.",
     ),
     epochs: int | None = typer.Option(None, "--epochs", min=1, help="Max epochs (pretraining and target)."),
     max_users: int | None = typer.Option(None, "--max-users", min=2, help="Pretraining users per source."),
@@ -226,6 +267,7 @@ def transfer_cmd(
             report / "pretrained",
             device,
         )
+    meta_pre = Pretrained.load(meta_dir) if meta_dir is not None else None
     ds, split = _target(f"{target}:{target_format}" if target_format else target)
     ov = {"epochs": epochs} if epochs is not None else {}
     rows = run_transfer_experiment(
@@ -235,6 +277,7 @@ def transfer_cmd(
         fr,
         list(range(seeds)),
         models=_names(models, "--models"),
+        meta=meta_pre,
         overrides=ov,
         max_seconds=max_seconds,
         log=lambda s: typer.echo(s, err=True),
@@ -251,6 +294,10 @@ def transfer_cmd(
         "pretrain_seconds": pre.info.get("train", {}).get("seconds"),
         "pretrain_epochs": pre.info.get("train", {}).get("epochs_run"),
     }
+    if meta_pre is not None:
+        mt = meta_pre.info.get("train", {})
+        meta["meta_pretraining"] = {**meta_pre.info.get("meta", {}), "epochs": mt.get("epochs_run")}
+        meta["meta_pretrain_valid_ndcg@10"] = mt.get("best_metric")
     page = write_transfer_report(rows, report, title=f"Transfer {sources} -> {target}", meta=meta)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)

@@ -3,9 +3,13 @@ training users (few-shot), all evaluated by full ranking on the same target test
 
 For each fraction f of target training users (:func:`lmrec.data.split.few_shot`; f = 0 is zero-shot) and
 seed: pretrained + adaptor, pretrained + full, scratch textseq, SASRec (IDs), EASE and popularity are trained
-on the kept users (at f = 0: the pretrained model zero-shot and the untrained ``content`` model) and
-evaluated on the test stage of the full split (every user's history is the same as in the full split, so
-rows of different fractions compare). Each pretrained row is compared user by user with the strongest
+on the kept users (at f = 0: the pretrained model zero-shot) and evaluated on the test stage of the full split
+(every user's history is the same as in the full split, so rows of different fractions compare). The
+untrained ``content`` model (each user's text profile) is the floor at every fraction. With a meta-pretrained
+model (:mod:`lmrec.transfer.meta`), ``meta-full`` fine-tunes it the same way as ``full``. The ``guard`` row
+is the negative-transfer guard's pick (:func:`lmrec.transfer.guard.choose`) among the rows trained at that
+fraction and seed, by their per-user validation NDCG@10; its test numbers are the picked row's, and
+``choice`` names it. Each pretrained row (and the guard's) is compared user by user with the strongest
 baseline row of its fraction and seed (``paired``). :func:`write_transfer_report` writes ``report.html``
 (a verdict, a mean ± std table with the paired intervals, ``learning_curve.png`` and the setup as a table).
 """
@@ -27,14 +31,29 @@ from lmrec.evaluate.report_html import fmt_pct, fmt_seconds
 from lmrec.models.base import FitOptions
 from lmrec.transfer.pretrain import Pretrained
 
-MODELS: tuple[str, ...] = ("zero-shot", "content", "adaptor", "full", "scratch", "sasrec", "ease", "pop")
-# the fraction-0 rows: they use no target interaction
+MODELS: tuple[str, ...] = (
+    "zero-shot",
+    "content",
+    "adaptor",
+    "full",
+    "meta-full",
+    "scratch",
+    "sasrec",
+    "ease",
+    "pop",
+    "guard",
+)
+# the rows run unless a caller says otherwise (meta-full needs a meta-pretrained model)
+DEFAULT_MODELS: tuple[str, ...] = tuple(m for m in MODELS if m != "meta-full")
+# the fraction-0 rows: they use no target interaction (content also runs at every other share: the floor)
 ZERO_SHOT: tuple[str, ...] = ("zero-shot", "content")
 LABELS = {
     "zero-shot": "pretrained zero-shot",
-    "content": "content (zero-shot)",
+    "content": "content (untrained text profile)",
     "adaptor": "pretrained + adaptor",
     "full": "pretrained + full",
+    "meta-full": "meta-pretrained + full",
+    "guard": "guard's choice (on validation)",
     "scratch": "textseq scratch",
     "sasrec": "SASRec (ID)",
     "ease": "EASE",
@@ -49,7 +68,8 @@ def run_transfer_experiment(
     fractions: Sequence[float],
     seeds: Sequence[int] = (0,),
     *,
-    models: Sequence[str] = MODELS,
+    models: Sequence[str] = DEFAULT_MODELS,
+    meta: Pretrained | None = None,
     overrides: dict[str, Any] | None = None,
     sasrec_params: dict[str, Any] | None = None,
     align: str = "whiten",
@@ -61,7 +81,8 @@ def run_transfer_experiment(
     """One result row per (fraction, seed, model): ``recall@10``, ``ndcg@10``, ``recall@20``, ``ndcg@20``,
     ``fit_seconds``. ``max_seconds`` caps each neural model's training time (checked between epochs);
     ``device`` is where they train (:mod:`lmrec.device`).
-    ``on_row`` receives each row as soon as it exists (long runs can be interrupted without losing them)."""
+    ``on_row`` receives each row as soon as it exists (long runs can be interrupted without losing them).
+    ``meta``: the meta-pretrained model of the ``meta-full`` rows."""
     from lmrec.evaluate import evaluate_model
     from lmrec.models.content import ContentRecommender
     from lmrec.models.textseq import TextSeq
@@ -71,6 +92,10 @@ def run_transfer_experiment(
     bad = [m for m in models if m not in MODELS]
     if bad:
         raise ConfigError(f"option 'models': unknown {bad}; choose from {', '.join(MODELS)}")
+    if "meta-full" in models and meta is None:
+        raise ConfigError(
+            "option 'models': 'meta-full' needs a meta-pretrained model (--meta-pretrained DIR)"
+        )
     for f in fractions:
         if not 0.0 <= f <= 1.0:
             raise ConfigError(f"option 'fractions': {f} is not in [0, 1]")
@@ -80,9 +105,10 @@ def run_transfer_experiment(
         for f in fractions:
             part = split if f >= 1.0 else (few_shot(split, f, seed=seed) if f > 0 else split)
             here: dict[str, tuple[dict[str, Any], Any]] = {}  # model -> (row, per-user values)
+            trained: dict[str, Any] = {}  # model -> the fitted model (the guard's candidates)
             for name in models:
-                if (f == 0) != (name in ZERO_SHOT):
-                    continue  # zero-shot is the fraction-0 point; everything else needs training users
+                if name == "guard" or (f == 0 and name not in ZERO_SHOT) or (f > 0 and name == "zero-shot"):
+                    continue  # zero-shot is the fraction-0 point; the rest but content needs training users
                 t0 = time.perf_counter()
                 if name == "zero-shot":
                     model = adapt(pretrained, dataset, None, mode="zero-shot", align=align)
@@ -96,9 +122,11 @@ def run_transfer_experiment(
                         vector_field=pc.vector_field,
                         cache_dir=pc.cache_dir,
                     ).fit(split.train, items=dataset.items, options=opts)
-                elif name in ("adaptor", "full"):
+                elif name in ("adaptor", "full", "meta-full"):
+                    source = meta if name == "meta-full" and meta is not None else pretrained
+                    mode = name.removeprefix("meta-")
                     model = adapt(
-                        pretrained, dataset, part, mode=name, align=align, overrides=overrides, options=opts
+                        source, dataset, part, mode=mode, align=align, overrides=overrides, options=opts
                     )
                 elif name == "scratch":
                     cfg = pretrained.config.replace(**(overrides or {}))
@@ -118,21 +146,49 @@ def run_transfer_experiment(
                     "fit_seconds": round(fit_s, 2),
                     "n_train_users": int(len(np.unique(part.train.user))) if f > 0 else 0,
                 }
-                rows.append(row)
-                here[name] = (row, ev.per_user)
-                if on_row is not None:
-                    on_row(row)
-                if log is not None:
-                    log(
-                        f"fraction {f:g} seed {seed} {LABELS[name]}: R@10 {row['recall@10']:.4f} "
-                        f"N@10 {row['ndcg@10']:.4f} ({fit_s:.0f}s)"
-                    )
+                trained[name] = model
+                _emit(row, ev.per_user, rows, here, on_row, log)
+            if "guard" in models and f > 0 and "scratch" in trained:
+                t0 = time.perf_counter()
+                choice, gains = guard_choice(trained, part)
+                row = {**here[choice][0], "model": "guard", "choice": choice, "valid_gains": gains}
+                row["fit_seconds"] = round(here[choice][0]["fit_seconds"] + time.perf_counter() - t0, 2)
+                _emit(row, here[choice][1], rows, here, on_row, log)
             add_paired_rows(here)
     return rows
 
 
+def guard_choice(trained: dict[str, Any], split: Split) -> tuple[str, dict[str, dict[str, float]]]:
+    """The guard's pick among fitted models (needs ``scratch``) by per-user validation NDCG@10 on ``split``
+    (:func:`lmrec.transfer.guard.choose`), with each candidate's gain and standard error against scratch."""
+    from lmrec.transfer.guard import choose, per_user_valid
+
+    per_user = {name: per_user_valid(m, split) for name, m in trained.items()}
+    return choose(per_user)
+
+
+def _emit(
+    row: dict[str, Any],
+    per_user: Any,
+    rows: list[dict[str, Any]],
+    here: dict[str, tuple[dict[str, Any], Any]],
+    on_row: Callable[[dict[str, Any]], None] | None,
+    log: Callable[[str], None] | None,
+) -> None:
+    rows.append(row)
+    here[row["model"]] = (row, per_user)
+    if on_row is not None:
+        on_row(row)
+    if log is not None:
+        extra = f" -> {LABELS[row['choice']]}" if "choice" in row else ""
+        log(
+            f"fraction {row['fraction']:g} seed {row['seed']} {LABELS[row['model']]}{extra}: "
+            f"R@10 {row['recall@10']:.4f} N@10 {row['ndcg@10']:.4f} ({row['fit_seconds']:.0f}s)"
+        )
+
+
 # rows that use the pretrained model; every other row is a baseline for them
-PRETRAINED: tuple[str, ...] = ("zero-shot", "adaptor", "full")
+PRETRAINED: tuple[str, ...] = ("zero-shot", "adaptor", "full", "meta-full", "guard")
 
 
 def add_paired_rows(here: dict[str, tuple[dict[str, Any], Any]], metric: str = "ndcg@10") -> None:
@@ -208,12 +264,12 @@ def plot_learning_curve(summary: list[dict[str, Any]], path: Path) -> list[str]:
         if not own or m == "zero-shot":
             continue
         color = f"C{n % 10}"
-        if m in ZERO_SHOT:  # another fraction-0 row (content): a single labelled marker
+        if len(own) == 1:  # a row of one share only (content at zero-shot alone): a labelled marker
             x, y, e = own[0]
             ax.errorbar([pos[x]], [y], yerr=[e], fmt="s", ms=9, capsize=4, color=color, label=LABELS[m])
             continue
         if (
-            m in ("adaptor", "full") and zero is not None
+            m in ("adaptor", "full", "meta-full") and zero is not None
         ):  # the pretrained curves start from the zero-shot point
             ax.plot([pos[0.0], pos[own[0][0]]], [zero["ndcg@10"], own[0][1]], ls=":", lw=1.8, color=color)
         x, y, e = (np.array(v) for v in zip(*own, strict=True))

@@ -112,6 +112,26 @@ def per_user_valid(model: Any, split: Split, batch_size: int = 256) -> dict[str,
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
+def choose(
+    per_user: dict[str, dict[str, np.ndarray]], min_gain: float = 1.0, base: str = "scratch"
+) -> tuple[str, dict[str, dict[str, float]]]:
+    """The guard's rule on per-user validation values (``per_user``: candidate -> metric -> values, the same
+    users in the same order for every candidate): ``base`` unless another candidate's mean paired gain in
+    NDCG@10 is positive and above ``min_gain`` standard errors; among those, the largest gain. Returns the
+    choice and each candidate's ``{"gain", "se"}`` against ``base``."""
+    ref = per_user[base]["ndcg@10"]
+    gains: dict[str, dict[str, float]] = {}
+    best, best_gain = base, 0.0
+    for name, pu in per_user.items():
+        diff = pu["ndcg@10"] - ref
+        se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+        gain = float(diff.mean())
+        gains[name] = {"gain": gain, "se": se}
+        if name != base and gain > min_gain * se and gain > 0 and gain > best_gain:
+            best, best_gain = name, gain
+    return best, gains
+
+
 def guard(
     pretrained: Pretrained,
     dataset: Dataset,
@@ -160,16 +180,7 @@ def guard(
             )
     per_user = {name: per_user_valid(m, split) for name, m in models.items()}
     metrics = {n: {k: float(v.mean()) for k, v in pu.items()} for n, pu in per_user.items()}
-    base = per_user["scratch"]["ndcg@10"]
-    gains: dict[str, dict[str, float]] = {}
-    best, best_gain = "scratch", 0.0
-    for name, pu in per_user.items():
-        diff = pu["ndcg@10"] - base
-        se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
-        gain = float(diff.mean())
-        gains[name] = {"gain": gain, "se": se}
-        if name != "scratch" and gain > min_gain * se and gain > 0 and gain > best_gain:
-            best, best_gain = name, gain
+    best, gains = choose(per_user, min_gain)
     cfg = pretrained.config
     vecs, _, _ = item_vectors_for(dataset.items, dataset.n_items, cfg)
     dist = target_distances(pretrained, vecs)

@@ -170,13 +170,17 @@ def load_source(spec: str) -> SourceDomain:
 
 
 @dataclass
-class _Domain:
+class PreparedDomain:
+    """One source ready for training: its catalog (raw and whitened text vectors), training windows (with the
+    user each window belongs to), validation users and targets, vector statistics and data fingerprint."""
+
     name: str
     text: Any  # torch (n_items, text_dim)
     white: Any  # whitened text
     histories: list[np.ndarray]
     inputs: np.ndarray
     targets: np.ndarray
+    window_user: np.ndarray
     val_users: np.ndarray
     val_targets: np.ndarray
     stats: VectorStats
@@ -184,7 +188,9 @@ class _Domain:
     fingerprint: str
 
 
-def _prepare(src: SourceDomain, cfg: PretrainConfig, seed: int) -> _Domain:
+def prepare_domain(src: SourceDomain, cfg: PretrainConfig, seed: int) -> PreparedDomain:
+    """Item vectors, whitening, training windows and validation targets of one source (see
+    :class:`PretrainConfig` for the user subsets)."""
     import torch
 
     from lmrec.models._seqdata import training_windows
@@ -203,6 +209,9 @@ def _prepare(src: SourceDomain, cfg: PretrainConfig, seed: int) -> _Domain:
     inputs, targets = training_windows([hist[u] for u in users], tc.max_len)
     if not len(inputs):
         raise LmrecError(f"pretrain: source '{src.name}' has no user with two or more training events")
+    # windows come out user by user, in order: the owner of each window from each user's window count
+    per_user = [len(training_windows([hist[u]], tc.max_len)[0]) for u in users]
+    window_user = np.repeat(users, per_user)
     vu, vt = last_event_per_user(src.split.valid) if len(src.split.valid) else (np.zeros(0, np.int64),) * 2
     ok = np.array([len(hist[u]) > 0 for u in vu], dtype=bool) if len(vu) else np.zeros(0, bool)
     if cfg.max_users is not None:
@@ -219,26 +228,123 @@ def _prepare(src: SourceDomain, cfg: PretrainConfig, seed: int) -> _Domain:
     else:
         white = text
     fp = hashlib.sha256((train.fingerprint() + str(users.tobytes())).encode()).hexdigest()[:16]
-    return _Domain(src.name, text, white, hist, inputs, targets, vu, vt, stats, len(users), fp)
+    return PreparedDomain(
+        src.name, text, white, hist, inputs, targets, window_user, vu, vt, stats, len(users), fp
+    )
 
 
-def pretrain(
-    sources: list[SourceDomain],
-    config: PretrainConfig | None = None,
-    options: FitOptions | None = None,
-) -> Pretrained:
-    """Pretrain one ``textseq`` transformer + shared adaptor on ``sources`` (see the module docstring)."""
+@dataclass
+class PretrainSetup:
+    """What every pretraining algorithm starts from: the prepared sources on the device, the module (built
+    from the first source's catalog), each domain's windows as device tensors, the domain sampling
+    probabilities, the number of steps of one epoch (all windows once) and the run's fingerprint."""
+
+    config: PretrainConfig
+    domains: list[PreparedDomain]
+    module: Any
+    windows: list[tuple[Any, Any]]
+    sizes: np.ndarray
+    prob: np.ndarray
+    steps_per_epoch: int
+    device: Any
+    fingerprint: str
+    started: float
+
+    def loss(self, k: int, inputs: Any, targets: Any) -> tuple[Any, int]:
+        """Mean next-item loss of windows of domain ``k`` over its own catalog, and the target count."""
+        tc = self.config.textseq
+        d = self.domains[k]
+        reps = self.module.adaptor(d.text, whitened=d.white)  # this domain's catalog only
+        h = self.module.encode(inputs, reps)
+        sel = targets >= 0
+        return next_item_loss(self.module.logits(h[sel], reps), inputs, targets, sel, tc), int(sel.sum())
+
+    def validate(self) -> dict[str, float]:
+        """Per-domain validation NDCG/Recall@10 and their unweighted means (``ndcg@10``, ``recall@10``: a
+        small domain counts as much as a big one)."""
+        out: dict[str, float] = {}
+        ok = [d for d in self.domains if len(d.val_users)]
+        for d in ok:
+            for k, v in self._validate_domain(d).items():
+                out[f"{d.name}/{k}"] = v
+        for key in ("ndcg@10", "recall@10"):
+            out[key] = float(np.mean([out[f"{d.name}/{key}"] for d in ok]))
+        return out
+
+    @property
+    def has_validation(self) -> bool:
+        return any(len(d.val_users) for d in self.domains)
+
+    def _validate_domain(self, d: PreparedDomain, batch_size: int = 256) -> dict[str, float]:
+        import torch
+
+        from lmrec.models._seqdata import pad_histories, ranking_metrics
+
+        tc, module = self.config.textseq, self.module
+        sums: dict[str, float] = {}
+        reps = module.adaptor(d.text, whitened=d.white)
+        for s in range(0, len(d.val_users), batch_size):
+            hists = [d.histories[u] for u in d.val_users[s : s + batch_size]]
+            padded, lengths = pad_histories(hists, tc.max_len)
+            padded_t = torch.from_numpy(padded).to(self.device)
+            states = module.user_states(padded_t, torch.from_numpy(lengths).to(self.device), reps)
+            scores = module.logits(states, reps).cpu().numpy()
+            for row, h in enumerate(hists):
+                scores[row, h] = -np.inf
+            for key, v in ranking_metrics(scores, d.val_targets[s : s + batch_size], ks=(10,)).items():
+                sums[key] = sums.get(key, 0.0) + float(v.sum())
+        return {k: v / len(d.val_users) for k, v in sums.items()}
+
+    def finish(self, train: dict[str, Any], options: FitOptions, **info: Any) -> Pretrained:
+        """The :class:`Pretrained` result of the trained module (its final validation per domain, the shared
+        weights without any catalog, and ``info``)."""
+        import torch
+
+        from lmrec.device import amp_dtype, describe
+
+        self.module.eval()
+        final: dict[str, float] = {}
+        if self.has_validation:
+            with torch.no_grad():
+                final = self.validate()
+        infos = []
+        for d, size in zip(self.domains, self.sizes, strict=True):
+            m = {k.split("/", 1)[1]: v for k, v in final.items() if k.startswith(f"{d.name}/")}
+            infos.append(DomainInfo(d.name, d.n_users, int(len(d.text)), int(size), d.stats, m))
+        weights = {
+            k: v.detach().cpu().numpy().copy()
+            for k, v in self.module.state_dict().items()
+            if k not in CATALOG_KEYS
+        }
+        meta = {
+            "train": train,
+            "sampling": self.config.sampling,
+            "domain_probabilities": {d.name: float(p) for d, p in zip(self.domains, self.prob, strict=True)},
+            # next-item targets per epoch (each window target once): with the train seconds, events/s
+            "train_events_per_epoch": int(sum(int((d.targets >= 0).sum()) for d in self.domains)),
+            "steps_per_epoch": self.steps_per_epoch,
+            **info,
+            "seconds": round(time.perf_counter() - self.started, 2),
+            "seed": options.seed,
+            "device": describe(self.device, amp_dtype(self.device, options.precision)),
+        }
+        return Pretrained(self.config.textseq, weights, infos, meta)
+
+
+def setup_pretraining(
+    sources: list[SourceDomain], config: PretrainConfig, options: FitOptions, *, extra: str = ""
+) -> PretrainSetup:
+    """Check the sources and options, prepare every source and build the module on the options' device
+    (threads and seed set); ``extra`` joins the run's fingerprint (an algorithm's own settings)."""
     import torch
 
-    from lmrec.device import amp_dtype, describe, options_device
-    from lmrec.models._seqdata import pad_histories, ranking_metrics
+    from lmrec.device import options_device
     from lmrec.models.textseq.network import TextSeqModule
-    from lmrec.train.loop import LoopConfig, sensible_threads, train_loop
+    from lmrec.train.loop import sensible_threads
 
-    cfg = config or PretrainConfig()
-    options = options or FitOptions()
+    cfg, tc = config, config.textseq
+    t0 = time.perf_counter()
     device = options_device(options)
-    tc = cfg.textseq
     if not sources:
         raise ConfigError("pretrain: give at least one source domain")
     names = [s.name for s in sources]
@@ -254,8 +360,7 @@ def pretrain(
         raise ConfigError(f"pretrain: option 'weights' names unknown sources {sorted(unknown)}")
     torch.set_num_threads(sensible_threads(options.threads))
     torch.manual_seed(options.seed)
-    t0 = time.perf_counter()
-    doms = [_prepare(s, cfg, options.seed) for s in sources]
+    doms = [prepare_domain(s, cfg, options.seed) for s in sources]
     dims = {int(d.text.shape[1]) for d in doms}
     if len(dims) != 1:
         raise LmrecError(f"pretrain: sources have item vectors of different widths {sorted(dims)}")
@@ -274,19 +379,41 @@ def pretrain(
         raise ConfigError("pretrain: option 'weights' gives every source zero weight")
     prob /= prob.sum()
     n_batches = max(1, int(np.ceil(sizes.sum() / tc.batch_size)))
+    blob = (
+        json.dumps(cfg.to_dict(), sort_keys=True, default=str) + "".join(d.fingerprint for d in doms) + extra
+    )
+    fp = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return PretrainSetup(cfg, doms, module, windows, sizes, prob, n_batches, device, fp, t0)
+
+
+def pretrain(
+    sources: list[SourceDomain],
+    config: PretrainConfig | None = None,
+    options: FitOptions | None = None,
+) -> Pretrained:
+    """Pretrain one ``textseq`` transformer + shared adaptor on ``sources`` (see the module docstring)."""
+    import torch
+
+    from lmrec.train.loop import LoopConfig, train_loop
+
+    cfg = config or PretrainConfig()
+    options = options or FitOptions()
+    tc = cfg.textseq
+    su = setup_pretraining(sources, cfg, options)
+    doms, windows = su.domains, su.windows
 
     def batches(epoch: int, rng: np.random.Generator) -> Any:
         orders = [rng.permutation(len(d.inputs)) for d in doms]
         cursors = [0] * len(doms)
-        for _ in range(n_batches):
-            counts = rng.multinomial(tc.batch_size, prob)
+        for _ in range(su.steps_per_epoch):
+            counts = rng.multinomial(tc.batch_size, su.prob)
             parts = []
             for k, c in enumerate(counts):
                 if c == 0:
                     continue
                 if cursors[k] + c > len(orders[k]):  # this domain is exhausted: a new pass over it
                     orders[k], cursors[k] = rng.permutation(len(doms[k].inputs)), 0
-                rows = torch.from_numpy(orders[k][cursors[k] : cursors[k] + c]).to(device)
+                rows = torch.from_numpy(orders[k][cursors[k] : cursors[k] + c]).to(su.device)
                 cursors[k] += c
                 parts.append((k, windows[k][0][rows], windows[k][1][rows]))
             yield parts
@@ -294,43 +421,10 @@ def pretrain(
     def step(parts: Any) -> Any:
         total, n = 0.0, 0
         for k, inp, tgt in parts:
-            d = doms[k]
-            reps = module.adaptor(d.text, whitened=d.white)  # this domain's catalog only
-            h = module.encode(inp, reps)
-            sel = tgt >= 0
-            n_sel = int(sel.sum())
-            total = total + n_sel * next_item_loss(module.logits(h[sel], reps), inp, tgt, sel, tc)
-            n += n_sel
+            loss, n_sel = su.loss(k, inp, tgt)
+            total, n = total + n_sel * loss, n + n_sel
         return total / max(n, 1)
 
-    def validate_domain(d: _Domain, batch_size: int = 256) -> dict[str, float]:
-        sums: dict[str, float] = {}
-        reps = module.adaptor(d.text, whitened=d.white)
-        for s in range(0, len(d.val_users), batch_size):
-            hists = [d.histories[u] for u in d.val_users[s : s + batch_size]]
-            padded, lengths = pad_histories(hists, tc.max_len)
-            padded_t, lengths_t = torch.from_numpy(padded).to(device), torch.from_numpy(lengths).to(device)
-            states = module.user_states(padded_t, lengths_t, reps)
-            scores = module.logits(states, reps).cpu().numpy()
-            for row, h in enumerate(hists):
-                scores[row, h] = -np.inf
-            for key, v in ranking_metrics(scores, d.val_targets[s : s + batch_size], ks=(10,)).items():
-                sums[key] = sums.get(key, 0.0) + float(v.sum())
-        return {k: v / len(d.val_users) for k, v in sums.items()}
-
-    with_valid = [d for d in doms if len(d.val_users)]
-
-    def validate() -> dict[str, float]:
-        out: dict[str, float] = {}
-        for d in with_valid:
-            for k, v in validate_domain(d).items():
-                out[f"{d.name}/{k}"] = v
-        # the monitored value: the unweighted mean over domains (a small domain counts as much as a big one)
-        out["ndcg@10"] = float(np.mean([out[f"{d.name}/ndcg@10"] for d in with_valid]))
-        out["recall@10"] = float(np.mean([out[f"{d.name}/recall@10"] for d in with_valid]))
-        return out
-
-    blob = json.dumps(cfg.to_dict(), sort_keys=True, default=str) + "".join(d.fingerprint for d in doms)
     loop_cfg = LoopConfig(
         epochs=tc.epochs,
         lr=tc.lr,
@@ -339,38 +433,15 @@ def pretrain(
         validate_every=tc.validate_every,
     )
     result = train_loop(
-        module,
+        su.module,
         batches=batches,
         step=step,
-        validate=validate if with_valid else None,
+        validate=su.validate if su.has_validation else None,
         config=loop_cfg,
         options=options,
-        fingerprint=hashlib.sha256(blob.encode()).hexdigest()[:16],
+        fingerprint=su.fingerprint,
     )
-    module.eval()
-    final: dict[str, float] = {}
-    if with_valid:
-        with torch.no_grad():
-            final = validate()
-    infos = []
-    for d, size in zip(doms, sizes, strict=True):
-        m = {k.split("/", 1)[1]: v for k, v in final.items() if k.startswith(f"{d.name}/")}
-        infos.append(DomainInfo(d.name, d.n_users, int(len(d.text)), int(size), d.stats, m))
-    weights = {
-        k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items() if k not in CATALOG_KEYS
-    }
-    info = {
-        "train": result.to_dict(),
-        "sampling": cfg.sampling,
-        "domain_probabilities": {d.name: float(p) for d, p in zip(doms, prob, strict=True)},
-        # next-item targets per epoch (each window target once): with the train seconds, events/s
-        "train_events_per_epoch": int(sum(int((d.targets >= 0).sum()) for d in doms)),
-        "steps_per_epoch": n_batches,
-        "seconds": round(time.perf_counter() - t0, 2),
-        "seed": options.seed,
-        "device": describe(device, amp_dtype(device, options.precision)),
-    }
-    return Pretrained(tc, weights, infos, info)
+    return su.finish(result.to_dict(), options)
 
 
 def _card(p: Pretrained) -> str:

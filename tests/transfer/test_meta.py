@@ -1,0 +1,145 @@
+"""Meta-learned pretraining (Reptile / first-order MAML), the guard's rule, and the transfer experiment's
+meta-full and guard rows. Real data (ML-100K and Amazon Magazine as sources, Gift Cards as target), tiny
+models, hashed bag-of-words item vectors (see test_transfer.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lmrec.errors import ConfigError
+from lmrec.models.base import FitOptions
+from lmrec.models.textseq import TextSeqConfig
+from lmrec.transfer import PretrainConfig, Pretrained, pretrain
+from lmrec.transfer.guard import choose
+from lmrec.transfer.meta import MetaConfig, meta_pretrain
+from lmrec.transfer.pretrain import setup_pretraining
+
+from .test_transfer import TINY, _source
+
+
+@pytest.fixture(scope="module")
+def sources(shared_data):
+    return [_source("ml-100k"), _source("amazon-magazine")]
+
+
+CFG = PretrainConfig(
+    textseq=TextSeqConfig(**{**TINY, "epochs": 2, "patience": 0}), max_users=120, valid_users=60
+)
+
+
+def _initial_weights(sources) -> dict[str, np.ndarray]:
+    su = setup_pretraining(sources, CFG, FitOptions(seed=0))
+    return {k: v.detach().numpy().copy() for k, v in su.module.state_dict().items()}
+
+
+@pytest.mark.parametrize("algorithm", ["reptile", "fomaml"])
+def test_meta_pretraining_runs_inner_and_outer_loops_and_changes_the_weights(sources, algorithm, tmp_path):
+    mc = MetaConfig(algorithm=algorithm, inner_steps=2, task_users=16)
+    lines: list[str] = []
+    pre = meta_pretrain(sources, CFG, mc, FitOptions(seed=0), log=lines.append)
+    start = _initial_weights(sources)  # the same seed builds the same initial module
+    moved = [k for k, v in pre.weights.items() if not np.allclose(v, start[k])]
+    assert any(k.startswith("encoder.") for k in moved) and any(k.startswith("adaptor.") for k in moved)
+    meta = pre.info["meta"]
+    per_task = 2 + (algorithm == "fomaml")
+    steps_per_epoch = pre.info["steps_per_epoch"]
+    # the same compute as plain pretraining: each epoch spends (about) one epoch's gradient steps
+    assert meta["outer_steps_per_epoch"] == max(1, steps_per_epoch // per_task)
+    assert meta["gradient_steps"] == 2 * meta["outer_steps_per_epoch"] * per_task <= 2 * steps_per_epoch
+    assert len(lines) == 2 and "valid NDCG@10" in lines[0]
+    assert {d.name for d in pre.domains} == {"ml-100k", "amazon-magazine"}
+    assert all(0 <= d.metrics["ndcg@10"] <= 1 for d in pre.domains)
+    back = Pretrained.load(pre.save(tmp_path / algorithm))
+    assert back.info["meta"]["algorithm"] == algorithm
+    assert all(np.array_equal(back.weights[k], v) for k, v in pre.weights.items())
+
+
+def test_meta_pretraining_differs_from_plain_and_is_seeded(sources):
+    mc = MetaConfig(inner_steps=3, task_users=16)
+    a = meta_pretrain(sources, CFG, mc, FitOptions(seed=0))
+    b = meta_pretrain(sources, CFG, mc, FitOptions(seed=0))
+    plain = pretrain(sources, CFG, FitOptions(seed=0))
+    assert all(np.array_equal(a.weights[k], b.weights[k]) for k in a.weights)  # deterministic
+    assert not all(np.allclose(a.weights[k], plain.weights[k]) for k in a.weights)
+    with pytest.raises(ValueError):
+        MetaConfig(algorithm="maml")
+    with pytest.raises(ValueError):
+        MetaConfig(inner_steps=0)
+
+
+def test_the_guard_rule_by_hand():
+    scratch = np.array([0.0, 0.5, 1.0, 0.5])
+    per_user = {
+        "scratch": {"ndcg@10": scratch},
+        # +0.25 on every user: gain .25, se 0 -> kept
+        "full": {"ndcg@10": scratch + 0.25},
+        # +1 on one user, 0 elsewhere: gain .25, se = std([1,0,0,0], ddof=1)/2 = .25 -> not above 1 se
+        "content": {"ndcg@10": scratch + np.array([1.0, 0, 0, 0])},
+        "pop": {"ndcg@10": scratch - 0.1},
+    }
+    choice, gains = choose(per_user)
+    assert choice == "full"
+    assert gains["full"] == {"gain": pytest.approx(0.25), "se": pytest.approx(0.0)}
+    assert gains["content"]["gain"] == pytest.approx(0.25) and gains["content"]["se"] == pytest.approx(0.25)
+    assert choose({k: v for k, v in per_user.items() if k != "full"})[0] == "scratch"
+    assert choose({k: v for k, v in per_user.items() if k != "full"}, min_gain=0.5)[0] == "content"
+
+
+def test_transfer_experiment_meta_and_guard_rows(sources, target):
+    from lmrec.transfer.experiment import format_table, run_transfer_experiment, summarize
+
+    ds, split = target
+    cfg = PretrainConfig(textseq=TextSeqConfig(**TINY), max_users=120, valid_users=60)
+    plain = pretrain(sources, cfg, FitOptions(seed=0))
+    meta = meta_pretrain(sources, cfg, MetaConfig(inner_steps=2, task_users=16), FitOptions(seed=0))
+    models = ("content", "full", "meta-full", "scratch", "pop", "guard")
+    rows = run_transfer_experiment(
+        plain, ds, split, [0.5], [0], models=models, meta=meta, overrides={"epochs": 1}
+    )
+    by = {r["model"]: r for r in rows}
+    assert list(by) == ["content", "full", "meta-full", "scratch", "pop", "guard"]
+    g = by["guard"]
+    assert g["choice"] in {"content", "full", "meta-full", "scratch", "pop"}
+    assert g["ndcg@10"] == by[g["choice"]]["ndcg@10"]  # the picked row's test numbers
+    assert set(g["valid_gains"]) == {"content", "full", "meta-full", "scratch", "pop"}
+    assert g["valid_gains"]["scratch"] == {"gain": 0.0, "se": 0.0}
+    assert by["meta-full"]["ndcg@10"] != by["full"]["ndcg@10"]
+    assert "paired" in by["meta-full"] and "paired" in g
+    assert "meta-pretrained + full" in format_table(summarize(rows))
+    with pytest.raises(ConfigError, match="meta-full"):
+        run_transfer_experiment(plain, ds, split, [0.5], [0], models=("meta-full",))
+
+
+@pytest.fixture(scope="module")
+def target(shared_data):
+    from lmrec.data import load_dataset
+    from lmrec.data.split import leave_one_out_split
+
+    from .test_transfer import _with_vectors
+
+    ds = _with_vectors(load_dataset("amazon-gift-cards"))
+    return ds, leave_one_out_split(ds)
+
+
+def test_cli_pretrain_meta_and_its_errors(shared_data, tmp_path, capsys):
+    import json
+
+    from lmrec.cli import main
+
+    out = tmp_path / "meta"
+    args = ["pretrain", "-d", "amazon-magazine", "--out", str(out), "--epochs", "1", "--max-users", "40",
+            "--valid-users", "20", "--set", "dim=16", "--set", "n_layers=1", "--set", "n_heads=2",
+            "--set", "n_experts=2", "--set", "max_len=10", "--no-progress", "--device", "cpu"]  # fmt: skip
+    assert main([*args, "--meta", "fomaml", "--meta-set", "inner_steps=2", "--meta-set", "task_users=8"]) == 0
+    info = json.loads((out / "pretrained.json").read_text())["info"]
+    assert info["meta"]["algorithm"] == "fomaml" and info["meta"]["inner_steps"] == 2
+    capsys.readouterr()
+    assert main([*args, "--meta", "maml"]) == 2
+    err = capsys.readouterr().err
+    assert "--meta" in err and len(err.strip().splitlines()) == 1
+    assert main([*args, "--meta-set", "inner_steps=2"]) == 2
+    assert "--meta" in capsys.readouterr().err
+    assert main([*args, "--meta", "reptile", "--meta-set", "inner_steps=0"]) == 2
+    err = capsys.readouterr().err
+    assert "inner_steps" in err and len(err.strip().splitlines()) == 1
