@@ -5,9 +5,10 @@
 #
 #   .device/wheels/  pydantic and the packages it needs that the machine lacks (cp312, manylinux x86_64),
 #                    plus typing-extensions, at the versions installed here
-#   .device/data/    ml-100k, amazon-scientific-unisrec, amazon-beauty-2014 (copies of ../shared/data)
+#   .device/data/    ml-100k, amazon-scientific-unisrec, amazon-beauty-2014, amazon-reviews-2018 (gift cards,
+#                    magazine: the transfer sources; copies of ../shared/data)
 #   .device/cache/   embeddings/: lmrec's cache of the default encoder's (all-MiniLM-L6-v2) vectors of exactly
-#                    those three catalogs, encoded here once, so the GPU machine never loads MiniLM
+#                    those five catalogs, encoded here once, so the GPU machine never loads MiniLM
 #
 # Usage (from the repository root): bash benchmarks/gpu_bundle.sh [PYTHON]
 #   PYTHON: the interpreter whose lmrec environment encodes the catalogs and whose package versions are
@@ -37,8 +38,8 @@ rm -f "$WHEELS"/*.whl
   --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
   --platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d "$WHEELS" "${SPECS[@]}"
 
-# (b) the three datasets
-for d in ml-100k amazon-scientific-unisrec amazon-beauty-2014; do
+# (b) the datasets
+for d in ml-100k amazon-scientific-unisrec amazon-beauty-2014 amazon-reviews-2018; do
   rm -rf "$OUT/data/$d"
   cp -r "$DATA/$d" "$OUT/data/$d"
 done
@@ -51,7 +52,7 @@ from lmrec.data import load_dataset
 from lmrec.text import encode_texts, item_texts
 
 root = os.path.join(".device", "cache", "embeddings")
-for name in ("ml-100k", "amazon-scientific-unisrec", "amazon-beauty"):
+for name in ("ml-100k", "amazon-scientific-unisrec", "amazon-beauty", "amazon-gift-cards", "amazon-magazine"):
     ds = load_dataset(name)
     vecs = encode_texts(item_texts(ds.items, None), encoder="minilm", cache_dir=root)
     print(f"{name}: {vecs.shape[0]} item vectors of dim {vecs.shape[1]} in {root}")
@@ -62,7 +63,7 @@ from gpu import cached_vectors
 from lmrec.data import load_dataset
 from lmrec.text import item_texts
 
-for name in ("ml-100k", "amazon-scientific-unisrec", "amazon-beauty"):
+for name in ("ml-100k", "amazon-scientific-unisrec", "amazon-beauty", "amazon-gift-cards", "amazon-magazine"):
     ds = load_dataset(name)
     assert cached_vectors(item_texts(ds.items, None)) is not None, f"{name}: not all vectors are cached"
 print("every catalog's vectors are in .device/cache (read without loading an encoder)")

@@ -96,9 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target", default="amazon-scientific-unisrec")
     ap.add_argument("--fractions", default="0,0.1,1.0")
     ap.add_argument("--seeds", default="0")
-    ap.add_argument("--models", default="zero-shot,content,adaptor,full,scratch,sasrec,ease,pop")
+    ap.add_argument("--models", default="zero-shot,content,adaptor,full,scratch,sasrec,ease,pop,guard")
     ap.add_argument("--pretrained", help="pretrained folder: reused when it exists, else written there")
     ap.add_argument("--pretrain-only", action="store_true")
+    ap.add_argument(
+        "--meta",
+        choices=["reptile", "fomaml"],
+        help="also meta-pretrain (same config and budget) into --meta-pretrained; adds the meta-full row",
+    )
+    ap.add_argument("--meta-pretrained", help="meta-pretrained folder: reused when it exists, else written")
+    ap.add_argument(
+        "--meta-set", action="append", default=[], help="KEY=JSON meta option (inner_steps, task_users, ...)"
+    )
     ap.add_argument("--pretrain-seconds", type=float, default=300.0)
     ap.add_argument("--pretrain-epochs", type=int, default=20)
     ap.add_argument("--pretrain-seed", type=int, default=0, help="seed of the pretraining (init, batches)")
@@ -126,6 +135,16 @@ def main(argv: list[str] | None = None) -> int:
         help="KEY=JSON textseq option of the pretraining (e.g. normalize=false temperature=1.0: ML-100K's)",
     )
     ap.add_argument("--cache-dir", default=os.environ.get("LMREC_EMBED_CACHE"))
+    ap.add_argument("--device", default="auto", help="where the neural models train: auto | cpu | cuda")
+    ap.add_argument(
+        "--cached-vectors",
+        action="store_true",
+        help="read the item vectors from the embedding cache as a vector column (no encoder loaded: the GPU "
+        "machine has none; see gpu.py); runs that reuse such a pretrained folder need this flag too",
+    )
+    ap.add_argument(
+        "--no-plain", action="store_true", help="with --pretrain-only --meta: skip plain pretraining"
+    )
     ap.add_argument("--report", default="/tmp/lmrec-transfer-report")
     args = ap.parse_args(argv)
 
@@ -143,35 +162,65 @@ def main(argv: list[str] | None = None) -> int:
         summarize,
         write_transfer_report,
     )
+    from lmrec.transfer.meta import MetaConfig, meta_pretrain
 
     ts = {**TEXTSEQ, "epochs": args.pretrain_epochs, "patience": 3, **parse_set(args.pretrain_set)}
+    load = load_source
+    if args.cached_vectors:
+        import dataclasses
+
+        from gpu import VEC, with_vectors
+
+        ts["vector_field"] = VEC
+
+        def load(name: str):  # noqa: ANN202 - SourceDomain with the vector column
+            src = load_source(name)
+            return dataclasses.replace(src, dataset=with_vectors(src.dataset))
+
     if args.cache_dir:
         ts["cache_dir"] = args.cache_dir
-    pre_dir = Path(args.pretrained) if args.pretrained else None
-    if pre_dir is not None and (pre_dir / "pretrained.json").is_file():
-        pre = Pretrained.load(pre_dir)
-        print(f"reusing {pre_dir}", file=sys.stderr)
-    else:
-        t = time.perf_counter()
-        sources = [load_source(s) for s in args.sources.split(",")]
+    sources = None
+
+    def obtain(folder: str | None, meta: str | None) -> Pretrained | None:
+        nonlocal sources
+        d = Path(folder) if folder else None
+        if d is not None and (d / "pretrained.json").is_file():
+            print(f"reusing {d}", file=sys.stderr)
+            return Pretrained.load(d)
+        sources = sources or [load(s) for s in args.sources.split(",")]
         cfg = PretrainConfig(textseq=TextSeqConfig(**ts), sampling=args.sampling, max_users=args.max_users)
-        pre = pretrain(sources, cfg, FitOptions(seed=args.pretrain_seed, max_seconds=args.pretrain_seconds))
-        print(f"pretrained in {time.perf_counter() - t:.0f}s", file=sys.stderr)
-        if pre_dir is not None:
-            pre.save(pre_dir)
-    tr = pre.info.get("train", {})
-    print(
-        f"pretraining: {tr.get('epochs_run')} epochs (best {tr.get('best_epoch')}), "
-        f"{pre.info.get('seconds')}s"
-    )
-    for d in pre.domains:
+        opts = FitOptions(seed=args.pretrain_seed, max_seconds=args.pretrain_seconds, device=args.device)
+        t = time.perf_counter()
+        if meta is None:
+            out = pretrain(sources, cfg, opts)
+        else:
+            mc = MetaConfig(algorithm=meta, **parse_set(args.meta_set))
+            out = meta_pretrain(sources, cfg, mc, opts, log=lambda m: print(m, file=sys.stderr, flush=True))
+        print(f"{'meta-' if meta else ''}pretrained in {time.perf_counter() - t:.0f}s", file=sys.stderr)
+        if d is not None:
+            out.save(d)
+        return out
+
+    pre = None if args.no_plain and args.pretrain_only else obtain(args.pretrained, None)
+    meta_dir = Path(args.meta_pretrained) if args.meta_pretrained else None
+    if meta_dir is not None and not args.meta and not (meta_dir / "pretrained.json").is_file():
+        ap.error(f"--meta-pretrained {meta_dir}: no pretrained.json there; give --meta to write it")
+    meta_pre = obtain(args.meta_pretrained, args.meta) if (args.meta or meta_dir) else None
+    for label, p in (("pretraining", pre), ("meta-pretraining", meta_pre)):
+        if p is None:
+            continue
+        tr = p.info.get("train", {})
         print(
-            f"  source {d.name}: {d.n_users} users, {d.n_items} items, "
-            f"valid NDCG@10 {d.metrics.get('ndcg@10', 0):.4f}"
+            f"{label}: {tr.get('epochs_run')} epochs (best {tr.get('best_epoch')}), {p.info.get('seconds')}s"
         )
+        for d in p.domains:
+            print(
+                f"  source {d.name}: {d.n_users} users, {d.n_items} items, "
+                f"valid NDCG@10 {d.metrics.get('ndcg@10', 0):.4f}"
+            )
     if args.pretrain_only:
         return 0
-    src = load_source(args.target)
+    src = load(args.target)
     overrides = {"epochs": args.epochs, "patience": args.patience, **parse_set(args.set)}
     if args.cache_dir:
         overrides["cache_dir"] = args.cache_dir
@@ -189,11 +238,13 @@ def main(argv: list[str] | None = None) -> int:
         [float(x) for x in args.fractions.split(",")],
         [int(s) for s in args.seeds.split(",")],
         models=args.models.split(","),
+        meta=meta_pre,
         overrides=overrides,
         align=args.align,
         max_seconds=args.max_seconds,
         log=lambda s: print(s, file=sys.stderr, flush=True),
         on_row=save_row,
+        device=args.device,
     )
     meta = {"sources": [d.name for d in pre.domains], "target": args.target, "args": vars(args)}
     write_transfer_report(rows, out, title=f"Transfer -> {args.target}", meta=meta)
