@@ -157,7 +157,7 @@ def prune_and_finetune(
     from lmrec.models._seqdata import training_windows
     from lmrec.models.base import FitOptions
     from lmrec.models.textseq import last_event_per_user
-    from lmrec.train.loop import LoopConfig, train_loop
+    from lmrec.train.loop import train_loop
 
     module = model.module
     masks = prune_masks(module, amount, kind)
@@ -195,8 +195,9 @@ def prune_and_finetune(
                 batches=batches,
                 step=step,
                 validate=validate,
-                config=LoopConfig(
-                    epochs=epochs, lr=lr or cfg.lr / 3, patience=0, weight_decay=cfg.weight_decay
+                # the model's own loop options, shortened: no early stop, no moving average
+                config=cfg.train.replace(
+                    epochs=epochs, lr=lr or cfg.train.lr / 3, patience=0, validate_every=1, ema=0.0
                 ),
                 options=FitOptions(seed=seed, threads=threads, device="cpu"),  # masks and int8 are CPU
             )

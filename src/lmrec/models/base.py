@@ -24,6 +24,7 @@ import numpy as np
 from lmrec.config import BaseConfig
 from lmrec.data import Dataset, Interactions, ItemTable
 from lmrec.errors import DataError, LmrecError
+from lmrec.train.config import TrainableConfig
 
 
 @dataclass(frozen=True)
@@ -135,14 +136,29 @@ class BaseRecommender:
     ) -> None:
         raise NotImplementedError
 
+    def train_on_loop(self, module: Any, train: Interactions, options: FitOptions, **loop_args: Any) -> Any:
+        """Train the torch ``module`` on the shared loop (:func:`lmrec.train.loop.train_loop`) with this
+        model's loop options (``config.train``, a :class:`~lmrec.train.LoopConfig`) and checkpoints tied to
+        this run (:meth:`_run_fingerprint`); ``loop_args`` are the loop's other arguments (``batches``,
+        ``step``, ``validate``, ``on_epoch_start``, ``param_groups``). Returns its
+        :class:`~lmrec.train.TrainResult`."""
+        from lmrec.train.loop import train_loop
+
+        if not isinstance(self.config, TrainableConfig):
+            raise LmrecError(f"{self.name}: its config has no training loop options ('train')")
+        run = self._run_fingerprint(train)
+        return train_loop(module, config=self.config.train, options=options, fingerprint=run, **loop_args)
+
     def _run_fingerprint(self, train: Interactions) -> str:
         """Identifies a training run for its checkpoints: the config (without the settings a resumed run may
         change: training length, patience, validation interval, cache folder), the data and its shape."""
         import hashlib
 
         cfg = self.config.to_dict()
-        for k in ("epochs", "patience", "validate_every", "eval_every", "cache_dir"):
+        loop = cfg.get("train") if isinstance(cfg.get("train"), dict) else {}
+        for k in ("epochs", "patience", "validate_every", "cache_dir"):
             cfg.pop(k, None)
+            loop.pop(k, None)
         blob = json.dumps(cfg, sort_keys=True) + train.fingerprint() + f"{self.n_users},{self.n_items}"
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -27,6 +27,7 @@ from lmrec.data.split import Split
 from lmrec.errors import ConfigError, LmrecError
 from lmrec.models.base import FitOptions
 from lmrec.models.textseq import TextSeq, TextSeqConfig
+from lmrec.train.config import TRAINING_FIELD_NAMES
 from lmrec.transfer.domain import VectorStats, coral, zca
 from lmrec.transfer.pretrain import Pretrained
 
@@ -34,15 +35,12 @@ Mode = Literal["zero-shot", "adaptor", "full", "full+id"]
 Align = Literal["whiten", "coral", "none"]
 MODES: tuple[str, ...] = ("zero-shot", "adaptor", "full", "full+id")
 ALIGNS: tuple[str, ...] = ("whiten", "coral", "none")
-# what an adaptation may change in the pretrained config (the architecture must stay the same)
-TRAINING_FIELDS = frozenset(
+# what an adaptation may change in the pretrained config (the architecture must stay the same): the loop
+# options (``train`` or its flat names) and the model's own training options
+TRAINING_FIELDS = TRAINING_FIELD_NAMES | frozenset(
     {
-        "epochs",
+        "train",
         "batch_size",
-        "lr",
-        "weight_decay",
-        "patience",
-        "validate_every",
         "dropout",
         "adaptor_dropout",
         "augment",

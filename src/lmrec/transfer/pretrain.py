@@ -233,7 +233,7 @@ def pretrain(
     from lmrec.device import amp_dtype, describe, options_device
     from lmrec.models._seqdata import pad_histories, ranking_metrics
     from lmrec.models.textseq.network import TextSeqModule
-    from lmrec.train.loop import LoopConfig, sensible_threads, train_loop
+    from lmrec.train.loop import sensible_threads, train_loop
 
     cfg = config or PretrainConfig()
     options = options or FitOptions()
@@ -331,19 +331,12 @@ def pretrain(
         return out
 
     blob = json.dumps(cfg.to_dict(), sort_keys=True, default=str) + "".join(d.fingerprint for d in doms)
-    loop_cfg = LoopConfig(
-        epochs=tc.epochs,
-        lr=tc.lr,
-        weight_decay=tc.weight_decay,
-        patience=tc.patience,
-        validate_every=tc.validate_every,
-    )
     result = train_loop(
         module,
         batches=batches,
         step=step,
         validate=validate if with_valid else None,
-        config=loop_cfg,
+        config=tc.train,
         options=options,
         fingerprint=hashlib.sha256(blob.encode()).hexdigest()[:16],
     )

@@ -37,7 +37,7 @@ def fit_textseq(
     from lmrec.device import amp_dtype, describe, options_device
     from lmrec.models.textseq.finetune import EncoderFinetuner
     from lmrec.models.textseq.network import TextSeqModule
-    from lmrec.train.loop import LoopConfig, sensible_threads, train_loop
+    from lmrec.train.loop import sensible_threads
 
     cfg = model.config
     device = options_device(options)
@@ -124,28 +124,19 @@ def fit_textseq(
                 model._item_cache = None
                 return model._validate(val_users, val_targets)
 
-    loop_cfg = LoopConfig(
-        epochs=cfg.epochs,
-        lr=cfg.lr,
-        weight_decay=cfg.weight_decay,
-        patience=cfg.patience,
-        validate_every=cfg.validate_every,
-        ema=cfg.ema,
-    )
     extra_params = finetuner.parameters() if finetuner is not None else []
     params = [
         {"params": [p for p in model.module.parameters() if p.requires_grad]},
     ]
     if extra_params:
         params.append({"params": extra_params, "lr": cfg.finetune_lr})
-    result = train_loop(
+    result = model.train_on_loop(
         model.module,
+        train,
+        options,
         batches=batches,
         step=step,
         validate=validate,
-        config=loop_cfg,
-        options=options,
-        fingerprint=model._run_fingerprint(train),
         on_epoch_start=on_epoch_start,
         param_groups=params,
     )
