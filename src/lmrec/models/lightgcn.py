@@ -43,6 +43,7 @@ from pydantic import Field
 from lmrec.config import BaseConfig
 from lmrec.data import Interactions, ItemTable
 from lmrec.errors import LmrecError
+from lmrec.metrics import target_metrics
 from lmrec.models._textvec import ItemVectorRef, ItemVectorRefHooks, TextVectorConfig, item_vectors_for
 from lmrec.models.base import BaseRecommender, FitOptions, UserBatch
 from lmrec.train.config import LoopConfig, TrainableConfig
@@ -269,11 +270,8 @@ class LightGCN(ItemVectorRefHooks, BaseRecommender):
             for row, x in enumerate(u):
                 if len(self._histories[x]):
                     scores[row, self._histories[x]] = -np.inf
-            tgt = scores[np.arange(len(u)), t][:, None]
-            rank = (scores > tgt).sum(1) + ((scores == tgt).sum(1) - 1) / 2.0 + 1.0
-            hit = rank <= 10
-            sums["recall@10"] += float(hit.sum())
-            sums["ndcg@10"] += float(np.where(hit, 1.0 / np.log2(rank + 1.0), 0.0).sum())
+            for key, v in target_metrics(scores, t, ks=(10,)).items():
+                sums[key] += float(v.sum())
         return {k: v / max(len(users), 1) for k, v in sums.items()}
 
     # -- scoring -----------------------------------------------------------------------------------------

@@ -65,7 +65,7 @@ def run_transfer_experiment(
     from lmrec.evaluate import evaluate_model
     from lmrec.models.content import ContentRecommender
     from lmrec.models.textseq import TextSeq
-    from lmrec.train.tune import tune_model
+    from lmrec.tune import tune_model
     from lmrec.transfer.adapt import adapt
 
     bad = [m for m in models if m not in MODELS]

@@ -231,7 +231,8 @@ def pretrain(
     import torch
 
     from lmrec.device import amp_dtype, describe, options_device
-    from lmrec.models._seqdata import pad_histories, ranking_metrics
+    from lmrec.metrics import target_metrics
+    from lmrec.models._seqdata import pad_histories
     from lmrec.models.textseq.network import TextSeqModule
     from lmrec.train.loop import sensible_threads, train_loop
 
@@ -314,7 +315,7 @@ def pretrain(
             scores = module.logits(states, reps).cpu().numpy()
             for row, h in enumerate(hists):
                 scores[row, h] = -np.inf
-            for key, v in ranking_metrics(scores, d.val_targets[s : s + batch_size], ks=(10,)).items():
+            for key, v in target_metrics(scores, d.val_targets[s : s + batch_size], ks=(10,)).items():
                 sums[key] = sums.get(key, 0.0) + float(v.sum())
         return {k: v / len(d.val_users) for k, v in sums.items()}
 

@@ -12,7 +12,8 @@ from lmrec.config import BaseConfig
 from lmrec.data import Interactions, ItemTable
 from lmrec.data.augment import AUGMENTATIONS
 from lmrec.errors import ConfigError, LmrecError
-from lmrec.models._seqdata import pad_histories, ranking_metrics
+from lmrec.metrics import target_metrics
+from lmrec.models._seqdata import pad_histories
 from lmrec.models._textvec import ItemVectorRef, ItemVectorRefHooks, item_vectors_for
 from lmrec.models.base import BaseRecommender, FitOptions, UserBatch
 from lmrec.models.textprior import PriorGate
@@ -111,7 +112,7 @@ class TextSeq(TextPriorMixin, ItemVectorRefHooks, BaseRecommender):
             scores = self._score_histories(hists)
             for row, h in enumerate(hists):
                 scores[row, h] = -np.inf
-            for k, v in ranking_metrics(scores, targets[s : s + batch_size], ks=(10, 20)).items():
+            for k, v in target_metrics(scores, targets[s : s + batch_size], ks=(10, 20)).items():
                 sums[k] = sums.get(k, 0.0) + float(v.sum())
         return {k: v / len(users) for k, v in sums.items()}
 
