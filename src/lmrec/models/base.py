@@ -24,7 +24,12 @@ import numpy as np
 from lmrec.config import BaseConfig
 from lmrec.data import Dataset, Interactions, ItemTable
 from lmrec.errors import DataError, LmrecError
+from lmrec.models.checks import WEIGHTS_FILE
+from lmrec.saved import read_meta, write_saved
 from lmrec.train.config import TrainableConfig
+
+# the saved-folder format of a model (:mod:`lmrec.saved`): this JSON file next to ``WEIGHTS_FILE``
+CONFIG_FILE = "config.json"
 
 
 @dataclass(frozen=True)
@@ -231,24 +236,18 @@ class BaseRecommender:
         """Write ``config.json`` and ``model.safetensors`` into the directory ``path``; with ``dataset`` (the
         one the model was trained on) also its catalog (``catalog/``: external item and user ids, titles,
         texts), which ``lmrec recommend`` and ``lmrec serve`` need to speak in ids rather than indices."""
-        from safetensors.numpy import save_file
-
         if dataset is not None and (dataset.n_items, dataset.n_users) != (self.n_items, self.n_users):
             raise LmrecError(
                 f"save(dataset=): {dataset.name} has {dataset.n_items:,} items and {dataset.n_users:,} "
                 f"users, the model {self.n_items:,} and {self.n_users:,}"
             )
-        out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
-        state = {k: np.ascontiguousarray(v) for k, v in self._state().items()}
-        lengths = np.array([len(h) for h in self._histories], dtype=np.int64)
-        state["_histories.lengths"] = lengths
+        state = dict(self._state())
+        state["_histories.lengths"] = np.array([len(h) for h in self._histories], dtype=np.int64)
         state["_histories.items"] = (
             np.concatenate(self._histories).astype(np.int64)
             if len(self._histories)
             else np.zeros(0, np.int64)
         )
-        save_file(state, str(out / "model.safetensors"))
         meta = {
             "model": self.name,
             "config": self.config.to_dict(),
@@ -256,7 +255,7 @@ class BaseRecommender:
             "n_items": self.n_items,
             "fit_info": self.fit_info,
         }
-        (out / "config.json").write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+        out = write_saved(path, meta_file=CONFIG_FILE, meta=meta, arrays={WEIGHTS_FILE: state})
         self._save_extra(out)
         if dataset is not None:
             from lmrec.models.catalog import write_catalog
@@ -277,10 +276,10 @@ class BaseRecommender:
         meta = read_model_meta(p)
         if meta["model"] != cls.name:
             raise LmrecError(f"{p}: holds a '{meta['model']}' model, not '{cls.name}'")
-        model = cls(cls.Config.from_dict(meta["config"], source=str(p / "config.json")))
+        model = cls(cls.Config.from_dict(meta["config"], source=str(p / CONFIG_FILE)))
         model.n_users, model.n_items = meta["n_users"], meta["n_items"]
         model.fit_info = meta.get("fit_info", {})
-        file = p / checks.WEIGHTS_FILE
+        file = p / WEIGHTS_FILE
         state = checks.read_tensors(file)
         checks.check_finite(state, file)
         if "_histories.lengths" not in state or "_histories.items" not in state:
@@ -312,13 +311,8 @@ class BaseRecommender:
 
 def read_model_meta(path: Path) -> dict[str, Any]:
     """The parsed ``config.json`` of a saved model directory, with one-line errors."""
-    cfg = path / "config.json"
-    if not cfg.is_file():
-        raise LmrecError(f"{path}: not a saved lmrec model (no config.json)")
-    try:
-        meta = json.loads(cfg.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise LmrecError(f"{cfg}: invalid JSON: {exc}") from None
+    meta = read_meta(path, CONFIG_FILE, what="a saved lmrec model")
+    cfg = path / CONFIG_FILE
     if not isinstance(meta, dict) or "model" not in meta or "config" not in meta:
         raise LmrecError(f"{cfg}: missing 'model' or 'config' key")
     if not isinstance(meta["config"], dict):

@@ -103,47 +103,35 @@ class Pretrained:
 
     def save(self, path: str | Path) -> Path:
         """Write the pretrained model directory (see the module docstring)."""
-        from safetensors.numpy import save_file
+        from lmrec.saved import write_saved
 
-        out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
-        save_file(
-            {k: np.ascontiguousarray(v) for k, v in self.weights.items()}, str(out / "weights.safetensors")
-        )
         stats: dict[str, np.ndarray] = {}
         for d in self.domains:
             stats[f"{d.name}.mean"] = d.stats.mean.astype(np.float64)
             stats[f"{d.name}.cov"] = d.stats.cov.astype(np.float64)
             stats[f"{d.name}.n"] = np.array([d.stats.n], dtype=np.int64)
-        save_file(stats, str(out / "domains.safetensors"))
         meta = {
             "kind": "lmrec-pretrained-textseq",
             "config": self.config.to_dict(),
             "domains": [d.to_dict() for d in self.domains],
             "info": self.info,
         }
-        (out / "pretrained.json").write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
-        (out / "README.md").write_text(_card(self), encoding="utf-8")
-        return out
+        arrays = {"weights.safetensors": self.weights, "domains.safetensors": stats}
+        return write_saved(path, meta_file="pretrained.json", meta=meta, arrays=arrays, card=_card(self))
 
     @classmethod
     def load(cls, path: str | Path) -> Pretrained:
         """Read a directory written by :meth:`save` (one-line error when it is not one)."""
-        from safetensors.numpy import load_file
+        from lmrec.saved import read_arrays, read_meta
 
         p = Path(path)
         meta_file = p / "pretrained.json"
-        if not meta_file.is_file():
-            raise LmrecError(f"{p}: not a pretrained textseq directory (no pretrained.json)")
-        try:
-            meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise LmrecError(f"{meta_file}: invalid JSON: {exc}") from None
+        meta = read_meta(p, "pretrained.json", what="a pretrained textseq directory")
         if meta.get("kind") != "lmrec-pretrained-textseq":
             raise LmrecError(f"{meta_file}: not a pretrained textseq (kind {meta.get('kind')!r})")
         cfg = TextSeqConfig.from_dict(meta["config"], source=str(meta_file))
-        weights = load_file(str(p / "weights.safetensors"))
-        stats = load_file(str(p / "domains.safetensors"))
+        weights = read_arrays(p / "weights.safetensors", noun="the pretrained weights")
+        stats = read_arrays(p / "domains.safetensors", noun="the domain statistics")
         domains = []
         for d in meta["domains"]:
             n = d["name"]
