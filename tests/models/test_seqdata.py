@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lmrec.models._seqdata import (
+from lmrec.models.seqdata import (
     PAD,
     NextItemLossConfig,
     future_loss,

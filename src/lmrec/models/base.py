@@ -126,7 +126,7 @@ class BaseRecommender:
         items: ItemTable | None = None,
         options: FitOptions | None = None,
     ) -> Self:
-        from lmrec.models._textvec import choose_encoder
+        from lmrec.models.textvec import choose_encoder
 
         options = options or FitOptions()
         # text models: an encoder of "auto" follows the catalog's language (as `lmrec encode` does)
@@ -166,6 +166,12 @@ class BaseRecommender:
             loop.pop(k, None)
         blob = json.dumps(cfg, sort_keys=True) + train.fingerprint() + f"{self.n_users},{self.n_items}"
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def histories(self) -> list[np.ndarray]:
+        """Each user's training history as ``fit`` saw it (item indices, oldest first; one array per user
+        index). Shared, not copied: read it, do not change it."""
+        return self._histories
 
     @property
     def is_fitted(self) -> bool:

@@ -44,8 +44,8 @@ from lmrec.config import BaseConfig
 from lmrec.data import Interactions, ItemTable
 from lmrec.errors import LmrecError
 from lmrec.metrics import target_metrics
-from lmrec.models._textvec import ItemVectorRef, ItemVectorRefHooks, TextVectorConfig, item_vectors_for
 from lmrec.models.base import BaseRecommender, FitOptions, UserBatch
+from lmrec.models.textvec import ItemVectorRef, ItemVectorRefHooks, TextVectorConfig, item_vectors_for
 from lmrec.train.config import LoopConfig, TrainableConfig
 
 __all__ = ["LightGCN", "LightGCNConfig", "normalized_adjacency", "pca_projection"]

@@ -25,9 +25,9 @@ from pydantic import Field, model_validator
 
 from lmrec.config import BaseConfig
 from lmrec.data import Interactions, ItemTable
-from lmrec.models._seqdata import NextItemLossConfig, next_item_loss
 from lmrec.models._validate import validation_ndcg
 from lmrec.models.base import BaseRecommender, FitOptions, UserBatch
+from lmrec.models.seqdata import NextItemLossConfig, next_item_loss
 from lmrec.train.config import LoopConfig, TrainableConfig
 
 

@@ -99,7 +99,7 @@ class AdaptedTextSeq(TextSeq):
                     )
                 module.adaptor.mean.copy_(torch.from_numpy(src.mean.astype(np.float32)))
                 module.adaptor.zca.copy_(torch.from_numpy(zca(src).astype(np.float32)))
-            module._white = None
+            module.forget_whitened()
         if self._freeze:
             for name, p in module.named_parameters():
                 p.requires_grad_(name.startswith("adaptor."))

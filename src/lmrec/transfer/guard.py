@@ -129,7 +129,7 @@ def guard(
     architecture with the same training fields. ``min_gain``: standard errors a transfer candidate's paired
     gain must exceed.
     """
-    from lmrec.models._textvec import item_vectors_for
+    from lmrec.models.textvec import item_vectors_for
 
     options = options or FitOptions()
     known = ("scratch", *MODES, *BASELINES)

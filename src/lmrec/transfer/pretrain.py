@@ -28,8 +28,8 @@ from lmrec.config import BaseConfig
 from lmrec.data import Dataset
 from lmrec.data.split import Split
 from lmrec.errors import ConfigError, LmrecError
-from lmrec.models._seqdata import next_item_loss
 from lmrec.models.base import FitOptions
+from lmrec.models.seqdata import next_item_loss
 from lmrec.models.textseq import TextSeqConfig
 from lmrec.transfer.domain import VectorStats, zca
 
@@ -175,9 +175,9 @@ class _Domain:
 def _prepare(src: SourceDomain, cfg: PretrainConfig, seed: int) -> _Domain:
     import torch
 
-    from lmrec.models._seqdata import training_windows
-    from lmrec.models._textvec import item_vectors_for
+    from lmrec.models.seqdata import training_windows
     from lmrec.models.textseq import last_event_per_user
+    from lmrec.models.textvec import item_vectors_for
 
     tc = cfg.textseq
     ds = src.dataset
@@ -220,7 +220,7 @@ def pretrain(
 
     from lmrec.device import amp_dtype, describe, options_device
     from lmrec.metrics import target_metrics
-    from lmrec.models._seqdata import pad_histories
+    from lmrec.models.seqdata import pad_histories
     from lmrec.models.textseq.network import TextSeqModule
     from lmrec.train.loop import sensible_threads, train_loop
 

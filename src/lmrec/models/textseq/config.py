@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from lmrec.models._seqdata import NextItemLossConfig
-from lmrec.models._textvec import TextVectorConfig
+from lmrec.models.seqdata import NextItemLossConfig
+from lmrec.models.textvec import TextVectorConfig
 from lmrec.train.config import LoopConfig, TrainableConfig
 
 Augmentation = Literal["crop", "mask", "reorder"]

@@ -13,11 +13,11 @@ import numpy as np
 from lmrec.data import Interactions, ItemTable
 from lmrec.data.augment import MASK
 from lmrec.errors import LmrecError
-from lmrec.models._seqdata import PAD, training_windows
-from lmrec.models._textvec import item_vectors_for, sha256_of
 from lmrec.models.base import FitOptions
+from lmrec.models.seqdata import PAD, training_windows
 from lmrec.models.textseq.config import ENCODER_FILE
 from lmrec.models.textseq.data import item_features, last_event_per_user, rating_windows, sampling_probs
+from lmrec.models.textvec import item_vectors_for, sha256_of
 
 if TYPE_CHECKING:
     from lmrec.models.textseq.model import TextSeq
@@ -122,7 +122,7 @@ def fit_textseq(
 
             def validate() -> dict[str, float]:
                 model._item_cache = None
-                return model._validate(val_users, val_targets)
+                return model.validation_metrics(val_users, val_targets)
 
     extra_params = finetuner.parameters() if finetuner is not None else []
     params = [
