@@ -53,7 +53,7 @@ class IndexConfig(BaseConfig):
         return "exact" if n_items <= self.exact_max_items else self.ann
 
 
-class _RWLock:
+class RWLock:
     """Many concurrent readers or one writer: searches run in parallel, add/remove wait for them."""
 
     def __init__(self) -> None:
@@ -89,6 +89,10 @@ class _RWLock:
                 self._cond.notify_all()
 
 
+# the old name, still imported by lmrec.serve._service (switch it to lmrec.index.RWLock)
+_RWLock = RWLock
+
+
 class ItemIndex:
     """A mutable inner-product index over item vectors keyed by item index.
 
@@ -109,7 +113,7 @@ class ItemIndex:
         self._version = np.zeros(0, dtype=np.int64)  # 0 = absent; >0 = live with that version
         self._last_version = np.zeros(0, dtype=np.int64)  # removed ids remember theirs, so keys never repeat
         self._dead = 0  # tombstoned entries still inside the faiss structure
-        self._lock = _RWLock()
+        self._lock = RWLock()
 
     # -- construction ----------------------------------------------------------------------------------
     @classmethod
