@@ -24,6 +24,7 @@ import pandas as pd
 
 from lmrec.data import Dataset, Interactions, ItemTable
 from lmrec.errors import LmrecError
+from lmrec.testing._synthetic import synthetic_dataset
 
 
 def tiny_dataset(n_users: int = 40, n_items: int = 30, per_user: int = 8, seed: int = 0) -> Dataset:
@@ -46,22 +47,7 @@ def tiny_dataset(n_users: int = 40, n_items: int = 30, per_user: int = 8, seed: 
             "categories": [topics[i % 2].split()[0] for i in range(n_items)],
         }
     )
-    inter = Interactions(
-        user=np.array(users),
-        item=np.array(items),
-        timestamp=np.array(times),
-        n_users=n_users,
-        n_items=n_items,
-        rating=rng.integers(1, 6, len(users)).astype(np.float32),
-    )
-    return Dataset(
-        name="tiny",
-        domain="synthetic",
-        interactions=inter,
-        items=ItemTable(frame, text_fields=("title", "categories")),
-        user_ids=np.array([f"u{u}" for u in range(n_users)]),
-        item_ids=frame["item_id"].to_numpy(),
-    )
+    return synthetic_dataset("tiny", (users, items, times), frame, ("title", "categories"), n_users, rng)
 
 
 class RecommenderContract:

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lmrec.data import Dataset, Interactions, ItemTable
+from lmrec.data import Dataset
+from lmrec.testing._synthetic import synthetic_dataset
 
 __all__ = ["QUALITY_TASKS", "floor_ndcg", "quality_dataset"]
 
@@ -57,22 +58,7 @@ def quality_dataset(
         for i in range(n_items)
     ]
     frame = pd.DataFrame({"item_id": [f"i{i}" for i in range(n_items)], "title": titles})
-    inter = Interactions(
-        user=np.array(users),
-        item=np.array(items),
-        timestamp=np.array(times),
-        n_users=n_users,
-        n_items=n_items,
-        rating=rng.integers(1, 6, len(users)).astype(np.float32),
-    )
-    return Dataset(
-        name=f"quality-{task}",
-        domain="synthetic",
-        interactions=inter,
-        items=ItemTable(frame, text_fields=("title",)),
-        user_ids=np.array([f"u{u}" for u in range(n_users)]),
-        item_ids=frame["item_id"].to_numpy(),
-    )
+    return synthetic_dataset(f"quality-{task}", (users, items, times), frame, ("title",), n_users, rng)
 
 
 class _SameScore:
