@@ -137,13 +137,13 @@ def encoder_rows(ds, split, model, test_ndcg: float, n_texts: int) -> list[dict]
         cos = float((torch.from_numpy(vecs) * fp32).sum(1).mean())
         with torch.no_grad():
             model.module.text = torch.from_numpy(vecs)
-            model.module._white = None
+            model.module.forget_whitened()
             model._item_cache = None
         ndcg8 = float(evaluate_model(model, split, ks=(10,), stage="test", checks=False)["ndcg@10"])
         rows.append({"encoder": name, "items/s": speed[name], "ndcg": ndcg8, "cos": cos})
     with torch.no_grad():
         model.module.text = fp32
-        model.module._white = None
+        model.module.forget_whitened()
         model._item_cache = None
     return rows
 

@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     args = parser.parse_args()
 
-    from lmrec.data.catalog import load_dataset
+    from lmrec.data import load_dataset
 
     rows: list[tuple[str, int, float, float]] = []
     with tempfile.TemporaryDirectory(prefix="lmrec-bench-") as tmp:

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from lmrec.data.catalog import load_dataset
+from lmrec.data import load_dataset
 from lmrec.explain import Explainer, paraphrase, short_title, smollm2_generator
 from lmrec.models.ease import EASE
 from lmrec.text import item_texts

@@ -195,7 +195,7 @@ def amazon(mdsd: dict) -> dict:
 
 
 def review_filtering(heads: dict) -> None:
-    from lmrec.data.catalog import load_dataset
+    from lmrec.data import load_dataset
     from lmrec.data.split import leave_one_out_split
     from lmrec.evaluate import evaluate_model
     from lmrec.models.ease import EASE, ease_weights

@@ -174,7 +174,7 @@ def train_row(ds: Any, split: Any, kind: str, side: str, args: argparse.Namespac
         "best_epoch": best,
         "time_to_best_s": hist[best - 1]["seconds"] if best else None,
         "stopped_early": bool(tr["stopped_early"]),
-        "capped": (not on_cpu) and not tr["stopped_early"] and len(hist) < int(model.config.epochs),
+        "capped": (not on_cpu) and not tr["stopped_early"] and len(hist) < int(model.config.train.epochs),
         "fit_wall_s": fit_s,
         "eval_s": time.perf_counter() - t,
         "valid_ndcg@10": float(tr["best_metric"]),

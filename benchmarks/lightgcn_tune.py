@@ -4,7 +4,7 @@
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/lightgcn_tune.py text
 
 Grid: n_layers 1/2/3 x lr .003/.01 x softmax temperature .1/.2 (softmax loss, up to 40 epochs, early stopping
-on validation NDCG@10, patience 3), chosen by validation NDCG@10 with :func:`lmrec.train.tune.tune_model`.
+on validation NDCG@10, patience 3), chosen by validation NDCG@10 with :func:`lmrec.tune.tune_model`.
 Leave-one-out by time, full ranking. Measured 2026-11-27, one process per init side by side on 2 cores:
 
     init    chosen (layers, lr, T)   valid NDCG@10   test NDCG@10   test Recall@10   tuning s
@@ -26,7 +26,7 @@ from _common import load
 def main(argv: list[str] | None = None) -> int:
     from lmrec.evaluate import evaluate_model
     from lmrec.models.base import FitOptions
-    from lmrec.train.tune import tune_model
+    from lmrec.tune import tune_model
 
     args = sys.argv[1:] if argv is None else argv
     init = args[0] if args else "text"

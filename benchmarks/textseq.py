@@ -34,7 +34,7 @@ with lmrec's SASRec-ID, 3 seeds, nearly idle machine, one process per variant (2
 textseq+id / SASRec = 1.12x (the textseq issue asks for 1.15x the best tuned baseline); against the best
 non-sequential tuned baseline (ALS .0700-.0715, EASE .0711) it is 1.6x.
 
-2026-11-28: both models now default to the loss of ``lmrec.models._seqdata.NextItemLossConfig`` (seen items
+2026-11-28: both models now default to the loss of ``lmrec.models.seqdata.NextItemLossConfig`` (seen items
 masked, three targets ahead) with patience 20, and ``--variants pretrained+id --pretrained DIR`` adapts a
 pretrained textseq; the same-run table with those defaults is in the README ("textseq against SASRec-ID").
 
@@ -332,7 +332,7 @@ def _warm_part(split, n_warm: int):  # noqa: ANN001, ANN202 - (train, valid, ite
 
 def _vectors(model, ds) -> np.ndarray:  # noqa: ANN001
     """The text vectors of every item of ``ds``, encoded exactly as the model's catalog was."""
-    from lmrec.models._textvec import item_vectors_for
+    from lmrec.models.textvec import item_vectors_for
 
     cfg = model.config
     vecs, _, _ = item_vectors_for(ds.items, ds.n_items, cfg.replace(vector_field=None))

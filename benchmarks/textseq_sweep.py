@@ -128,7 +128,7 @@ def save_vectors(datasets: list[str], out: Path) -> None:
     """Encode each dataset's catalog with the default encoder and write ``out/<dataset>.npy``."""
     import numpy as np
 
-    from lmrec.models._textvec import TextVectorConfig, item_vectors_for
+    from lmrec.models.textvec import TextVectorConfig, item_vectors_for
 
     out.mkdir(parents=True, exist_ok=True)
     for name in datasets:

@@ -56,8 +56,7 @@ def short_mdsd():
 @pytest.fixture(scope="session")
 def ml100k_small():
     """ML-100K restricted to its first 400 movies (ids 1-400): (dataset, content model fitted on it)."""
-    from lmrec.data import Dataset, Interactions, ItemTable
-    from lmrec.data.catalog import load_dataset
+    from lmrec.data import Dataset, Interactions, ItemTable, load_dataset
     from lmrec.models.content import ContentRecommender
 
     full = load_dataset("ml-100k")
@@ -87,8 +86,7 @@ def ml100k_vec_small():
     textseq tests can train through ``vector_field="vec"`` without running a language model."""
     import zlib
 
-    from lmrec.data import Dataset, Interactions, ItemTable
-    from lmrec.data.catalog import load_dataset
+    from lmrec.data import Dataset, Interactions, ItemTable, load_dataset
     from lmrec.data.split import leave_one_out_split
 
     full = load_dataset("ml-100k")

@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it; imported on first use so `import lmrec` stays light (no pandas/torch)
 _LAZY: dict[str, str] = {
-    "load_dataset": "lmrec.data.catalog",
+    "load_dataset": "lmrec.data.load",
 }
 
 __all__ = ["__version__", "load_dataset"]

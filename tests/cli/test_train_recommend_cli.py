@@ -57,7 +57,9 @@ def test_train_textseq_then_recommend(small_scientific, tmp_path, capsys):
         assert (out / name).is_file(), name
     meta = json.loads((out / "config.json").read_text())
     assert (
-        meta["config"]["id_fusion"] is True and meta["config"]["epochs"] == 2 and meta["config"]["dim"] == 16
+        meta["config"]["id_fusion"] is True
+        and meta["config"]["train"]["epochs"] == 2
+        and meta["config"]["dim"] == 16
     )
     assert "test ndcg@10" in meta["fit_info"]["metrics"]
     assert meta["fit_info"]["split"]["split_hash"] in (out / "README.md").read_text()

@@ -8,13 +8,21 @@ import json
 import numpy as np
 import pytest
 
-from lmrec.compress import CompressConfig, VectorCodec, compress_directory, compress_model, topk_recall
+from lmrec.compress import (
+    CompressConfig,
+    CompressedTextSeq,
+    VectorCodec,
+    compress_directory,
+    compress_model,
+    topk_recall,
+)
 from lmrec.compress._prune import prune_masks, transformer_weights
 from lmrec.data.split import leave_one_out_split
 from lmrec.errors import ConfigError, LmrecError
 from lmrec.models import load_model
 from lmrec.models.base import FitOptions
 from lmrec.models.textseq import TextSeq
+from lmrec.testing import RecommenderContract
 from tests.models._topics import NEW_SPACE, topic_dataset
 
 SMALL = dict(dim=32, n_layers=2, n_heads=2, n_experts=2, max_len=8, epochs=5, batch_size=32, lr=3e-3)
@@ -38,6 +46,22 @@ def _fitted(topics, cache, **kw):
     # with like
     model = TextSeq(cache_dir=cache, **{**SMALL, "text_prior": False, **kw})
     return model.fit(split.train, split.valid, items=data.items, options=FitOptions(seed=0))
+
+
+class TestCompressedTextSeqContract(RecommenderContract):
+    """The compressed textseq is a registered model too: it passes the contract as made by compression
+    (fit a textseq, then :func:`compress_model` with the defaults: int8 encoder, fp16 item vectors)."""
+
+    @pytest.fixture(autouse=True)
+    def _cache(self, cache):
+        self.cache = cache
+
+    def make_model(self):
+        return CompressedTextSeq(cache_dir=self.cache, **{**SMALL, "epochs": 3})
+
+    def fit_model(self, model, train, valid, items):
+        textseq = TextSeq(model.config).fit(train, valid, items=items, options=FitOptions(seed=0))
+        return compress_model(textseq, CompressConfig(), valid=valid)
 
 
 def _clustered(n, dim, rng):

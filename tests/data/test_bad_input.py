@@ -325,7 +325,7 @@ def test_bad_input_is_one_line_naming_file_and_field(case, tmp_path, capsys):
 
 def ml100k_copy(root: Path) -> Path:
     """A copy of ML-100K under ``root/ml-100k`` (the layout $LMREC_DATA expects)."""
-    from lmrec.data.catalog import locate
+    from lmrec.data.registry import locate
 
     found = locate("ml-100k")
     if found is None or found[1].format != "movielens-100k":

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import lmrec.data.loaders.recbole as recbole_loader
+from lmrec.data import load_dataset
 from lmrec.data.cache import cache_key, cached_load, read_dataset, write_dataset
-from lmrec.data.catalog import load_dataset
 from lmrec.data.loaders import load_format
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "formats"

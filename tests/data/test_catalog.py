@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import lmrec.data.catalog as catalog
-from lmrec.data.catalog import CATALOG, guess_format, load_dataset, locate
+import lmrec.data.registry as catalog
+from lmrec.data import load_dataset
+from lmrec.data.registry import CATALOG, guess_format, locate
 from lmrec.errors import LmrecError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "formats"

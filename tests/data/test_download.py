@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import urllib.error
 import zipfile
@@ -10,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import lmrec.data.catalog as catalog
+import lmrec.data.registry as catalog
+from lmrec.data import CATALOG, load_dataset
 from lmrec.data import download as dl
-from lmrec.data.catalog import CATALOG, load_dataset
 from lmrec.data.loaders import load_format
 from lmrec.errors import DataError, LmrecError
 
@@ -95,7 +96,7 @@ def test_grouplens_zip_is_extracted_when_checksum_matches(tmp_path, monkeypatch)
             z.writestr(f"ml-100k/{member}", b"x")
     archive = buf.getvalue()
     monkeypatch.setitem(
-        CATALOG, "ml-100k", catalog.dataclasses.replace(CATALOG["ml-100k"], sha256=dl.sha256_bytes(archive))
+        CATALOG, "ml-100k", dataclasses.replace(CATALOG["ml-100k"], sha256=dl.sha256_bytes(archive))
     )
     folder = dl.download("ml-100k", root=tmp_path, fetch=lambda url, timeout: archive)
     assert sorted(p.name for p in folder.iterdir()) == sorted(dl.ML100K_MEMBERS)

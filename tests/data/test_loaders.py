@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmrec.data.catalog import load_dataset
+from lmrec.data import load_dataset
 from lmrec.data.loaders import load_format
 from lmrec.data.split import TEST, TRAIN, VALID, leave_one_out_split
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmrec.evaluate import metrics as M
+import lmrec.metrics as M
 
 # one user, list of 5, relevant items at positions 0 and 2 (1-based ranks 1 and 3), 3 relevant items in total
 REL = np.array([[1, 0, 1, 0, 0]])
@@ -202,3 +202,28 @@ def test_diversity_in_range(seed):
     top = np.stack([rng.permutation(12)[:5] for _ in range(4)])
     d = M.intra_list_diversity(top, vecs, 5)
     assert np.all(d >= -1e-12) and np.all(d <= 2 + 1e-12)
+
+
+def test_target_metrics_by_hand():
+    scores = np.array([[0.9, 0.5, 0.1, 0.7], [0.2, 0.2, 0.2, 0.2]])
+    m = M.target_metrics(scores, np.array([3, 0]), ks=(1, 2))
+    # row 0: target ranked 2nd; row 1: all tied -> midpoint rank 2.5
+    assert m["recall@1"].tolist() == [0.0, 0.0] and m["recall@2"].tolist() == [1.0, 0.0]
+    np.testing.assert_allclose(m["ndcg@2"], [1 / np.log2(3), 0.0])
+    np.testing.assert_allclose(M.midpoint_ranks(scores, np.array([3, 0])), [1.0, 1.5])
+
+
+def test_target_metrics_without_ties_equal_the_protocols_single_target_metrics():
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(50, 30))
+    targets = rng.integers(0, 30, 50)
+    got = M.target_metrics(scores, targets, ks=(5, 10))
+    want = M.single_target_metrics(M.midpoint_ranks(scores, targets), [5, 10])
+    for key in ("ndcg@5", "recall@5", "ndcg@10", "recall@10"):
+        np.testing.assert_allclose(got[key], want[key])
+
+
+def test_old_module_name_is_the_same_home():
+    from lmrec.evaluate import metrics as old
+
+    assert old.ndcg_at_k is M.ndcg_at_k and set(old.__all__) == set(M.__all__)

@@ -15,7 +15,7 @@ import pytest
 from lmrec.data.split import leave_one_out_split
 from lmrec.errors import LmrecError
 from lmrec.evaluate import evaluate_model, evaluate_scores
-from lmrec.evaluate.protocol import _order_codes, _top_from_codes, _top_of_floats
+from lmrec.evaluate._ranking import _order_codes, _top_from_codes, _top_of_floats
 from lmrec.testing.contract import tiny_dataset
 
 

@@ -18,7 +18,7 @@ from lmrec.explain import (
     shared_terms,
     short_title,
 )
-from lmrec.feedback._terms import terms_of
+from lmrec.feedback.terms import terms_of
 
 
 @pytest.fixture()

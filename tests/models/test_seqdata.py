@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from lmrec.models._seqdata import (
+from lmrec.models.seqdata import (
     PAD,
     NextItemLossConfig,
     future_loss,
     mask_seen_logits,
     next_item_loss,
     pad_histories,
-    ranking_metrics,
     training_windows,
 )
 
@@ -39,14 +38,6 @@ def test_masked_inputs_keep_clean_targets():
 def test_pad_histories_keeps_the_newest():
     padded, lengths = pad_histories([np.arange(5), np.array([], dtype=np.int64)], max_len=3)
     assert padded.tolist() == [[2, 3, 4], [-1, -1, -1]] and lengths.tolist() == [3, 0]
-
-
-def test_ranking_metrics_by_hand():
-    scores = np.array([[0.9, 0.5, 0.1, 0.7], [0.2, 0.2, 0.2, 0.2]])
-    m = ranking_metrics(scores, np.array([3, 0]), ks=(1, 2))
-    # row 0: target ranked 2nd; row 1: all tied -> expected rank 2.5
-    assert m["recall@1"].tolist() == [0.0, 0.0] and m["recall@2"].tolist() == [1.0, 0.0]
-    np.testing.assert_allclose(m["ndcg@2"], [1 / np.log2(3), 0.0])
 
 
 def test_mask_seen_logits_hides_each_positions_earlier_items_but_not_its_target() -> None:

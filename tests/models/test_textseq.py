@@ -177,7 +177,7 @@ def test_finetuned_encoder_is_saved_and_used_after_load(topics, text_cache, tmp_
     new_texts = [NEW_SPACE, NEW_COOKING]
     fresh = model.encode_texts(new_texts)
     np.testing.assert_allclose(loaded.encode_texts(new_texts), fresh, rtol=1e-5, atol=1e-6)
-    from lmrec.models._textvec import encode_query_texts
+    from lmrec.models.textvec import encode_query_texts
     from lmrec.text import item_texts
 
     frozen = encode_query_texts(new_texts, "minilm", text_cache)
@@ -236,7 +236,7 @@ def test_internal_validation_matches_evaluate_model(topics, text_cache):
     data, split = topics
     model = _fit(split, data, text_cache, epochs=1)
     users, targets = last_event_per_user(split.valid)
-    mine = model._validate(users, targets)
+    mine = model.validation_metrics(users, targets)
     theirs = evaluate_model(model, split, ks=(10, 20), stage="valid", checks=False)
     assert mine["ndcg@10"] == pytest.approx(theirs["ndcg@10"], abs=1e-6)
     assert mine["recall@20"] == pytest.approx(theirs["recall@20"], abs=1e-6)

@@ -24,7 +24,7 @@ def titles(root: Path, n: int) -> list[str]:
 
 
 def main(root: Path, out: Path, n: int) -> None:
-    from lmrec._distributed import env_world, shutdown
+    from lmrec.process_group import env_world, shutdown
     from lmrec.text import encode_texts, get_encoder
 
     rank = env_world()[0]

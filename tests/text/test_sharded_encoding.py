@@ -27,7 +27,9 @@ def test_two_processes_share_the_catalog_encoding(shared_data, tmp_path):
     # a single process ignores shard=True (no process group to join)
     assert np.array_equal(encode_texts(texts, encoder="minilm", use_cache=False, shard=True), one)
 
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    # the checkout's own lmrec (src/) first, then the repository root (for the tests package)
+    path = os.pathsep.join([str(REPO / "src"), str(REPO)])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     cmd += [str(REPO / "tests/text/_shard_job.py"), str(shared_data), str(tmp_path), str(N)]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)

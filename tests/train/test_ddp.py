@@ -44,7 +44,9 @@ def test_two_gloo_processes_match_one_process(shared_data, tmp_path):
     from tests.train._ddp_job import run
 
     one = run(shared_data, tmp_path / "one")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    # the checkout's own lmrec (src/) first, then the repository root (for the tests package)
+    path = os.pathsep.join([str(REPO / "src"), str(REPO)])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     cmd += [str(REPO / "tests/train/_ddp_job.py"), str(shared_data), str(tmp_path / "two")]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)

@@ -12,7 +12,7 @@ from lmrec.data.split import leave_one_out_split
 from lmrec.models.base import FitOptions
 from lmrec.testing import tiny_dataset
 from lmrec.train.loop import LoopConfig, train_loop
-from lmrec.train.tune import tune_model
+from lmrec.tune import tune_model
 
 
 class FakeDisplay:

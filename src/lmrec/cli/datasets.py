@@ -32,8 +32,8 @@ def list_datasets() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from lmrec.data.catalog import CATALOG, locate
     from lmrec.data.download import DOWNLOADERS
+    from lmrec.data.registry import CATALOG, locate
     from lmrec.errors import DataError
 
     table = Table(title="lmrec datasets")
@@ -65,7 +65,7 @@ def stats(
     no_cache: bool = typer.Option(False, "--no-cache", help="parse the files even when a cached copy exists"),
 ) -> None:
     """Users, items, interactions, density, sequence lengths, text coverage and ratings of a dataset."""
-    from lmrec.data.catalog import load_dataset
+    from lmrec.data.load import load_dataset
     from lmrec.data.stats import dataset_stats
 
     data = load_dataset(name_or_path, format, cache=not no_cache, **parse_options(option))

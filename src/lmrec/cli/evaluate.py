@@ -4,7 +4,7 @@
 
 ``--models`` takes registered names (fitted on the training part here) and saved model folders (evaluated as
 they are). With ``--tune`` each named model is grid-searched on the validation part first
-(:mod:`lmrec.train.tune`). ``--compare-to NAME`` adds each other model's NDCG@10 ratio to that one, user by
+(:mod:`lmrec.tune`). ``--compare-to NAME`` adds each other model's NDCG@10 ratio to that one, user by
 user, with a bootstrap interval and a p-value (:func:`lmrec.evaluate.paired_comparison`; in the JSON under
 ``paired``); without it the reference is the strongest baseline (:func:`lmrec.evaluate.add_paired`).
 ``--json`` writes ``{protocol, split_hash, dataset, results: {model: {metric: value, ...,
@@ -158,7 +158,7 @@ def run_evaluation(
             cls = model_class(spec)  # one-line error for unknown names
             name = _unique(spec, results)
             if tune:
-                from lmrec.train.tune import tune_model
+                from lmrec.tune import tune_model
 
                 grid = (grids or {}).get(spec)
                 res = tune_model(

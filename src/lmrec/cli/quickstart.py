@@ -17,7 +17,7 @@ from typing import Any
 import typer
 
 BASELINES = "pop,itemknn,ease,als,bpr"
-# Smaller grids than `lmrec evaluate --tune` (lmrec.train.tune.DEFAULT_GRIDS) so the whole job stays within
+# Smaller grids than `lmrec evaluate --tune` (lmrec.tune.DEFAULT_GRIDS) so the whole job stays within
 # minutes on 2 cores; BPR keeps the setting that the full grid chose on ML-100K validation.
 QUICK_GRIDS: dict[str, dict[str, list[Any]]] = {
     "itemknn": {"k": [50, 200], "shrink": [0.0, 50.0]},

@@ -16,10 +16,12 @@ from lmrec.compress._convert import (
     compress_model,
     directory_bytes,
 )
+from lmrec.compress._model import CompressedTextSeq
 from lmrec.compress._vectors import VECTOR_METHODS, VectorCodec, topk_recall
 
 __all__ = [
     "CompressConfig",
+    "CompressedTextSeq",
     "VECTOR_METHODS",
     "VectorCodec",
     "agreement",

@@ -44,7 +44,7 @@ def compression_section(info: dict[str, Any]) -> str:
 
 
 def write_compressed_card(model: Any, out: Path) -> Path:
-    from lmrec.models._card import model_card
+    from lmrec.models.card import model_card
 
     text = model_card(model).replace("# lmrec model:", "# lmrec model (compressed):", 1)
     marker = "## Config"

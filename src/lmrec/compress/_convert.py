@@ -71,7 +71,7 @@ def compress_model(
     model.to("cpu")  # compression (pruning masks, int8 layers, vector codecs) works on the CPU copy
     t0 = time.perf_counter()
     if check_users is None:
-        has = np.flatnonzero([len(h) > 0 for h in model._histories])
+        has = np.flatnonzero([len(h) > 0 for h in model.histories])
         check_users = np.random.default_rng(config.seed).permutation(has)[:500]
     check_users = np.asarray(check_users, dtype=np.int64)
     ref_scores = model.score(check_users) if len(check_users) else None
@@ -89,7 +89,8 @@ def compress_model(
             seed=config.seed,
             threads=threads,
         )
-    exact = model.learned_item_vectors() if not model.config.normalize else model._item_reps().numpy()
+    normalize = model.config.normalize
+    exact = model.item_representations().numpy() if normalize else model.learned_item_vectors()
     codec = VectorCodec.train(
         exact, config.vectors, pq_m=config.pq_m, pq_bits=config.pq_bits, seed=config.seed
     )
@@ -106,7 +107,7 @@ def compress_model(
     )
     if ref_scores is not None:
         checks.update(
-            agreement(ref_scores, out.score(check_users), [model._histories[u] for u in check_users])
+            agreement(ref_scores, out.score(check_users), [model.histories[u] for u in check_users])
         )
         del ref_states
     checks["check users"] = len(check_users)

@@ -63,7 +63,7 @@ class CompressedTextSeq(TextSeq):
         cfg = model.config if encoder is None else model.config.replace(encoder=encoder)
         out = cls(cfg)
         out.n_users, out.n_items = model.n_users, model.n_items
-        out._histories = model._histories
+        out._histories = model.histories
         out.fit_info = json.loads(json.dumps(model.fit_info, default=str))
         out.fit_info["compression"] = {**(info or {}), "dynamic_int8": bool(dynamic_int8)}
         out.fit_info["compression"]["vectors"] = codec.describe(model.n_items)
@@ -87,7 +87,7 @@ class CompressedTextSeq(TextSeq):
         out.dynamic_int8 = bool(dynamic_int8)
         if dynamic_int8:
             out._fp32_linear = _quantize_encoder(out.module)
-        out._item_cache = None
+        out.clear_item_cache()
         return out
 
     def _strip_per_item(self) -> None:
@@ -104,7 +104,7 @@ class CompressedTextSeq(TextSeq):
                 name = "feat_numeric" if key == "numeric" else "feat_" + key.replace(".", "_")
                 old = getattr(mod, name)
                 setattr(mod, name, torch.zeros((0, *old.shape[1:]), dtype=old.dtype))
-        mod._white = None
+        mod.forget_whitened()
         mod.eval()
 
     # -- scoring -----------------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ class CompressedTextSeq(TextSeq):
 
 def _raw_reps(model: TextSeq) -> np.ndarray:
     """Unnormalised item representations (``normalize`` models normalise at scoring time)."""
-    return model._item_reps().detach().numpy().astype(np.float32)
+    return model.item_representations().detach().numpy().astype(np.float32)
 
 
 def _float_state(module: Any, fp32_linear: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -154,22 +154,22 @@ def prune_and_finetune(
     import numpy as np
     import torch
 
-    from lmrec.models._seqdata import training_windows
     from lmrec.models.base import FitOptions
+    from lmrec.models.seqdata import training_windows
     from lmrec.models.textseq import last_event_per_user
-    from lmrec.train.loop import LoopConfig, train_loop
+    from lmrec.train.loop import train_loop
 
     module = model.module
     masks = prune_masks(module, amount, kind)
     masks.apply(module)
-    model._item_cache = None
+    model.clear_item_cache()
     info: dict[str, Any] = {"kind": kind, "amount": amount, "finetune_epochs": epochs}
     if epochs > 0:
         cfg = model.config
-        inputs, targets = training_windows(model._histories, cfg.max_len)
+        inputs, targets = training_windows(model.histories, cfg.max_len)
 
         def batches(epoch: int, rng: np.random.Generator) -> Any:
-            model._item_cache = None
+            model.clear_item_cache()
             order = rng.permutation(len(inputs))
             for s in range(0, len(order), cfg.batch_size):
                 rows = order[s : s + cfg.batch_size]
@@ -181,12 +181,12 @@ def prune_and_finetune(
         validate = None
         if valid is not None and len(valid):
             users, items = last_event_per_user(valid)
-            keep = np.array([len(model._histories[u]) > 0 for u in users], dtype=bool)
+            keep = np.array([len(model.histories[u]) > 0 for u in users], dtype=bool)
             users, items = users[keep], items[keep]
 
             def validate() -> dict[str, float]:
-                model._item_cache = None
-                return model._validate(users, items)
+                model.clear_item_cache()
+                return model.validation_metrics(users, items)
 
         masks.hold(module)
         try:
@@ -195,8 +195,9 @@ def prune_and_finetune(
                 batches=batches,
                 step=step,
                 validate=validate,
-                config=LoopConfig(
-                    epochs=epochs, lr=lr or cfg.lr / 3, patience=0, weight_decay=cfg.weight_decay
+                # the model's own loop options, shortened: no early stop, no moving average
+                config=cfg.train.replace(
+                    epochs=epochs, lr=lr or cfg.train.lr / 3, patience=0, validate_every=1, ema=0.0
                 ),
                 options=FitOptions(seed=seed, threads=threads, device="cpu"),  # masks and int8 are CPU
             )
@@ -208,6 +209,6 @@ def prune_and_finetune(
             "best_metric": None if np.isnan(result.best_metric) else round(result.best_metric, 4),
             "seconds": round(result.seconds, 2),
         }
-    model._item_cache = None
+    model.clear_item_cache()
     info.update(masks.sparsity(module))
     return info

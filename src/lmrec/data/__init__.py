@@ -1,8 +1,9 @@
 """Data: datasets, loaders, filtering and splits. Imports nothing else of lmrec but errors."""
 
 from lmrec.data._dataset import Dataset, Interactions, ItemTable, UserTable
-from lmrec.data.catalog import CATALOG, load_dataset
 from lmrec.data.filter import dedup, k_core, select_interactions
+from lmrec.data.load import load_dataset
+from lmrec.data.registry import CATALOG
 from lmrec.data.stats import dataset_stats
 
 __all__ = [

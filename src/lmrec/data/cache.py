@@ -4,7 +4,8 @@ The key is a sha256 over the loader's format and options, the lmrec version, the
 module, and the bytes of every source file, so any change to the data or to the parser gives a new entry.
 A cache entry that cannot be read (truncated, edited, from another version) is discarded and the files are
 parsed again. Entries are written to a temporary folder and renamed into place, so concurrent loads never see
-half an entry. Location: ``$LMREC_CACHE/parsed``, default ``~/.cache/lmrec/parsed``.
+half an entry. Location: ``parsed/`` in :func:`lmrec.paths.cache_root` (default ``~/.cache/lmrec/parsed``);
+downloaded datasets live in the cache root itself.
 """
 
 from __future__ import annotations
@@ -23,17 +24,12 @@ import numpy as np
 import pandas as pd
 
 from lmrec.data._dataset import Dataset, Interactions, ItemTable, UserTable
+from lmrec.paths import cache_root
 
 CACHE_VERSION = 1
 _META_FILE = "dataset.json"
 # option names whose values are file names next to the data (their bytes are part of the key)
 _FILE_OPTIONS = ("items_path", "items", "reviews", "meta", "news", "behaviors")
-
-
-def cache_root() -> Path:
-    """``$LMREC_CACHE`` or ``~/.cache/lmrec``: downloaded datasets live in it, parsed ones in ``parsed/``."""
-    env = os.environ.get("LMREC_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "lmrec"
 
 
 def parsed_dir() -> Path:

@@ -29,7 +29,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from lmrec.data.catalog import CATALOG, get_entry
+from lmrec.data.registry import CATALOG, get_entry
 from lmrec.errors import DataError, LmrecError
 
 RECBOLE_WHEEL = "recbole==1.2.1"
@@ -76,7 +76,7 @@ def download(
             f"and put it in a folder named {entry.folder}"
         )
     if root is None:
-        from lmrec.data.cache import cache_root
+        from lmrec.paths import cache_root
 
         root = cache_root()
     return downloader(Path(root), fetch=fetch, fallback=fallback, force=force, timeout=timeout, log=log)

@@ -1,4 +1,5 @@
-"""Evaluation: ranking metrics, the full-ranking protocol, integrity checks, paired comparisons and reports.
+"""Evaluation: the full-ranking protocol, integrity checks, paired comparisons and reports (the metric
+functions live in :mod:`lmrec.metrics`).
 
 Imports are lazy so that ``import lmrec.evaluate`` stays light (matplotlib only loads for reports).
 """
@@ -9,27 +10,24 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from lmrec.evaluate._core import EvalResult  # noqa: F401
     from lmrec.evaluate.compare import add_paired, strongest_baseline, verdict  # noqa: F401
     from lmrec.evaluate.integrity import check_split, integrity_report  # noqa: F401
-    from lmrec.evaluate.protocol import (  # noqa: F401
-        EvalResult,
-        evaluate_model,
-        evaluate_scores,
-        krichene_rendle_correction,  # noqa: F401
-    )
+    from lmrec.evaluate.protocol import evaluate_model, evaluate_scores  # noqa: F401
     from lmrec.evaluate.report import collect_results, load_results, write_report  # noqa: F401
+    from lmrec.evaluate.sampled import krichene_rendle_correction  # noqa: F401
     from lmrec.evaluate.samples import sample_recommendations  # noqa: F401
     from lmrec.evaluate.significance import PairedComparison, paired_comparison  # noqa: F401
 
 _EXPORTS = {
-    "EvalResult": "lmrec.evaluate.protocol",
+    "EvalResult": "lmrec.evaluate._core",
     "add_paired": "lmrec.evaluate.compare",
     "check_split": "lmrec.evaluate.integrity",
     "collect_results": "lmrec.evaluate.report",
     "evaluate_model": "lmrec.evaluate.protocol",
     "evaluate_scores": "lmrec.evaluate.protocol",
     "integrity_report": "lmrec.evaluate.integrity",
-    "krichene_rendle_correction": "lmrec.evaluate.protocol",
+    "krichene_rendle_correction": "lmrec.evaluate.sampled",
     "load_results": "lmrec.evaluate.report",
     "PairedComparison": "lmrec.evaluate.significance",
     "paired_comparison": "lmrec.evaluate.significance",

@@ -27,7 +27,7 @@ import numpy as np
 
 from lmrec.errors import DataError
 from lmrec.explain._wording import sentence, variant_for
-from lmrec.feedback._terms import drop_contained, is_cjk_text, terms_of
+from lmrec.feedback.terms import drop_contained, is_cjk_text, terms_of
 
 
 @dataclass(frozen=True)

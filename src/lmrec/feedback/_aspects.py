@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lmrec.feedback._terms import drop_contained, is_cjk_text, terms_of
+from lmrec.feedback.terms import drop_contained, is_cjk_text, terms_of
 
 
 def aspect_keywords(

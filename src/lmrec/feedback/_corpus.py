@@ -62,7 +62,8 @@ def review_corpus(
     ``rating`` columns; ``format`` where the path does not tell; see :mod:`lmrec.feedback._files`)."""
     from pathlib import Path
 
-    from lmrec.data.catalog import get_entry, locate, missing_message
+    from lmrec.data.load import missing_message
+    from lmrec.data.registry import get_entry, locate
 
     if name not in CORPORA:
         if Path(name).expanduser().exists() or format is not None or "/" in name or "." in name:
@@ -92,7 +93,7 @@ def review_corpus(
         frame = frame[frame["rating"].notna() & (frame["text"].str.len() > 0)]
         rating = frame["rating"].to_numpy(np.float32)
         return ReviewCorpus(name, frame["text"].tolist(), rating, stars_to_label(rating), language="zh")
-    from lmrec.data.catalog import load_dataset
+    from lmrec.data.load import load_dataset
 
     inter = load_dataset(name).interactions
     if inter.text is None or inter.rating is None:

@@ -39,7 +39,7 @@ def finetune_encoder(
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from lmrec.text.encoders._resolve import minilm_folder
+    from lmrec.text.encoders import minilm_folder
 
     y = np.asarray(labels)
     keep = y >= 0

@@ -15,7 +15,6 @@ Saved as a directory: ``config.json`` (options + training summary) and ``head.sa
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -239,35 +238,29 @@ class ReviewModel:
     # -- persistence -------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write ``config.json`` and ``head.safetensors`` into the directory ``path``."""
-        from safetensors.numpy import save_file
+        from lmrec.saved import write_saved
 
         if not self.params:
             raise LmrecError("review model: nothing to save, call fit() first")
-        out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
-        save_file({k: np.ascontiguousarray(v) for k, v in self.params.items()}, str(out / "head.safetensors"))
         meta = {"model": "review-head", "config": self.config.to_dict(), "info": self.info}
-        (out / "config.json").write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
-        return out
+        return write_saved(path, meta_file="config.json", meta=meta, arrays={"head.safetensors": self.params})
 
     @classmethod
     def load(cls, path: str | Path) -> ReviewModel:
         """Load a model written by :meth:`save`."""
-        from safetensors.numpy import load_file
+        from lmrec.saved import read_arrays, read_meta
 
         p = Path(path)
         cfg_file = p / "config.json"
         if not cfg_file.is_file() or not (p / "head.safetensors").is_file():
             raise LmrecError(f"{p}: not a saved review model (needs config.json and head.safetensors)")
-        try:
-            meta = json.loads(cfg_file.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise LmrecError(f"{cfg_file}: invalid JSON: {exc}") from None
-        if not isinstance(meta, dict) or meta.get("model") != "review-head":
+        meta = read_meta(p, "config.json", what="a saved review model")
+        if meta.get("model") != "review-head":
             raise LmrecError(f"{cfg_file}: not a review model (expected \"model\": \"review-head\")")
         model = cls(ReviewModelConfig.from_dict(meta.get("config", {}), source=str(cfg_file)))
         model.info = dict(meta.get("info", {}))
-        model.params = {k: np.asarray(v) for k, v in load_file(str(p / "head.safetensors")).items()}
+        params = read_arrays(p / "head.safetensors", noun="the review head's weights")
+        model.params = {k: np.asarray(v) for k, v in params.items()}
         return model
 
 

@@ -11,7 +11,6 @@ products whatever the index type; only *which* items are found is approximate.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -54,7 +53,7 @@ class IndexConfig(BaseConfig):
         return "exact" if n_items <= self.exact_max_items else self.ann
 
 
-class _RWLock:
+class RWLock:
     """Many concurrent readers or one writer: searches run in parallel, add/remove wait for them."""
 
     def __init__(self) -> None:
@@ -90,6 +89,10 @@ class _RWLock:
                 self._cond.notify_all()
 
 
+# the old name, still imported by lmrec.serve._service (switch it to lmrec.index.RWLock)
+_RWLock = RWLock
+
+
 class ItemIndex:
     """A mutable inner-product index over item vectors keyed by item index.
 
@@ -110,7 +113,7 @@ class ItemIndex:
         self._version = np.zeros(0, dtype=np.int64)  # 0 = absent; >0 = live with that version
         self._last_version = np.zeros(0, dtype=np.int64)  # removed ids remember theirs, so keys never repeat
         self._dead = 0  # tombstoned entries still inside the faiss structure
-        self._lock = _RWLock()
+        self._lock = RWLock()
 
     # -- construction ----------------------------------------------------------------------------------
     @classmethod
@@ -331,39 +334,31 @@ class ItemIndex:
     def save(self, path: str | Path) -> Path:
         """Write ``index.json``, ``index.faiss`` and ``vectors.safetensors`` into the directory ``path``."""
         import faiss
-        from safetensors.numpy import save_file
+
+        from lmrec.saved import write_saved
 
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
         with self._lock.read():
             faiss.write_index(self._faiss, str(out / "index.faiss"))
-            save_file(
-                {
-                    "vectors": np.ascontiguousarray(self._vectors),
-                    "version": self._version,
-                    "last_version": self._last_version,
-                },
-                str(out / "vectors.safetensors"),
-            )
+            arrays = {"vectors": self._vectors, "version": self._version, "last_version": self._last_version}
             meta = {"kind": self.kind, "dim": self.dim, "dead": self._dead, "config": self.config.to_dict()}
-        (out / "index.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        return out
+            return write_saved(out, meta_file="index.json", meta=meta, arrays={"vectors.safetensors": arrays})
 
     @classmethod
     def load(cls, path: str | Path) -> ItemIndex:
         """Load an index saved by :meth:`save`."""
         import faiss
-        from safetensors.numpy import load_file
+
+        from lmrec.saved import read_arrays, read_meta
 
         p = Path(path)
         meta_file = p / "index.json"
-        if not meta_file.is_file():
-            raise LmrecError(f"{p}: not a saved item index (no index.json)")
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        meta = read_meta(p, "index.json", what="a saved item index")
         config = IndexConfig.from_dict(meta["config"], source=str(meta_file))
         index = cls(int(meta["dim"]), str(meta["kind"]), config)
         index._faiss = faiss.read_index(str(p / "index.faiss"))
-        state = load_file(str(p / "vectors.safetensors"))
+        state = read_arrays(p / "vectors.safetensors", noun="the index vectors")
         index._vectors = state["vectors"].astype(np.float32, copy=True)
         index._version = state["version"].astype(np.int64, copy=True)
         index._last_version = state["last_version"].astype(np.int64, copy=True)

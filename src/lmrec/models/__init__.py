@@ -25,7 +25,7 @@ MODELS: dict[str, str] = {
     "lightgcn": "lmrec.models.lightgcn:LightGCN",
     "bandit": "lmrec.models.bandit:LinearBandit",
     # a textseq after `lmrec compress` (a conversion of a trained model; lives with the compression code)
-    "textseq-compressed": "lmrec.compress._model:CompressedTextSeq",
+    "textseq-compressed": "lmrec.compress:CompressedTextSeq",
 }
 
 

@@ -1,7 +1,8 @@
-"""Validation NDCG@k used for early stopping inside ``fit`` (models must not import lmrec.evaluate).
+"""Validation NDCG@k used for early stopping inside ``fit``.
 
 Same protocol as lmrec's evaluation: full ranking over the catalog, the user's training items masked,
-one held-out validation item per user, rank of the target counting ties at their expected position.
+one held-out validation item per user, rank of the target counting ties at their midpoint
+(:func:`lmrec.metrics.target_metrics`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+
+from lmrec.metrics import target_metrics
 
 
 def validation_ndcg(
@@ -31,7 +34,5 @@ def validation_ndcg(
         for r, h in enumerate(hists):
             if len(h):
                 scores[r, h] = -np.inf
-        t = scores[np.arange(len(users)), targets][:, None]
-        rank = (scores > t).sum(axis=1) + ((scores == t).sum(axis=1) - 1) / 2.0
-        gains.append(np.where(rank < k, 1.0 / np.log2(rank + 2.0), 0.0))
+        gains.append(target_metrics(scores, targets, ks=(k,))[f"ndcg@{k}"])
     return float(np.concatenate(gains).mean())

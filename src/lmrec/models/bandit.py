@@ -52,8 +52,8 @@ from pydantic import Field
 from lmrec.config import BaseConfig
 from lmrec.data import Interactions, ItemTable
 from lmrec.errors import DataError, LmrecError
-from lmrec.models._textvec import ItemVectorRef, ItemVectorRefHooks, TextVectorConfig, item_vectors_for
 from lmrec.models.base import BaseRecommender, FitOptions, Query, UserBatch, top_k
+from lmrec.models.textvec import ItemVectorRef, ItemVectorRefHooks, TextVectorConfig, item_vectors_for
 
 __all__ = ["BanditConfig", "LinearBandit", "UserState"]
 

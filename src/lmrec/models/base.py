@@ -24,6 +24,12 @@ import numpy as np
 from lmrec.config import BaseConfig
 from lmrec.data import Dataset, Interactions, ItemTable
 from lmrec.errors import DataError, LmrecError
+from lmrec.models.checks import WEIGHTS_FILE
+from lmrec.saved import read_meta, write_saved
+from lmrec.train.config import TrainableConfig
+
+# the saved-folder format of a model (:mod:`lmrec.saved`): this JSON file next to ``WEIGHTS_FILE``
+CONFIG_FILE = "config.json"
 
 
 @dataclass(frozen=True)
@@ -120,7 +126,7 @@ class BaseRecommender:
         items: ItemTable | None = None,
         options: FitOptions | None = None,
     ) -> Self:
-        from lmrec.models._textvec import choose_encoder
+        from lmrec.models.textvec import choose_encoder
 
         options = options or FitOptions()
         # text models: an encoder of "auto" follows the catalog's language (as `lmrec encode` does)
@@ -135,16 +141,37 @@ class BaseRecommender:
     ) -> None:
         raise NotImplementedError
 
+    def train_on_loop(self, module: Any, train: Interactions, options: FitOptions, **loop_args: Any) -> Any:
+        """Train the torch ``module`` on the shared loop (:func:`lmrec.train.loop.train_loop`) with this
+        model's loop options (``config.train``, a :class:`~lmrec.train.LoopConfig`) and checkpoints tied to
+        this run (:meth:`_run_fingerprint`); ``loop_args`` are the loop's other arguments (``batches``,
+        ``step``, ``validate``, ``on_epoch_start``, ``param_groups``). Returns its
+        :class:`~lmrec.train.TrainResult`."""
+        from lmrec.train.loop import train_loop
+
+        if not isinstance(self.config, TrainableConfig):
+            raise LmrecError(f"{self.name}: its config has no training loop options ('train')")
+        run = self._run_fingerprint(train)
+        return train_loop(module, config=self.config.train, options=options, fingerprint=run, **loop_args)
+
     def _run_fingerprint(self, train: Interactions) -> str:
         """Identifies a training run for its checkpoints: the config (without the settings a resumed run may
         change: training length, patience, validation interval, cache folder), the data and its shape."""
         import hashlib
 
         cfg = self.config.to_dict()
-        for k in ("epochs", "patience", "validate_every", "eval_every", "cache_dir"):
+        loop = cfg.get("train") if isinstance(cfg.get("train"), dict) else {}
+        for k in ("epochs", "patience", "validate_every", "cache_dir"):
             cfg.pop(k, None)
+            loop.pop(k, None)
         blob = json.dumps(cfg, sort_keys=True) + train.fingerprint() + f"{self.n_users},{self.n_items}"
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def histories(self) -> list[np.ndarray]:
+        """Each user's training history as ``fit`` saw it (item indices, oldest first; one array per user
+        index). Shared, not copied: read it, do not change it."""
+        return self._histories
 
     @property
     def is_fitted(self) -> bool:
@@ -215,24 +242,18 @@ class BaseRecommender:
         """Write ``config.json`` and ``model.safetensors`` into the directory ``path``; with ``dataset`` (the
         one the model was trained on) also its catalog (``catalog/``: external item and user ids, titles,
         texts), which ``lmrec recommend`` and ``lmrec serve`` need to speak in ids rather than indices."""
-        from safetensors.numpy import save_file
-
         if dataset is not None and (dataset.n_items, dataset.n_users) != (self.n_items, self.n_users):
             raise LmrecError(
                 f"save(dataset=): {dataset.name} has {dataset.n_items:,} items and {dataset.n_users:,} "
                 f"users, the model {self.n_items:,} and {self.n_users:,}"
             )
-        out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
-        state = {k: np.ascontiguousarray(v) for k, v in self._state().items()}
-        lengths = np.array([len(h) for h in self._histories], dtype=np.int64)
-        state["_histories.lengths"] = lengths
+        state = dict(self._state())
+        state["_histories.lengths"] = np.array([len(h) for h in self._histories], dtype=np.int64)
         state["_histories.items"] = (
             np.concatenate(self._histories).astype(np.int64)
             if len(self._histories)
             else np.zeros(0, np.int64)
         )
-        save_file(state, str(out / "model.safetensors"))
         meta = {
             "model": self.name,
             "config": self.config.to_dict(),
@@ -240,7 +261,7 @@ class BaseRecommender:
             "n_items": self.n_items,
             "fit_info": self.fit_info,
         }
-        (out / "config.json").write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+        out = write_saved(path, meta_file=CONFIG_FILE, meta=meta, arrays={WEIGHTS_FILE: state})
         self._save_extra(out)
         if dataset is not None:
             from lmrec.models.catalog import write_catalog
@@ -261,10 +282,10 @@ class BaseRecommender:
         meta = read_model_meta(p)
         if meta["model"] != cls.name:
             raise LmrecError(f"{p}: holds a '{meta['model']}' model, not '{cls.name}'")
-        model = cls(cls.Config.from_dict(meta["config"], source=str(p / "config.json")))
+        model = cls(cls.Config.from_dict(meta["config"], source=str(p / CONFIG_FILE)))
         model.n_users, model.n_items = meta["n_users"], meta["n_items"]
         model.fit_info = meta.get("fit_info", {})
-        file = p / checks.WEIGHTS_FILE
+        file = p / WEIGHTS_FILE
         state = checks.read_tensors(file)
         checks.check_finite(state, file)
         if "_histories.lengths" not in state or "_histories.items" not in state:
@@ -296,13 +317,8 @@ class BaseRecommender:
 
 def read_model_meta(path: Path) -> dict[str, Any]:
     """The parsed ``config.json`` of a saved model directory, with one-line errors."""
-    cfg = path / "config.json"
-    if not cfg.is_file():
-        raise LmrecError(f"{path}: not a saved lmrec model (no config.json)")
-    try:
-        meta = json.loads(cfg.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise LmrecError(f"{cfg}: invalid JSON: {exc}") from None
+    meta = read_meta(path, CONFIG_FILE, what="a saved lmrec model")
+    cfg = path / CONFIG_FILE
     if not isinstance(meta, dict) or "model" not in meta or "config" not in meta:
         raise LmrecError(f"{cfg}: missing 'model' or 'config' key")
     if not isinstance(meta["config"], dict):

@@ -16,32 +16,16 @@ from typing import Any
 import numpy as np
 
 from lmrec.errors import LmrecError
+from lmrec.saved import first_line, read_arrays
 
 WEIGHTS_FILE = "model.safetensors"
 
 
-def first_line(exc: BaseException) -> str:
-    """The first non-empty line of an exception's message, with its type when the message is empty."""
-    for line in str(exc).splitlines():
-        if line.strip():
-            text = line.strip()
-            return text if len(text) <= 200 else text[:197] + "..."
-    return type(exc).__name__
-
-
 def read_tensors(file: Path) -> dict[str, np.ndarray]:
     """The tensors of a safetensors file; a missing, truncated or foreign file is a one-line LmrecError."""
-    from safetensors.numpy import load_file
-
-    if not file.is_file():
-        what = "is a folder, not a file" if file.exists() else "is missing"
-        raise LmrecError(f"{file}: {what} (the model's weights; save or copy the model folder again)")
-    try:
-        return load_file(str(file))
-    except Exception as exc:  # safetensors raises its own error types for damaged files
-        raise LmrecError(
-            f"{file}: cannot read the weights ({first_line(exc)}); the file is truncated or not safetensors"
-        ) from None
+    return read_arrays(
+        file, noun="the weights", hint="the model's weights; save or copy the model folder again"
+    )
 
 
 def check_finite(state: dict[str, np.ndarray], file: Path) -> None:

@@ -21,14 +21,14 @@ from pydantic import Field
 from lmrec.config import BaseConfig
 from lmrec.data import Interactions, ItemTable
 from lmrec.errors import LmrecError
-from lmrec.models._textvec import (
+from lmrec.models.base import BaseRecommender, FitOptions, UserBatch, top_k
+from lmrec.models.textvec import (
     ItemVectorRef,
     ItemVectorRefHooks,
     TextVectorConfig,
     encode_query_texts,
     item_vectors_for,
 )
-from lmrec.models.base import BaseRecommender, FitOptions, UserBatch, top_k
 
 
 class ContentConfig(TextVectorConfig):

@@ -43,21 +43,24 @@ from pydantic import Field
 from lmrec.config import BaseConfig
 from lmrec.data import Interactions, ItemTable
 from lmrec.errors import LmrecError
-from lmrec.models._textvec import ItemVectorRef, ItemVectorRefHooks, TextVectorConfig, item_vectors_for
+from lmrec.metrics import target_metrics
 from lmrec.models.base import BaseRecommender, FitOptions, UserBatch
+from lmrec.models.textvec import ItemVectorRef, ItemVectorRefHooks, TextVectorConfig, item_vectors_for
+from lmrec.train.config import LoopConfig, TrainableConfig
 
 __all__ = ["LightGCN", "LightGCNConfig", "normalized_adjacency", "pca_projection"]
 
 
-class LightGCNConfig(TextVectorConfig):
+class LightGCNConfig(TextVectorConfig, TrainableConfig):
     """Options of :class:`LightGCN` (see the module docstring).
 
     ``dim``: embedding width; ``n_layers``: propagation steps L; ``init``: "random" or "text"; ``text_term``:
     add a learned projection of the item text vector to the final item representation; ``loss``: "bpr" or
     "softmax"; ``temperature``: logits are divided by it (softmax only); ``reg``: L2 weight on the batch's
-    layer-0 embeddings; ``encoder``/``template``/``vector_field``/``cache_dir``: where the text vectors come
-    from (only used when ``init="text"`` or ``text_term``); ``refold_history``: see "Users" in the module
-    docstring.
+    layer-0 embeddings; ``train``: the loop options (:class:`~lmrec.train.LoopConfig`; flat names such
+    as ``epochs=5`` are moved there); ``encoder``/``template``/``vector_field``/``cache_dir``: where the
+    text vectors come from (only used when ``init="text"`` or ``text_term``); ``refold_history``: see
+    "Users" in the module docstring.
     """
 
     dim: int = Field(64, ge=2)
@@ -67,11 +70,8 @@ class LightGCNConfig(TextVectorConfig):
     loss: Literal["bpr", "softmax"] = "softmax"
     temperature: float = Field(0.2, gt=0.0)
     reg: float = Field(1e-4, ge=0.0)
-    epochs: int = Field(30, ge=1)
-    lr: float = Field(1e-2, gt=0.0)
+    train: LoopConfig = LoopConfig(epochs=30, lr=1e-2, patience=5, validate_every=2, grad_clip=None)
     batch_size: int = Field(4096, ge=1)
-    patience: int = Field(5, ge=0)
-    validate_every: int = Field(2, ge=1)
     init_std: float = Field(0.1, gt=0.0)
     refold_history: bool = True
 
@@ -141,7 +141,7 @@ class LightGCN(ItemVectorRefHooks, BaseRecommender):
         import torch
 
         from lmrec.device import amp_dtype, describe, options_device
-        from lmrec.train.loop import LoopConfig, sensible_threads, train_loop
+        from lmrec.train.loop import sensible_threads
 
         cfg = self.config
         device = options_device(options)
@@ -230,22 +230,7 @@ class LightGCN(ItemVectorRefHooks, BaseRecommender):
             def validate() -> dict[str, float]:
                 return self._validate(val_users, val_items)
 
-        loop_cfg = LoopConfig(
-            epochs=cfg.epochs,
-            lr=cfg.lr,
-            patience=cfg.patience,
-            validate_every=cfg.validate_every,
-            grad_clip=None,
-        )
-        result = train_loop(
-            module,
-            batches=batches,
-            step=step,
-            validate=validate,
-            config=loop_cfg,
-            options=options,
-            fingerprint=self._run_fingerprint(train),
-        )
+        result = self.train_on_loop(module, train, options, batches=batches, step=step, validate=validate)
         self._finalise()
         self.fit_info.update(
             {
@@ -285,11 +270,8 @@ class LightGCN(ItemVectorRefHooks, BaseRecommender):
             for row, x in enumerate(u):
                 if len(self._histories[x]):
                     scores[row, self._histories[x]] = -np.inf
-            tgt = scores[np.arange(len(u)), t][:, None]
-            rank = (scores > tgt).sum(1) + ((scores == tgt).sum(1) - 1) / 2.0 + 1.0
-            hit = rank <= 10
-            sums["recall@10"] += float(hit.sum())
-            sums["ndcg@10"] += float(np.where(hit, 1.0 / np.log2(rank + 1.0), 0.0).sum())
+            for key, v in target_metrics(scores, t, ks=(10,)).items():
+                sums[key] += float(v.sum())
         return {k: v / max(len(users), 1) for k, v in sums.items()}
 
     # -- scoring -----------------------------------------------------------------------------------------

@@ -25,14 +25,16 @@ from pydantic import Field, model_validator
 
 from lmrec.config import BaseConfig
 from lmrec.data import Interactions, ItemTable
-from lmrec.models._seqdata import NextItemLossConfig, next_item_loss
 from lmrec.models._validate import validation_ndcg
 from lmrec.models.base import BaseRecommender, FitOptions, UserBatch
-from lmrec.train.loop import LoopConfig, train_loop
+from lmrec.models.seqdata import NextItemLossConfig, next_item_loss
+from lmrec.train.config import LoopConfig, TrainableConfig
 
 
-class SASRecConfig(NextItemLossConfig):
-    """Model width, depth and training schedule; ``patience`` counts validation checks without improvement.
+class SASRecConfig(NextItemLossConfig, TrainableConfig):
+    """Model width, depth and training schedule (``train``: :class:`~lmrec.train.LoopConfig`; flat names such
+    as ``epochs=5`` and the old ``eval_every`` are moved there); ``patience`` counts validation checks without
+    improvement.
 
     Defaults were chosen on ML-100K validation NDCG@10 under a tight CPU budget: small batches of windows
     (many optimiser steps per epoch) with a high learning rate converge in few epochs with full-softmax CE.
@@ -46,13 +48,8 @@ class SASRecConfig(NextItemLossConfig):
     heads: int = Field(1, ge=1)
     ffn_mult: int = Field(1, ge=1)
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
-    lr: float = Field(3e-3, gt=0.0)
-    weight_decay: float = Field(0.0, ge=0.0)
+    train: LoopConfig = LoopConfig(epochs=200, lr=3e-3, patience=20, validate_every=1, grad_clip=None)
     batch_size: int = Field(32, gt=0)
-    epochs: int = Field(200, ge=1)
-    patience: int = Field(20, ge=1)
-    eval_every: int = Field(1, ge=1)
-    ema: float = Field(0.0, ge=0.0, lt=1.0, description="decay of a moving average of the weights (0 = off)")
 
     @model_validator(mode="after")
     def _heads_divide_dim(self) -> SASRecConfig:
@@ -184,24 +181,7 @@ class SASRec(BaseRecommender):
             def validate() -> dict[str, float]:
                 return {"ndcg@10": validation_ndcg(self._score_histories, self._histories, v_users, v_items)}
 
-        loop_cfg = LoopConfig(
-            epochs=cfg.epochs,
-            lr=cfg.lr,
-            weight_decay=cfg.weight_decay,
-            patience=cfg.patience,
-            validate_every=cfg.eval_every,
-            grad_clip=None,
-            ema=cfg.ema,
-        )
-        result = train_loop(
-            self.net,
-            batches=batches,
-            step=step,
-            validate=validate,
-            config=loop_cfg,
-            options=options,
-            fingerprint=self._run_fingerprint(train),
-        )
+        result = self.train_on_loop(self.net, train, options, batches=batches, step=step, validate=validate)
         self.fit_info = {
             "train": result.to_dict(),
             "device": describe(device, amp_dtype(device, options.precision)),

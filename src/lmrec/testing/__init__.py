@@ -1,5 +1,6 @@
-"""Test helpers shipped with lmrec: the recommender contract suite and tiny fixtures."""
+"""Test helpers shipped with lmrec: the recommender contract suite, tiny fixtures and the quality tasks."""
 
 from lmrec.testing.contract import RecommenderContract, tiny_dataset
+from lmrec.testing.quality import floor_ndcg, quality_dataset
 
-__all__ = ["RecommenderContract", "tiny_dataset"]
+__all__ = ["RecommenderContract", "floor_ndcg", "quality_dataset", "tiny_dataset"]

@@ -5,18 +5,26 @@ Use it by subclassing in a pytest module and providing a factory::
     class TestEASE(RecommenderContract):
         def make_model(self):
             return EASE(l2=10.0)
+
+Besides shapes, masking, save/load and errors it checks that the model learns: on a small synthetic task
+(:mod:`lmrec.testing.quality`) its test NDCG@10 must be a clear margin above a floor, popularity (and random)
+for models that learn from interactions or text, random for popularity itself (``must_beat``). A model whose
+factory trains too briefly for that gives a longer schedule in :meth:`RecommenderContract.make_quality_model`;
+a model made by converting a trained one (compression) overrides :meth:`RecommenderContract.fit_model`.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from lmrec.data import Dataset, Interactions, ItemTable
 from lmrec.errors import LmrecError
+from lmrec.testing._synthetic import synthetic_dataset
 
 
 def tiny_dataset(n_users: int = 40, n_items: int = 30, per_user: int = 8, seed: int = 0) -> Dataset:
@@ -39,39 +47,60 @@ def tiny_dataset(n_users: int = 40, n_items: int = 30, per_user: int = 8, seed: 
             "categories": [topics[i % 2].split()[0] for i in range(n_items)],
         }
     )
-    inter = Interactions(
-        user=np.array(users),
-        item=np.array(items),
-        timestamp=np.array(times),
-        n_users=n_users,
-        n_items=n_items,
-        rating=rng.integers(1, 6, len(users)).astype(np.float32),
-    )
-    return Dataset(
-        name="tiny",
-        domain="synthetic",
-        interactions=inter,
-        items=ItemTable(frame, text_fields=("title", "categories")),
-        user_ids=np.array([f"u{u}" for u in range(n_users)]),
-        item_ids=frame["item_id"].to_numpy(),
-    )
+    return synthetic_dataset("tiny", (users, items, times), frame, ("title", "categories"), n_users, rng)
 
 
 class RecommenderContract:
     """pytest mixin: subclasses implement :meth:`make_model`; every test here must pass."""
 
+    #: the floor of the quality check: "popularity" (the ``chains`` task) or "random" (the ``popular`` task)
+    must_beat: ClassVar[str] = "popularity"
+    #: the model's test NDCG@10 must reach this multiple of the floor's
+    quality_margin: ClassVar[float] = 1.3
+
     def make_model(self) -> Any:  # pragma: no cover - provided by subclasses
         raise NotImplementedError
 
+    def make_quality_model(self) -> Any:
+        """The model of the quality check (default :meth:`make_model`; override for a longer schedule)."""
+        return self.make_model()
+
+    def fit_model(self, model: Any, train: Interactions, valid: Interactions | None, items: ItemTable) -> Any:
+        """Fit ``model`` and return the fitted recommender (a conversion after training returns another)."""
+        from lmrec.models.base import FitOptions
+
+        return model.fit(train, valid, items=items, options=FitOptions(seed=0))
+
     def fitted(self) -> tuple[Any, Dataset]:
         from lmrec.data.split import leave_one_out_split
-        from lmrec.models.base import FitOptions
 
         data = tiny_dataset()
         split = leave_one_out_split(data)
+        return self.fit_model(self.make_model(), split.train, split.valid, data.items), data
+
+    def test_beats_its_floor_on_a_task_it_must_learn(self) -> None:
+        from lmrec.data.split import leave_one_out_split
+        from lmrec.evaluate import evaluate_model
+        from lmrec.testing.quality import QUALITY_TASKS, floor_ndcg, quality_dataset
+
+        task = QUALITY_TASKS[self.must_beat]
+        data = quality_dataset(task)
+        split = leave_one_out_split(data)
+        model = self.fit_model(self.make_quality_model(), split.train, split.valid, data.items)
+        got = evaluate_model(model, split, ks=(10,), checks=False)["ndcg@10"]
+        floor = floor_ndcg(self.must_beat, split)
+        assert got >= self.quality_margin * floor, (
+            f"{type(model).__name__} did not learn the {task} task: test NDCG@10 {got:.3f}, "
+            f"{self.must_beat} {floor:.3f} (needs {self.quality_margin}x)"
+        )
+
+    def test_config_round_trip(self, tmp_path: Path) -> None:
         model = self.make_model()
-        model.fit(split.train, split.valid, items=data.items, options=FitOptions(seed=0))
-        return model, data
+        cfg = model.config
+        assert type(cfg).from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+        (tmp_path / "config.json").write_text(json.dumps(cfg.to_dict()), encoding="utf-8")
+        assert type(cfg).from_json(tmp_path / "config.json") == cfg
+        assert type(model)(type(cfg).from_dict(cfg.to_dict())).config == cfg
 
     def test_score_shape_and_finite(self) -> None:
         model, data = self.fitted()
@@ -118,7 +147,7 @@ class RecommenderContract:
         split = leave_one_out_split(data)
         train = split.train
         before = (train.user.copy(), train.item.copy(), train.timestamp.copy())
-        self.make_model().fit(train, split.valid, items=data.items)
+        self.fit_model(self.make_model(), train, split.valid, data.items)
         for a, b in zip(before, (train.user, train.item, train.timestamp), strict=True):
             np.testing.assert_array_equal(a, b)
 

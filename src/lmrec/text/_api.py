@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lmrec._distributed import DistContext
 from lmrec.data import ItemTable
+from lmrec.process_group import DistContext
 from lmrec.text.cache import CacheStats, EmbeddingCache, keys_for
 from lmrec.text.encoders import DEFAULT_ENCODER, MULTILINGUAL_ENCODER, TextEncoder, get_encoder
 from lmrec.text.encoders._base import clean_texts
@@ -84,7 +84,7 @@ def encode_texts(
         vecs[found] = cached
         if ctx is not None:
             # a rank that raced a cache write may see more rows: all ranks encode what any of them lacks
-            from lmrec._distributed import all_true
+            from lmrec.process_group import all_true
 
             found = all_true(found)
         todo = np.flatnonzero(~found)
@@ -96,7 +96,7 @@ def encode_texts(
             if ctx is None or ctx.local_rank == 0:
                 cache.put([keys[i] for i in todo], new, template=template)
             if ctx is not None:  # the next call on any rank reads what was just written
-                from lmrec._distributed import barrier
+                from lmrec.process_group import barrier
 
                 barrier()
         run.hits, run.misses = int(found.sum()), len(todo)
@@ -115,7 +115,7 @@ def encode_texts(
 
 
 def _shard_context() -> DistContext | None:
-    from lmrec._distributed import context, env_world
+    from lmrec.process_group import context, env_world
 
     if env_world()[1] <= 1:
         return None
@@ -137,7 +137,7 @@ def _encode_some(
     and the rest gathered from the other ranks."""
     if ctx is None:
         return enc.encode([texts[i] for i in rows], batch_size=batch_size, progress=progress)
-    from lmrec._distributed import gather_rows
+    from lmrec.process_group import gather_rows
 
     mine = rows[ctx.rank :: ctx.world_size]
     local = (

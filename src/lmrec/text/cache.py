@@ -60,12 +60,9 @@ class CacheStats:
 
 def default_cache_root() -> Path:
     """``$LMREC_CACHE/embeddings``, else ``$XDG_CACHE_HOME/lmrec/embeddings`` (~/.cache/lmrec/embeddings)."""
-    env = os.environ.get("LMREC_CACHE")
-    if env:
-        return Path(env).expanduser() / "embeddings"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "lmrec" / "embeddings"
+    from lmrec.paths import cache_root
+
+    return cache_root("embeddings")
 
 
 def text_key(text: str) -> str:

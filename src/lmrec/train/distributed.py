@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 # the process-group basics live below lmrec.text (sharded catalog encoding uses them too)
-from lmrec._distributed import DistContext, context, env_world, is_main_process, shutdown
+from lmrec.process_group import DistContext, context, env_world, is_main_process, shutdown
 
 __all__ = [
     "DistContext",

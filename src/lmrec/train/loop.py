@@ -34,10 +34,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import Field
 
-from lmrec.config import BaseConfig
 from lmrec.errors import LmrecError
+from lmrec.train.config import LoopConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -48,26 +47,6 @@ log = logging.getLogger("lmrec.train")
 
 CHECKPOINT_FILE = "last.pt"
 CHECKPOINT_VERSION = 1
-
-
-class LoopConfig(BaseConfig):
-    """Optimisation settings of :func:`train_loop`.
-
-    ``patience``: stop after this many validations without improvement of ``monitor`` (0 = never stop early).
-    ``validate_every``: validate every N epochs (and always after the last one).
-    ``ema``: keep an exponential moving average of the trained weights (this decay per optimiser step; 0 =
-    off). Validation, the best state and the returned module then use the averaged weights.
-    """
-
-    epochs: int = 20
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    patience: int = 5
-    grad_clip: float | None = 5.0
-    monitor: str = "ndcg@10"
-    validate_every: int = 1
-    restore_best: bool = True
-    ema: float = Field(0.0, ge=0.0, lt=1.0)
 
 
 @dataclass

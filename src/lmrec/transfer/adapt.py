@@ -27,6 +27,7 @@ from lmrec.data.split import Split
 from lmrec.errors import ConfigError, LmrecError
 from lmrec.models.base import FitOptions
 from lmrec.models.textseq import TextSeq, TextSeqConfig
+from lmrec.train.config import TRAINING_FIELD_NAMES
 from lmrec.transfer.domain import VectorStats, coral, zca
 from lmrec.transfer.pretrain import Pretrained
 
@@ -34,15 +35,12 @@ Mode = Literal["zero-shot", "adaptor", "full", "full+id"]
 Align = Literal["whiten", "coral", "none"]
 MODES: tuple[str, ...] = ("zero-shot", "adaptor", "full", "full+id")
 ALIGNS: tuple[str, ...] = ("whiten", "coral", "none")
-# what an adaptation may change in the pretrained config (the architecture must stay the same)
-TRAINING_FIELDS = frozenset(
+# what an adaptation may change in the pretrained config (the architecture must stay the same): the loop
+# options (``train`` or its flat names) and the model's own training options
+TRAINING_FIELDS = TRAINING_FIELD_NAMES | frozenset(
     {
-        "epochs",
+        "train",
         "batch_size",
-        "lr",
-        "weight_decay",
-        "patience",
-        "validate_every",
         "dropout",
         "adaptor_dropout",
         "augment",
@@ -101,7 +99,7 @@ class AdaptedTextSeq(TextSeq):
                     )
                 module.adaptor.mean.copy_(torch.from_numpy(src.mean.astype(np.float32)))
                 module.adaptor.zca.copy_(torch.from_numpy(zca(src).astype(np.float32)))
-            module._white = None
+            module.forget_whitened()
         if self._freeze:
             for name, p in module.named_parameters():
                 p.requires_grad_(name.startswith("adaptor."))

@@ -19,8 +19,8 @@ import numpy as np
 
 from lmrec.data import Interactions, ItemTable
 from lmrec.errors import ConfigError, LmrecError
-from lmrec.models._seqdata import next_item_loss
 from lmrec.models.base import FitOptions, Query
+from lmrec.models.seqdata import next_item_loss
 from lmrec.models.textseq import TextSeq, TextSeqConfig
 
 # what a student may change relative to its teacher's config when derived by :func:`student_config`
@@ -56,7 +56,7 @@ class DistilledTextSeq(TextSeq):
                 f"distill: the teacher knows {self.teacher.n_items} items, the training data {self.n_items}"
             )
         self.teacher.module.eval()
-        self.teacher._item_cache = None
+        self.teacher.clear_item_cache()
         self.fit_info["distill"] = {
             "temperature": self.temperature,
             "alpha": self.alpha,
@@ -85,7 +85,7 @@ class DistilledTextSeq(TextSeq):
         sel = tgt >= 0
         student = mod.logits(h[sel], reps)
         with torch.no_grad():
-            t_reps = self.teacher._item_reps()
+            t_reps = self.teacher.item_representations()
             teacher = self.teacher.module.logits(self.teacher.module.encode(inp, t_reps)[sel], t_reps)
         T = self.temperature
         kl = F.kl_div(

@@ -86,8 +86,8 @@ def run_transfer_experiment(
     from lmrec.evaluate import evaluate_model
     from lmrec.models.content import ContentRecommender
     from lmrec.models.textseq import TextSeq
-    from lmrec.train.tune import tune_model
     from lmrec.transfer.adapt import adapt
+    from lmrec.tune import tune_model
 
     bad = [m for m in models if m not in MODELS]
     if bad:

@@ -91,7 +91,7 @@ class GuardResult:
 
 def per_user_valid(model: Any, split: Split, batch_size: int = 256) -> dict[str, np.ndarray]:
     """Per-user NDCG@10 / Recall@10 on the validation stage (history = training sequence, masked)."""
-    from lmrec.models._seqdata import ranking_metrics
+    from lmrec.metrics import target_metrics
     from lmrec.models.textseq import last_event_per_user
 
     hist = split.train.sequences()
@@ -107,7 +107,7 @@ def per_user_valid(model: Any, split: Split, batch_size: int = 256) -> dict[str,
         scores = np.array(model.score(UserBatch(u, hs)), dtype=np.float64)
         for row, h in enumerate(hs):
             scores[row, h] = -np.inf
-        for k, v in ranking_metrics(scores, targets[s : s + batch_size], ks=(10,)).items():
+        for k, v in target_metrics(scores, targets[s : s + batch_size], ks=(10,)).items():
             out.setdefault(k, []).append(v)
     return {k: np.concatenate(v) for k, v in out.items()}
 
@@ -149,7 +149,7 @@ def guard(
     architecture with the same training fields. ``min_gain``: standard errors a transfer candidate's paired
     gain must exceed.
     """
-    from lmrec.models._textvec import item_vectors_for
+    from lmrec.models.textvec import item_vectors_for
 
     options = options or FitOptions()
     known = ("scratch", *MODES, *BASELINES)

@@ -65,7 +65,7 @@ def meta_pretrain(
     su = setup_pretraining(sources, cfg, options, extra=mc.model_dump_json())
     module = su.module
     params = [p for p in module.parameters() if p.requires_grad]
-    outer = torch.optim.Adam(params, lr=mc.outer_lr, weight_decay=tc.weight_decay)
+    outer = torch.optim.Adam(params, lr=mc.outer_lr, weight_decay=tc.train.weight_decay)
     rng = np.random.default_rng(options.seed)
     users = [np.unique(d.window_user) for d in su.domains]
     per_task = mc.inner_steps + (1 if mc.algorithm == "fomaml" else 0)
@@ -75,7 +75,7 @@ def meta_pretrain(
     started = time.perf_counter()
     epochs_run = 0
     stopped = "epochs"
-    for epoch in range(1, tc.epochs + 1):
+    for epoch in range(1, tc.train.epochs + 1):
         module.train()
         losses = []
         for _ in range(outer_per_epoch):
@@ -98,7 +98,7 @@ def meta_pretrain(
         if log is not None:
             nd = record.get("ndcg@10", float("nan"))
             log(f"meta epoch {epoch}: loss {record['loss']:.4f}, valid NDCG@10 {nd:.4f}")
-        if tc.patience and bad >= tc.patience:
+        if tc.train.patience and bad >= tc.train.patience:
             stopped = "patience"
             break
         if options.max_seconds is not None and time.perf_counter() - started > options.max_seconds:

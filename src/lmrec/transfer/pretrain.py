@@ -28,8 +28,8 @@ from lmrec.config import BaseConfig
 from lmrec.data import Dataset
 from lmrec.data.split import Split
 from lmrec.errors import ConfigError, LmrecError
-from lmrec.models._seqdata import next_item_loss
 from lmrec.models.base import FitOptions
+from lmrec.models.seqdata import next_item_loss
 from lmrec.models.textseq import TextSeqConfig
 from lmrec.transfer.domain import VectorStats, zca
 
@@ -103,47 +103,35 @@ class Pretrained:
 
     def save(self, path: str | Path) -> Path:
         """Write the pretrained model directory (see the module docstring)."""
-        from safetensors.numpy import save_file
+        from lmrec.saved import write_saved
 
-        out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
-        save_file(
-            {k: np.ascontiguousarray(v) for k, v in self.weights.items()}, str(out / "weights.safetensors")
-        )
         stats: dict[str, np.ndarray] = {}
         for d in self.domains:
             stats[f"{d.name}.mean"] = d.stats.mean.astype(np.float64)
             stats[f"{d.name}.cov"] = d.stats.cov.astype(np.float64)
             stats[f"{d.name}.n"] = np.array([d.stats.n], dtype=np.int64)
-        save_file(stats, str(out / "domains.safetensors"))
         meta = {
             "kind": "lmrec-pretrained-textseq",
             "config": self.config.to_dict(),
             "domains": [d.to_dict() for d in self.domains],
             "info": self.info,
         }
-        (out / "pretrained.json").write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
-        (out / "README.md").write_text(_card(self), encoding="utf-8")
-        return out
+        arrays = {"weights.safetensors": self.weights, "domains.safetensors": stats}
+        return write_saved(path, meta_file="pretrained.json", meta=meta, arrays=arrays, card=_card(self))
 
     @classmethod
     def load(cls, path: str | Path) -> Pretrained:
         """Read a directory written by :meth:`save` (one-line error when it is not one)."""
-        from safetensors.numpy import load_file
+        from lmrec.saved import read_arrays, read_meta
 
         p = Path(path)
         meta_file = p / "pretrained.json"
-        if not meta_file.is_file():
-            raise LmrecError(f"{p}: not a pretrained textseq directory (no pretrained.json)")
-        try:
-            meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise LmrecError(f"{meta_file}: invalid JSON: {exc}") from None
+        meta = read_meta(p, "pretrained.json", what="a pretrained textseq directory")
         if meta.get("kind") != "lmrec-pretrained-textseq":
             raise LmrecError(f"{meta_file}: not a pretrained textseq (kind {meta.get('kind')!r})")
         cfg = TextSeqConfig.from_dict(meta["config"], source=str(meta_file))
-        weights = load_file(str(p / "weights.safetensors"))
-        stats = load_file(str(p / "domains.safetensors"))
+        weights = read_arrays(p / "weights.safetensors", noun="the pretrained weights")
+        stats = read_arrays(p / "domains.safetensors", noun="the domain statistics")
         domains = []
         for d in meta["domains"]:
             n = d["name"]
@@ -193,9 +181,9 @@ def prepare_domain(src: SourceDomain, cfg: PretrainConfig, seed: int) -> Prepare
     :class:`PretrainConfig` for the user subsets)."""
     import torch
 
-    from lmrec.models._seqdata import training_windows
-    from lmrec.models._textvec import item_vectors_for
+    from lmrec.models.seqdata import training_windows
     from lmrec.models.textseq import last_event_per_user
+    from lmrec.models.textvec import item_vectors_for
 
     tc = cfg.textseq
     ds = src.dataset
@@ -278,7 +266,8 @@ class PretrainSetup:
     def _validate_domain(self, d: PreparedDomain, batch_size: int = 256) -> dict[str, float]:
         import torch
 
-        from lmrec.models._seqdata import pad_histories, ranking_metrics
+        from lmrec.metrics import target_metrics
+        from lmrec.models.seqdata import pad_histories
 
         tc, module = self.config.textseq, self.module
         sums: dict[str, float] = {}
@@ -291,7 +280,7 @@ class PretrainSetup:
             scores = module.logits(states, reps).cpu().numpy()
             for row, h in enumerate(hists):
                 scores[row, h] = -np.inf
-            for key, v in ranking_metrics(scores, d.val_targets[s : s + batch_size], ks=(10,)).items():
+            for key, v in target_metrics(scores, d.val_targets[s : s + batch_size], ks=(10,)).items():
                 sums[key] = sums.get(key, 0.0) + float(v.sum())
         return {k: v / len(d.val_users) for k, v in sums.items()}
 
@@ -394,7 +383,7 @@ def pretrain(
     """Pretrain one ``textseq`` transformer + shared adaptor on ``sources`` (see the module docstring)."""
     import torch
 
-    from lmrec.train.loop import LoopConfig, train_loop
+    from lmrec.train.loop import train_loop
 
     cfg = config or PretrainConfig()
     options = options or FitOptions()
@@ -425,19 +414,12 @@ def pretrain(
             total, n = total + n_sel * loss, n + n_sel
         return total / max(n, 1)
 
-    loop_cfg = LoopConfig(
-        epochs=tc.epochs,
-        lr=tc.lr,
-        weight_decay=tc.weight_decay,
-        patience=tc.patience,
-        validate_every=tc.validate_every,
-    )
     result = train_loop(
         su.module,
         batches=batches,
         step=step,
         validate=su.validate if su.has_validation else None,
-        config=loop_cfg,
+        config=tc.train,
         options=options,
         fingerprint=su.fingerprint,
     )

@@ -6,8 +6,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from lmrec.models._seqdata import NextItemLossConfig
-from lmrec.models._textvec import TextVectorConfig
+from lmrec.models.seqdata import NextItemLossConfig
+from lmrec.models.textvec import TextVectorConfig
+from lmrec.train.config import LoopConfig, TrainableConfig
 
 Augmentation = Literal["crop", "mask", "reorder"]
 
@@ -15,7 +16,7 @@ Augmentation = Literal["crop", "mask", "reorder"]
 ENCODER_FILE = "encoder.safetensors"
 
 
-class TextSeqConfig(TextVectorConfig, NextItemLossConfig):
+class TextSeqConfig(TextVectorConfig, NextItemLossConfig, TrainableConfig):
     """Hyper-parameters of :class:`TextSeq`.
 
     Item side: ``encoder``/``template`` (how item text becomes a vector; ``vector_field`` takes precomputed
@@ -27,9 +28,10 @@ class TextSeqConfig(TextVectorConfig, NextItemLossConfig):
     Objective: ``loss`` ``"full"`` softmax over the catalog or ``"sampled"`` (``n_negatives`` drawn by
     popularity^0.75, logQ-corrected); ``normalize`` scores cosine / ``temperature`` instead of dot products;
     ``mask_seen`` / ``future_k`` / ``future_weight`` (full loss) as in :class:`NextItemLossConfig`.
-    Training: ``epochs`` (max; early stop on validation NDCG@10 after ``patience``), ``batch_size`` (windows
-    of ``max_len``), ``lr``, ``weight_decay``, ``ema`` (validate and keep an exponential moving average of the
-    weights, this decay per step), ``augment`` (crop / mask / reorder with ``augment_prob``),
+    Training: ``train`` (:class:`~lmrec.train.LoopConfig`: ``epochs`` (max; early stop on validation NDCG@10
+    after ``patience``), ``lr``, ``weight_decay``, ``ema`` (validate and keep an exponential moving average of
+    the weights, this decay per step)...; flat names such as ``epochs=5`` are accepted and moved there),
+    ``batch_size`` (windows of ``max_len``), ``augment`` (crop / mask / reorder with ``augment_prob``),
     ``finetune_encoder`` (unfreeze the top N encoder layers, lr ``finetune_lr``; expensive).
     Auxiliary tasks (need ratings in the training interactions): ``aux_rating_weight`` (rating of the next
     interaction, MSE on ratings standardised by the training mean/std), ``aux_sentiment_weight`` (is it
@@ -65,13 +67,8 @@ class TextSeqConfig(TextVectorConfig, NextItemLossConfig):
     normalize: bool = False
     temperature: float = Field(1.0, gt=0.0)
     # training
-    epochs: int = Field(100, ge=1)
+    train: LoopConfig = LoopConfig(epochs=100, lr=1e-3, patience=20, validate_every=1)
     batch_size: int = Field(64, ge=1)
-    lr: float = Field(1e-3, gt=0.0)
-    weight_decay: float = Field(0.0, ge=0.0)
-    patience: int = Field(20, ge=0)
-    validate_every: int = Field(1, ge=1)
-    ema: float = Field(0.0, ge=0.0, lt=1.0, description="decay of a moving average of the weights (0 = off)")
     augment: tuple[Augmentation, ...] = ()
     augment_prob: float = Field(0.3, ge=0.0, le=1.0)
     finetune_encoder: int = Field(0, ge=0, description="unfreeze the top N encoder layers (end to end)")

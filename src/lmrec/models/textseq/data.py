@@ -11,7 +11,7 @@ import numpy as np
 
 from lmrec.data import Interactions, ItemTable
 from lmrec.errors import ConfigError, LmrecError
-from lmrec.models._seqdata import training_windows
+from lmrec.models.seqdata import training_windows
 from lmrec.models.textprior import unit_rows  # noqa: F401 - re-exported for textseq
 
 

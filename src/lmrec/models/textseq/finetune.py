@@ -21,7 +21,7 @@ class EncoderFinetuner:
     """
 
     def __init__(self, cfg: TextSeqConfig, texts: list[str] | None, module: Any, device: Any = "cpu") -> None:
-        from lmrec.models._textvec import trainable_encoder
+        from lmrec.models.textvec import trainable_encoder
 
         if texts is None:
             raise ConfigError("textseq: finetune_encoder needs item texts (not a precomputed vector_field)")

@@ -12,13 +12,14 @@ from lmrec.config import BaseConfig
 from lmrec.data import Interactions, ItemTable
 from lmrec.data.augment import AUGMENTATIONS
 from lmrec.errors import ConfigError, LmrecError
-from lmrec.models._seqdata import pad_histories, ranking_metrics
-from lmrec.models._textvec import ItemVectorRef, ItemVectorRefHooks, item_vectors_for
+from lmrec.metrics import target_metrics
 from lmrec.models.base import BaseRecommender, FitOptions, UserBatch
+from lmrec.models.seqdata import pad_histories
 from lmrec.models.textprior import PriorGate
 from lmrec.models.textseq.config import ENCODER_FILE, TextSeqConfig
 from lmrec.models.textseq.data import check_vectors, no_features, unit_rows
 from lmrec.models.textseq.prior import TextPriorMixin
+from lmrec.models.textvec import ItemVectorRef, ItemVectorRefHooks, item_vectors_for
 
 
 class TextSeq(TextPriorMixin, ItemVectorRefHooks, BaseRecommender):
@@ -103,7 +104,12 @@ class TextSeq(TextPriorMixin, ItemVectorRefHooks, BaseRecommender):
         overrides it to load pretrained weights and freeze parts (frozen = ``requires_grad`` False, which the
         optimiser then skips)."""
 
-    def _validate(self, users: np.ndarray, targets: np.ndarray, batch_size: int = 256) -> dict[str, float]:
+    def validation_metrics(
+        self, users: np.ndarray, targets: np.ndarray, batch_size: int = 256
+    ) -> dict[str, float]:
+        """Mean ``ndcg@10/20`` and ``recall@10/20`` of one held-out item per user (``targets``) ranked from
+        the users' training histories, seen items masked (:func:`lmrec.metrics.target_metrics`): what
+        training early-stops on, and what pruning fine-tunes against."""
         sums: dict[str, float] = {}
         for s in range(0, len(users), batch_size):
             u = users[s : s + batch_size]
@@ -111,11 +117,20 @@ class TextSeq(TextPriorMixin, ItemVectorRefHooks, BaseRecommender):
             scores = self._score_histories(hists)
             for row, h in enumerate(hists):
                 scores[row, h] = -np.inf
-            for k, v in ranking_metrics(scores, targets[s : s + batch_size], ks=(10, 20)).items():
+            for k, v in target_metrics(scores, targets[s : s + batch_size], ks=(10, 20)).items():
                 sums[k] = sums.get(k, 0.0) + float(v.sum())
         return {k: v / len(users) for k, v in sums.items()}
 
     # -- scoring -----------------------------------------------------------------------------------------
+    def item_representations(self) -> Any:
+        """The item representations every score is a dot product with (a float32 torch tensor, n_items x
+        dim, cached until :meth:`clear_item_cache`)."""
+        return self._item_reps()
+
+    def clear_item_cache(self) -> None:
+        """Forget the cached item representations: call after the weights or the catalog changed."""
+        self._item_cache = None
+
     def _item_reps(self) -> Any:
         import torch
 
@@ -258,7 +273,7 @@ class TextSeq(TextPriorMixin, ItemVectorRefHooks, BaseRecommender):
         """Vectors (n, text_dim) of new item texts or free texts in this model's text space: through the
         fine-tuned encoder when the model has one (saved as ``encoder.safetensors``), else through the frozen
         encoder named in the config. Feed them to :meth:`add_items` / :meth:`score_vectors`."""
-        from lmrec.models._textvec import encode_query_texts
+        from lmrec.models.textvec import encode_query_texts
 
         if self.config.finetune_encoder and self.module is not None and not self.has_finetuned_encoder:
             # saved before the encoder weights were kept: the frozen encoder would not match its vectors
@@ -280,7 +295,7 @@ class TextSeq(TextPriorMixin, ItemVectorRefHooks, BaseRecommender):
 
     def _finetuned_encoder(self) -> Any:
         if self._encoder is None:
-            from lmrec.models._textvec import load_encoder_weights, trainable_encoder
+            from lmrec.models.textvec import load_encoder_weights, trainable_encoder
 
             assert self._encoder_file is not None
             enc, _ = trainable_encoder(self.config.encoder, self.config.finetune_encoder)
@@ -311,14 +326,14 @@ class TextSeq(TextPriorMixin, ItemVectorRefHooks, BaseRecommender):
     def _to_device(self, device: Any) -> None:
         if self.module is not None:
             self.module.to(device)
-            self.module._white = None
+            self.module.forget_whitened()
         self._item_cache = None
 
     # -- persistence -------------------------------------------------------------------------------------
     def _save_extra(self, out: Path) -> None:
         super()._save_extra(out)
         if self.has_finetuned_encoder:
-            from lmrec.models._textvec import save_encoder_weights
+            from lmrec.models.textvec import save_encoder_weights
 
             save_encoder_weights(self._finetuned_encoder(), out / ENCODER_FILE)
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmrec.data.augment import MASK
-from lmrec.models._seqdata import PAD, next_item_loss
+from lmrec.models.seqdata import PAD, next_item_loss
 from lmrec.models.textseq.config import TextSeqConfig
 
 
@@ -142,6 +142,11 @@ class TextSeqModule(nn.Module):
         self.last_aux: dict[str, float] = {}
 
     # item side
+    def forget_whitened(self) -> None:
+        """Drop the cached whitened catalog: call after changing ``text`` or the adaptor's whitening
+        statistics in place (a new catalog, other statistics, another device)."""
+        self._white = None
+
     def item_reps(self, idx: torch.Tensor | None = None, text: torch.Tensor | None = None) -> torch.Tensor:
         """Representations of the items ``idx`` (default all), or of raw text vectors ``text`` (new items:
         no ID, no features)."""
@@ -329,7 +334,7 @@ class TextSeqModule(nn.Module):
                 getattr(mod, name).copy_(torch.from_numpy(arr))
         if cfg.whitening:
             mod.adaptor.init_whitening(mod.text)
-        mod._white = None
+        mod.forget_whitened()
         return mod
 
     @classmethod

@@ -26,13 +26,13 @@ STATE_KEYS = ("text_prior.mean", "text_prior.matrix", "text_prior.gate")
 
 def _ndcg10(scores: np.ndarray, targets: np.ndarray, seen: list[np.ndarray]) -> float:
     """Mean NDCG@10 of ``targets`` under ``scores`` with each row's ``seen`` items (but its target) masked."""
-    from lmrec.models._seqdata import ranking_metrics
+    from lmrec.metrics import target_metrics
 
     s = scores.copy()
     for row, h in enumerate(seen):
         h = np.asarray(h, dtype=np.int64)
         s[row, h[h != targets[row]]] = -np.inf
-    return float(ranking_metrics(s, targets, ks=(10,))["ndcg@10"].mean())
+    return float(target_metrics(s, targets, ks=(10,))["ndcg@10"].mean())
 
 
 class TextPriorMixin:

@@ -13,11 +13,11 @@ import numpy as np
 from lmrec.data import Interactions, ItemTable
 from lmrec.data.augment import MASK
 from lmrec.errors import LmrecError
-from lmrec.models._seqdata import PAD, training_windows
-from lmrec.models._textvec import item_vectors_for, sha256_of
 from lmrec.models.base import FitOptions
+from lmrec.models.seqdata import PAD, training_windows
 from lmrec.models.textseq.config import ENCODER_FILE
 from lmrec.models.textseq.data import item_features, last_event_per_user, rating_windows, sampling_probs
+from lmrec.models.textvec import item_vectors_for, sha256_of
 
 if TYPE_CHECKING:
     from lmrec.models.textseq.model import TextSeq
@@ -37,7 +37,7 @@ def fit_textseq(
     from lmrec.device import amp_dtype, describe, options_device
     from lmrec.models.textseq.finetune import EncoderFinetuner
     from lmrec.models.textseq.network import TextSeqModule
-    from lmrec.train.loop import LoopConfig, sensible_threads, train_loop
+    from lmrec.train.loop import sensible_threads
 
     cfg = model.config
     device = options_device(options)
@@ -122,30 +122,21 @@ def fit_textseq(
 
             def validate() -> dict[str, float]:
                 model._item_cache = None
-                return model._validate(val_users, val_targets)
+                return model.validation_metrics(val_users, val_targets)
 
-    loop_cfg = LoopConfig(
-        epochs=cfg.epochs,
-        lr=cfg.lr,
-        weight_decay=cfg.weight_decay,
-        patience=cfg.patience,
-        validate_every=cfg.validate_every,
-        ema=cfg.ema,
-    )
     extra_params = finetuner.parameters() if finetuner is not None else []
     params = [
         {"params": [p for p in model.module.parameters() if p.requires_grad]},
     ]
     if extra_params:
         params.append({"params": extra_params, "lr": cfg.finetune_lr})
-    result = train_loop(
+    result = model.train_on_loop(
         model.module,
+        train,
+        options,
         batches=batches,
         step=step,
         validate=validate,
-        config=loop_cfg,
-        options=options,
-        fingerprint=model._run_fingerprint(train),
         on_epoch_start=on_epoch_start,
         param_groups=params,
     )

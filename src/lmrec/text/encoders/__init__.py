@@ -17,6 +17,10 @@ a folder path        any local transformers / sentence-transformers model folder
 ==================== ===========================================================================
 
 Each model is loaded once per process: :func:`get_encoder` keeps a cache keyed by name and options.
+
+For code that builds its own copy of an encoder (end-to-end fine-tuning): :func:`minilm_folder` (the local
+folder of the default model), :func:`read_pooling` and :func:`read_max_tokens` (what a model folder says about
+its pooling and its token limit).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from typing import Any
 
 from lmrec.errors import ConfigError
 from lmrec.text.encoders._base import EncoderStats, TextEncoder
+from lmrec.text.encoders._hf import read_max_tokens, read_pooling
+from lmrec.text.encoders._resolve import minilm_folder
 
 BUILTIN_ENCODERS: tuple[str, ...] = (
     "minilm",
@@ -159,4 +165,7 @@ __all__ = [
     "TextEncoder",
     "get_encoder",
     "loaded_encoders",
+    "minilm_folder",
+    "read_max_tokens",
+    "read_pooling",
 ]

@@ -92,11 +92,9 @@ PRECISIONS = ("fp32", "int8", "int8-unsmoothed")
 
 def onnx_cache_home() -> Path:
     """``$LMREC_CACHE/onnx``, else ``$XDG_CACHE_HOME/lmrec/onnx`` (``~/.cache/lmrec/onnx``)."""
-    env = os.environ.get("LMREC_CACHE")
-    if env:
-        return Path(env).expanduser() / "onnx"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "lmrec" / "onnx"
+    from lmrec.paths import cache_root
+
+    return cache_root("onnx")
 
 
 def export_dir(folder: Path, label: str) -> Path:

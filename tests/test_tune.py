@@ -4,7 +4,7 @@ from lmrec.data.split import leave_one_out_split
 from lmrec.errors import ConfigError, LmrecError
 from lmrec.evaluate import evaluate_model
 from lmrec.testing import tiny_dataset
-from lmrec.train.tune import DEFAULT_GRIDS, grid_points, tune_model
+from lmrec.tune import DEFAULT_GRIDS, grid_points, tune_model
 
 
 def test_grid_points_cover_the_product_in_order():

@@ -1,4 +1,5 @@
-"""Hyper-parameter tuning by grid search on the validation split.
+"""Hyper-parameter tuning by grid search on the validation split (above `models` and `evaluate`: it fits and
+evaluates models, so it lives at the top of the package, not in `train`).
 
 Each candidate configuration is fitted on the training part of a :class:`~lmrec.data.split.Split` and
 scored by full-ranking NDCG@10 (or another metric) on the validation part (``evaluate_model(stage="valid")``).

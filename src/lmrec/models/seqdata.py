@@ -89,26 +89,6 @@ def pad_histories(histories: Sequence[np.ndarray], max_len: int) -> tuple[np.nda
     return out, lengths
 
 
-def ranking_metrics(
-    scores: np.ndarray, targets: np.ndarray, ks: Sequence[int] = (10,)
-) -> dict[str, np.ndarray]:
-    """Per-row NDCG@k and Recall@k of one held-out target among ``scores`` (seen items already at -inf).
-
-    The rank counts the items scored strictly higher plus half of the ties (ties in expectation over a random
-    order), as the evaluation protocol does.
-    """
-    target_scores = scores[np.arange(len(scores)), targets][:, None]
-    higher = (scores > target_scores).sum(axis=1)
-    ties = (scores == target_scores).sum(axis=1) - 1
-    rank = higher + ties / 2.0 + 1.0  # 1-based, expected
-    out: dict[str, np.ndarray] = {}
-    for k in ks:
-        hit = rank <= k
-        out[f"recall@{k}"] = hit.astype(np.float64)
-        out[f"ndcg@{k}"] = np.where(hit, 1.0 / np.log2(rank + 1.0), 0.0)
-    return out
-
-
 def mask_seen_logits(logits: Any, inputs: Any, keep: Any, targets: Any) -> Any:
     """Training logits with each position's already-seen items at -inf, as evaluation masks them.
 

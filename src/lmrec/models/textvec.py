@@ -99,7 +99,7 @@ class ItemVectorRefHooks:
         if self.vector_ref is not None:
             self.vector_ref.save(out)
         if self.writes_model_card:
-            from lmrec.models._card import write_model_card
+            from lmrec.models.card import write_model_card
 
             write_model_card(self, out)
 
@@ -232,7 +232,7 @@ def trainable_encoder(encoder: str, top_layers: int) -> tuple[Any, int]:
     from transformers import AutoModel, AutoTokenizer
 
     if encoder.startswith("minilm"):
-        from lmrec.text.encoders._resolve import minilm_folder
+        from lmrec.text.encoders import minilm_folder
 
         folder: Path | None = minilm_folder()
     elif Path(encoder).expanduser().is_dir():
@@ -256,13 +256,13 @@ def trainable_encoder(encoder: str, top_layers: int) -> tuple[Any, int]:
             p.requires_grad_(True)
     tokenizer = AutoTokenizer.from_pretrained(str(folder), use_fast=True)
     try:
-        from lmrec.text.encoders._hf import read_pooling
+        from lmrec.text.encoders import read_pooling
 
         pooling = read_pooling(Path(folder))
     except Exception:  # noqa: BLE001 - sentence-transformers folders without pooling config: mean
         pooling = "mean"
     try:
-        from lmrec.text.encoders._hf import read_max_tokens
+        from lmrec.text.encoders import read_max_tokens
 
         max_tokens = int(read_max_tokens(Path(folder), model.config, tokenizer))
     except Exception:  # noqa: BLE001 - fall back to MiniLM's limit
