@@ -121,3 +121,22 @@ def test_prior_survives_save_and_load(topics, cache, tmp_path):
         split.train, split.valid, items=data.items, options=FitOptions(seed=0)
     )
     assert off.prior_gate is None and "text_prior" not in off.fit_info
+
+
+def test_keep_gate_drops_the_prior_only_on_clear_evidence():
+    from lmrec.models.textseq.prior import keep_gate
+
+    # 84 held-out events (the 1% Scientific case): learned ahead by chance on a few of them. gain = 3/84 =
+    # .0357; se = std([1]*3 + [0]*81, ddof=1) / sqrt(84) = .1826 / 9.165 = .0199 -> more than one se: dropped
+    mixed = np.zeros(84)
+    learned = np.r_[np.ones(3), np.zeros(81)]
+    keep, gain, se = keep_gate(mixed, learned)
+    assert gain == pytest.approx(3 / 84) and se == pytest.approx(np.std(learned, ddof=1) / np.sqrt(84))
+    assert keep is False
+    # one event ahead, one behind and one more ahead: gain 1/84, se .0168 -> within one se: the prior stays
+    learned = np.r_[1.0, -1.0, 1.0, np.zeros(81)]
+    keep, gain, se = keep_gate(mixed, learned)
+    assert gain == pytest.approx(1 / 84) and gain < se and keep is True
+    # the mixed score ahead: kept; a single event cannot drop it (no standard error)
+    assert keep_gate(np.ones(10), np.zeros(10))[0] is True
+    assert keep_gate(np.zeros(1), np.ones(1))[0] is True
