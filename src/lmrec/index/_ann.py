@@ -54,7 +54,7 @@ class IndexConfig(BaseConfig):
         return "exact" if n_items <= self.exact_max_items else self.ann
 
 
-class _RWLock:
+class RWLock:
     """Many concurrent readers or one writer: searches run in parallel, add/remove wait for them."""
 
     def __init__(self) -> None:
@@ -110,7 +110,7 @@ class ItemIndex:
         self._version = np.zeros(0, dtype=np.int64)  # 0 = absent; >0 = live with that version
         self._last_version = np.zeros(0, dtype=np.int64)  # removed ids remember theirs, so keys never repeat
         self._dead = 0  # tombstoned entries still inside the faiss structure
-        self._lock = _RWLock()
+        self._lock = RWLock()
 
     # -- construction ----------------------------------------------------------------------------------
     @classmethod
@@ -162,6 +162,12 @@ class ItemIndex:
         return faiss.IndexIDMap2(base)
 
     # -- bookkeeping -----------------------------------------------------------------------------------
+    def configure(self, config: IndexConfig) -> None:
+        """Use ``config``'s search-time knobs (efSearch, nprobe, candidates) from now on."""
+        self.config = config
+        if self.kind == "ivfpq" and self._faiss is not None:
+            self._faiss.nprobe = max(1, min(config.ivf_nprobe, int(self._faiss.nlist)))
+
     def __len__(self) -> int:
         return int((self._version > 0).sum())
 

@@ -7,9 +7,6 @@ limits that come from the settings.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
 from typing import Any
 
 from lmrec.serve._schemas import ErrorOut
@@ -126,18 +123,3 @@ def openapi_schema(app: Any, settings: ServeSettings, access: dict[tuple[str, st
         events = bodies["EventsRequest"]["properties"]["events"]
         events["maxItems"] = min(int(events.get("maxItems", 1000)), settings.max_events_per_request)
     return schema
-
-
-def docs_page(openapi_url: str, title: str) -> tuple[bytes, str]:
-    """The Swagger UI page and its Content-Security-Policy: its one inline script allowed by its hash."""
-    from fastapi.openapi.docs import get_swagger_ui_html
-
-    html = bytes(get_swagger_ui_html(openapi_url=openapi_url, title=title).body)
-    inline = re.findall(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", html, re.S)
-    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(x).digest()).decode()}'" for x in inline)
-    csp = (
-        f"default-src 'self'; script-src 'self' https://cdn.jsdelivr.net {hashes}; "
-        "style-src 'self' https://cdn.jsdelivr.net 'unsafe-inline'; img-src 'self' data: https:; "
-        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    )
-    return html, csp
