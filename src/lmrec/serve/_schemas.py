@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from annotated_types import Ge, Le
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 EventType = Literal["view", "click", "like", "purchase", "add_to_cart", "rating", "review", "search"]
@@ -207,7 +208,7 @@ class ItemIn(_Strict):
     categories: list[str] = Field(default_factory=list, max_length=50)
     brand: str | None = Field(default=None, max_length=200)
     attributes: dict[str, str] = Field(default_factory=dict, max_length=50)
-    year: JsonInt | None = Field(default=None, ge=1, le=9999)
+    year: Annotated[int, Ge(1), Le(9999), BeforeValidator(_whole_number)] | None = None
     image_url: str | None = Field(
         default=None, max_length=2000, pattern=r"^https://[^\s\x00]+$", description="An https URL."
     )
