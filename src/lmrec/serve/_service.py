@@ -33,6 +33,7 @@ import numpy as np
 
 from lmrec.errors import LmrecError
 from lmrec.index import ItemIndex, RWLock
+from lmrec.models.base import GrowingModel
 from lmrec.models.catalog import Catalog, read_catalog
 from lmrec.serve._explore import POSITIVE_EVENTS, SEQUENCE_EVENTS, Exploration
 from lmrec.serve._indexes import build_index, initial_text_vectors, set_faiss_threads
@@ -202,7 +203,7 @@ class RecService:
         if idx is None:
             idx = self.catalog.append(item_id, title, text, cats, details)
             self.removed = np.append(self.removed, False)
-            if hasattr(self.model, "add_items") and self.model_items == idx:
+            if isinstance(self.model, GrowingModel) and self.model_items == idx:
                 model_vec = vec
                 if getattr(self.model, "has_finetuned_encoder", False):
                     # a textseq trained with finetune_encoder reads texts through its own encoder layers

@@ -26,7 +26,7 @@ function say(msg, isError = false) {
 
 async function api(path, options = {}) {
   const headers = Object.assign({ Accept: "application/json" }, options.headers || {});
-  if (state.key && !path.startsWith("/session")) headers.Authorization = "Bearer " + state.key;
+  if (state.key) headers.Authorization = "Bearer " + state.key;
   if (options.body) headers["Content-Type"] = "application/json";
   const res = await fetch(path, Object.assign({ credentials: "same-origin" }, options, { headers }));
   if (!res.ok) {
