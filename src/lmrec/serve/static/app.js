@@ -43,7 +43,7 @@ async function api(path, options = {}) {
 }
 
 const itemUrl = (id) => "/item/" + encodeURIComponent(id);
-const fmt = (x) => (x === null || x === undefined ? "" : Number(x).toFixed(2));
+const fmt = (x, digits = 2) => (x === null || x === undefined ? "" : Number(x).toFixed(digits));
 
 function metaText(item) {
   const parts = [];
@@ -104,18 +104,19 @@ function itemRow(item, opts = {}) {
   const nums = document.createElement("span");
   nums.className = "score";
   nums.textContent = item.similarity !== null && item.similarity !== undefined
-    ? "similarity " + fmt(item.similarity) : "score " + fmt(item.score);
+    ? "similarity " + fmt(item.similarity) : "score " + fmt(item.score, 3);
+  nums.title = "score: the share of the catalog the ranking places below this item";
   li.appendChild(nums);
-  const actions = document.createElement("span");
-  actions.className = "actions";
-  actions.append(...actionButtons(item));
-  li.appendChild(actions);
   if (opts.explain && item.explanation) {
     const why = document.createElement("p");
     why.className = "why";
     why.textContent = item.explanation.text;
     li.appendChild(why);
   }
+  const actions = document.createElement("div");
+  actions.className = "actions";
+  actions.append(...actionButtons(item));
+  li.appendChild(actions);
   return li;
 }
 
@@ -238,7 +239,9 @@ async function showItem(id) {
     document.title = item.title + " — lmrec";
     $("item-h").textContent = item.title;
     $("item-meta").textContent = metaText(item);
-    $("item-description").textContent = item.description || item.text;
+    // the description; else the item's text when it says more than the title and genres shown above
+    const more = item.text && !item.text.startsWith(item.title) ? item.text : "";
+    $("item-description").textContent = item.description || more;
     const img = $("item-image");
     img.hidden = !item.image_url;
     if (item.image_url) { img.src = item.image_url; img.alt = "Picture of " + item.title; }
