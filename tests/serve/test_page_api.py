@@ -178,3 +178,38 @@ def test_item_pages_show_year_genres_description_and_image(tmp_path) -> None:
         "image_url": "https://example.org/toy.jpg",
     }
     assert cat.details[1] == {}  # no year, no description, and only https pictures are kept
+
+
+def test_serve_takes_a_diversity_option(model_dir, tmp_path) -> None:
+    import subprocess
+
+    from tests.serve.conftest import lmrec_cmd, settings_file, start_server, stop_server
+
+    bad = subprocess.run(
+        lmrec_cmd("serve", str(model_dir), "--diversity", "2"), capture_output=True, text=True, timeout=120
+    )
+    assert bad.returncode == 2 and "--diversity" in bad.stderr and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    settings = settings_file(tmp_path / "s.json")
+    srv = start_server(
+        model_dir,
+        f"sqlite:///{tmp_path / 'd.sqlite'}",
+        tmp_path / "d.log",
+        "--diversity",
+        "1",
+        "--settings",
+        str(settings),
+    )
+    try:
+        with srv.client(auth=False) as c:
+            body = {"items": ["i1"], "k": 10}
+            default = [x["id"] for x in c.post("/recommendations", json=body).json()["items"]]
+            full = [
+                x["id"] for x in c.post("/recommendations", json={**body, "diversity": 1}).json()["items"]
+            ]
+            plain = [
+                x["id"] for x in c.post("/recommendations", json={**body, "diversity": 0}).json()["items"]
+            ]
+        assert default == full != plain  # the option set the service's default
+    finally:
+        stop_server(srv)

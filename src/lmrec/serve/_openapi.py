@@ -28,6 +28,14 @@ remembers a key's check that long).
 retry once: the same API key sending the same key with the same events gets the first answer with
 `duplicate: true`; the same key with other events is a 409. Keys of different API keys never meet.
 
+**Scores.** `score` is the same on every endpoint that returns items: the item's place in the ranking that
+produced the list, the share of the catalog that ranking scores below it (0 to 1; 1.0: nothing above it).
+Text matches (`/search`, `/items/{{id}}/similar`) also carry `similarity`, the cosine of the text vectors.
+Recommendation lists are diversified by maximal marginal relevance (`diversity`, default {diversity:g}).
+
+**The web page's session.** `/session` and below keep an anonymous browser's likes and "not interested"
+items under an HttpOnly cookie the first `PUT` sets; no key, and no way to name another session.
+
 Malformed JSON is a 400, a body that is not `application/json` a 415, a body over the size limit a 413, an
 invalid field a 422 naming it; booleans are `true`/`false` only."""
 
@@ -87,6 +95,7 @@ def description(settings: ServeSettings) -> str:
         ),
         key_cache=settings.key_cache_seconds,
         limits=limits,
+        diversity=settings.diversity,
     )
 
 
