@@ -213,3 +213,23 @@ def test_serve_takes_a_diversity_option(model_dir, tmp_path) -> None:
         assert default == full != plain  # the option set the service's default
     finally:
         stop_server(srv)
+
+
+def test_a_session_keeps_its_latest_items_for_a_limited_time(tmp_path) -> None:
+    import time
+
+    from lmrec.serve import _sessions as sessions
+    from lmrec.serve.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    a, b = sessions.new_token(), sessions.new_token()
+    for item in ("x1", "x2", "x3"):
+        sessions.put(store, a, item, "like", max_items=2, max_age=3600)
+        time.sleep(0.01)
+    assert sessions.read(store, a).likes == ["x2", "x3"]  # the oldest went
+    sessions.put(store, b, "y1", "not_interested", max_items=2, max_age=3600)
+    time.sleep(0.05)
+    sessions.put(store, b, "y2", "like", max_items=2, max_age=0.04)  # everything older than 40 ms goes
+    assert sessions.read(store, a).likes == [] and sessions.read(store, b).likes == ["y2"]
+    assert sessions.read(store, b).not_interested == []
+    assert sessions.read(store, "not a token").likes == []

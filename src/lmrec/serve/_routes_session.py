@@ -47,17 +47,19 @@ def session_router(api: Api) -> APIRouter:
         api.known_item(item_id)
         if not sessions.valid_token(token):
             token = sessions.new_token()
-            response.set_cookie(
-                sessions.COOKIE,
-                token,
-                max_age=int(settings.session_days * 86400),
-                path="/",
-                httponly=True,
-                samesite="strict",
-                secure=request.url.scheme == "https",
-            )
         assert token is not None
-        sessions.put(service.store, token, item_id, KIND_PATH[kind_path], settings.session_max_items)
+        # (re)set on every change: the cookie lives session_days after the last one
+        response.set_cookie(
+            sessions.COOKIE,
+            token,
+            max_age=int(settings.session_days * 86400),
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        max_age = settings.session_days * 86400
+        sessions.put(service.store, token, item_id, KIND_PATH[kind_path], settings.session_max_items, max_age)
         return view(sessions.read(service.store, token))
 
     def unmark(kind_path: str, item_id: str, token: str | None) -> Session:

@@ -62,12 +62,14 @@ def read(store: Store, token: str | None) -> SessionItems:
     return out
 
 
-def put(store: Store, token: str, item_id: str, kind: str, max_items: int) -> None:
+def put(store: Store, token: str, item_id: str, kind: str, max_items: int, max_age: float) -> None:
     """Mark ``item_id`` as ``kind`` in the session (it leaves the other kind); the oldest entries go when
-    the session holds more than ``max_items``."""
+    the session holds more than ``max_items``, and every session's entries older than ``max_age`` seconds
+    are dropped (the lifetime of the cookie, which each change renews)."""
     assert kind in KINDS
     sid = digest(token)
     with store.engine.begin() as conn:
+        conn.execute(delete(session_items).where(session_items.c.created_at < time.time() - max_age))
         conn.execute(
             delete(session_items).where(session_items.c.session == sid, session_items.c.item_id == item_id)
         )

@@ -131,6 +131,7 @@ session_items = Table(
     Column("kind", String(20), nullable=False),  # "like" or "not_interested"
     Column("created_at", Float, nullable=False),
     Index("ix_session_items_created", "session", "created_at"),
+    Index("ix_session_items_age", "created_at"),
 )
 
 
