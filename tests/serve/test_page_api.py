@@ -233,3 +233,20 @@ def test_a_session_keeps_its_latest_items_for_a_limited_time(tmp_path) -> None:
     assert sessions.read(store, a).likes == [] and sessions.read(store, b).likes == ["y2"]
     assert sessions.read(store, b).not_interested == []
     assert sessions.read(store, "not a token").likes == []
+
+
+def test_a_cold_start_with_a_search_mixes_its_matches_with_popular_items(server: Server) -> None:
+    with server.client() as c:
+        c.post(
+            "/events", json={"events": [{"user_id": "cold-searcher", "type": "search", "text": "romantic"}]}
+        )
+        got = c.get("/users/cold-searcher/recommendations", params={"k": 10, "diversity": 0}).json()
+        popular = c.post("/recommendations", json={"k": 10, "diversity": 0}).json()["items"]
+        matches = c.post("/recommendations", json={"text": "romantic", "k": 10, "diversity": 0}).json()[
+            "items"
+        ]
+    ids = [x["id"] for x in got["items"]]
+    assert got["cold_start"] and len(ids) == 10
+    only_popular = [x["id"] for x in popular if x["id"] not in {m["id"] for m in matches}]
+    only_matching = [x["id"] for x in matches if x["id"] not in {p["id"] for p in popular}]
+    assert set(ids) & set(only_popular) and set(ids) & set(only_matching)  # both lists take part

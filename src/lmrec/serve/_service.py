@@ -349,11 +349,13 @@ class RecService:
         cached: _CachedUser | None = None,
         diversity: float | None = None,
         avoid: Sequence[int] = (),
+        with_popular: bool = False,
     ) -> list[Ranked]:
         """Top-``k`` items for a history (dense indices, oldest first) and/or free text; ``cached``: the
         cache entry the history came from (its query vector is reused), after :meth:`cached_user` synced.
 
         ``avoid``: items the user is not interested in: never shown, and items like them move down;
+        ``with_popular``: without a history, fuse the popular items with the text's matches;
         ``diversity``: MMR strength in [0, 1] (default ``settings.diversity``; 0 keeps the plain order)."""
         if cached is None:
             self.sync_catalog()
@@ -377,7 +379,7 @@ class RecService:
                     lists.append(added)
             if text and text.strip():
                 lists.append(self._text_ranking(text, depth, banned))
-            if not lists:
+            if not lists or (with_popular and not hist):
                 lists.append(self._popular_ranking(depth, banned))
             merged = fuse(lists)
             out = self._rerank(merged, k, diversity, avoid) if reranked else merged[:k]
@@ -429,9 +431,18 @@ class RecService:
                 cached=entry,
                 diversity=diversity,
             ), False
-        return self.recommend(
-            None, [], state.last_query, k, exclude_seen, cached=entry, diversity=diversity, explain=explain
-        ), True
+        cold = self.recommend(
+            None,
+            [],
+            state.last_query,
+            k,
+            exclude_seen,
+            cached=entry,
+            diversity=diversity,
+            explain=explain,
+            with_popular=True,
+        )
+        return cold, True
 
     def _model_ranking(
         self,
