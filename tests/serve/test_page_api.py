@@ -100,7 +100,8 @@ def test_search_has_a_relevance_threshold_paging_and_similarity(server: Server) 
         # every result passes the threshold; asking for a stricter one returns fewer
         strict = c.get("/search", params={"q": "space science fiction film", "k": 100, "min_similarity": 0.8})
         loose = c.get("/search", params={"q": "space science fiction film", "k": 100, "min_similarity": -1})
-        assert 0 < len(strict.json()["items"]) < len(loose.json()["items"]) == 30
+        live = c.get("/health").json()["items"]  # other tests may have added items to this server
+        assert 0 < len(strict.json()["items"]) < len(loose.json()["items"]) == min(live, 100)
         assert c.get("/search", params={"q": "space", "min_similarity": 2}).status_code == 422
 
 
