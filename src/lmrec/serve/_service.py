@@ -479,7 +479,8 @@ class RecService:
         return top(scores, depth, "history", reference)
 
     def _added_ranking(self, hist: list[int], depth: int, banned: set[int]) -> list[Ranked]:
-        """Items added while serving that the model cannot score: ranked by text similarity to the history."""
+        """Items added while serving that the model cannot score: ranked by text similarity to the history,
+        those at least as close to it as the median catalog item."""
         if self.catalog.n_items <= self.model_items:
             return []
         new = np.arange(self.model_items, self.catalog.n_items)
@@ -490,7 +491,10 @@ class RecService:
             return []
         scores = self.text_index.vectors(new) @ profile
         order = np.argsort(-scores, kind="stable")[:depth]
-        return ranked(new[order], scores[order], self._text_sample @ profile, "new")
+        out = ranked(new[order], scores[order], self._text_sample @ profile, "new")
+        # they are interleaved with the model's list, so only those closer to the history than the median
+        # catalog item take part (an unrelated new item would otherwise sit near the top of every list)
+        return [r for r in out if r.score >= 0.5]
 
     def _text_matches(self, q: np.ndarray, depth: int, banned: set[int], reason: str) -> list[Ranked]:
         """Items whose text vectors are closest to the unit query ``q`` (1, d), with their cosine."""
