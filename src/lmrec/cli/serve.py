@@ -44,6 +44,14 @@ def serve(
     ),
     index: str = typer.Option("auto", "--index", help="Item index: auto, exact, hnsw or ivfpq."),
     encoder: str = typer.Option("auto", "--encoder", help="Text encoder when the model names none."),
+    diversity: float | None = typer.Option(
+        None,
+        "--diversity",
+        min=0.0,
+        max=1.0,
+        help="Diversity of recommendation lists, 0 (plain ranking) to 1 (MMR over item text vectors, "
+        "lambda = 1 - diversity); default 0.3; requests may override it with diversity=.",
+    ),
     settings_file: Path | None = typer.Option(None, "--settings", help="JSON file of ServeSettings fields."),
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
 ) -> None:
@@ -67,6 +75,8 @@ def serve(
         overrides["report_dir"] = str(report.resolve())
     if encoder != "auto":
         overrides["encoder"] = encoder
+    if diversity is not None:
+        overrides["diversity"] = diversity
     if index != "auto":
         overrides["index"] = {**base.get("index", {}), "kind": index}
     settings = ServeSettings.from_dict({**base, **{k: v for k, v in overrides.items() if v is not None}})

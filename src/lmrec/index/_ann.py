@@ -165,6 +165,12 @@ class ItemIndex:
         return faiss.IndexIDMap2(base)
 
     # -- bookkeeping -----------------------------------------------------------------------------------
+    def configure(self, config: IndexConfig) -> None:
+        """Use ``config``'s search-time knobs (efSearch, nprobe, candidates) from now on."""
+        self.config = config
+        if self.kind == "ivfpq" and self._faiss is not None:
+            self._faiss.nprobe = max(1, min(config.ivf_nprobe, int(self._faiss.nlist)))
+
     def __len__(self) -> int:
         return int((self._version > 0).sum())
 

@@ -92,6 +92,26 @@ class Recommender(Protocol):
     def load(cls, path: str | Path) -> Self: ...
 
 
+@runtime_checkable
+class RetrievalModel(Protocol):
+    """What the service needs to answer from an ANN index: a model whose score is the dot product of a
+    query vector per user (from the history) with a vector per item."""
+
+    def query_vectors(self, query: Query) -> np.ndarray: ...
+
+    def retrieval_vectors(self) -> np.ndarray: ...
+
+
+@runtime_checkable
+class GrowingModel(Protocol):
+    """What the service needs to make items added while serving recommendable without retraining: the model
+    scores them from their text vectors (``add_items`` returns their new dense indices)."""
+
+    n_items: int
+
+    def add_items(self, vectors: np.ndarray) -> np.ndarray: ...
+
+
 class BaseRecommender:
     """Shared plumbing: query normalisation, top-k, seen-item exclusion and the save/load layout.
 

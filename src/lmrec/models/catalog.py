@@ -29,12 +29,16 @@ class Catalog:
     texts: list[str]
     categories: list[list[str]]
     user_ids: list[str]
+    # optional per-item details shown on item pages: "year" (int), "description", "image_url" (https)
+    details: list[dict[str, Any]] = field(default_factory=list)
     _item_index: dict[str, int] = field(default_factory=dict, repr=False)
     _user_index: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._item_index = {k: i for i, k in enumerate(self.item_ids)}
         self._user_index = {k: i for i, k in enumerate(self.user_ids)}
+        if len(self.details) != len(self.item_ids):
+            self.details = [{} for _ in self.item_ids]
 
     @property
     def n_items(self) -> int:
@@ -66,17 +70,28 @@ class Catalog:
     def external_id(self, idx: int) -> str:
         return self.item_ids[idx] if 0 <= idx < len(self.item_ids) else str(idx)
 
-    def append(self, item_id: str, title: str, text: str, categories: list[str]) -> int:
+    def append(
+        self,
+        item_id: str,
+        title: str,
+        text: str,
+        categories: list[str],
+        details: dict[str, Any] | None = None,
+    ) -> int:
         idx = len(self.item_ids)
         self.item_ids.append(item_id)
         self.titles.append(title)
         self.texts.append(text)
         self.categories.append(categories)
+        self.details.append(dict(details or {}))
         self._item_index[item_id] = idx
         return idx
 
-    def update(self, idx: int, title: str, text: str, categories: list[str]) -> None:
+    def update(
+        self, idx: int, title: str, text: str, categories: list[str], details: dict[str, Any] | None = None
+    ) -> None:
         self.titles[idx], self.texts[idx], self.categories[idx] = title, text, categories
+        self.details[idx] = dict(details or {})
 
     @classmethod
     def placeholder(cls, n_items: int, n_users: int) -> Catalog:
@@ -99,8 +114,9 @@ def write_catalog(dataset: Dataset, model_dir: str | Path, *, template: str | No
     out.mkdir(parents=True, exist_ok=True)
     frame = dataset.items.frame
     cats: list[list[str]] = []
-    if "categories" in frame.columns:
-        for v in frame["categories"].tolist():
+    cat_column = "categories" if "categories" in frame.columns else "genres"  # MovieLens names them genres
+    if cat_column in frame.columns:
+        for v in frame[cat_column].tolist():
             if isinstance(v, (list, tuple, np.ndarray)):
                 cats.append([str(x) for x in v])
             elif isinstance(v, str) and v:
@@ -109,14 +125,14 @@ def write_catalog(dataset: Dataset, model_dir: str | Path, *, template: str | No
                 cats.append([])
     else:
         cats = [[] for _ in range(dataset.n_items)]
-    pd.DataFrame(
-        {
-            "item_id": [str(x) for x in dataset.item_ids],
-            "title": dataset.item_titles(),
-            "text": item_texts(dataset.items, template),
-            "categories": [json.dumps(c, ensure_ascii=False) for c in cats],
-        }
-    ).to_parquet(out / "items.parquet", index=False)
+    columns: dict[str, Any] = {
+        "item_id": [str(x) for x in dataset.item_ids],
+        "title": dataset.item_titles(),
+        "text": item_texts(dataset.items, template),
+        "categories": [json.dumps(c, ensure_ascii=False) for c in cats],
+    }
+    columns.update(_detail_columns(frame))
+    pd.DataFrame(columns).to_parquet(out / "items.parquet", index=False)
     (out / "users.json").write_text(json.dumps([str(u) for u in dataset.user_ids]), encoding="utf-8")
     return out
 
@@ -170,7 +186,57 @@ def read_catalog(path: str | Path, n_items: int, n_users: int, *, placeholder: b
         texts=[str(x) for x in frame["text"].tolist()],
         categories=categories,
         user_ids=[str(u) for u in users],
+        details=_read_details(frame),
     )
+
+
+# item-table columns kept as item-page details, first name found wins: (detail, candidate column names)
+DETAIL_COLUMNS = (
+    ("year", ("year",)),
+    ("description", ("description", "summary", "plot")),
+    ("image_url", ("image_url", "image", "imUrl", "cover")),
+)
+
+
+def _detail_columns(frame: pd.DataFrame) -> dict[str, list[Any]]:
+    """The optional detail columns of an item table (year, description, image URL) as catalog columns."""
+    out: dict[str, list[Any]] = {}
+    for name, candidates in DETAIL_COLUMNS:
+        column = next((c for c in candidates if c in frame.columns), None)
+        if column is None:
+            continue
+        values = [_detail_value(name, v) for v in frame[column].tolist()]
+        if any(v is not None for v in values):
+            out[name] = values
+    return out
+
+
+def _detail_value(name: str, value: Any) -> Any:
+    if isinstance(value, (list, tuple, np.ndarray)):
+        value = next((v for v in value if v), None)  # an image list: its first entry
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return None
+    if name == "year":
+        try:
+            year = int(float(value))
+        except (TypeError, ValueError):
+            return None
+        return year if 0 < year < 10_000 else None
+    text = str(value).strip()
+    if name == "image_url" and not text.startswith("https://"):
+        return None  # pages load images over https only (and a relative path means nothing here)
+    return text or None
+
+
+def _read_details(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    present = [name for name, _ in DETAIL_COLUMNS if name in frame.columns]
+    details: list[dict[str, Any]] = [{} for _ in range(len(frame))]
+    for name in present:
+        for d, v in zip(details, frame[name].tolist(), strict=True):
+            v = _detail_value(name, v)
+            if v is not None:
+                d[name] = v
+    return details
 
 
 def _one_line(exc: BaseException) -> str:

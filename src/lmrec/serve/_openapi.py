@@ -7,9 +7,6 @@ limits that come from the settings.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
 from typing import Any
 
 from lmrec.serve._schemas import ErrorOut
@@ -30,6 +27,14 @@ remembers a key's check that long).
 **Idempotency.** `POST /events` with an `Idempotency-Key` header (or `idempotency_key` in the body) stores a
 retry once: the same API key sending the same key with the same events gets the first answer with
 `duplicate: true`; the same key with other events is a 409. Keys of different API keys never meet.
+
+**Scores.** `score` is the same on every endpoint that returns items: the item's place in the ranking that
+produced the list, the share of the catalog that ranking scores below it (0 to 1; 1.0: nothing above it).
+Text matches (`/search`, `/items/{{id}}/similar`) also carry `similarity`, the cosine of the text vectors.
+Recommendation lists are diversified by maximal marginal relevance (`diversity`, default {diversity:g}).
+
+**The web page's session.** `/session` and below keep an anonymous browser's likes and "not interested"
+items under an HttpOnly cookie the first `PUT` sets; no key, and no way to name another session.
 
 Malformed JSON is a 400, a body that is not `application/json` a 415, a body over the size limit a 413, an
 invalid field a 422 naming it; booleans are `true`/`false` only."""
@@ -90,6 +95,7 @@ def description(settings: ServeSettings) -> str:
         ),
         key_cache=settings.key_cache_seconds,
         limits=limits,
+        diversity=settings.diversity,
     )
 
 
@@ -126,18 +132,3 @@ def openapi_schema(app: Any, settings: ServeSettings, access: dict[tuple[str, st
         events = bodies["EventsRequest"]["properties"]["events"]
         events["maxItems"] = min(int(events.get("maxItems", 1000)), settings.max_events_per_request)
     return schema
-
-
-def docs_page(openapi_url: str, title: str) -> tuple[bytes, str]:
-    """The Swagger UI page and its Content-Security-Policy: its one inline script allowed by its hash."""
-    from fastapi.openapi.docs import get_swagger_ui_html
-
-    html = bytes(get_swagger_ui_html(openapi_url=openapi_url, title=title).body)
-    inline = re.findall(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", html, re.S)
-    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(x).digest()).decode()}'" for x in inline)
-    csp = (
-        f"default-src 'self'; script-src 'self' https://cdn.jsdelivr.net {hashes}; "
-        "style-src 'self' https://cdn.jsdelivr.net 'unsafe-inline'; img-src 'self' data: https:; "
-        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    )
-    return html, csp

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from annotated_types import Ge, Le
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 EventType = Literal["view", "click", "like", "purchase", "add_to_cart", "rating", "review", "search"]
@@ -49,10 +50,15 @@ class Health(BaseModel):
 
 
 class Item(BaseModel):
+    """An item's page: what the catalog has of it."""
+
     id: str
     title: str
     text: str
-    categories: list[str]
+    categories: list[str] = Field(description="Categories or genres.")
+    year: int | None = None
+    description: str | None = None
+    image_url: str | None = Field(default=None, description="An https URL of a picture (cover, poster).")
 
 
 class Explanation(BaseModel):
@@ -64,11 +70,25 @@ class Explanation(BaseModel):
     similarity: float | None = None
 
 
+SCORE_TEXT = (
+    "The item's place in the ranking that produced this list, the same scale on every endpoint: the share "
+    "of the catalog that ranking scores below the item (1.0: nothing above it, 0.5: the median item), "
+    "estimated against a fixed sample of up to 2,048 catalog items. A list fused from several rankings "
+    "(history + text) interleaves them and gives each item its best score in any of them; diversity and "
+    "'not interested' re-ranking may also order a list differently from its scores."
+)
+
+
 class RecommendedItem(BaseModel):
     id: str
     title: str
-    score: float
+    score: float = Field(ge=0, le=1, description=SCORE_TEXT)
+    similarity: float | None = Field(
+        default=None, description="Text matches (search, similar items): the cosine of the text vectors."
+    )
     source: Literal["history", "text", "new", "popular", "similar", "bandit"]
+    year: int | None = None
+    categories: list[str] = Field(default_factory=list)
     explanation: Explanation | None = None
 
 
@@ -88,11 +108,34 @@ class SessionRequest(_Strict):
     k: JsonInt = Field(default=10, ge=1, le=100)
     exclude_seen: bool = True
     explain: bool = False
+    not_interested: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list,
+        max_length=500,
+        description="Items the visitor rejected: never recommended, and items like them move down.",
+    )
+    diversity: float | None = Field(
+        default=None, ge=0, le=1, description="MMR strength (0: plain ranking); default: the service's."
+    )
 
 
 class SearchResults(BaseModel):
     query: str
+    offset: int
+    min_similarity: float = Field(description="Matches below this text cosine are not returned.")
+    more: bool = Field(description="More matches follow: ask again with offset + k.")
     items: list[RecommendedItem]
+
+
+class ItemBrief(BaseModel):
+    id: str
+    title: str
+
+
+class Session(BaseModel):
+    """This browser's anonymous session (its cookie): liked and rejected items, oldest first."""
+
+    likes: list[ItemBrief]
+    not_interested: list[ItemBrief]
 
 
 class Similar(BaseModel):
@@ -165,6 +208,10 @@ class ItemIn(_Strict):
     categories: list[str] = Field(default_factory=list, max_length=50)
     brand: str | None = Field(default=None, max_length=200)
     attributes: dict[str, str] = Field(default_factory=dict, max_length=50)
+    year: Annotated[int, Ge(1), Le(9999), BeforeValidator(_whole_number)] | None = None
+    image_url: str | None = Field(
+        default=None, max_length=2000, pattern=r"^https://[^\s\x00]+$", description="An https URL."
+    )
 
 
 class ItemAdded(BaseModel):

@@ -32,35 +32,19 @@ from typing import Any
 import numpy as np
 
 from lmrec.errors import LmrecError
-from lmrec.index import ItemIndex
-from lmrec.index._ann import _RWLock
+from lmrec.index import ItemIndex, RWLock
+from lmrec.models.base import GrowingModel
 from lmrec.models.catalog import Catalog, read_catalog
+from lmrec.serve._explore import POSITIVE_EVENTS, SEQUENCE_EVENTS, Exploration
+from lmrec.serve._indexes import build_index, initial_text_vectors, set_faiss_threads
+from lmrec.serve._ranking import Ranked, fuse, ids_array, item_text, ranked, rerank, score_sample, top, unit
+from lmrec.serve._reasons import Reasons
 from lmrec.serve._settings import ServeSettings
 from lmrec.serve._vectors import retrieval_for
 from lmrec.serve.store import EventRecord, Idempotency, Store
 
-SEQUENCE_EVENTS = frozenset({"view", "click", "like", "purchase", "rating", "review", "add_to_cart"})
 EVENT_TYPES = ("view", "click", "like", "purchase", "add_to_cart", "rating", "review", "search")
-_RRF_K = 60.0
-# search-time knobs, set to fixed values in the index cache key: tuning them reuses a built index (these are
-# the values keys were written with before the knobs were left out, so those caches stay valid)
-_KEY_SEARCH_FIELDS = {"hnsw_ef_search": 128, "ivf_nprobe": 32, "ann_candidates": 4}
-# Bandit rewards: these events are reward 1; a view is an impression without a click (reward 0); a
-# rating is 1 at or above the bandit's ``rating_threshold`` (4) and 0 below; other events (review,
-# search) teach nothing.
-POSITIVE_EVENTS = frozenset({"click", "like", "purchase", "add_to_cart"})
-
-
-@dataclass
-class Ranked:
-    """One recommended item with its score and why."""
-
-    index: int
-    score: float
-    reason: str  # "history", "text", "new", "popular"
-    because: int | None = None
-    because_similarity: float | None = None
-    explanation: str | None = None  # the Explainer's sentence, when the item was explained from a history
+__all__ = ["POSITIVE_EVENTS", "SEQUENCE_EVENTS", "Ranked", "RecService", "UserState", "item_text"]
 
 
 @dataclass
@@ -99,30 +83,35 @@ class RecService:
         n_users = int(getattr(self.model, "n_users", 0))
         self.catalog: Catalog = read_catalog(self.settings.catalog_dir or self.model_dir, n_items, n_users)
         self.model_items = n_items  # items the model itself can score
-        self._lock = _RWLock()
+        self._lock = RWLock()
         self._encoder: Any = None
         self._encoder_name = self._pick_encoder_name()
         self.removed = np.zeros(n_items, dtype=bool)
-        self.text_index = self._build_index(self._initial_text_vectors(), "text")
+        text_vectors = initial_text_vectors(self.settings, self.model, self.catalog, self.encode)
+        self.text_index = build_index(text_vectors, "text", self.settings, self.model_dir)
+        # scores are placed among this fixed sample of the catalog (see lmrec.serve._ranking)
+        self._sample = score_sample(n_items)
+        self._text_sample = np.ascontiguousarray(text_vectors[self._sample])
         self.retrieval = retrieval_for(self.model)
         self.rec_index: ItemIndex | None = None
+        self._rec_sample = self._text_sample
         if self.retrieval is not None and self.retrieval.same_as_text:
             self.rec_index = self.text_index  # one index serves text search and recommendations
         elif self.retrieval is not None:
-            self.rec_index = self._build_index(self.retrieval.items(), "rec")
-        _set_faiss_threads(self.settings.faiss_threads)  # after the builds, which do use every core
+            rec_vectors = self.retrieval.items()
+            self._rec_sample = np.ascontiguousarray(rec_vectors[self._sample], dtype=np.float32)
+            self.rec_index = build_index(rec_vectors, "rec", self.settings, self.model_dir)
+        set_faiss_threads(self.settings.faiss_threads)  # after the builds, which do use every core
         # a plain user request is then a stamp query and one search of well under a millisecond: cheap enough
         # to answer on the event loop; full-catalog scoring (no index, or a big exact one) goes to a thread
         self.cheap_reads = self.rec_index is not None and (
             self.rec_index.kind != "exact" or len(self.rec_index) <= 20_000
         )
-        self._explainer: Any = None
-        self._explainer_key: tuple[int, int] | None = None
-        self._explainer_lock = threading.Lock()
-        self.bandit: Any = None
-        self._bandit_lock = threading.Lock()
+        self.reasons = Reasons()
+        self.exploration: Exploration | None = None
         if self.settings.bandit:
-            self.bandit = self._build_bandit()
+            # the arms: the catalog's text vectors at start-up (the model's own item vectors when it has them)
+            self.exploration = Exploration(self.text_index.vectors(np.arange(self.catalog.n_items)))
         self._train_counts = self._training_counts()
         self._popular_cache: tuple[float, np.ndarray] | None = None
         # read-through cache of user states (and their query vectors), checked against the store on every
@@ -161,67 +150,10 @@ class RecService:
 
         return encode_texts(list(texts), encoder=self.encoder)
 
-    def _initial_text_vectors(self) -> np.ndarray:
-        n = self.catalog.n_items
-        if self.settings.item_vectors:
-            vecs = np.load(self.settings.item_vectors, allow_pickle=False)
-            if vecs.shape[0] != n:
-                raise LmrecError(f"{self.settings.item_vectors}: {vecs.shape[0]} vectors for {n} items")
-            return _unit(vecs)
-        own = getattr(self.model, "item_vectors", None)
-        if own is None or callable(own):
-            own = getattr(self.model, "vectors", None)  # the content model's name for them
-        if own is not None and not callable(own):
-            vecs = np.asarray(own, dtype=np.float32)
-            if vecs.ndim == 2 and vecs.shape[0] == n:
-                return _unit(vecs)
-        texts = [t or title for t, title in zip(self.catalog.texts, self.catalog.titles, strict=True)]
-        return self.encode(texts)
-
-    def _build_index(self, vectors: np.ndarray, tag: str) -> ItemIndex:
-        """Build the index, or load it from the index cache when these vectors were indexed before.
-
-        An HNSW graph over 100k items takes minutes to build on a small machine; cached, restarts are fast.
-        The key covers the vectors' bytes and the index config, so a changed model never gets a stale index.
-        """
-        import hashlib
-        import json
-
-        config = self.settings.index
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if config.resolve(len(vectors)) == "exact" or self.settings.index_cache == "off":
-            return ItemIndex.build(vectors, config=config)  # exact: building is a copy, no cache needed
-        h = hashlib.sha256(vectors.tobytes())
-        key = {**config.to_dict(), **_KEY_SEARCH_FIELDS}
-        h.update(json.dumps(key, sort_keys=True).encode())
-        root = (
-            Path(self.settings.index_cache) if self.settings.index_cache else self.model_dir / "serve-index"
-        )
-        path = root / f"{tag}-{h.hexdigest()[:16]}"
-        if (path / "index.json").is_file():
-            try:
-                cached = ItemIndex.load(path)
-            except Exception:  # noqa: BLE001 - a damaged cache entry is rebuilt, never fatal
-                pass
-            else:
-                cached.config = config  # this run's search-time knobs (efSearch, nprobe, candidates)
-                if cached.kind == "ivfpq":
-                    cached._faiss.nprobe = max(1, min(config.ivf_nprobe, int(cached._faiss.nlist)))
-                return cached
-        index = ItemIndex.build(vectors, config=config)
-        try:
-            index.save(path)
-        except OSError:
-            pass  # read-only model directory: serve without caching
-        return index
-
-    def _build_bandit(self) -> Any:
-        """A LinUCB bandit whose arms are the catalog's text vectors at start-up (the model's own item vectors
-        when it has them), posterior at the prior."""
-        from lmrec.models.bandit import LinearBandit
-
-        ids = np.arange(self.catalog.n_items)
-        return LinearBandit(algorithm="linucb", seed=0).init_arms(self.text_index.vectors(ids))
+    @property
+    def bandit(self) -> Any:
+        """The exploration bandit (:class:`lmrec.models.bandit.LinearBandit`), None without one."""
+        return None if self.exploration is None else self.exploration.bandit
 
     def _training_counts(self) -> np.ndarray:
         hist = getattr(self.model, "_histories", None)
@@ -263,14 +195,15 @@ class RecService:
                     self.rec_index.remove([idx])
             return
         assert vector is not None
-        vec = _unit(vector[None, :])
+        vec = unit(vector[None, :])
         title = str(fields.get("title") or item_id)
         cats = [str(c) for c in fields.get("categories") or []]
         text = str(fields.get("text") or title)
+        details = {k: fields[k] for k in ("year", "description", "image_url") if fields.get(k) is not None}
         if idx is None:
-            idx = self.catalog.append(item_id, title, text, cats)
+            idx = self.catalog.append(item_id, title, text, cats, details)
             self.removed = np.append(self.removed, False)
-            if hasattr(self.model, "add_items") and self.model_items == idx:
+            if isinstance(self.model, GrowingModel) and self.model_items == idx:
                 model_vec = vec
                 if getattr(self.model, "has_finetuned_encoder", False):
                     # a textseq trained with finetune_encoder reads texts through its own encoder layers
@@ -279,7 +212,7 @@ class RecService:
                 self.model_items = int(self.model.n_items)
                 self._add_to_rec_index(np.asarray(new, dtype=np.int64))
         else:
-            self.catalog.update(idx, title, text, cats)
+            self.catalog.update(idx, title, text, cats, details)
             self.removed[idx] = False
             if idx < self.model_items:
                 self._add_to_rec_index(np.asarray([idx]))
@@ -318,12 +251,15 @@ class RecService:
         return idx
 
     def item_view(self, idx: int) -> dict[str, Any]:
+        """An item's page: id, title, text, categories and the details the catalog has (year,
+        description, image_url)."""
         c = self.catalog
         return {
             "id": c.item_ids[idx],
             "title": c.titles[idx],
             "text": c.texts[idx],
             "categories": c.categories[idx],
+            **c.details[idx],
         }
 
     # -- users -----------------------------------------------------------------------------------------
@@ -377,8 +313,8 @@ class RecService:
         response, duplicate = self.store.add_events(records, key)
         for user_id in dict.fromkeys(r.user_id for r in records):
             self._users.pop(user_id, None)  # the stamp would catch it too; this frees the memory early
-        if not duplicate:
-            self.feed_bandit(records, before)
+        if not duplicate and self.exploration is not None:
+            self.exploration.feed(records, before, self.catalog, self.settings.positive_rating)
         return response, duplicate
 
     # -- ranking ---------------------------------------------------------------------------------------
@@ -411,21 +347,31 @@ class RecService:
         exclude: Sequence[int] = (),
         explain: bool = True,
         cached: _CachedUser | None = None,
+        diversity: float | None = None,
+        avoid: Sequence[int] = (),
+        with_popular: bool = False,
     ) -> list[Ranked]:
         """Top-``k`` items for a history (dense indices, oldest first) and/or free text; ``cached``: the
-        cache entry the history came from (its query vector is reused), after :meth:`cached_user` synced."""
+        cache entry the history came from (its query vector is reused), after :meth:`cached_user` synced.
+
+        ``avoid``: items the user is not interested in: never shown, and items like them move down;
+        ``with_popular``: without a history, fuse the popular items with the text's matches;
+        ``diversity``: MMR strength in [0, 1] (default ``settings.diversity``; 0 keeps the plain order)."""
         if cached is None:
             self.sync_catalog()
+        diversity = self.settings.diversity if diversity is None else float(diversity)
         hist = [int(i) for i in history][-max(1, self.settings.history_len) * 4 :]
+        avoid = [int(i) for i in avoid if 0 <= int(i) < self.catalog.n_items]
         with self._lock.read():
-            banned = set(exclude)
+            banned = set(exclude) | set(avoid)
             if exclude_seen:
                 banned |= set(hist)
             lists: list[list[Ranked]] = []
-            # lists that get fused need some depth below the cut; a single list needs just k (every extra
-            # candidate costs ANN search time)
+            # lists that get fused or re-ranked need some depth below the cut; a plain single list needs
+            # just k (every extra candidate costs ANN search time)
             fused = bool(text and text.strip()) or (bool(hist) and self.catalog.n_items > self.model_items)
-            depth = k + 10 if fused else k
+            reranked = diversity > 0 or bool(avoid)
+            depth = min(max(3 * k, k + 20), k + 200) if reranked else (k + 10 if fused else k)
             if hist:
                 lists.append(self._model_ranking(user_index, hist, depth, banned, cached))
                 added = self._added_ranking(hist, depth, banned)
@@ -433,16 +379,32 @@ class RecService:
                     lists.append(added)
             if text and text.strip():
                 lists.append(self._text_ranking(text, depth, banned))
-            if not lists:
+            if not lists or (with_popular and not hist):
                 lists.append(self._popular_ranking(depth, banned))
-            merged = lists[0] if len(lists) == 1 else _rrf(lists)
-            out = merged[:k]
+            merged = fuse(lists)
+            out = self._rerank(merged, k, diversity, avoid) if reranked else merged[:k]
             if explain:
                 self._explain(out, hist)
         return out
 
+    def _rerank(self, candidates: list[Ranked], k: int, diversity: float, avoid: list[int]) -> list[Ranked]:
+        """Diversity and negative feedback over the candidates' text vectors (see :func:`rerank`)."""
+        ids = [r.index for r in candidates]
+        if not ids:
+            return []
+        vecs = self.text_index.vectors(ids)
+        shunned = [i for i in avoid if i in self.text_index]
+        avoid_vecs = self.text_index.vectors(shunned) if shunned else None
+        return rerank(candidates, k, vecs, diversity, avoid_vecs, self.settings.not_interested_push)
+
     def recommend_user(
-        self, user_id: str, k: int, exclude_seen: bool = True, explain: bool = True, explore: bool = False
+        self,
+        user_id: str,
+        k: int,
+        exclude_seen: bool = True,
+        explain: bool = True,
+        explore: bool = False,
+        diversity: float | None = None,
     ) -> tuple[list[Ranked], bool]:
         """Recommendations for a user id and whether they are a cold start (no item history).
 
@@ -453,20 +415,34 @@ class RecService:
         entry = self.cached_user(user_id)
         state = entry.state
         if explore:
-            ranked = self.explore_ranking(state.history, k, exclude_seen)
+            out = self.explore_ranking(state.history, k, exclude_seen)
             if not explain:
-                for r in ranked:
+                for r in out:
                     r.because = r.because_similarity = r.explanation = None
-            return ranked, not state.history
+            return out, not state.history
         if state.history:
             return self.recommend(
-                state.user_index, state.history, None, k, exclude_seen, explain=explain, cached=entry
+                state.user_index,
+                state.history,
+                None,
+                k,
+                exclude_seen,
+                explain=explain,
+                cached=entry,
+                diversity=diversity,
             ), False
-        popular = self.recommend(None, [], None, k + 10, exclude_seen, cached=entry)
-        if not state.last_query:
-            return popular[:k], True
-        by_text = self.recommend(None, [], state.last_query, k + 10, exclude_seen, cached=entry)
-        return _rrf([by_text, popular])[:k], True
+        cold = self.recommend(
+            None,
+            [],
+            state.last_query,
+            k,
+            exclude_seen,
+            cached=entry,
+            diversity=diversity,
+            explain=explain,
+            with_popular=True,
+        )
+        return cold, True
 
     def _model_ranking(
         self,
@@ -488,26 +464,23 @@ class RecService:
                 q = self.retrieval.queries(batch)
                 if cached is not None:
                     cached.query = q
-            excl = [np.fromiter(banned, dtype=np.int64, count=len(banned))]
-            ids, scores = self.rec_index.search(q, depth, exclude=excl)
-            return [
-                Ranked(i, s, "history")
-                for i, s in zip(ids[0].tolist(), scores[0].tolist(), strict=True)
-                if i >= 0
-            ]
+            ids, raw = self.rec_index.search(q, depth, exclude=[ids_array(banned)])
+            return ranked(ids[0], raw[0], self._rec_sample @ q[0], "history")
         try:
             scores = np.asarray(self.model.score(batch), dtype=np.float32)[0].copy()
         except LmrecError:
             return self._popular_ranking(depth, banned)
+        reference = scores[self._sample[self._sample < len(scores)]]
         n = min(len(scores), len(self.removed))
         scores[:n][self.removed[:n]] = -np.inf
         ban = np.asarray([b for b in banned if b < len(scores)], dtype=np.int64)
         if len(ban):
             scores[ban] = -np.inf
-        return _top(scores, depth, "history")
+        return top(scores, depth, "history", reference)
 
     def _added_ranking(self, hist: list[int], depth: int, banned: set[int]) -> list[Ranked]:
-        """Items added while serving that the model cannot score: ranked by text similarity to the history."""
+        """Items added while serving that the model cannot score: ranked by text similarity to the history,
+        those at least as close to it as the median catalog item."""
         if self.catalog.n_items <= self.model_items:
             return []
         new = np.arange(self.model_items, self.catalog.n_items)
@@ -518,20 +491,30 @@ class RecService:
             return []
         scores = self.text_index.vectors(new) @ profile
         order = np.argsort(-scores, kind="stable")[:depth]
-        return [Ranked(int(new[o]), float(scores[o]), "new") for o in order]
+        out = ranked(new[order], scores[order], self._text_sample @ profile, "new")
+        # they are interleaved with the model's list, so only those closer to the history than the median
+        # catalog item take part (an unrelated new item would otherwise sit near the top of every list)
+        return [r for r in out if r.score >= 0.5]
+
+    def _text_matches(self, q: np.ndarray, depth: int, banned: set[int], reason: str) -> list[Ranked]:
+        """Items whose text vectors are closest to the unit query ``q`` (1, d), with their cosine."""
+        ids, sims = self.text_index.search(q, depth, exclude=[ids_array(banned)])
+        out = ranked(ids[0], sims[0], self._text_sample @ q[0], reason)
+        for r, s in zip(out, sims[0][ids[0] >= 0].tolist(), strict=True):
+            r.similarity = float(s)
+        return out
 
     def _text_ranking(self, text: str, depth: int, banned: set[int]) -> list[Ranked]:
-        q = self.encode([text])
-        ids, scores = self.text_index.search(q, depth, exclude=[np.asarray(sorted(banned), dtype=np.int64)])
-        return [Ranked(int(i), float(s), "text") for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        return self._text_matches(self.encode([text]), depth, banned, "text")
 
     def _popular_ranking(self, depth: int, banned: set[int]) -> list[Ranked]:
         counts = self.popular().copy()
+        reference = counts[self._sample[self._sample < len(counts)]]
         counts[self.removed[: len(counts)]] = -np.inf
         ban = np.asarray([b for b in banned if b < len(counts)], dtype=np.int64)
         if len(ban):
             counts[ban] = -np.inf
-        return _top(counts.astype(np.float32), depth, "popular")
+        return top(counts, depth, "popular", reference)
 
     def _profile(self, hist: list[int]) -> np.ndarray | None:
         recent = [i for i in hist[-10:] if i in self.text_index]
@@ -542,109 +525,48 @@ class RecService:
         return v / norm if norm > 0 else None
 
     def explainer(self) -> Any:
-        """The :class:`lmrec.explain.Explainer` over the current catalog, rebuilt after catalog changes.
+        """The :class:`lmrec.explain.Explainer` over the current catalog (see :class:`Reasons`)."""
+        return self.reasons.explainer(self.catalog, self.text_index, self._catalog_seq)
 
-        Its vectors are the item text index's (a removed item gets a zero vector: it explains nothing)."""
-        from lmrec.explain import Explainer
-
-        key = (self.catalog.n_items, self._catalog_seq)
-        with self._explainer_lock:
-            if self._explainer is None or self._explainer_key != key:
-                n = self.catalog.n_items
-                vecs = np.zeros((n, self.text_index.dim), dtype=np.float32)
-                live = [i for i in range(n) if i in self.text_index]
-                if live:
-                    vecs[live] = self.text_index.vectors(live)
-                texts = [t or title for t, title in zip(self.catalog.texts, self.catalog.titles, strict=True)]
-                self._explainer = Explainer(vecs, texts, list(self.catalog.titles))
-                self._explainer_key = key
-            return self._explainer
-
-    def _explain(self, ranked: list[Ranked], hist: list[int]) -> None:
-        """Explain each recommendation from the recent history with the library's Explainer: the top
-        contributing history item fills ``because`` (with its text similarity to the item), the rendered
-        sentence fills ``explanation``."""
-        from lmrec.explain import model_contributions
-
+    def _explain(self, out: list[Ranked], hist: list[int]) -> None:
         recent = [i for i in hist[-self.settings.history_len :] if i < self.catalog.n_items]
-        if not recent or not ranked:
-            return
-        ex = self.explainer()
-        model_hist = all(i < self.model_items for i in recent)
-        for r in ranked:
-            contrib = None
-            if model_hist and r.index < self.model_items:
-                contrib = model_contributions(self.model, recent, r.index)  # EASE/ItemKNN: its own terms
-            e = ex.explain(r.index, recent, contributions=contrib)
-            if not e.because:
-                continue  # nothing in the history points at this item: the source's own reason stands
-            top = e.because[0][0]
-            r.because, r.explanation = top, e.display()
-            r.because_similarity = float(ex.item_vectors[top] @ ex.item_vectors[r.index])
+        if recent and out:
+            self.reasons.explain(out, recent, self.explainer(), self.model, self.model_items)
 
     # -- exploration -------------------------------------------------------------------------------------
     def explore_ranking(self, history: Sequence[int], k: int, exclude_seen: bool) -> list[Ranked]:
         """Top-``k`` by the bandit's exploring score for a history (dense indices, oldest first)."""
-        from lmrec.models.base import UserBatch
-
-        if self.bandit is None:
+        if self.exploration is None:
             raise LmrecError("explore: no bandit is configured (start the service with bandit=true)")
         self.sync_catalog()
-        n = int(self.bandit.n_items)
-        hist = np.asarray([i for i in history if i < n], dtype=np.int64)
-        batch = UserBatch(np.asarray([-1], dtype=np.int64), [hist])
-        with self._bandit_lock:
-            scores = np.asarray(self.bandit.score(batch, explore=True), dtype=np.float32)[0].copy()
+        n = self.exploration.n_items
+        scores = self.exploration.scores(history)
+        reference = scores[self._sample[self._sample < n]]
         scores[self.removed[:n]] = -np.inf
+        hist = np.asarray([i for i in history if i < n], dtype=np.int64)
         if exclude_seen and len(hist):
             scores[hist] = -np.inf
-        out = [Ranked(r.index, r.score, "bandit") for r in _top(scores, k, "bandit")]
+        out = top(scores, k, "bandit", reference)
         with self._lock.read():
             self._explain(out, [int(i) for i in history])
         return out
-
-    def feed_bandit(self, records: Sequence[EventRecord], before: dict[str, list[int]]) -> int:
-        """Give the bandit the rewards in stored ``records`` (see :data:`POSITIVE_EVENTS`); ``before``: each
-        user's history before these events (it grows through the batch). Returns the number of updates."""
-        if self.bandit is None:
-            return 0
-        n, done = int(self.bandit.n_items), 0
-        threshold = self.bandit.config.rating_threshold or 4.0
-        with self._bandit_lock:
-            for ev in records:
-                idx = self.catalog.item_index(ev.item_id) if ev.item_id is not None else None
-                hist = before.setdefault(ev.user_id, [])
-                if idx is None:
-                    continue
-                if ev.type in POSITIVE_EVENTS:
-                    reward: float | None = 1.0
-                elif ev.type == "view":
-                    reward = 0.0
-                elif ev.type == "rating" and ev.value is not None:
-                    reward = 1.0 if ev.value >= threshold else 0.0
-                else:
-                    reward = None
-                if reward is not None and idx < n:
-                    self.bandit.update(np.asarray([i for i in hist if i < n], np.int64), idx, reward)
-                    done += 1
-                if ev.type in SEQUENCE_EVENTS and not (
-                    ev.type == "rating" and ev.value is not None and ev.value < self.settings.positive_rating
-                ):
-                    hist.append(idx)
-        return done
 
     def similar(self, idx: int, k: int) -> list[Ranked]:
         """Items whose text is closest to item ``idx``'s (the item itself excluded)."""
         self.sync_catalog()
         with self._lock.read():
-            q = self.text_index.vectors([idx])
-            ids, scores = self.text_index.search(q, k, exclude=[np.asarray([idx])])
-        return [Ranked(int(i), float(s), "similar") for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+            return self._text_matches(self.text_index.vectors([idx]), k, {idx}, "similar")
 
-    def search(self, text: str, k: int) -> list[Ranked]:
+    def search(
+        self, text: str, k: int, offset: int = 0, min_similarity: float = 0.0
+    ) -> tuple[list[Ranked], bool]:
+        """Text matches ``offset`` .. ``offset + k`` with a cosine of at least ``min_similarity``, and
+        whether more such matches follow."""
         self.sync_catalog()
         with self._lock.read():
-            return self._text_ranking(text, k, set())
+            found = self._text_ranking(text, offset + k + 1, set())
+        good = [r for r in found if (r.similarity or 0.0) >= min_similarity]
+        return good[offset : offset + k], len(good) > offset + k
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -657,52 +579,3 @@ class RecService:
             "store": self.store.dialect,
             "schema_version": self.store.schema_version(),
         }
-
-
-def _set_faiss_threads(n: int) -> None:
-    import faiss
-
-    faiss.omp_set_num_threads(max(1, int(n)))
-
-
-def item_text(fields: dict[str, Any]) -> str:
-    """The text a new item is encoded from: title, description, categories, brand and other fields."""
-    parts: list[str] = []
-    for key in ("title", "description"):
-        if fields.get(key):
-            parts.append(str(fields[key]).strip())
-    if fields.get("categories"):
-        parts.append(", ".join(str(c) for c in fields["categories"]))
-    if fields.get("brand"):
-        parts.append(str(fields["brand"]).strip())
-    for key, value in sorted((fields.get("attributes") or {}).items()):
-        parts.append(f"{key}: {value}")
-    return ". ".join(p for p in parts if p)
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    n = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(n, 1e-12)
-
-
-def _top(scores: np.ndarray, depth: int, reason: str) -> list[Ranked]:
-    from lmrec.models.base import top_k
-
-    idx, vals = top_k(scores[None, :], depth)
-    return [Ranked(int(i), float(v), reason) for i, v in zip(idx[0], vals[0], strict=True) if np.isfinite(v)]
-
-
-def _rrf(lists: list[list[Ranked]]) -> list[Ranked]:
-    """Reciprocal rank fusion: robust to lists whose scores live on different scales."""
-    fused: dict[int, float] = {}
-    first: dict[int, Ranked] = {}
-    for lst in lists:
-        for rank, r in enumerate(lst):
-            fused[r.index] = fused.get(r.index, 0.0) + 1.0 / (_RRF_K + rank + 1)
-            first.setdefault(r.index, r)
-    order = sorted(fused, key=lambda i: (-fused[i], i))
-    return [
-        Ranked(i, fused[i], f.reason, f.because, f.because_similarity, f.explanation)
-        for i, f in ((i, first[i]) for i in order)
-    ]

@@ -73,6 +73,16 @@ class ServeSettings(BaseConfig):
     bandit: bool = False  # a LinearBandit for explore=true on user recommendations
     user_cache_size: int = 20_000  # user states (with query vectors) kept per process; re-validated per read
     faiss_threads: int = 1  # per search; request threads give the parallelism (OpenMP spinning thrashes)
+    # diversity of recommendation lists: maximal marginal relevance over the item text vectors with
+    # lambda = 1 - diversity (0: the plain ranking); a request's `diversity` parameter overrides it
+    diversity: float = Field(default=0.3, ge=0, le=1)
+    not_interested_push: float = Field(
+        default=1.0, ge=0
+    )  # how far items like a "not interested" one move down
+    # /search answers only matches whose text cosine reaches this ("no good match" below it); `min_similarity`
+    search_min_similarity: float = Field(default=0.3, ge=-1, le=1)
+    session_max_items: int = Field(default=500, ge=1)  # likes + "not interested" kept per anonymous session
+    session_days: float = Field(default=30, gt=0)  # lifetime of the anonymous session cookie
 
     @model_validator(mode="after")
     def _consistent(self) -> ServeSettings:

@@ -2,8 +2,8 @@
 
 The service looks, in order, for
 
-1. the public protocol ``model.query_vectors(UserBatch) -> (n, d)`` and
-   ``model.retrieval_vectors() -> (n_items, d)`` (any model may add these two methods);
+1. the public protocol :class:`lmrec.models.base.RetrievalModel`: ``model.query_vectors(UserBatch) -> (n, d)``
+   and ``model.retrieval_vectors() -> (n_items, d)`` (any model may add these two methods);
 2. the zero-shot ``content`` model (profile . item text vector, when ``popularity_weight`` is 0);
 3. the ``textseq`` model (transformer state . adapted item representation; the temperature does not
    change the order).
@@ -31,9 +31,9 @@ class Retrieval:
 
 def retrieval_for(model: Any) -> Retrieval | None:
     """The adapter for ``model``, or None when its scores are not a plain dot product."""
-    if callable(getattr(model, "query_vectors", None)) and callable(
-        getattr(model, "retrieval_vectors", None)
-    ):
+    from lmrec.models.base import RetrievalModel
+
+    if isinstance(model, RetrievalModel):
         return Retrieval(
             queries=lambda b: np.asarray(model.query_vectors(b), np.float32),
             items=lambda: np.asarray(model.retrieval_vectors(), np.float32),

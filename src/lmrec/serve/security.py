@@ -28,11 +28,18 @@ from lmrec.serve.keys import ApiKey, split_key
 
 # paths that are neither limited nor authenticated: probes, the schema, the web pages and their files
 OPEN_PATHS = frozenset({"/", "/health", "/metrics", "/openapi.json", "/docs", "/report", "/favicon.ico"})
-OPEN_PREFIXES = ("/static/", "/report/")
+OPEN_PREFIXES = ("/static/", "/report/", "/item/")
 
+# item pages may show a catalog's https images (covers, posters)
 PAGE_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
+    "connect-src 'self'; frame-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+# Swagger UI at /docs, served from this package: its scripts are files; it sets inline styles itself
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 # a generated evaluation report, shown in the /report page's frame: its own inline style, never a script
 REPORT_CSP = (
@@ -232,7 +239,7 @@ def charge_encoder(limiter: RateLimiter, limits: RateLimits, caller: Caller) -> 
 class SecurityHeaders:
     """Add the security headers to every response (``docs_csp``: the policy of the /docs page)."""
 
-    def __init__(self, app: Any, docs_csp: str) -> None:
+    def __init__(self, app: Any, docs_csp: str = DOCS_CSP) -> None:
         self.app, self.docs_csp = app, docs_csp
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -252,7 +259,7 @@ class SecurityHeaders:
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"no-referrer"),
         ]
-        if path.startswith("/users/"):
+        if path.startswith(("/users/", "/session")):
             extra.append((b"cache-control", b"no-store"))  # a user's data: no shared or browser cache
 
         async def add_headers(message: Any) -> None:

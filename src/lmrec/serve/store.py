@@ -122,6 +122,18 @@ catalog_changes = Table(
     Column("created_at", Float, nullable=False),
 )
 
+# the web page's anonymous sessions: liked and "not interested" items per session (see lmrec.serve._sessions)
+session_items = Table(
+    "session_items",
+    metadata,
+    Column("session", String(64), primary_key=True),  # sha256 of the session token, never the token
+    Column("item_id", String(200), primary_key=True),
+    Column("kind", String(20), nullable=False),  # "like" or "not_interested"
+    Column("created_at", Float, nullable=False),
+    Index("ix_session_items_created", "session", "created_at"),
+    Index("ix_session_items_age", "created_at"),
+)
+
 
 @dataclass(frozen=True)
 class EventRecord:

@@ -1,13 +1,20 @@
 // lmrec web page: plain JS against the JSON API (no build step).
+// Views: the catalog (search, recommendations, likes) at "/" and an item page at "/item/<id>" (history API:
+// Back, reload and shared links work). Likes and "not interested" live in the server-side anonymous session
+// (an HttpOnly cookie); an API key is optional (developers).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+const PAGE = 10;
 const state = {
   user: localStorage.getItem("lmrec.user") || "web-" + Math.random().toString(36).slice(2, 8),
   key: "",
   keyStorage: "memory", // "local" only when the operator opts in (setting web_key_storage)
   readsUser: null, // whether the key may read the user's recommendations (learnt from the first answer)
-  liked: new Set(), // this tab's likes, oldest first: the anonymous session's history
+  likes: new Map(), // id -> title, oldest first (the session's likes, from the server)
+  rejected: new Set(), // ids marked "not interested"
+  query: "",
+  offset: 0,
   current: null,
 };
 
@@ -21,7 +28,7 @@ async function api(path, options = {}) {
   const headers = Object.assign({ Accept: "application/json" }, options.headers || {});
   if (state.key) headers.Authorization = "Bearer " + state.key;
   if (options.body) headers["Content-Type"] = "application/json";
-  const res = await fetch(path, Object.assign({}, options, { headers }));
+  const res = await fetch(path, Object.assign({ credentials: "same-origin" }, options, { headers }));
   if (!res.ok) {
     let detail = res.statusText;
     try {
@@ -35,74 +42,153 @@ async function api(path, options = {}) {
   return res.status === 204 ? null : res.json();
 }
 
-function itemRow(item, opts = {}) {
-  const li = document.createElement("li");
-  li.dataset.itemId = item.id;
-  const open = document.createElement("button");
-  open.type = "button";
-  open.className = "link";
-  open.textContent = item.title;
-  open.addEventListener("click", () => openItem(item.id));
-  li.appendChild(open);
+const itemUrl = (id) => "/item/" + encodeURIComponent(id);
+const fmt = (x, digits = 2) => (x === null || x === undefined ? "" : Number(x).toFixed(digits));
+
+function metaText(item) {
+  const parts = [];
+  if (item.year) parts.push(String(item.year));
+  if (item.categories && item.categories.length) parts.push(item.categories.join(", "));
+  return parts.join(" · ");
+}
+
+function setPressed(button, on, onText, offText) {
+  button.setAttribute("aria-pressed", on ? "true" : "false");
+  button.textContent = on ? onText : offText;
+}
+
+// every Like / Not interested button of an item shows the session's state
+function syncButtons(id) {
+  const liked = state.likes.has(id);
+  const rejected = state.rejected.has(id);
+  document.querySelectorAll("button[data-item]").forEach((b) => {
+    if (b.dataset.item !== id) return;
+    if (b.classList.contains("like")) setPressed(b, liked, "Liked", "Like");
+    else setPressed(b, rejected, "Not interested ✓", "Not interested");
+  });
+}
+
+function actionButtons(item) {
   const like = document.createElement("button");
   like.type = "button";
   like.className = "like";
-  like.textContent = state.liked.has(item.id) ? "Liked" : "Like";
-  like.setAttribute("aria-pressed", state.liked.has(item.id) ? "true" : "false");
+  like.dataset.item = item.id;
   like.setAttribute("aria-label", "Like " + item.title);
-  like.addEventListener("click", () => likeItem(item.id, item.title));
-  li.appendChild(like);
+  setPressed(like, state.likes.has(item.id), "Liked", "Like");
+  like.addEventListener("click", () => toggleLike(item.id, item.title));
+  const reject = document.createElement("button");
+  reject.type = "button";
+  reject.className = "reject";
+  reject.dataset.item = item.id;
+  reject.setAttribute("aria-label", "Not interested in " + item.title);
+  setPressed(reject, state.rejected.has(item.id), "Not interested ✓", "Not interested");
+  reject.addEventListener("click", () => toggleReject(item.id, item.title));
+  return [like, reject];
+}
+
+function itemRow(item, opts = {}) {
+  const li = document.createElement("li");
+  li.dataset.itemId = item.id;
+  const a = document.createElement("a");
+  a.href = itemUrl(item.id);
+  a.className = "title";
+  a.textContent = item.title;
+  li.appendChild(a);
+  const meta = metaText(item);
+  if (meta) {
+    const m = document.createElement("span");
+    m.className = "meta";
+    m.textContent = meta;
+    li.appendChild(m);
+  }
+  const nums = document.createElement("span");
+  nums.className = "score";
+  nums.textContent = item.similarity !== null && item.similarity !== undefined
+    ? "similarity " + fmt(item.similarity) : "score " + fmt(item.score, 3);
+  nums.title = "score: the share of the catalog the ranking places below this item";
+  li.appendChild(nums);
   if (opts.explain && item.explanation) {
     const why = document.createElement("p");
     why.className = "why";
     why.textContent = item.explanation.text;
     li.appendChild(why);
   }
+  const actions = document.createElement("div");
+  actions.className = "actions";
+  actions.append(...actionButtons(item));
+  li.appendChild(actions);
   return li;
 }
 
-function fill(list, items, opts) {
-  list.replaceChildren(...items.map((it) => itemRow(it, opts)));
-  if (!items.length) {
+function fill(list, items, opts, append = false) {
+  const rows = items.map((it) => itemRow(it, opts));
+  if (append) list.append(...rows);
+  else list.replaceChildren(...rows);
+  if (!list.children.length) {
     const li = document.createElement("li");
     li.textContent = "Nothing to show.";
     list.appendChild(li);
   }
 }
 
-async function search(q) {
+// -- search -------------------------------------------------------------------------------------------
+async function search(q, more = false) {
+  state.query = q;
+  state.offset = more ? state.offset + PAGE : 0;
   say("Searching…");
   try {
-    const res = await api("/search?k=10&q=" + encodeURIComponent(q));
-    fill($("search-results"), res.items);
-    say(res.items.length + " results for “" + q + "”.");
+    const res = await api("/search?k=" + PAGE + "&offset=" + state.offset + "&q=" + encodeURIComponent(q));
+    const none = !more && !res.items.length;
+    $("no-match").hidden = !none;
+    $("no-match").textContent = none ? "No good match for “" + q + "”. Try other words." : "";
+    if (none) $("search-results").replaceChildren();
+    else fill($("search-results"), res.items, {}, more);
+    $("more").hidden = !res.more;
+    const shown = $("search-results").querySelectorAll("li[data-item-id]").length;
+    say(none ? "No good match." : shown + " results for “" + q + "”" + (res.more ? " (more available)." : "."));
   } catch (e) { say("Search failed: " + e.message, true); }
 }
 
-async function openItem(id) {
-  try {
-    const item = await api("/items/" + encodeURIComponent(id));
-    const sim = await api("/items/" + encodeURIComponent(id) + "/similar?k=5");
-    state.current = item;
-    $("item-h").textContent = item.title;
-    $("item-text").textContent = item.text;
-    $("item-cats").textContent = item.categories.length ? "Categories: " + item.categories.join(", ") : "";
-    $("item-like").textContent = state.liked.has(item.id) ? "Liked" : "Like";
-    fill($("similar"), sim.items);
-    $("item-panel").hidden = false;
-    $("item-h").setAttribute("tabindex", "-1");
-    $("item-h").focus();
-  } catch (e) { say("Cannot open item: " + e.message, true); }
+// -- the session: likes and "not interested" -----------------------------------------------------------
+function applySession(s) {
+  state.likes = new Map(s.likes.map((x) => [x.id, x.title]));
+  state.rejected = new Set(s.not_interested.map((x) => x.id));
+  const list = $("likes");
+  list.replaceChildren(...s.likes.map((x) => {
+    const li = document.createElement("li");
+    li.dataset.itemId = x.id;
+    const a = document.createElement("a");
+    a.href = itemUrl(x.id);
+    a.textContent = x.title;
+    const unlike = document.createElement("button");
+    unlike.type = "button";
+    unlike.className = "secondary small";
+    unlike.textContent = "Unlike";
+    unlike.setAttribute("aria-label", "Unlike " + x.title);
+    unlike.addEventListener("click", () => toggleLike(x.id, x.title));
+    li.append(a, unlike);
+    return li;
+  }));
+  if (!s.likes.length) {
+    const li = document.createElement("li");
+    li.className = "muted";
+    li.textContent = "Nothing liked yet.";
+    list.appendChild(li);
+  }
+  document.querySelectorAll("button[data-item]").forEach((b) => syncButtons(b.dataset.item));
 }
 
-async function likeItem(id, title) {
-  state.liked.delete(id);
-  state.liked.add(id);
-  document.querySelectorAll('li[data-item-id="' + CSS.escape(id) + '"] button.like').forEach((b) => {
-    b.textContent = "Liked"; b.setAttribute("aria-pressed", "true");
-  });
+async function loadSession() {
+  try { applySession(await api("/session")); } catch (e) { say("Cannot load your likes: " + e.message, true); }
+}
+
+async function toggleLike(id, title) {
+  const was = state.likes.has(id);
+  try {
+    applySession(await api("/session/likes/" + encodeURIComponent(id), { method: was ? "DELETE" : "PUT" }));
+  } catch (e) { say("Cannot save: " + e.message, true); return; }
   let note = "";
-  if (state.key) {
+  if (!was && state.key) {
     try {
       const key = (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
       await api("/events", {
@@ -110,20 +196,22 @@ async function likeItem(id, title) {
         headers: { "Idempotency-Key": key },
         body: JSON.stringify({ events: [{ user_id: state.user, type: "like", item_id: id }] }),
       });
-    } catch (e) { note = " (kept in this tab only: " + e.message + ")"; }
+    } catch (e) { note = " (not stored as an event: " + e.message + ")"; }
   }
-  say("You liked “" + title + "”" + note + ". Recommendations updated.", Boolean(note));
+  say((was ? "You unliked “" : "You liked “") + title + "”" + note + ". Recommendations updated.", Boolean(note));
   await loadRecs();
 }
 
-async function sessionRecs() {
-  // the anonymous session's likes as an item list: a catalog read, no key needed
-  return api("/recommendations", {
-    method: "POST",
-    body: JSON.stringify({ items: Array.from(state.liked), k: 10, explain: true }),
-  });
+async function toggleReject(id, title) {
+  const was = state.rejected.has(id);
+  try {
+    applySession(await api("/session/not-interested/" + encodeURIComponent(id), { method: was ? "DELETE" : "PUT" }));
+  } catch (e) { say("Cannot save: " + e.message, true); return; }
+  say(was ? "“" + title + "” can be recommended again." : "Noted: not interested in “" + title + "”. Recommendations updated.");
+  await loadRecs();
 }
 
+// -- recommendations ------------------------------------------------------------------------------------
 async function loadRecs() {
   try {
     let res = null;
@@ -133,12 +221,63 @@ async function loadRecs() {
         state.readsUser = true;
       } catch (e) {
         if (e.status !== 403) throw e;
-        state.readsUser = false; // the key has no read scope: recommend from this tab's likes
+        state.readsUser = false; // the key has no read scope: recommend from the session's likes
       }
     }
-    if (res === null) res = await sessionRecs();
+    if (res === null) res = await api("/session/recommendations?k=10&explain=true");
     fill($("recs"), res.items, { explain: true });
   } catch (e) { say("Cannot load recommendations: " + e.message, true); }
+}
+
+// -- item pages -------------------------------------------------------------------------------------------
+async function showItem(id) {
+  $("home-view").hidden = true;
+  $("item-view").hidden = false;
+  try {
+    const item = await api("/items/" + encodeURIComponent(id));
+    state.current = item;
+    document.title = item.title + " — lmrec";
+    $("item-h").textContent = item.title;
+    $("item-meta").textContent = metaText(item);
+    // the description; else the item's text when it says more than the title and genres shown above
+    const more = item.text && !item.text.startsWith(item.title) ? item.text : "";
+    $("item-description").textContent = item.description || more;
+    const img = $("item-image");
+    img.hidden = !item.image_url;
+    if (item.image_url) { img.src = item.image_url; img.alt = "Picture of " + item.title; }
+    for (const b of [$("item-like"), $("item-reject")]) { b.dataset.item = item.id; }
+    $("item-like").setAttribute("aria-label", "Like " + item.title);
+    $("item-reject").setAttribute("aria-label", "Not interested in " + item.title);
+    syncButtons(item.id);
+    const sim = await api("/items/" + encodeURIComponent(id) + "/similar?k=5");
+    fill($("similar"), sim.items);
+    $("item-h").focus();
+  } catch (e) {
+    state.current = null;
+    document.title = "Not found — lmrec";
+    $("item-h").textContent = e.status === 404 ? "No such item" : "Cannot open the item";
+    $("item-meta").textContent = "";
+    $("item-description").textContent = e.message;
+    $("similar").replaceChildren();
+    $("item-h").focus();
+  }
+}
+
+function showHome() {
+  document.title = "lmrec — catalog and recommendations";
+  $("item-view").hidden = true;
+  $("home-view").hidden = false;
+}
+
+function route() {
+  const m = location.pathname.match(/^\/item\/(.+)$/);
+  if (m) showItem(decodeURIComponent(m[1]));
+  else showHome();
+}
+
+function go(url) {
+  history.pushState({}, "", url);
+  route();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -158,7 +297,20 @@ document.addEventListener("DOMContentLoaded", () => {
     loadRecs();
   });
   $("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); search($("q").value); });
-  $("item-like").addEventListener("click", () => state.current && likeItem(state.current.id, state.current.title));
+  $("more").addEventListener("click", () => search(state.query, true));
+  $("item-like").addEventListener("click", () => state.current && toggleLike(state.current.id, state.current.title));
+  $("item-reject").addEventListener("click", () => state.current && toggleReject(state.current.id, state.current.title));
   $("refresh").addEventListener("click", loadRecs);
-  loadRecs();
+  // in-page links to item pages and home use the history API (a new tab or a shared link loads the URL)
+  document.addEventListener("click", (ev) => {
+    const a = ev.target.closest("a[href]");
+    if (!a || ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return;
+    const url = new URL(a.href, location.href);
+    if (url.origin !== location.origin || !(url.pathname === "/" || url.pathname.startsWith("/item/"))) return;
+    ev.preventDefault();
+    go(url.pathname);
+  });
+  window.addEventListener("popstate", route);
+  route();
+  loadSession().then(loadRecs);
 });

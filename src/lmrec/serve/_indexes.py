@@ -1,0 +1,80 @@
+"""The service's vector indexes: the catalog's text vectors at start-up and the (cached) ANN indexes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lmrec.errors import LmrecError
+from lmrec.index import ItemIndex
+from lmrec.models.catalog import Catalog
+from lmrec.serve._ranking import unit
+from lmrec.serve._settings import ServeSettings
+
+# search-time knobs, set to fixed values in the index cache key: tuning them reuses a built index (these are
+# the values keys were written with before the knobs were left out, so those caches stay valid)
+_KEY_SEARCH_FIELDS = {"hnsw_ef_search": 128, "ivf_nprobe": 32, "ann_candidates": 4}
+
+
+def initial_text_vectors(
+    settings: ServeSettings, model: Any, catalog: Catalog, encode: Callable[[Sequence[str]], np.ndarray]
+) -> np.ndarray:
+    """Unit text vectors of the catalog: ``settings.item_vectors``, else the model's own item vectors when
+    it has one per item, else the item texts encoded."""
+    n = catalog.n_items
+    if settings.item_vectors:
+        vecs = np.load(settings.item_vectors, allow_pickle=False)
+        if vecs.shape[0] != n:
+            raise LmrecError(f"{settings.item_vectors}: {vecs.shape[0]} vectors for {n} items")
+        return unit(vecs)
+    own = getattr(model, "item_vectors", None)
+    if own is None or callable(own):
+        own = getattr(model, "vectors", None)  # the content model's name for them
+    if own is not None and not callable(own):
+        vecs = np.asarray(own, dtype=np.float32)
+        if vecs.ndim == 2 and vecs.shape[0] == n:
+            return unit(vecs)
+    texts = [t or title for t, title in zip(catalog.texts, catalog.titles, strict=True)]
+    return encode(texts)
+
+
+def build_index(vectors: np.ndarray, tag: str, settings: ServeSettings, model_dir: Path) -> ItemIndex:
+    """Build the index, or load it from the index cache when these vectors were indexed before.
+
+    An HNSW graph over 100k items takes minutes to build on a small machine; cached, restarts are fast.
+    The key covers the vectors' bytes and the index config, so a changed model never gets a stale index.
+    """
+    config = settings.index
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if config.resolve(len(vectors)) == "exact" or settings.index_cache == "off":
+        return ItemIndex.build(vectors, config=config)  # exact: building is a copy, no cache needed
+    h = hashlib.sha256(vectors.tobytes())
+    key = {**config.to_dict(), **_KEY_SEARCH_FIELDS}
+    h.update(json.dumps(key, sort_keys=True).encode())
+    root = Path(settings.index_cache) if settings.index_cache else model_dir / "serve-index"
+    path = root / f"{tag}-{h.hexdigest()[:16]}"
+    if (path / "index.json").is_file():
+        try:
+            cached = ItemIndex.load(path)
+        except Exception:  # noqa: BLE001 - a damaged cache entry is rebuilt, never fatal
+            pass
+        else:
+            cached.configure(config)  # this run's search-time knobs (efSearch, nprobe, candidates)
+            return cached
+    index = ItemIndex.build(vectors, config=config)
+    try:
+        index.save(path)
+    except OSError:
+        pass  # read-only model directory: serve without caching
+    return index
+
+
+def set_faiss_threads(n: int) -> None:
+    import faiss
+
+    faiss.omp_set_num_threads(max(1, int(n)))
