@@ -35,8 +35,8 @@ def worker(args: argparse.Namespace) -> None:
     """One process of a run: train, and (rank 0) write the history to args.out."""
     from lmrec.data.loaders import load_format
     from lmrec.data.split import leave_one_out_split
-    from lmrec.models.seqdata import training_windows
     from lmrec.models.base import FitOptions
+    from lmrec.models.seqdata import training_windows
     from lmrec.models.textseq import TextSeq
     from lmrec.train.distributed import is_main_process, shutdown
 

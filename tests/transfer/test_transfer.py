@@ -298,7 +298,8 @@ def test_transfer_report_table_and_plot(pretrained, target, tmp_path):
     assert rows[2]["ndcg@10"] == rows[1]["ndcg@10"]  # it uses no training interaction
     page = write_transfer_report(rows, tmp_path / "rep", title="t")
     assert (tmp_path / "rep" / "learning_curve.png").stat().st_size > 1000
-    assert "pretrained + adaptor" in page.read_text() and "content (untrained text profile)" in page.read_text()
+    text = page.read_text()
+    assert "pretrained + adaptor" in text and "content (untrained text profile)" in text
     assert len(summarize(rows)) == 5
 
 

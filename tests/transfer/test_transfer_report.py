@@ -33,7 +33,8 @@ def test_the_legend_names_only_rows_that_ran_and_the_zero_shot_point(tmp_path):
     )
     labels = plot_learning_curve(summarize(rows), tmp_path / "c.png")
     # "pretrained + full" did not run: it is not in the legend; the zero-shot point has its own label
-    assert labels == ["content (untrained text profile)", "pretrained + adaptor", "popularity", ZERO_SHOT_LABEL]
+    expected = ["content (untrained text profile)", "pretrained + adaptor", "popularity", ZERO_SHOT_LABEL]
+    assert labels == expected
     labels = plot_learning_curve(summarize(_rows({"ease": {0.1: 0.02, 1.0: 0.04}})), tmp_path / "d.png")
     assert labels == ["EASE"]
 

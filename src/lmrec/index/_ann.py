@@ -89,8 +89,6 @@ class RWLock:
                 self._cond.notify_all()
 
 
-# the old name, still imported by lmrec.serve._service (switch it to lmrec.index.RWLock)
-_RWLock = RWLock
 
 
 class ItemIndex:

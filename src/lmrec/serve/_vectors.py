@@ -4,9 +4,8 @@ The service looks, in order, for
 
 1. the public protocol :class:`lmrec.models.base.RetrievalModel`: ``model.query_vectors(UserBatch) -> (n, d)``
    and ``model.retrieval_vectors() -> (n_items, d)`` (any model may add these two methods);
-2. the zero-shot ``content`` model (profile . item text vector, when ``popularity_weight`` is 0);
-3. the ``textseq`` model (transformer state . adapted item representation; the temperature does not
-   change the order).
+   (``textseq`` and its compressed, adapted and distilled forms implement it, text prior included);
+2. the zero-shot ``content`` model (profile . item text vector, when ``popularity_weight`` is 0).
 
 Anything else is ranked by ``model.score`` over the whole catalog: exact, and fine unless the catalog is huge.
 """
@@ -45,22 +44,4 @@ def retrieval_for(model: Any) -> Retrieval | None:
             items=lambda: np.asarray(model.vectors, np.float32),
             same_as_text=True,
         )
-    if name == "textseq" and hasattr(model, "_user_states") and hasattr(model, "_item_reps"):
-        normalize = bool(getattr(model.config, "normalize", False))
-
-        def queries(b: Any) -> np.ndarray:
-            return _rows(model._user_states(list(b.histories)), normalize)
-
-        def items() -> np.ndarray:
-            return _rows(model._item_reps(), normalize)
-
-        return Retrieval(queries=queries, items=items)
     return None
-
-
-def _rows(t: Any, normalize: bool) -> np.ndarray:
-    x = t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    if normalize:
-        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    return x
