@@ -8,6 +8,19 @@ target test users; prints the table (mean ± std over seeds) and writes an HTML 
         --sources amazon-beauty,ml-100k,amazon-gift-cards,amazon-magazine --pretrain-seconds 300
     nice .venv/bin/python benchmarks/transfer.py --pretrained /tmp/tr/pre --fractions 0,0.1 --max-seconds 120
 
+Meta-learned pretraining next to plain pretraining (the README's 2026-12-04 table; one process per seed)::
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/transfer.py --pretrain-only --pretrained /tmp/pre \
+        --pretrain-epochs 10 --pretrain-seconds 1500 --max-users 5000
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/transfer.py --pretrain-only --no-plain --meta reptile \
+        --meta-pretrained /tmp/meta --pretrain-epochs 10 --pretrain-seconds 1500 --max-users 5000
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/transfer.py --pretrained /tmp/pre \
+        --meta-pretrained /tmp/meta --fractions 0,0.01,0.05,0.1 --seeds 0 --epochs 30 --patience 3 \
+        --max-seconds 600 --device cpu \
+        --models zero-shot,content,full,meta-full,scratch,ease,pop,guard
+
+The older tables below were measured before the text prior existed.
+
 Targets of the issue: Recall@10 >= .135 / NDCG@10 >= .072 (VQ-Rec published .1211 / .0643); at 10% of the
 users pretrained >= 1.2x scratch and >= 1.2x EASE; zero-shot >= 2x popularity. ``--max-seconds`` caps every
 training run (on a busy 2-core machine that cap, not convergence, often ends training: the table says so).
