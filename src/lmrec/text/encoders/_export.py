@@ -83,8 +83,13 @@ from lmrec.text.encoders._resolve import model_fingerprint, quiet_transformers
 OPSET = 17
 # onnxruntime dynamic quantization settings of the "int8-unsmoothed" file (the previous recipe)
 INT8_SETTINGS = {"per_channel": True, "op_types_to_quantize": ["MatMul"]}
-# MatMul nodes (name suffixes in the exported graph) left in fp32 by the int8 quantization, see above
+# MatMul nodes (name suffixes in the exported graph) left in fp32 by the previous int8 recipes (and not
+# smoothed by the current one), see above
 FP32_NODES = ("encoder/layer.0/output/dense/MatMul",)
+# the FFN output projections (every layer): their input is the GELU output, the widest and most outlying
+# activation; the int8 file quantizes them blockwise (MatMulNBits), the rest per token
+BLOCKWISE_SUFFIX = "/output/dense/MatMul"
+BLOCK_SIZE = 128
 # SmoothQuant migration strength of the default int8 file (see _smooth.py and the table above)
 SMOOTH_ALPHA = 0.8
 PRECISIONS = ("fp32", "int8", "int8-unsmoothed")
@@ -145,12 +150,14 @@ def exported_model(folder: str | Path, precision: str, *, label: str | None = No
             if smooth:
                 import onnx
 
-                from lmrec.text.encoders._quantize import quantize_per_token
+                from lmrec.text.encoders._quantize import quantize_blockwise, quantize_per_token
                 from lmrec.text.encoders._smooth import calibration_absmax, smooth_model
 
                 model = onnx.load(str(fp32))
                 smooth_model(model, calibration_absmax(fp32, folder), SMOOTH_ALPHA, skip=keep)
-                onnx.save(quantize_per_token(model, skip=keep), str(tmp))
+                blockwise = blockwise_nodes(fp32)
+                quantize_blockwise(model, blockwise, block_size=BLOCK_SIZE)
+                onnx.save(quantize_per_token(model, skip=blockwise, fused=True), str(tmp))
             else:
                 quantize_dynamic(
                     str(fp32), str(tmp), weight_type=QuantType.QInt8, nodes_to_exclude=keep, **INT8_SETTINGS
@@ -164,7 +171,15 @@ def _smooth_recipe() -> str:
     from lmrec.text.encoders._quantize import PER_TOKEN_VERSION
     from lmrec.text.encoders._smooth import CALIBRATION_TEXTS, SMOOTHING_VERSION
 
-    recipe = (FP32_NODES, SMOOTH_ALPHA, SMOOTHING_VERSION, PER_TOKEN_VERSION, CALIBRATION_TEXTS)
+    recipe = (
+        FP32_NODES,
+        SMOOTH_ALPHA,
+        SMOOTHING_VERSION,
+        PER_TOKEN_VERSION,
+        CALIBRATION_TEXTS,
+        BLOCKWISE_SUFFIX,
+        BLOCK_SIZE,
+    )
     key = repr(recipe)
     return hashlib.sha256(key.encode()).hexdigest()[:8]
 
@@ -176,6 +191,19 @@ def fp32_nodes(path: Path) -> list[str]:
 
     graph = onnx.load(str(path), load_external_data=False).graph
     return [n.name for n in graph.node if n.op_type == "MatMul" and n.name.endswith(FP32_NODES)]
+
+
+def blockwise_nodes(path: Path) -> list[str]:
+    """Names of the FFN output MatMuls of ``path`` (:data:`BLOCKWISE_SUFFIX`, not the attention output's),
+    which the int8 file quantizes blockwise."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return [
+        n.name
+        for n in graph.node
+        if n.op_type == "MatMul" and n.name.endswith(BLOCKWISE_SUFFIX) and "attention" not in n.name
+    ]
 
 
 @contextlib.contextmanager
