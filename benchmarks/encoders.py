@@ -321,23 +321,29 @@ def main() -> None:
     tmp.cleanup()
 
 
-def print_block(b: dict[str, Any]) -> None:
+def format_block(b: dict[str, Any]) -> str:
+    """One dataset x thread count of a run as a Markdown heading line, the GEMM peaks and a table."""
     peaks = ", ".join(f"{k} {v:.1f}" for k, v in b["gemm_gflops"].items())
-    print(
-        f"\n## {b['dataset']}: {b['texts']} texts, mean {b['mean_tokens']:.1f} tokens "
-        f"(max {b['max_tokens']}), "
-        f"{b['gflop_per_text'] * 1e3:.1f} MFLOP/text; {b['threads']} thread(s), load average "
-        f"{b['load_average'][0]:.1f}, {b['clock']} clock\n"
-        f"GEMM GFLOP/s (six layer products, M={b['gemm_m']}): {peaks}\n"
-    )
-    print("| backend | texts/s | vs fp32 ONNX | GFLOP/s | % fp32 peak | % int8 peak | cos mean / min |")
-    print("|---|---|---|---|---|---|---|")
+    lines = [
+        f"**{b['dataset']}**: {b['texts']} texts, mean {b['mean_tokens']:.1f} tokens "
+        f"(max {b['max_tokens']}), {b['gflop_per_text'] * 1e3:.1f} MFLOP/text; {b['threads']} thread(s), "
+        f"load average {b['load_average'][0]:.1f}, {b['clock']} clock. "
+        f"GEMM GFLOP/s (six layer products, M={b['gemm_m']}): {peaks}",
+        "",
+        "| backend | texts/s | vs fp32 ONNX | GFLOP/s | % fp32 peak | % int8 peak | cos mean / min |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in b["rows"]:
         i8 = f"{r['pct_int8_peak']:.0f}%" if r["pct_int8_peak"] is not None else ""
-        print(
+        lines.append(
             f"| {r['backend']} | {r['texts_per_s']:,.0f} | {r['vs_fp32_onnx']:.2f}x | {r['gflops']:.1f} "
             f"| {r['pct_fp32_peak']:.0f}% | {i8} | {r['cos_mean']:.5f} / {r['cos_min']:.4f} |"
         )
+    return "\n".join(lines)
+
+
+def print_block(b: dict[str, Any]) -> None:
+    print("\n" + format_block(b), flush=True)
 
 
 if __name__ == "__main__":

@@ -182,6 +182,8 @@ def fit_one(args: argparse.Namespace, data: Any, split: Any) -> Any:
         from lmrec.models.textseq import TextSeq
 
         extra = {"loss": args.textseq_loss} if args.textseq_loss else {}
+        if args.no_text_prior:
+            extra["text_prior"] = False
         model = TextSeq(epochs=1, vector_field="vec", **extra)
         args.shown_config = ["loss", "dim", "n_layers", "max_len", "batch_size", "future_k", "text_prior"]
     else:
@@ -334,6 +336,8 @@ def run_phase(args: argparse.Namespace, phase: str, n: int, tables: Path) -> dic
         cmd += ["--index-items", str(args.index_items)]
     if args.textseq_loss:
         cmd += ["--textseq-loss", args.textseq_loss]
+    if args.no_text_prior:
+        cmd.append("--no-text-prior")
     if "eval" in args.phases:
         cmd.append("--eval")
     if "serve" in args.phases and phase == "textseq":
@@ -355,16 +359,21 @@ def fmt(v: Any, spec: str = ".1f") -> str:
     return "" if v is None else format(v, spec) if isinstance(v, (int, float)) else str(v)
 
 
-def print_table(rows: list[dict[str, Any]]) -> None:
-    print(
-        "\n| events | users | items | phase | time s | events/s | rss MB (base) | eval s (users/s) "
-        "| eval +MB (users x items MB) | NDCG@10 | HNSW items | build s | recall | p50 / p99 ms at rate |"
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """The rows of a run as a Markdown table."""
+    out: list[str] = []
+    out.append(
+        "| events | users | items | phase | load or epoch s | fit s (text prior s) | events/s "
+        "| rss MB (base) | eval s (users/s) | eval +MB (users x items MB) | NDCG@10 | HNSW items | build s "
+        "| recall | p50 / p99 ms at rate | work p50 / p99 ms (capacity/s) |"
     )
-    print("|" + "---|" * 15)
+    out.append("|" + "---|" * 16)
     for r in rows:
         res = r["result"]
         if isinstance(res, str):
-            print(f"| {r['events']:,} | {r['users']:,} | {r['items']:,} | {r['phase']} | {res} |" + " |" * 10)
+            out.append(
+                f"| {r['events']:,} | {r['users']:,} | {r['items']:,} | {r['phase']} | {res} |" + " |" * 11
+            )
             continue
         time_s = res.get("epoch_s", res.get("load_s"))
         extra = f" (cached {res['cached_load_s']:.2f})" if "cached_load_s" in res else ""
@@ -382,13 +391,17 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             if "service_p50_ms" in res
             else ""
         )
-        print(
+        fit = fmt(res.get("fit_s"), ".1f") + (
+            f" ({res['text_prior_s']:.1f})" if res.get("text_prior_s") is not None else ""
+        )
+        out.append(
             f"| {r['events']:,} | {r['users']:,} | {r['items']:,} | {r['phase']} "
-            f"| {fmt(time_s, '.2f')}{extra} "
+            f"| {fmt(time_s, '.2f')}{extra} | {fit} "
             f"| {fmt(res.get('events_per_s'), ',.0f')} | {res['rss_mb']:,.0f} ({res['base_mb']:,.0f}) | {ev} "
             f"| {grow} | {fmt(res.get('ndcg@10'), '.4f')} | {fmt(res.get('index_items'), ',')} "
             f"| {fmt(res.get('hnsw_build_s'))} | {fmt(res.get('hnsw_recall@10'), '.3f')} | {lat} | {work} |"
         )
+    return "\n".join(out)
 
 
 def main() -> None:
@@ -404,6 +417,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=300.0, help="requests per second (open loop)")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--textseq-loss", choices=["full", "sampled"], default=None, help="default: model's")
+    parser.add_argument(
+        "--no-text-prior",
+        action="store_true",
+        help="textseq without its text prior (whose gate fit scores 4096 users x the catalog 150 times)",
+    )
     parser.add_argument("--phase-timeout", type=float, default=3600.0, help="seconds per phase process")
     parser.add_argument("--out", type=Path, default=None, help="write the JSON table here")
     parser.add_argument("--worker", dest="phase", default=None, help=argparse.SUPPRESS)
@@ -460,7 +478,7 @@ def main() -> None:
                 if args.out:  # after every row: a long run that is stopped keeps what it measured
                     args.out.write_text(json.dumps({**meta, "rows": rows}, indent=1) + "\n")
     meta["load_average_end"] = os.getloadavg()
-    print_table(rows)
+    print("\n" + format_table(rows))
     if args.out:
         args.out.write_text(json.dumps({**meta, "rows": rows}, indent=1) + "\n")
         print(f"\nwrote {args.out}")
