@@ -120,7 +120,9 @@ def main() -> int:
                 text = block_pattern(name).sub(lambda m, new=new: m.group(1) + new + m.group(3), text)
     if args.write:
         README.write_text(text, encoding="utf-8")
-    others = [h for h in re.findall(r"^### (.+)$", text, re.M) if "bench:" not in h]
+    bench_part = text.split("\n## Benchmarks", 1)[-1].split("\n## ", 1)[0]
+    sections = re.split(r"^### ", bench_part, flags=re.M)[1:]
+    others = [sec.splitlines()[0] for sec in sections if "<!-- bench:" not in sec]
     print(f"\n{differs} of {len(wanted)} regenerated blocks differ from README.md.")
     print("Measured by their own scripts (see each section for the command and date): " + "; ".join(others))
     return 0
