@@ -9,7 +9,7 @@ export OMP_NUM_THREADS ?= 2
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: demo test smoke browser install lint bench bench-install bench-check clean
+.PHONY: demo test smoke browser install lint bench bench-install bench-check bench-readme clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -74,3 +74,8 @@ bench-check: bench-install
 bench: bench-check
 	OMP_NUM_THREADS=1 $(BENCH_BIN)/python benchmarks/peers.py $(BENCH_ARGS)
 	OMP_NUM_THREADS=1 $(BENCH_BIN)/python benchmarks/eval_throughput.py
+
+# the README tables a benchmark script regenerates (<!-- bench:NAME --> blocks), diffed against the README;
+# BENCH_README_ARGS="--full" for larger samples, "--write" to update README.md
+bench-readme: install
+	$(BIN)/python benchmarks/readme.py --quick $(BENCH_README_ARGS)

@@ -59,3 +59,72 @@ def test_encode_user_errors_are_one_line(small_scientific: Path, tmp_path: Path,
         assert main(args) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("lmrec: error:") and "\n" not in err, err
+
+
+def test_encode_on_the_cpu_says_where_it_ran(
+    small_scientific: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("LMREC_CACHE", str(tmp_path / "c"))
+    out = tmp_path / "v.npy"
+    base = ["encode", "--dataset", str(small_scientific), "--out", str(out), "--no-cache"]
+    assert main(base + ["--encoder", "minilm-torch", "--device", "cpu"]) == 0
+    assert " on cpu -> " in capsys.readouterr().out
+    torch_vecs = np.load(out)
+    assert main(base + ["--encoder", "minilm", "--device", "cpu"]) == 0  # the ONNX path on the CPU
+    assert " on cpu -> " in capsys.readouterr().out
+    assert float(np.min((np.load(out) * torch_vecs).sum(1))) > 0.9999
+
+
+def test_encode_device_errors_are_one_line_before_loading(
+    small_scientific: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    import torch
+
+    monkeypatch.setenv("LMREC_CACHE", str(tmp_path / "c"))
+    out = tmp_path / "v.npy"
+    base = ["encode", "--dataset", str(small_scientific), "--out", str(out)]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for extra, says in (
+        (["--device", "tpu"], "must be one of"),
+        (["--device", "cuda"], "asked for"),
+        (["--encoder", "minilm-torch", "--device", "cuda:0"], "asked for"),
+    ):
+        assert main(base + extra) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "'--device'" in err and says in err, err
+    # a GPU that is there, asked of a CPU-only encoder: refused by name, nothing loaded
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    for name in ("minilm-onnx-int8", "use-multilingual"):
+        assert main(base + ["--encoder", name, "--device", "cuda"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"{name!r} runs on the CPU only" in err, err
+    assert not out.exists()
+
+
+def test_cpu_only_encoders_take_auto_as_the_cpu(monkeypatch) -> None:
+    import torch
+
+    from lmrec.text.encoders import check_encoder_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    assert check_encoder_device("use-multilingual", "auto") == "cpu"
+    assert check_encoder_device("minilm-torch", "auto") == "cuda:0"
+    assert check_encoder_device("minilm-onnx-int8", "cpu") == "cpu"
+
+
+@pytest.mark.skipif(
+    not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU; this machine has none"
+)
+def test_encode_on_cuda_matches_the_cpu(small_scientific: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("LMREC_CACHE", str(tmp_path / "c"))
+    out = tmp_path / "v.npy"
+    base = ["encode", "--dataset", str(small_scientific), "--out", str(out), "--no-cache"]
+    assert main(base + ["--device", "cuda"]) == 0
+    assert " on cuda:" in capsys.readouterr().out
+    gpu = np.load(out)
+    assert main(base + ["--device", "cpu"]) == 0
+    assert float(np.min((np.load(out) * gpu).sum(1))) > 0.9999

@@ -65,3 +65,60 @@ def test_zero_rows_and_skipped_nodes() -> None:
     kept = quantize_per_token(_matmul_model(17, w), skip=["dense"])
     assert [n.op_type for n in kept.graph.node] == ["MatMul"]
     np.testing.assert_allclose(_run(kept, x), x @ w, rtol=1e-6)
+
+
+@pytest.mark.parametrize("opset", [17, 18])
+def test_fused_per_token_graph_computes_the_same_as_the_plain_one(opset: int) -> None:
+    rng = np.random.default_rng(2)
+    w = rng.normal(size=(32, 8)).astype(np.float32)
+    x = rng.normal(size=(3, 5, 32)).astype(np.float32)  # (batch, tokens, channels), as in the encoder
+    x[0, 0] *= 500.0
+    x[2, 4] = 0.0  # an all-zero token
+
+    def model3d(opset: int):  # noqa: ANN202
+        from onnx import TensorProto, helper, numpy_helper
+
+        graph = helper.make_graph(
+            [helper.make_node("MatMul", ["x", "w"], ["y"], name="dense")],
+            "dense",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, None, 32])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, None, 8])],
+            [numpy_helper.from_array(w, "w")],
+        )
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+    plain = _run(quantize_per_token(model3d(opset)), x)
+    fused_model = quantize_per_token(model3d(opset), fused=True)
+    ops = {n.op_type for n in fused_model.graph.node}
+    assert {"QuantizeLinear", "MatMulIntegerToFloat"} <= ops and not ops & {
+        "MatMul",
+        "MatMulInteger",
+        "Round",
+    }
+    fused = _run(fused_model, x)
+    assert fused.shape == (3, 5, 8) and np.all(fused[2, 4] == 0)
+    ref = x @ w
+    # the same int8 arithmetic: only the last rounding of a few products may differ (x * (1/127) vs x / 127)
+    np.testing.assert_allclose(fused, plain, atol=2e-2 * np.abs(ref).max(axis=-1, keepdims=True).max())
+    rel = np.linalg.norm(fused - ref, axis=-1) / np.maximum(np.linalg.norm(ref, axis=-1), 1e-9)
+    assert rel[np.linalg.norm(ref, axis=-1) > 0].max() < 0.03
+
+
+def test_blockwise_quantization_survives_outlier_channels_and_ragged_blocks() -> None:
+    from lmrec.text.encoders._quantize import quantize_blockwise
+
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=(80, 6)).astype(np.float32)  # 80 rows: blocks of 32 leave a ragged last block
+    x = rng.normal(size=(16, 80)).astype(np.float32)
+    x[:, 3] *= 60.0  # one outlying channel, as after a GELU: per-token scales lose the other channels
+    ref = x @ w
+    block = quantize_blockwise(_matmul_model(17, w), ["dense"], block_size=32)
+    assert [n.op_type for n in block.graph.node] == ["MatMulNBits"]
+    assert "w" not in {i.name for i in block.graph.initializer}
+    rel_block = np.linalg.norm(_run(block, x) - ref) / np.linalg.norm(ref)
+    rel_token = np.linalg.norm(_run(quantize_per_token(_matmul_model(17, w)), x) - ref) / np.linalg.norm(ref)
+    assert rel_block < 0.025 and rel_block < 0.7 * rel_token, (rel_block, rel_token)
+    untouched = quantize_blockwise(_matmul_model(17, w), ["other"])
+    assert [n.op_type for n in untouched.graph.node] == ["MatMul"]
+    with pytest.raises(ValueError, match="block_size"):
+        quantize_blockwise(_matmul_model(17, w), ["dense"], block_size=48)

@@ -79,11 +79,13 @@ def test_smoothed_int8_is_closer_to_fp32_than_unsmoothed(
 
 
 def test_int8_vectors_do_not_depend_on_the_batch(minilm_int8, movie_texts, scientific_texts) -> None:
-    # one activation scale per token: a text's vector is the same alone and batched with longer texts
-    # (onnxruntime's per-tensor dynamic scales would move it with the batch's largest activation)
+    # one activation scale per token (per token and block in the FFN outputs): a text's vector is the same
+    # alone and batched with longer texts, up to the summation order of onnxruntime's MatMulNBits kernel
+    # (2.2e-4 at most, measured; 0 without it); per-tensor dynamic scales would move it with the batch's
+    # largest activation (cosine 0.99 in test_encoders.assert_same_vectors)
     texts = movie_texts[:4] + scientific_texts[:4]
     alone = np.stack([minilm_int8.encode([t])[0] for t in texts])
-    np.testing.assert_allclose(minilm_int8.encode(texts, batch_size=8), alone, atol=1e-6)
+    np.testing.assert_allclose(minilm_int8.encode(texts, batch_size=8), alone, atol=5e-4)
 
 
 def test_int8_file_is_named_by_its_recipe_and_exports_the_same_bytes(

@@ -31,13 +31,22 @@ def encode(
     no_cache: bool = typer.Option(False, "--no-cache", help="Encode all; do not read or write the cache."),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     progress: bool = typer.Option(False, "--progress/--no-progress", help="Show a progress bar."),
+    device: str = typer.Option(
+        "auto",
+        "--device",
+        help="Where the encoder runs: auto (a CUDA GPU when there is one: the PyTorch model there; else the "
+        "CPU, fp32 through ONNX) | cpu | cuda | cuda:N. The int8 and multilingual encoders are CPU-only.",
+    ),
 ) -> None:
     """Encode every item of DATASET in dense item index order and save the vectors."""
     import numpy as np
 
     from lmrec.data import load_dataset
     from lmrec.text import CacheStats, encode_texts, item_texts, resolve_encoder
+    from lmrec.text.encoders import check_encoder_device
 
+    # a bad device is a one-line error before any data or model is loaded
+    check_encoder_device(encoder, device, option="--device")
     if out.suffix != ".npy":
         raise LmrecError(f"{out}: --out must end in .npy")
     if not out.parent.exists():
@@ -45,7 +54,7 @@ def encode(
     ds = load_dataset(dataset)
     texts = item_texts(ds.items, template, dataset=ds.name)
     t0 = time.perf_counter()
-    enc = resolve_encoder(encoder, texts)
+    enc = resolve_encoder(encoder, texts, device=device)
     load_s = time.perf_counter() - t0
     stats = CacheStats()
     t1 = time.perf_counter()
@@ -75,7 +84,8 @@ def encode(
     if enc.stats.truncated:
         extra.append(f"{enc.stats.truncated} truncated to the model's limit")
     typer.echo(
-        f"{ds.name}: {vecs.shape[0]} items x {vecs.shape[1]} dims with {enc.name} ({enc.model_id}) -> {out}\n"
+        f"{ds.name}: {vecs.shape[0]} items x {vecs.shape[1]} dims with {enc.name} ({enc.model_id}) on "
+        f"{getattr(enc, 'device', 'cpu')} -> {out}\n"
         f"{seconds:.2f} s ({rate:,.0f} items/s; model load {load_s:.1f} s); cache: {stats.hits} hits, "
         f"{stats.misses} misses ({len(set(texts))} distinct texts)"
         + (f"; {', '.join(extra)}" if extra else "")

@@ -32,13 +32,20 @@ def reset_cache_stats() -> None:
     _LAST = CacheStats()
 
 
-def resolve_encoder(encoder: str | Path | TextEncoder, texts: Sequence[str] | None = None) -> TextEncoder:
-    """An encoder object from a name/path/object; ``"auto"`` picks the multilingual one for CJK texts."""
+def resolve_encoder(
+    encoder: str | Path | TextEncoder, texts: Sequence[str] | None = None, *, device: str | None = None
+) -> TextEncoder:
+    """An encoder object from a name/path/object; ``"auto"`` picks the multilingual one for CJK texts.
+
+    ``device`` (None: each backend's default, the CPU for the ONNX paths) places a PyTorch encoder; see
+    :func:`lmrec.text.get_encoder`. An encoder object is returned as it is."""
     if isinstance(encoder, TextEncoder):
         return encoder
     if encoder == "auto":
         encoder = MULTILINGUAL_ENCODER if texts is not None and is_mostly_cjk(texts) else DEFAULT_ENCODER
-    return get_encoder(encoder)
+    if device is None:
+        return get_encoder(encoder)
+    return get_encoder(encoder, device=device)
 
 
 def encode_texts(

