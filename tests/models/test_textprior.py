@@ -140,3 +140,12 @@ def test_keep_gate_drops_the_prior_only_on_clear_evidence():
     # the mixed score ahead: kept; a single event cannot drop it (no standard error)
     assert keep_gate(np.ones(10), np.zeros(10))[0] is True
     assert keep_gate(np.zeros(1), np.ones(1))[0] is True
+
+
+def test_the_gate_fit_is_bounded_for_large_catalogs():
+    from lmrec.models.textseq.prior import GATE_CELLS, gate_events
+
+    # Scientific (4,385 items) and ML-100K keep all 4,096 events; 50k items: 2**25 // 50_000 = 671 events
+    assert gate_events(4385) == 4096 and gate_events(1682) == 4096
+    assert gate_events(50_000) == 671 and 671 * 50_000 <= GATE_CELLS
+    assert gate_events(10_000_000) == 256  # a floor, so the gate still sees enough events

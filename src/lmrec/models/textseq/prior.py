@@ -36,6 +36,17 @@ def _ndcg10(scores: np.ndarray, targets: np.ndarray, seen: list[np.ndarray]) -> 
     return np.asarray(target_metrics(s, targets, ks=(10,))["ndcg@10"], dtype=np.float64)
 
 
+# the gate's fit holds a few (events x n_items) float32 matrices and runs 150 full-batch steps over them: at
+# most this many cells (events are sampled down for large catalogs; 4,096 events fit up to 8,192 items)
+GATE_CELLS = 2**25
+
+
+def gate_events(n_items: int, max_users: int = 4096, cells: int = GATE_CELLS) -> int:
+    """How many held-out events the gate is learned on for a catalog of ``n_items``: ``max_users``, fewer
+    when events x items would exceed ``cells``, never fewer than 256."""
+    return int(min(max_users, max(256, cells // max(1, n_items))))
+
+
 def keep_gate(mixed: np.ndarray, learned: np.ndarray) -> tuple[bool, float, float]:
     """Whether to keep the text prior, from per-event held-out NDCG@10 of the mixed and the learned-only
     scores: drop it only when the learned score alone is better by more than one standard error of the
@@ -91,13 +102,15 @@ class TextPriorMixin:
         self, held_out: Interactions, max_users: int = 4096, seed: int = 0, *, in_sample: bool = False
     ) -> dict[str, Any]:
         """Learn the gate on ``held_out`` (each user's last event there is the target; at most ``max_users``
-        users, a seeded sample); the model's learned part is not changed. ``in_sample``: the events are the
+        users, fewer for large catalogs (:func:`gate_events`), a seeded sample); the model's learned part is
+        not changed. ``in_sample``: the events are the
         training data's own last events, so each target is cut from its user's history first. Returns what it
         learned."""
         users, targets = last_event_per_user(held_out)
         hist = self._histories  # type: ignore[attr-defined]
         keep = np.array([len(hist[u]) > 0 for u in users], dtype=bool)
         users, targets = users[keep], targets[keep]
+        max_users = gate_events(self.n_items, max_users)  # type: ignore[attr-defined]
         if len(users) > max_users:
             pick = np.sort(np.random.default_rng(seed).choice(len(users), max_users, replace=False))
             users, targets = users[pick], targets[pick]
