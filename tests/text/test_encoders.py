@@ -147,8 +147,8 @@ def test_file_instead_of_folder_is_one_line_error(tmp_path) -> None:
 def test_int8_export_quantizes_ffn_outputs_blockwise_and_the_rest_per_token(minilm_int8) -> None:
     import onnx
 
-    from lmrec.text.encoders._export import exported_model
     from lmrec.text.encoders._resolve import minilm_folder
+    from lmrec.text.export.onnx import exported_model
 
     graph = onnx.load(str(exported_model(minilm_folder(), "int8", label="all-MiniLM-L6-v2"))).graph
     ops = {n.name: n.op_type for n in graph.node}

@@ -1,4 +1,4 @@
-"""Per-token int8 MatMuls (lmrec.text.encoders._quantize): a tiny graph, where one token far larger than the
+"""Per-token int8 MatMuls (lmrec.text.export.quantize): a tiny graph, where one token far larger than the
 others ruins onnxruntime's one-scale-per-tensor dynamic quantization but not one scale per token."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lmrec.text.encoders._quantize import quantize_per_token
+from lmrec.text.export.quantize import quantize_per_token
 
 
 def _matmul_model(opset: int, w: np.ndarray):  # noqa: ANN202 - an onnx.ModelProto
@@ -105,7 +105,7 @@ def test_fused_per_token_graph_computes_the_same_as_the_plain_one(opset: int) ->
 
 
 def test_blockwise_quantization_survives_outlier_channels_and_ragged_blocks() -> None:
-    from lmrec.text.encoders._quantize import quantize_blockwise
+    from lmrec.text.export.quantize import quantize_blockwise
 
     rng = np.random.default_rng(3)
     w = rng.normal(size=(80, 6)).astype(np.float32)  # 80 rows: blocks of 32 leave a ragged last block

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lmrec.text.encoders import _export
-from lmrec.text.encoders._export import exported_model, fp32_nodes
 from lmrec.text.encoders._resolve import minilm_folder
-from lmrec.text.encoders._smooth import CALIBRATION_TEXTS, calibration_absmax, smooth_model
+from lmrec.text.export import onnx as _export
+from lmrec.text.export.onnx import exported_model, fp32_nodes
+from lmrec.text.export.smooth import CALIBRATION_TEXTS, calibration_absmax, smooth_model
 
 LABEL = "all-MiniLM-L6-v2"
 
@@ -91,7 +91,7 @@ def test_int8_vectors_do_not_depend_on_the_batch(minilm_int8, movie_texts, scien
 def test_int8_file_is_named_by_its_recipe_and_exports_the_same_bytes(
     minilm_int8, monkeypatch, tmp_path
 ) -> None:
-    from lmrec.text.encoders import _smooth
+    from lmrec.text.export import smooth as _smooth
 
     current = exported_model(minilm_folder(), "int8", label=LABEL)
     tag = _export._smooth_recipe()

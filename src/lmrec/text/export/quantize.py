@@ -7,7 +7,7 @@ BERT-like models reach far beyond ordinary ones. Here each row ``x`` of a MatMul
 only a scalar zero point for its first input, and uint8 x int8 is onnxruntime's fast path on x86), the weight
 is int8 with one scale per output column, and the int32 product goes back to float by ``* s * w_scale``.
 
-Measured on MiniLM after SmoothQuant smoothing (see :mod:`lmrec.text.encoders._export`): mean cosine to fp32
+Measured on MiniLM after SmoothQuant smoothing (see :mod:`lmrec.text.export.onnx`): mean cosine to fp32
 0.9991 / 0.9988 on ML-100K / Amazon Scientific texts instead of 0.9980 / 0.9975 with one scale per tensor, at
 2.0-2.1x instead of 2.2x the fp32 speed (one thread). Without smoothing it gives 0.9977 / 0.9976: the two fix
 different outliers (per token the rows, smoothing the channels). A side effect: a text's vector no longer
@@ -35,7 +35,7 @@ def quantize_per_token(model: Any, *, skip: Sequence[str] = (), fused: bool = Fa
     one Mul by the row scales, instead of MatMulInteger, Cast and two Muls."""
     from onnx import TensorProto, helper, numpy_helper
 
-    from lmrec.text.encoders._smooth import weight_matmuls
+    from lmrec.text.export.smooth import weight_matmuls
 
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
@@ -206,7 +206,7 @@ def quantize_blockwise(model: Any, names: Sequence[str], *, block_size: int = 12
     The bias and everything else stay as they are."""
     from onnx import helper, numpy_helper
 
-    from lmrec.text.encoders._smooth import weight_matmuls
+    from lmrec.text.export.smooth import weight_matmuls
 
     if block_size < 16 or block_size & (block_size - 1):
         raise ValueError(f"block_size must be a power of two >= 16, not {block_size}")

@@ -1,6 +1,6 @@
 """Activation smoothing (SmoothQuant, Xiao et al. 2023) of an fp32 ONNX transformer before int8 quantization.
 
-int8 quantization gives each MatMul input row (lmrec, :mod:`lmrec.text.encoders._quantize`) or the whole input
+int8 quantization gives each MatMul input row (lmrec, :mod:`lmrec.text.export.quantize`) or the whole input
 tensor (onnxruntime's dynamic quantization) ONE scale, set by its largest value. Transformer activations have
 a few input channels far larger than the rest (in MiniLM up to ~20x the median channel, in the LayerNorm
 outputs and the GELU outputs), so the other channels keep only a few int8 levels.
@@ -8,7 +8,7 @@ Smoothing divides input channel ``j`` by ``s_j`` and multiplies the weight's row
 unchanged in exact arithmetic, but the activation range is evened out across channels and moved onto the
 weights, which are quantized per output channel and absorb it well. As in the paper,
 ``s_j = max|X_j| ** alpha / max|W_j| ** (1 - alpha)``, with two changes that mattered on MiniLM (measured,
-see :mod:`lmrec.text.encoders._export`):
+see :mod:`lmrec.text.export.onnx`):
 
 * ``s`` is floored at its median: only the outlier channels are scaled down, none is scaled up. Scaling small
   channels up widened the range instead (the GELU's negative tail, down to -0.17 in every channel, grows with

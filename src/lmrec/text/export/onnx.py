@@ -6,7 +6,7 @@ nothing stale is reused. Each file is written to a temp name and ``os.replace``d
 once both produce a complete file and the last rename wins.
 
 int8 ("minilm-onnx-int8") has every dense MatMul in int8, in three steps. First the fp32 graph is smoothed
-with SmoothQuant (:mod:`lmrec.text.encoders._smooth`: each MatMul input's outlier channels divided by
+with SmoothQuant (:mod:`lmrec.text.export.smooth`: each MatMul input's outlier channels divided by
 ``s``, the weight rows multiplied by it; ``alpha`` 0.8, ``s`` floored at its median and rounded to a power of
 two, maxima from a built-in list of calibration texts; layer 0's FFN output, :data:`FP32_NODES`, is not
 smoothed). Then
@@ -14,7 +14,7 @@ the six FFN output projections (:data:`BLOCKWISE_SUFFIX`; their input, the GELU 
 most outlying activation) become onnxruntime's ``MatMulNBits`` with 8-bit weights and int8 compute: weights
 and activations both get one scale per block of :data:`BLOCK_SIZE` channels (per token for the activations).
 Every other MatMul becomes an int8 product with one activation scale per token and one weight scale per
-output column (:mod:`lmrec.text.encoders._quantize`, fused form: ``QuantizeLinear`` per row and
+output column (:mod:`lmrec.text.export.quantize`, fused form: ``QuantizeLinear`` per row and
 ``MatMulIntegerToFloat``). Quantizing the embedding table and using one weight scale per tensor
 (onnxruntime's quantizer defaults) cost far more accuracy (mean cosine to fp32 ~0.945 instead of ~0.993 on
 Amazon Scientific texts) for little speed.
@@ -120,7 +120,7 @@ FP32_NODES = ("encoder/layer.0/output/dense/MatMul",)
 # activation; the int8 file quantizes them blockwise (MatMulNBits), the rest per token
 BLOCKWISE_SUFFIX = "/output/dense/MatMul"
 BLOCK_SIZE = 128
-# SmoothQuant migration strength of the default int8 file (see _smooth.py and the table above)
+# SmoothQuant migration strength of the default int8 file (see smooth.py and the table above)
 SMOOTH_ALPHA = 0.8
 PRECISIONS = ("fp32", "int8", "int8-unsmoothed")
 
@@ -178,8 +178,8 @@ def exported_model(folder: str | Path, precision: str, *, label: str | None = No
             if smooth:
                 import onnx
 
-                from lmrec.text.encoders._quantize import quantize_blockwise, quantize_per_token
-                from lmrec.text.encoders._smooth import calibration_absmax, smooth_model
+                from lmrec.text.export.quantize import quantize_blockwise, quantize_per_token
+                from lmrec.text.export.smooth import calibration_absmax, smooth_model
 
                 model = onnx.load(str(fp32))
                 smooth_model(model, calibration_absmax(fp32, folder), SMOOTH_ALPHA, skip=keep)
@@ -196,8 +196,8 @@ def exported_model(folder: str | Path, precision: str, *, label: str | None = No
 def _smooth_recipe() -> str:
     """8 hex chars naming the int8 recipe: fp32 nodes, alpha, versions of the smoothing and quantization code,
     calibration texts."""
-    from lmrec.text.encoders._quantize import PER_TOKEN_VERSION
-    from lmrec.text.encoders._smooth import CALIBRATION_TEXTS, SMOOTHING_VERSION
+    from lmrec.text.export.quantize import PER_TOKEN_VERSION
+    from lmrec.text.export.smooth import CALIBRATION_TEXTS, SMOOTHING_VERSION
 
     recipe = (
         FP32_NODES,
