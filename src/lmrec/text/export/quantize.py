@@ -25,6 +25,22 @@ import numpy as np
 PER_TOKEN_VERSION = 2
 
 
+def add_int8_weight(graph: Any, name: str, w: np.ndarray) -> None:
+    """Add ``NAME_int8`` (symmetric per-output-channel int8 of the weight ``w``) and ``NAME_int8_scale`` (its
+    float32 scales) to the graph's initializers."""
+    from onnx import numpy_helper
+
+    w = np.asarray(w, dtype=np.float32)
+    w_scale = np.maximum(np.abs(w).max(0), 1e-12) / 127.0
+    w_q = np.clip(np.round(w / w_scale), -127, 127).astype(np.int8)
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(w_q, f"{name}_int8"),
+            numpy_helper.from_array(w_scale.astype(np.float32), f"{name}_int8_scale"),
+        ]
+    )
+
+
 def quantize_per_token(model: Any, *, skip: Sequence[str] = (), fused: bool = False) -> Any:
     """``model`` (an ``onnx.ModelProto``, changed in place and returned) with every weight MatMul but those
     named in ``skip`` replaced by the int8 per-token subgraph above; the fp32 weights it no longer uses go.
@@ -94,15 +110,7 @@ def quantize_per_token(model: Any, *, skip: Sequence[str] = (), fused: bool = Fa
         for n in nodes:
             if n.input[1] not in quantized:  # a weight shared by several MatMuls is stored once
                 quantized.add(n.input[1])
-                w = numpy_helper.to_array(inits[n.input[1]]).astype(np.float32)
-                w_scale = np.maximum(np.abs(w).max(0), 1e-12) / 127.0
-                w_q = np.clip(np.round(w / w_scale), -127, 127).astype(np.int8)
-                graph.initializer.extend(
-                    [
-                        numpy_helper.from_array(w_q, f"{n.input[1]}_int8"),
-                        numpy_helper.from_array(w_scale.astype(np.float32), f"{n.input[1]}_int8_scale"),
-                    ]
-                )
+                add_int8_weight(graph, n.input[1], numpy_helper.to_array(inits[n.input[1]]))
             out = n.output[0]
             ops += [
                 helper.make_node(
@@ -174,14 +182,7 @@ def _fused_group(
         w = numpy_helper.to_array(inits[w_name]).astype(np.float32)
         if w_name not in quantized:
             quantized.add(w_name)
-            w_scale = np.maximum(np.abs(w).max(0), 1e-12) / 127.0
-            w_q = np.clip(np.round(w / w_scale), -127, 127).astype(np.int8)
-            graph.initializer.extend(
-                [
-                    numpy_helper.from_array(w_q, f"{w_name}_int8"),
-                    numpy_helper.from_array(w_scale.astype(np.float32), f"{w_name}_int8_scale"),
-                ]
-            )
+            add_int8_weight(graph, w_name, w)
         out = n.output[0]
         ops += [
             helper.make_node(
