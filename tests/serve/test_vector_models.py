@@ -163,3 +163,21 @@ def test_bandit_explores_and_learns_from_events(tiny, tmp_path) -> None:
     before = UserBatch(np.asarray([-1]), [np.asarray(service.user_state("u1").history[:-2])])
     clicked = np.asarray([int(ids[0][1:])])
     assert service.bandit.score(before, clicked, explore=False)[0, 0] > 0
+
+
+def test_a_model_loaded_by_the_caller_is_served_without_a_second_read(tiny, tmp_path, monkeypatch) -> None:
+    import lmrec.models
+    from lmrec.models.checks import check_model_dir
+    from lmrec.models.content import ContentRecommender
+
+    model = ContentRecommender().fit(tiny.interactions, items=tiny.items, options=FitOptions())
+    model.save(tmp_path / "model")
+    write_catalog(tiny, tmp_path / "model")
+    checked, _ = check_model_dir(tmp_path / "model")  # what `lmrec serve` loads to check the folder
+    reads = []
+    real = lmrec.models.load_model
+    monkeypatch.setattr(lmrec.models, "load_model", lambda *a, **k: reads.append(a) or real(*a, **k))
+    app = create_app(tmp_path / "model", f"sqlite:///{tmp_path / 's.sqlite'}", ServeSettings(), model=checked)
+    assert app.state.service.model is checked and reads == []
+    create_app(tmp_path / "model", f"sqlite:///{tmp_path / 's2.sqlite'}", ServeSettings())
+    assert len(reads) == 1  # without it the service reads the folder itself

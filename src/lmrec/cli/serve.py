@@ -63,7 +63,7 @@ def serve(
 
     if not model_dir.is_dir():
         raise LmrecError(f"{model_dir}: no such model directory")
-    check_model_dir(model_dir)  # refuse a broken model (files, shapes, NaN, catalog) before starting
+    model, _ = check_model_dir(model_dir)  # refuse a broken model (files, shapes, NaN, catalog) first
     base: dict[str, Any] = {}
     if settings_file is not None:
         base = ServeSettings.from_json(settings_file).to_dict()
@@ -85,7 +85,7 @@ def serve(
     if workers == 1:
         from lmrec.serve import create_app
 
-        app = create_app(model_dir.resolve(), db, settings)
+        app = create_app(model_dir.resolve(), db, settings, model=model)  # loaded once
         typer.echo(f"lmrec: serving {model_dir} on http://{host}:{port} (store {_redact(db)})", err=True)
         uvicorn.run(app, host=host, port=port, log_level=log_level)
         return

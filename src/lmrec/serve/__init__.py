@@ -13,8 +13,11 @@ from lmrec.models.catalog import Catalog, read_catalog, write_catalog
 from lmrec.serve._settings import ServeSettings
 
 
-def create_app(model_dir: Any, db_url: str, settings: ServeSettings | None = None) -> Any:
-    """The FastAPI app serving ``model_dir`` with the store at ``db_url`` (see :mod:`lmrec.serve.app`)."""
+def create_app(
+    model_dir: Any, db_url: str, settings: ServeSettings | None = None, *, model: Any = None
+) -> Any:
+    """The FastAPI app serving ``model_dir`` with the store at ``db_url`` (see :mod:`lmrec.serve.app`;
+    ``model``: that folder's model when the caller has loaded it already)."""
     try:
         from lmrec.serve.app import create_app as _create
     except ImportError as exc:  # fastapi / sqlalchemy missing
@@ -23,7 +26,7 @@ def create_app(model_dir: Any, db_url: str, settings: ServeSettings | None = Non
         raise MissingDependencyError(
             f"serving needs the serve extra: pip install 'lmrec[serve]' ({exc})"
         ) from None
-    return _create(model_dir, db_url, settings)
+    return _create(model_dir, db_url, settings, model=model)
 
 
 __all__ = ["Catalog", "ServeSettings", "create_app", "read_catalog", "write_catalog"]

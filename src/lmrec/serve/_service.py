@@ -71,13 +71,16 @@ class _CachedUser:
 class RecService:
     """Everything the HTTP layer calls; thread-safe (reads share a lock, catalog changes take it alone)."""
 
-    def __init__(self, model_dir: str | Path, store: Store, settings: ServeSettings | None = None) -> None:
+    def __init__(
+        self, model_dir: str | Path, store: Store, settings: ServeSettings | None = None, model: Any = None
+    ) -> None:
         from lmrec.models import load_model
 
         self.settings = settings or ServeSettings()
         self.model_dir = Path(model_dir)
         self.store = store
-        self.model = load_model(self.model_dir)
+        # ``model``: the folder's model already loaded (and checked) by the caller, so it is not read twice
+        self.model = model if model is not None else load_model(self.model_dir)
         self.model_name = str(getattr(self.model, "name", type(self.model).__name__))
         n_items = int(self.model.n_items)
         n_users = int(getattr(self.model, "n_users", 0))

@@ -40,8 +40,11 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 __all__ = ["ENV_ARGS", "STATIC_DIR", "app_from_env", "create_app"]
 
 
-def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | None = None) -> Any:
-    """The ASGI app serving the model saved in ``model_dir`` with the store at ``db_url``."""
+def create_app(
+    model_dir: str | Path, db_url: str, settings: ServeSettings | None = None, *, model: Any = None
+) -> Any:
+    """The ASGI app serving the model saved in ``model_dir`` with the store at ``db_url`` (``model``: that
+    folder's model when the caller has loaded it already)."""
     from fastapi import FastAPI, Request
     from fastapi.encoders import jsonable_encoder
     from fastapi.exceptions import RequestValidationError
@@ -56,7 +59,7 @@ def create_app(model_dir: str | Path, db_url: str, settings: ServeSettings | Non
 
     settings = settings or ServeSettings()
     store = Store(db_url, sqlite_synchronous=settings.sqlite_synchronous)
-    service = RecService(model_dir, store, settings)
+    service = RecService(model_dir, store, settings, model=model)
     metrics = Metrics()
     verifier = KeyVerifier(store.verify_key, settings.key_cache_seconds)
     limiter = RateLimiter(settings.rate_limits.max_clients)
