@@ -1,5 +1,6 @@
 """The web pages: the catalog page (also at ``/item/{id}``, its item pages), the API docs (Swagger UI served
-from this package, so /docs works offline), the evaluation report and the favicon."""
+locally from the ``fastapi-offline`` package's copy of swagger-ui-dist, so /docs works offline), the
+evaluation report and the favicon."""
 
 import re
 from pathlib import Path
@@ -11,6 +12,22 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from lmrec.serve._context import Api, ItemId
 
 STATIC_DIR = Path(__file__).parent / "static"
+
+
+def swagger_dir() -> Path:
+    """The folder with ``swagger-ui-bundle.js`` and ``swagger-ui.css`` (the serve extra's ``fastapi-offline``
+    ships them; lmrec keeps no copy)."""
+    from importlib.util import find_spec
+
+    from lmrec.errors import MissingDependencyError
+
+    spec = find_spec("fastapi_offline")
+    folder = Path(spec.origin).parent / "static" if spec is not None and spec.origin else None
+    if folder is None or not (folder / "swagger-ui-bundle.js").is_file():
+        raise MissingDependencyError(
+            "serving needs the serve extra's Swagger UI files: pip install 'lmrec[serve]' (fastapi-offline)"
+        )
+    return folder
 REPORT_URL = "/report/files/report.html"
 
 # the bar put at the top of the report when the service shows it (the report's CSP allows inline style)

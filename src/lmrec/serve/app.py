@@ -21,7 +21,7 @@ from lmrec.errors import ConfigError, LmrecError
 from lmrec.serve._metrics import Metrics
 from lmrec.serve._middleware import USER_RECS, BodyLimit, FastUserRecommendations, Timing
 from lmrec.serve._openapi import description, openapi_schema
-from lmrec.serve._routes_pages import STATIC_DIR
+from lmrec.serve._routes_pages import STATIC_DIR, swagger_dir
 from lmrec.serve._schemas import Health
 from lmrec.serve._service import RecService
 from lmrec.serve._settings import ServeSettings
@@ -167,6 +167,8 @@ def create_app(
 
     app.openapi = custom_openapi  # type: ignore[method-assign]
 
+    # /docs's Swagger UI assets (mounted before /static, which would otherwise take the path)
+    app.mount("/static/swagger", StaticFiles(directory=swagger_dir()), name="swagger")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     if settings.report_dir:
         rdir = Path(settings.report_dir)
