@@ -25,6 +25,16 @@ import numpy as np
 PER_TOKEN_VERSION = 2
 
 
+def set_nodes(graph: Any, nodes: list[Any]) -> None:
+    """Replace the graph's nodes by ``nodes`` and drop the initializers no node reads any more."""
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {i for n in graph.node for i in n.input}
+    kept = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+
+
 def add_int8_weight(graph: Any, name: str, w: np.ndarray) -> None:
     """Add ``NAME_int8`` (symmetric per-output-channel int8 of the weight ``w``) and ``NAME_int8_scale`` (its
     float32 scales) to the graph's initializers."""
@@ -137,12 +147,7 @@ def quantize_per_token(model: Any, *, skip: Sequence[str] = (), fused: bool = Fa
         ordered.append(n)
         for o in n.output:
             ordered += after.get(o, [])
-    del graph.node[:]
-    graph.node.extend(ordered)
-    used = {i for n in graph.node for i in n.input}
-    kept = [i for i in graph.initializer if i.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
+    set_nodes(graph, ordered)
     return model
 
 
@@ -248,11 +253,5 @@ def quantize_blockwise(model: Any, names: Sequence[str], *, block_size: int = 12
             block_size=block_size,
             accuracy_level=4,
         )
-    nodes = [swap.get(n.output[0], n) if n.op_type == "MatMul" else n for n in graph.node]
-    del graph.node[:]
-    graph.node.extend(nodes)
-    used = {i for n in graph.node for i in n.input}
-    kept = [i for i in graph.initializer if i.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
+    set_nodes(graph, [swap.get(n.output[0], n) if n.op_type == "MatMul" else n for n in graph.node])
     return model
