@@ -100,8 +100,10 @@ def run_transfer_experiment(
         if not 0.0 <= f <= 1.0:
             raise ConfigError(f"option 'fractions': {f} is not in [0, 1]")
     rows: list[dict[str, Any]] = []
+    content: Any = None  # the untrained text profile: the same model at every share and seed, fitted once
     for seed in seeds:
         opts = FitOptions(seed=seed, max_seconds=max_seconds, device=device)
+        content_eval: Any = None  # ... and evaluated once per seed
         for f in fractions:
             part = split if f >= 1.0 else (few_shot(split, f, seed=seed) if f > 0 else split)
             here: dict[str, tuple[dict[str, Any], Any]] = {}  # model -> (row, per-user values)
@@ -115,13 +117,15 @@ def run_transfer_experiment(
                 elif name == "content":
                     # the text profile of each user's history; the split's training events only say which
                     # users exist (its popularity bonus is off: no interaction statistic is used)
-                    pc = pretrained.config
-                    model = ContentRecommender(
-                        encoder=pc.encoder,
-                        template=pc.template,
-                        vector_field=pc.vector_field,
-                        cache_dir=pc.cache_dir,
-                    ).fit(split.train, items=dataset.items, options=opts)
+                    if content is None:
+                        pc = pretrained.config
+                        content = ContentRecommender(
+                            encoder=pc.encoder,
+                            template=pc.template,
+                            vector_field=pc.vector_field,
+                            cache_dir=pc.cache_dir,
+                        ).fit(split.train, items=dataset.items, options=opts)
+                    model = content
                 elif name in ("adaptor", "full", "meta-full"):
                     source = meta if name == "meta-full" and meta is not None else pretrained
                     mode = name.removeprefix("meta-")
@@ -137,7 +141,12 @@ def run_transfer_experiment(
                 else:
                     model = tune_model(name, part, options=opts).model
                 fit_s = time.perf_counter() - t0
-                ev = evaluate_model(model, split, ks=(10, 20), stage="test", seed=seed, checks=False)
+                if name == "content" and content_eval is not None:
+                    ev = content_eval
+                else:
+                    ev = evaluate_model(model, split, ks=(10, 20), stage="test", seed=seed, checks=False)
+                    if name == "content":
+                        content_eval = ev
                 row = {
                     "fraction": float(f),
                     "seed": int(seed),
