@@ -194,12 +194,13 @@ def prepare_domain(src: SourceDomain, cfg: PretrainConfig, seed: int) -> Prepare
     users = np.array([u for u, h in enumerate(hist) if len(h) >= 2], dtype=np.int64)
     if cfg.max_users is not None and len(users) > cfg.max_users:
         users = np.sort(rng.choice(users, cfg.max_users, replace=False))
-    inputs, targets = training_windows([hist[u] for u in users], tc.max_len)
-    if not len(inputs):
+    # each user's windows apart, so that every window knows its user (meta-learning's tasks are user groups)
+    per_user = [training_windows([hist[u]], tc.max_len) for u in users]
+    if not any(len(w[0]) for w in per_user):
         raise LmrecError(f"pretrain: source '{src.name}' has no user with two or more training events")
-    # windows come out user by user, in order: the owner of each window from each user's window count
-    per_user = [len(training_windows([hist[u]], tc.max_len)[0]) for u in users]
-    window_user = np.repeat(users, per_user)
+    inputs = np.concatenate([w[0] for w in per_user])
+    targets = np.concatenate([w[1] for w in per_user])
+    window_user = np.repeat(users, [len(w[0]) for w in per_user])
     vu, vt = last_event_per_user(src.split.valid) if len(src.split.valid) else (np.zeros(0, np.int64),) * 2
     ok = np.array([len(hist[u]) > 0 for u in vu], dtype=bool) if len(vu) else np.zeros(0, bool)
     if cfg.max_users is not None:
