@@ -58,4 +58,4 @@ def test_schemathesis_finds_no_failure(kind: str, model_dir: Path, tmp_path: Pat
         stop_server(server)
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-8000:]
-    assert "No issues found" in out and "passed" in out
+    assert "No issues found" in out and "passed" in out, out[-8000:]

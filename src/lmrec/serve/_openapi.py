@@ -99,8 +99,12 @@ def description(settings: ServeSettings) -> str:
     )
 
 
-def openapi_schema(app: Any, settings: ServeSettings, access: dict[tuple[str, str], str]) -> dict[str, Any]:
-    """FastAPI's schema plus security requirements per operation and the settings' limits."""
+def openapi_schema(
+    app: Any, settings: ServeSettings, access: dict[tuple[str, str], str], example_item: str | None = None
+) -> dict[str, Any]:
+    """FastAPI's schema plus security requirements per operation, the settings' limits and, when given,
+    ``example_item`` (a live catalog item; catalog ids are public) as the example of every ``item_id``
+    path parameter."""
     from fastapi.openapi.utils import get_openapi
 
     schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
@@ -127,6 +131,9 @@ def openapi_schema(app: Any, settings: ServeSettings, access: dict[tuple[str, st
                     "Needs a key." if level == "public" else f"Needs a key with scope `{level}` (or `admin`)."
                 )
             op["description"] = (op.get("description", "") + "\n\n" + note).strip()
+            for param in op.get("parameters", []):
+                if example_item is not None and param["in"] == "path" and param["name"] == "item_id":
+                    param["example"] = example_item
     bodies = components.get("schemas", {})
     if "EventsRequest" in bodies:
         events = bodies["EventsRequest"]["properties"]["events"]

@@ -162,7 +162,8 @@ def create_app(
 
     def custom_openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = openapi_schema(app, settings, access)
+            live = (i for i in service.catalog.item_ids if service.item_idx(i) is not None)
+            app.openapi_schema = openapi_schema(app, settings, access, next(live, None))
         return app.openapi_schema
 
     app.openapi = custom_openapi  # type: ignore[method-assign]
