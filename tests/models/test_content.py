@@ -35,6 +35,13 @@ class TestContentContract(RecommenderContract):
         return ContentRecommender(cache_dir=self.cache)
 
 
+class TestContentWithPopularityContract(TestContentContract):
+    """With a popularity bonus the scores stay one inner product (the bonus is one more dimension)."""
+
+    def make_model(self):
+        return ContentRecommender(cache_dir=self.cache, popularity_weight=0.3)
+
+
 def test_profile_follows_the_topic_of_the_history(fitted):
     model, _ = fitted
     idx, _ = model.recommend([[0, 1, 2], [8, 9, 10]], k=4)

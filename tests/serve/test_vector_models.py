@@ -21,18 +21,22 @@ def _app(model, data, tmp_path, **settings):
     return app, app.state.service
 
 
-@pytest.mark.parametrize("kind", ["exact", "hnsw"])
-def test_content_model_uses_the_index_and_matches_score(tiny, tmp_path, kind: str) -> None:
+@pytest.mark.parametrize(("kind", "pop"), [("exact", 0.0), ("hnsw", 0.0), ("exact", 0.5)])
+def test_content_model_uses_the_index_and_matches_score(tiny, tmp_path, kind: str, pop: float) -> None:
+    """Pure text profiles share the text index; with a popularity bonus (one more dimension) the model's
+    retrieval vectors get an index of their own. Either way the service ranks as the model does."""
     from lmrec.models.content import ContentRecommender
 
-    model = ContentRecommender().fit(tiny.interactions, items=tiny.items, options=FitOptions())
+    model = ContentRecommender(popularity_weight=pop)
+    model.fit(tiny.interactions, items=tiny.items, options=FitOptions())
     app, service = _app(model, tiny, tmp_path, index=IndexConfig(kind=kind))
-    assert service.rec_index is service.text_index and service.rec_index.kind == kind
+    assert service.rec_index is not None and service.rec_index.kind == kind
+    assert (service.rec_index is service.text_index) == (pop == 0)
     auth = {"Authorization": f"Bearer {service.store.create_key('t', ['read'])}"}
     with TestClient(app) as c:
-        res = c.get("/users/u3/recommendations", params={"k": 5}, headers=auth)
+        res = c.get("/users/u3/recommendations", params={"k": 5, "diversity": 0}, headers=auth)
         got = [x["id"] for x in res.json()["items"]]
-    hist = service.model._histories[3]
+    hist = service.model.histories[3]
     idx, _ = service.model.recommend([hist], k=5)
     assert got == [f"i{i}" for i in idx[0]]
     cached = list((tmp_path / "model" / "serve-index").glob("text-*"))

@@ -102,9 +102,35 @@ class ContentRecommender(ItemVectorRefHooks, BaseRecommender):
             scores = scores + self.config.popularity_weight * self.log_pop[None, :]
         return scores.astype(np.float32)
 
+    def _profiles(self, batch: UserBatch) -> np.ndarray:
+        if not len(batch):
+            return np.zeros((0, self._vectors().shape[1]), np.float32)
+        return np.stack([self.profile(h) for h in batch.histories])
+
     def _score_batch(self, batch: UserBatch) -> np.ndarray:
-        profiles = np.stack([self.profile(h) for h in batch.histories]) if len(batch) else np.zeros((0, 1))
-        return self._scores_for_profiles(profiles)
+        return self._scores_for_profiles(self._profiles(batch))
+
+    # -- retrieval (lmrec.models.base.RetrievalModel) ----------------------------------------------------
+    def _pop_dimension(self) -> bool:
+        return bool(self.config.popularity_weight) and self.log_pop is not None
+
+    def query_vectors(self, query: Any) -> np.ndarray:
+        """User-side vectors: ``query_vectors(q) @ retrieval_vectors().T`` equals :meth:`score`. The profile,
+        followed by the popularity weight when the model has a popularity bonus."""
+        profiles = self._profiles(self.as_batch(query)).astype(np.float32)
+        if not self._pop_dimension():
+            return profiles
+        weight = np.full((len(profiles), 1), self.config.popularity_weight, np.float32)
+        return np.hstack([profiles, weight])
+
+    def retrieval_vectors(self) -> np.ndarray:
+        """Item-side vectors matching :meth:`query_vectors`: the text vector (followed by the item's log
+        popularity with a popularity bonus; without one these are the item text vectors themselves)."""
+        vecs = self._vectors()
+        if not self._pop_dimension():
+            return vecs
+        assert self.log_pop is not None
+        return np.hstack([vecs, self.log_pop[:, None].astype(np.float32)])
 
     # -- text and item queries ---------------------------------------------------------------------------
     def encode_text(self, texts: Sequence[str]) -> np.ndarray:

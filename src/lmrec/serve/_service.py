@@ -98,12 +98,13 @@ class RecService:
         self.retrieval = retrieval_for(self.model)
         self.rec_index: ItemIndex | None = None
         self._rec_sample = self._text_sample
-        if self.retrieval is not None and self.retrieval.same_as_text:
-            self.rec_index = self.text_index  # one index serves text search and recommendations
-        elif self.retrieval is not None:
+        if self.retrieval is not None:
             rec_vectors = self.retrieval.items()
-            self._rec_sample = np.ascontiguousarray(rec_vectors[self._sample], dtype=np.float32)
-            self.rec_index = build_index(rec_vectors, "rec", self.settings, self.model_dir)
+            if rec_vectors.shape == text_vectors.shape and np.allclose(rec_vectors, text_vectors, atol=1e-6):
+                self.rec_index = self.text_index  # the model ranks by the text vectors: one index serves both
+            else:
+                self._rec_sample = np.ascontiguousarray(rec_vectors[self._sample], dtype=np.float32)
+                self.rec_index = build_index(rec_vectors, "rec", self.settings, self.model_dir)
         set_faiss_threads(self.settings.faiss_threads)  # after the builds, which do use every core
         # a plain user request is then a stamp query and one search of well under a millisecond: cheap enough
         # to answer on the event loop; full-catalog scoring (no index, or a big exact one) goes to a thread
@@ -159,7 +160,7 @@ class RecService:
         return None if self.exploration is None else self.exploration.bandit
 
     def _training_counts(self) -> np.ndarray:
-        hist = getattr(self.model, "_histories", None)
+        hist = getattr(self.model, "histories", None)
         counts = np.zeros(self.model_items, dtype=np.float64)
         if hist:
             flat = np.concatenate([np.asarray(h, dtype=np.int64) for h in hist])
@@ -270,7 +271,7 @@ class RecService:
         """Training history (if the model knows the user) followed by the stored events, newest last."""
         uidx = self.catalog.user_index(user_id)
         hist: list[int] = []
-        hist_model = getattr(self.model, "_histories", None)
+        hist_model = getattr(self.model, "histories", None)
         if uidx is not None and hist_model is not None and uidx < len(hist_model):
             hist = [int(i) for i in hist_model[uidx]]
         evs = self.store.user_events(user_id, limit=max(200, self.settings.history_len * 4))

@@ -112,6 +112,18 @@ class RecommenderContract:
         sub = model.score(users, items=np.array([3, 1]))
         np.testing.assert_allclose(sub, s[:, [3, 1]], rtol=1e-5, atol=1e-6)
 
+    def test_retrieval_vectors_reproduce_scores(self) -> None:
+        """A model that offers ANN retrieval (:class:`lmrec.models.base.RetrievalModel`) must score by the
+        dot product of its query and item vectors exactly: the service ranks with them alone."""
+        from lmrec.models.base import RetrievalModel
+
+        model, _ = self.fitted()
+        if not isinstance(model, RetrievalModel):
+            return  # nothing promised: the service scores such a model over the whole catalog
+        for query in (np.arange(6), [[0, 1, 2], [5]]):
+            dots = model.query_vectors(query) @ model.retrieval_vectors().T
+            np.testing.assert_allclose(dots, model.score(query), rtol=1e-4, atol=1e-4)
+
     def test_recommend_excludes_seen_and_is_sorted(self) -> None:
         model, data = self.fitted()
         users = np.arange(6)
