@@ -158,6 +158,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--no-plain", action="store_true", help="with --pretrain-only --meta: skip plain pretraining"
     )
+    ap.add_argument(
+        "--cold-items",
+        type=float,
+        default=0.0,
+        help="also the rows on the target with this share of its items held out of training (item cold "
+        "start; 0.1: 10%% validation items, 10%% test items)",
+    )
     ap.add_argument("--report", default="/tmp/lmrec-transfer-report")
     args = ap.parse_args(argv)
 
@@ -258,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         log=lambda s: print(s, file=sys.stderr, flush=True),
         on_row=save_row,
         device=args.device,
+        cold_items=args.cold_items,
     )
     meta = {"sources": [d.name for d in pre.domains], "target": args.target, "args": vars(args)}
     write_transfer_report(rows, out, title=f"Transfer -> {args.target}", meta=meta)

@@ -311,6 +311,8 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "not a pretrained textseq directory" in err and len(err.strip().splitlines()) == 1
     assert main(["transfer", "--sources", "a", "--target", "b", "--fractions", "x", "-r", str(tmp_path)]) == 2
     assert "--fractions" in capsys.readouterr().err
+    bad = ["transfer", "-s", "a", "-t", "b", "--cold-items", "0.9", "-r", str(tmp_path)]
+    assert main(bad) == 2 and "--cold-items" in capsys.readouterr().err
 
 
 def test_transfer_cli_takes_a_target_path_and_writes_json(pretrained, shared_data, tmp_path):
@@ -340,9 +342,54 @@ def test_transfer_cli_takes_a_target_path_and_writes_json(pretrained, shared_dat
         str(out),
         "--device",
         "cpu",
+        "--cold-items",
+        "0.1",
     ]
     assert main(args) == 0
     data = json.loads(out.read_text())
-    assert [(r["fraction"], r["model"]) for r in data["rows"]] == [(0.5, "pop")]
+    assert [(r["setting"], r["fraction"], r["model"]) for r in data["rows"]] == [
+        ("warm", 0.5, "pop"),
+        ("cold items", 1.0, "pop"),
+    ]
+    assert data["rows"][1]["ndcg@10"] == 0.0 and data["setup"]["cold_items"] == 0.1
     assert data["rows"][0]["n_train_users"] == 472  # half of ML-100K's 943 training users
     assert data["setup"]["target"] == str(shared_data / "ml-100k") and data["summary"][0]["n_seeds"] == 1
+
+
+def test_cold_item_rows_rank_never_trained_items_and_are_reported(pretrained, target, tmp_path):
+    """``cold_items``: the rows again on an item cold-start split of the target (a share of its items held
+    out of training whole): the test events are those items' only events, so only text can rank them."""
+    from lmrec.data.split import item_cold_start_split
+    from lmrec.transfer.experiment import (
+        format_table,
+        run_transfer_experiment,
+        summarize,
+        write_transfer_report,
+    )
+
+    ds, split = target
+    rows = run_transfer_experiment(
+        pretrained,
+        ds,
+        split,
+        [0.5],
+        [0],
+        models=("zero-shot", "content", "full", "scratch", "pop"),
+        overrides={"epochs": 1},
+        cold_items=0.2,
+    )
+    cold = [r for r in rows if r["setting"] == "cold items"]
+    assert [r["model"] for r in cold] == ["zero-shot", "content", "full", "scratch", "pop"]
+    assert {r["setting"] for r in rows} == {"warm", "cold items"}
+    held = item_cold_start_split(ds, 0.2, 0.2, seed=0)
+    train_items = set(held.train.item.tolist())
+    assert not train_items & set(held.params["test_items"])  # the rows' split: test items never trained
+    by = {r["model"]: r for r in cold}
+    assert by["pop"]["ndcg@10"] == 0.0  # popularity of never-seen items is nothing
+    assert by["content"]["ndcg@10"] > 0 and by["zero-shot"]["ndcg@10"] > 0  # text ranks them
+    assert by["full"]["n_train_users"] == len(np.unique(held.train.user))
+    summary = summarize(rows)
+    assert sum(r["setting"] == "cold items" for r in summary) == 5
+    assert "cold items" in format_table(summary)
+    page = write_transfer_report(rows, tmp_path / "rep", title="t")
+    assert "cold items" in page.read_text()

@@ -235,6 +235,14 @@ def transfer_cmd(
     settings: list[str] = typer.Option([], "--set", help="textseq config KEY=JSON for pretraining."),
     max_seconds: float | None = typer.Option(None, "--max-seconds", help="Cap per training run."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    cold_items: float = typer.Option(
+        0.0,
+        "--cold-items",
+        min=0.0,
+        max=0.45,
+        help="Also run the rows on an item cold-start split of the target: this share of its items held "
+        "out of training (0.1: 10% validation items, 10% test items); 0 = off.",
+    ),
 ) -> None:
     """Learning curve of transfer vs from-scratch over shares of target training users; HTML report."""
     from lmrec.transfer.experiment import (
@@ -282,6 +290,7 @@ def transfer_cmd(
         max_seconds=max_seconds,
         log=lambda s: typer.echo(s, err=True),
         device=device,
+        cold_items=cold_items,
     )
     meta = {
         "sources": [d.name for d in pre.domains],
@@ -290,6 +299,7 @@ def transfer_cmd(
         "split_hash": split.hash,
         "fractions": fr,
         "seeds": seeds,
+        "cold_items": cold_items or None,
         "pretrain_valid_ndcg@10": pre.info.get("train", {}).get("best_metric"),
         "pretrain_seconds": pre.info.get("train", {}).get("seconds"),
         "pretrain_epochs": pre.info.get("train", {}).get("epochs_run"),

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from lmrec.data import Dataset
-from lmrec.data.split import Split, few_shot
+from lmrec.data.split import Split, few_shot, item_cold_start_split
 from lmrec.errors import ConfigError
 from lmrec.evaluate.report_html import fmt_pct, fmt_seconds
 from lmrec.models.base import FitOptions
@@ -45,6 +45,8 @@ MODELS: tuple[str, ...] = (
 )
 # the rows run unless a caller says otherwise (meta-full needs a meta-pretrained model)
 DEFAULT_MODELS: tuple[str, ...] = tuple(m for m in MODELS if m != "meta-full")
+# the rows' settings: the target's own split (a share of its users), or its items held out (cold start)
+WARM, COLD = "warm", "cold items"
 # the fraction-0 rows: they use no target interaction (content also runs at every other share: the floor)
 ZERO_SHOT: tuple[str, ...] = ("zero-shot", "content")
 LABELS = {
@@ -77,12 +79,17 @@ def run_transfer_experiment(
     log: Callable[[str], None] | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
     device: str = "auto",
+    cold_items: float = 0.0,
 ) -> list[dict[str, Any]]:
     """One result row per (fraction, seed, model): ``recall@10``, ``ndcg@10``, ``recall@20``, ``ndcg@20``,
     ``fit_seconds``. ``max_seconds`` caps each neural model's training time (checked between epochs);
     ``device`` is where they train (:mod:`lmrec.device`).
     ``on_row`` receives each row as soon as it exists (long runs can be interrupted without losing them).
-    ``meta``: the meta-pretrained model of the ``meta-full`` rows."""
+    ``meta``: the meta-pretrained model of the ``meta-full`` rows. ``cold_items`` > 0: after each seed's
+    shares, the rows once more (every training user, the zero-shot row included) on an item cold-start split
+    of ``dataset`` (:func:`lmrec.data.split.item_cold_start_split`, that share of its items held out of
+    training as validation items and as many as test items; the same items for every seed); these rows have
+    ``setting`` ``"cold items"``, the others ``"warm"``."""
     from lmrec.evaluate import evaluate_model
     from lmrec.models.content import ContentRecommender
     from lmrec.models.textseq import TextSeq
@@ -99,73 +106,87 @@ def run_transfer_experiment(
     for f in fractions:
         if not 0.0 <= f <= 1.0:
             raise ConfigError(f"option 'fractions': {f} is not in [0, 1]")
+    if not 0.0 <= cold_items < 0.5:
+        raise ConfigError(f"option 'cold_items': {cold_items} is not in [0, 0.5)")
     rows: list[dict[str, Any]] = []
-    content: Any = None  # the untrained text profile: the same model at every share and seed, fitted once
+    # the untrained text profile: the same model at every share and seed, so fitted once per split (setting)
+    # and evaluated once per seed
+    contents: dict[str, Any] = {}
+    content_evals: dict[tuple[str, int], Any] = {}
+    cold = item_cold_start_split(dataset, cold_items, cold_items, seed=0) if cold_items > 0 else None
+
+    def content_model(setting: str, on: Split, opts: FitOptions) -> Any:
+        # the text profile of each user's history; the split's training events only say which users exist
+        # (its popularity bonus is off: no interaction statistic is used)
+        if setting not in contents:
+            pc = pretrained.config
+            contents[setting] = ContentRecommender(
+                encoder=pc.encoder, template=pc.template, vector_field=pc.vector_field, cache_dir=pc.cache_dir
+            ).fit(on.train, items=dataset.items, options=opts)
+        return contents[setting]
+
+    def run_rows(f: float, part: Split, on: Split, setting: str, seed: int, opts: FitOptions) -> None:
+        """Train the rows on ``part`` and evaluate them on the test stage of ``on``."""
+        here: dict[str, tuple[dict[str, Any], Any]] = {}  # model -> (row, per-user values)
+        trained: dict[str, Any] = {}  # model -> the fitted model (the guard's candidates)
+        for name in models:
+            if name == "zero-shot" and f > 0 and setting != COLD:
+                continue  # zero-shot is the fraction-0 point (and a cold-start row: never-trained items)
+            if name == "guard" or (f == 0 and name not in ZERO_SHOT):
+                continue  # the guard picks among the rest below; all but content need training users
+            t0 = time.perf_counter()
+            if name == "zero-shot":
+                model = adapt(pretrained, dataset, None, mode="zero-shot", align=align)
+            elif name == "content":
+                model = content_model(setting, on, opts)
+            elif name in ("adaptor", "full", "meta-full"):
+                source = meta if name == "meta-full" and meta is not None else pretrained
+                mode = name.removeprefix("meta-")
+                model = adapt(
+                    source, dataset, part, mode=mode, align=align, overrides=overrides, options=opts
+                )
+            elif name == "scratch":
+                cfg = pretrained.config.replace(**(overrides or {}))
+                model = TextSeq(cfg).fit(part.train, part.valid, items=dataset.items, options=opts)
+            elif name == "sasrec":
+                params = {"epochs": 50, "patience": 3, **(sasrec_params or {})}
+                model = tune_model("sasrec", part, {}, base_params=params, options=opts).model
+            else:
+                model = tune_model(name, part, options=opts).model
+            fit_s = time.perf_counter() - t0
+            ev = content_evals.get((setting, seed)) if name == "content" else None
+            if ev is None:
+                ev = evaluate_model(model, on, ks=(10, 20), stage="test", seed=seed, checks=False)
+                if name == "content":
+                    content_evals[setting, seed] = ev
+            row = {
+                "setting": setting,
+                "fraction": float(f),
+                "seed": int(seed),
+                "model": name,
+                **{k: float(ev[k]) for k in ("recall@10", "ndcg@10", "recall@20", "ndcg@20")},
+                "fit_seconds": round(fit_s, 2),
+                "n_train_users": int(len(np.unique(part.train.user))) if f > 0 else 0,
+            }
+            trained[name] = model
+            _emit(row, ev.per_user, rows, here, on_row, log)
+        if "guard" in models and f > 0 and "scratch" in trained:
+            t0 = time.perf_counter()
+            choice, gains = guard_choice(trained, part)
+            row = {**here[choice][0], "model": "guard", "choice": choice, "valid_gains": gains}
+            # the guard trains every candidate: its cost is theirs together, plus the validation scoring
+            spent = sum(here[m][0]["fit_seconds"] for m in trained) + time.perf_counter() - t0
+            row["fit_seconds"] = round(spent, 2)
+            _emit(row, here[choice][1], rows, here, on_row, log)
+        add_paired_rows(here)
+
     for seed in seeds:
         opts = FitOptions(seed=seed, max_seconds=max_seconds, device=device)
-        content_eval: Any = None  # ... and evaluated once per seed
         for f in fractions:
             part = split if f >= 1.0 else (few_shot(split, f, seed=seed) if f > 0 else split)
-            here: dict[str, tuple[dict[str, Any], Any]] = {}  # model -> (row, per-user values)
-            trained: dict[str, Any] = {}  # model -> the fitted model (the guard's candidates)
-            for name in models:
-                if name == "guard" or (f == 0 and name not in ZERO_SHOT) or (f > 0 and name == "zero-shot"):
-                    continue  # zero-shot is the fraction-0 point; the rest but content needs training users
-                t0 = time.perf_counter()
-                if name == "zero-shot":
-                    model = adapt(pretrained, dataset, None, mode="zero-shot", align=align)
-                elif name == "content":
-                    # the text profile of each user's history; the split's training events only say which
-                    # users exist (its popularity bonus is off: no interaction statistic is used)
-                    if content is None:
-                        pc = pretrained.config
-                        content = ContentRecommender(
-                            encoder=pc.encoder,
-                            template=pc.template,
-                            vector_field=pc.vector_field,
-                            cache_dir=pc.cache_dir,
-                        ).fit(split.train, items=dataset.items, options=opts)
-                    model = content
-                elif name in ("adaptor", "full", "meta-full"):
-                    source = meta if name == "meta-full" and meta is not None else pretrained
-                    mode = name.removeprefix("meta-")
-                    model = adapt(
-                        source, dataset, part, mode=mode, align=align, overrides=overrides, options=opts
-                    )
-                elif name == "scratch":
-                    cfg = pretrained.config.replace(**(overrides or {}))
-                    model = TextSeq(cfg).fit(part.train, part.valid, items=dataset.items, options=opts)
-                elif name == "sasrec":
-                    params = {"epochs": 50, "patience": 3, **(sasrec_params or {})}
-                    model = tune_model("sasrec", part, {}, base_params=params, options=opts).model
-                else:
-                    model = tune_model(name, part, options=opts).model
-                fit_s = time.perf_counter() - t0
-                if name == "content" and content_eval is not None:
-                    ev = content_eval
-                else:
-                    ev = evaluate_model(model, split, ks=(10, 20), stage="test", seed=seed, checks=False)
-                    if name == "content":
-                        content_eval = ev
-                row = {
-                    "fraction": float(f),
-                    "seed": int(seed),
-                    "model": name,
-                    **{k: float(ev[k]) for k in ("recall@10", "ndcg@10", "recall@20", "ndcg@20")},
-                    "fit_seconds": round(fit_s, 2),
-                    "n_train_users": int(len(np.unique(part.train.user))) if f > 0 else 0,
-                }
-                trained[name] = model
-                _emit(row, ev.per_user, rows, here, on_row, log)
-            if "guard" in models and f > 0 and "scratch" in trained:
-                t0 = time.perf_counter()
-                choice, gains = guard_choice(trained, part)
-                row = {**here[choice][0], "model": "guard", "choice": choice, "valid_gains": gains}
-                # the guard trains every candidate: its cost is theirs together, plus the validation scoring
-                spent = sum(here[m][0]["fit_seconds"] for m in trained) + time.perf_counter() - t0
-                row["fit_seconds"] = round(spent, 2)
-                _emit(row, here[choice][1], rows, here, on_row, log)
-            add_paired_rows(here)
+            run_rows(f, part, split, WARM, seed, opts)
+        if cold is not None:
+            run_rows(1.0, cold, cold, COLD, seed, opts)
     return rows
 
 
@@ -219,13 +240,16 @@ def add_paired_rows(here: dict[str, tuple[dict[str, Any], Any]], metric: str = "
 
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean and std over seeds per (fraction, model), in fraction then model order; ``paired``: the first
-    seed's comparison with the strongest baseline, when the rows carry one."""
+    """Mean and std over seeds per (setting, fraction, model), warm shares first, then model order;
+    ``paired``: the first seed's comparison with the strongest baseline, when the rows carry one."""
     out = []
-    keys = sorted({(r["fraction"], r["model"]) for r in rows}, key=lambda k: (k[0], MODELS.index(k[1])))
-    for f, m in keys:
-        sel = [r for r in rows if r["fraction"] == f and r["model"] == m]
-        rec: dict[str, Any] = {"fraction": f, "model": m, "n_seeds": len(sel)}
+    keys = sorted(
+        {(_setting(r), r["fraction"], r["model"]) for r in rows},
+        key=lambda k: (k[0] == COLD, k[1], MODELS.index(k[2])),
+    )
+    for setting, f, m in keys:
+        sel = [r for r in rows if _setting(r) == setting and r["fraction"] == f and r["model"] == m]
+        rec: dict[str, Any] = {"setting": setting, "fraction": f, "model": m, "n_seeds": len(sel)}
         for k in ("recall@10", "ndcg@10", "recall@20", "ndcg@20", "fit_seconds"):
             v = np.array([r[k] for r in sel], dtype=np.float64)
             rec[k] = float(v.mean())
@@ -245,7 +269,7 @@ def format_table(summary: list[dict[str, Any]]) -> str:
     ]
     for r in summary:
         lines.append(
-            f"| {_share(r['fraction'])} | {LABELS[r['model']]} | {_ms(r, 'recall@10')} | "
+            f"| {_where(r)} | {LABELS[r['model']]} | {_ms(r, 'recall@10')} | "
             f"{_ms(r, 'ndcg@10')} | {_ms(r, 'recall@20')} | {_ms(r, 'ndcg@20')} | "
             f"{fmt_seconds(r['fit_seconds'])} |"
         )
@@ -260,11 +284,21 @@ def _share(f: float) -> str:
     return "0 (zero-shot)" if f == 0 else f"{f:.0%}"
 
 
+def _setting(r: dict[str, Any]) -> str:
+    return str(r.get("setting", WARM))  # rows written before cold-start rows existed are warm
+
+
+def _where(r: dict[str, Any]) -> str:
+    """The share column of a row: the share of target users, or the cold-start setting."""
+    return f"{COLD} (all users)" if _setting(r) == COLD else _share(r["fraction"])
+
+
 def plot_learning_curve(summary: list[dict[str, Any]], path: Path) -> list[str]:
-    """NDCG@10 against the share of target users; only models that ran appear, the zero-shot point is its
-    own labelled marker, the legend sits right of the axes. Returns the legend's labels."""
+    """NDCG@10 against the share of target users (warm rows); only models that ran appear, the zero-shot
+    point is its own labelled marker, the legend sits right of the axes. Returns the legend's labels."""
     from lmrec.evaluate.report_plots import FONT, new_figure
 
+    summary = [r for r in summary if _setting(r) == WARM]  # cold-start rows are no point of the curve
     fig = new_figure(10.5, 5.0)
     ax = fig.subplots()
     fractions = sorted({r["fraction"] for r in summary})
@@ -302,14 +336,21 @@ def plot_learning_curve(summary: list[dict[str, Any]], path: Path) -> list[str]:
 
 
 def transfer_verdict(summary: list[dict[str, Any]]) -> str:
-    """One paragraph: per share of target users, the best pretrained row against the strongest baseline
-    (with the paired 95% interval when the rows have one), and the zero-shot result."""
+    """One paragraph: per share of target users (and for cold items), the best pretrained row against the
+    strongest baseline (with the paired 95% interval when the rows have one), and the zero-shot result."""
     parts = []
-    for f in sorted({r["fraction"] for r in summary}):
-        rows = [r for r in summary if r["fraction"] == f]
+    for setting, f in sorted(
+        {(_setting(r), r["fraction"]) for r in summary}, key=lambda k: (k[0] == COLD, k[1])
+    ):
+        rows = [r for r in summary if _setting(r) == setting and r["fraction"] == f]
         pre = [r for r in rows if r["model"] in PRETRAINED]
         base = [r for r in rows if r["model"] not in PRETRAINED]
-        where = "Without any target training" if f == 0 else f"With {f:.0%} of the target's training users"
+        if setting == COLD:
+            where = "On items never seen in training (cold start)"
+        else:
+            where = (
+                "Without any target training" if f == 0 else f"With {f:.0%} of the target's training users"
+            )
         if not pre or not base:
             if pre:
                 parts.append(f"{where}, {LABELS[pre[0]['model']]} reaches NDCG@10 {pre[0]['ndcg@10']:.4f}.")
@@ -385,12 +426,12 @@ def write_transfer_report(
             vs += "</span>"
         else:
             vs = "–"
-        cells = [LABELS[r["model"]], _share(r["fraction"]), _ms(r, "ndcg@10"), _ms(r, "recall@10")]
+        cells = [LABELS[r["model"]], _where(r), _ms(r, "ndcg@10"), _ms(r, "recall@10")]
         main_rows.append([*cells, Cell(vs), fmt_seconds(r["fit_seconds"])])
     vs_label = "vs strongest baseline [95% interval]"
     header = ["model", "share of target users", "NDCG@10", "Recall@10", vs_label, "fit time"]
     more = [
-        [LABELS[r["model"]], _share(r["fraction"]), _ms(r, "ndcg@20"), _ms(r, "recall@20"), str(r["n_seeds"])]
+        [LABELS[r["model"]], _where(r), _ms(r, "ndcg@20"), _ms(r, "recall@20"), str(r["n_seeds"])]
         for r in summary
     ]
     seeds = max((r["n_seeds"] for r in summary), default=1)
