@@ -368,6 +368,7 @@ def test_cold_item_rows_rank_never_trained_items_and_are_reported(pretrained, ta
     )
 
     ds, split = target
+    logged: list[str] = []
     rows = run_transfer_experiment(
         pretrained,
         ds,
@@ -377,7 +378,9 @@ def test_cold_item_rows_rank_never_trained_items_and_are_reported(pretrained, ta
         models=("zero-shot", "content", "full", "scratch", "pop"),
         overrides={"epochs": 1},
         cold_items=0.2,
+        log=logged.append,
     )
+    assert any(line.startswith("cold items seed 0 content") for line in logged)
     cold = [r for r in rows if r["setting"] == "cold items"]
     assert [r["model"] for r in cold] == ["zero-shot", "content", "full", "scratch", "pop"]
     assert {r["setting"] for r in rows} == {"warm", "cold items"}

@@ -213,8 +213,9 @@ def _emit(
         on_row(row)
     if log is not None:
         extra = f" -> {LABELS[row['choice']]}" if "choice" in row else ""
+        where = "cold items" if row["setting"] == COLD else f"fraction {row['fraction']:g}"
         log(
-            f"fraction {row['fraction']:g} seed {row['seed']} {LABELS[row['model']]}{extra}: "
+            f"{where} seed {row['seed']} {LABELS[row['model']]}{extra}: "
             f"R@10 {row['recall@10']:.4f} N@10 {row['ndcg@10']:.4f} ({row['fit_seconds']:.0f}s)"
         )
 
