@@ -185,3 +185,14 @@ def test_a_model_loaded_by_the_caller_is_served_without_a_second_read(tiny, tmp_
     assert app.state.service.model is checked and reads == []
     create_app(tmp_path / "model", f"sqlite:///{tmp_path / 's2.sqlite'}", ServeSettings())
     assert len(reads) == 1  # without it the service reads the folder itself
+
+
+def test_same_vectors_compares_block_by_block() -> None:
+    from lmrec.serve._vectors import same_vectors
+
+    a = np.random.default_rng(0).normal(size=(10, 4)).astype(np.float32)
+    b = a.copy()
+    assert same_vectors(a, b, block=3)
+    b[9, 2] += 1e-3  # in the last, partial block
+    assert not same_vectors(a, b, block=3)
+    assert not same_vectors(a, a[:, :3], block=3)

@@ -40,7 +40,7 @@ from lmrec.serve._indexes import build_index, initial_text_vectors, set_faiss_th
 from lmrec.serve._ranking import Ranked, fuse, ids_array, item_text, ranked, rerank, score_sample, top, unit
 from lmrec.serve._reasons import Reasons
 from lmrec.serve._settings import ServeSettings
-from lmrec.serve._vectors import retrieval_for
+from lmrec.serve._vectors import retrieval_for, same_vectors
 from lmrec.serve.store import EventRecord, Idempotency, Store
 
 EVENT_TYPES = ("view", "click", "like", "purchase", "add_to_cart", "rating", "review", "search")
@@ -100,7 +100,7 @@ class RecService:
         self._rec_sample = self._text_sample
         if self.retrieval is not None:
             rec_vectors = self.retrieval.items()
-            if rec_vectors.shape == text_vectors.shape and np.allclose(rec_vectors, text_vectors, atol=1e-6):
+            if same_vectors(rec_vectors, text_vectors):
                 self.rec_index = self.text_index  # the model ranks by the text vectors: one index serves both
             else:
                 self._rec_sample = np.ascontiguousarray(rec_vectors[self._sample], dtype=np.float32)

@@ -33,3 +33,11 @@ def retrieval_for(model: Any) -> Retrieval | None:
             items=lambda: np.asarray(model.retrieval_vectors(), np.float32),
         )
     return None
+
+
+def same_vectors(a: np.ndarray, b: np.ndarray, block: int = 65_536) -> bool:
+    """Whether two (n, d) arrays hold the same vectors (to 1e-6), compared a block of rows at a time so a
+    million-item catalog needs no full-size temporary."""
+    return a.shape == b.shape and all(
+        np.allclose(a[i : i + block], b[i : i + block], atol=1e-6) for i in range(0, len(a), block)
+    )
