@@ -320,3 +320,20 @@ def test_web_pages(server: Server) -> None:
         assert "NDCG@10 table" in shown.text and 'href="/"' in shown.text
         # the report may not run scripts
         assert "script-src" not in shown.headers["content-security-policy"]  # default-src 'none' applies
+
+
+def test_text_patterns_mean_the_same_in_python_and_json_schema(server: Server) -> None:
+    """A schema-valid request must not be rejected (Schemathesis ST202 found ``"https://a\\x85b"``): the
+    patterns in /openapi.json spell white space out instead of ``\\s``, whose meaning differs between
+    Python (\\x1c-\\x1f, \\x85) and JSON Schema's ECMA regexes (\\ufeff); the server rejects the union."""
+    import re
+
+    from lmrec.serve._schemas import HTTPS_URL, NOT_BLANK, NOT_SPACE
+
+    with server.client(auth=False) as c:
+        doc = c.get("/openapi.json").text
+    assert not re.search(r"\\\\[sS]", doc)  # no \s or \S in any pattern
+    for ch in "\t\x1c\x85\xa0\u2003\u3000\ufeff ":
+        assert not re.fullmatch(HTTPS_URL, f"https://a{ch}b"), repr(ch)
+        assert not re.search(NOT_BLANK, ch * 3) and not re.search(NOT_SPACE, ch * 3), repr(ch)
+    assert re.fullmatch(HTTPS_URL, "https://example.com/é.png") and re.search(NOT_BLANK, " x ")

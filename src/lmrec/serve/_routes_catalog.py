@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from lmrec.serve._context import Api, ItemId
 from lmrec.serve._openapi import errors
-from lmrec.serve._schemas import Item, ItemAdded, ItemIn, SearchResults, Similar
+from lmrec.serve._schemas import NOT_SPACE, Item, ItemAdded, ItemIn, SearchResults, Similar
 from lmrec.serve.security import Caller
 
 
@@ -43,7 +43,7 @@ def catalog_router(api: Api) -> APIRouter:
             Query(
                 min_length=1,
                 max_length=settings.max_text_chars,
-                pattern=r"\S",
+                pattern=NOT_SPACE,
                 description="Free text (not blank).",
             ),
         ],

@@ -20,7 +20,12 @@ ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # no control characters (PostgreSQL text ca
 # '.' (clients drop the dot segments '.' and '..')
 NEW_ID_PATTERN = r"^[^\x00-\x1f\x7f/%.][^\x00-\x1f\x7f/%]*$"
 NO_NUL = r"^[^\x00]*$"
-NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"  # some character other than white space (and no NUL)
+# white space spelled out: ``\s`` means other sets in Python (\x1c-\x1f, \x85) and in the ECMA regexes of
+# JSON Schema (\ufeff), so a schema with ``\s`` accepts what the server rejects; this is the union of both
+SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+NOT_SPACE = rf"[^{SPACE}]"
+NOT_BLANK = rf"^[^\x00]*[^\x00{SPACE}][^\x00]*$"  # some character other than white space (and no NUL)
+HTTPS_URL = rf"^https://[^\x00-\x1f\x7f-\x9f{SPACE}]+$"  # no control character, no white space
 Id = Field(min_length=1, max_length=200, pattern=ID_PATTERN)
 
 
@@ -210,7 +215,7 @@ class ItemIn(_Strict):
     attributes: dict[str, str] = Field(default_factory=dict, max_length=50)
     year: Annotated[int, Ge(1), Le(9999), BeforeValidator(_whole_number)] | None = None
     image_url: str | None = Field(
-        default=None, max_length=2000, pattern=r"^https://[^\s\x00]+$", description="An https URL."
+        default=None, max_length=2000, pattern=HTTPS_URL, description="An https URL."
     )
 
 
