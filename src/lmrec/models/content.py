@@ -22,6 +22,7 @@ from lmrec.config import BaseConfig
 from lmrec.data import Interactions, ItemTable
 from lmrec.errors import LmrecError
 from lmrec.models.base import BaseRecommender, FitOptions, UserBatch, top_k
+from lmrec.models.textprior import profiles, unit_rows
 from lmrec.models.textvec import (
     ItemVectorRef,
     ItemVectorRefHooks,
@@ -65,7 +66,7 @@ class ContentRecommender(ItemVectorRefHooks, BaseRecommender):
     ) -> None:
         cfg = self.config
         vecs, self.vector_ref, _ = item_vectors_for(items, self.n_items, cfg, progress=options.progress)
-        self.vectors = _unit(vecs)
+        self.vectors = unit_rows(vecs)
         counts = np.bincount(train.item, minlength=self.n_items).astype(np.float32)
         self.log_pop = np.log1p(counts) / max(1.0, float(np.log1p(counts.max())))
         self.fit_info.update(
@@ -80,35 +81,25 @@ class ContentRecommender(ItemVectorRefHooks, BaseRecommender):
     # -- profiles ----------------------------------------------------------------------------------------
     def profile(self, history: np.ndarray) -> np.ndarray:
         """The unit profile vector of one history (zeros for an empty history)."""
-        vecs = self._vectors()
-        h = np.asarray(history, dtype=np.int64)[-self.config.max_history :]
-        if not len(h):
-            return np.zeros(vecs.shape[1], dtype=np.float32)
-        if self.config.half_life > 0:
-            age = np.arange(len(h))[::-1]  # 0 = newest
-            w = 0.5 ** (age / self.config.half_life)
-        else:
-            w = np.ones(len(h))
-        return _unit((w[:, None] * vecs[h]).sum(0, keepdims=True).astype(np.float32))[0]
+        return self._profiles_of([history])[0]
+
+    def _profiles_of(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        cfg = self.config
+        return profiles(histories, self._vectors(), cfg.half_life, cfg.max_history)
 
     def _vectors(self) -> np.ndarray:
         if self.vectors is None:
             raise LmrecError("content: call fit() (or load()) before scoring")
         return self.vectors
 
-    def _scores_for_profiles(self, profiles: np.ndarray) -> np.ndarray:
-        scores = profiles @ self._vectors().T
+    def _scores_for_profiles(self, users: np.ndarray) -> np.ndarray:
+        scores = users @ self._vectors().T
         if self.config.popularity_weight and self.log_pop is not None:
             scores = scores + self.config.popularity_weight * self.log_pop[None, :]
         return scores.astype(np.float32)
 
-    def _profiles(self, batch: UserBatch) -> np.ndarray:
-        if not len(batch):
-            return np.zeros((0, self._vectors().shape[1]), np.float32)
-        return np.stack([self.profile(h) for h in batch.histories])
-
     def _score_batch(self, batch: UserBatch) -> np.ndarray:
-        return self._scores_for_profiles(self._profiles(batch))
+        return self._scores_for_profiles(self._profiles_of(batch.histories))
 
     # -- retrieval (lmrec.models.base.RetrievalModel) ----------------------------------------------------
     def _pop_dimension(self) -> bool:
@@ -117,11 +108,11 @@ class ContentRecommender(ItemVectorRefHooks, BaseRecommender):
     def query_vectors(self, query: Any) -> np.ndarray:
         """User-side vectors: ``query_vectors(q) @ retrieval_vectors().T`` equals :meth:`score`. The profile,
         followed by the popularity weight when the model has a popularity bonus."""
-        profiles = self._profiles(self.as_batch(query)).astype(np.float32)
+        users = self._profiles_of(self.as_batch(query).histories)
         if not self._pop_dimension():
-            return profiles
-        weight = np.full((len(profiles), 1), self.config.popularity_weight, np.float32)
-        return np.hstack([profiles, weight])
+            return users
+        weight = np.full((len(users), 1), self.config.popularity_weight, np.float32)
+        return np.hstack([users, weight])
 
     def retrieval_vectors(self) -> np.ndarray:
         """Item-side vectors matching :meth:`query_vectors`: the text vector (followed by the item's log
@@ -137,7 +128,7 @@ class ContentRecommender(ItemVectorRefHooks, BaseRecommender):
         """Unit vectors of free texts, from the catalog's encoder (needs the encoder installed)."""
         if self.vector_ref is not None and self.vector_ref.encoder.startswith("column:"):
             raise LmrecError("content: this model's vectors came from an item column; it cannot encode text")
-        return _unit(encode_query_texts(list(texts), self.config.encoder, self.config.cache_dir))
+        return unit_rows(encode_query_texts(list(texts), self.config.encoder, self.config.cache_dir))
 
     def score_text(
         self, text: str, *, history: Sequence[int] | None = None, text_weight: float | None = None
@@ -146,7 +137,7 @@ class ContentRecommender(ItemVectorRefHooks, BaseRecommender):
         q = self.encode_text([text])[0]
         if history is not None and len(history):
             w = self.config.text_weight if text_weight is None else float(text_weight)
-            q = _unit((w * q + (1 - w) * self.profile(np.asarray(history)))[None, :])[0]
+            q = unit_rows((w * q + (1 - w) * self.profile(np.asarray(history)))[None, :])[0]
         return self._scores_for_profiles(q[None, :])[0]
 
     def recommend_for_text(
@@ -187,7 +178,7 @@ class ContentRecommender(ItemVectorRefHooks, BaseRecommender):
                 f"item vectors must have shape (n, {self._vectors().shape[1]}), got {vecs.shape}"
             )
         start = self.n_items
-        self.vectors = np.concatenate([self._vectors(), _unit(vecs)])
+        self.vectors = np.concatenate([self._vectors(), unit_rows(vecs)])
         if self.log_pop is not None:
             self.log_pop = np.concatenate([self.log_pop, np.zeros(len(vecs), np.float32)])
         self.n_items += len(vecs)
@@ -202,9 +193,3 @@ class ContentRecommender(ItemVectorRefHooks, BaseRecommender):
     def _load_state(self, state: dict[str, np.ndarray]) -> None:
         self.vectors = np.asarray(state["item_vectors"], dtype=np.float32)
         self.log_pop = np.asarray(state["log_popularity"], dtype=np.float32)
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
