@@ -177,8 +177,13 @@ class TextPriorMixin:
         return self.prior_gate.combine(learned, prior, np.zeros(len(vectors), np.float32))
 
     def _prior_query_item_parts(self, histories: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
-        """(user-side, item-side) extra columns of the retrieval vectors, or None without a gate."""
+        """(user-side, item-side) extra columns of the retrieval vectors, or None without a gate: the text
+        profile against the item's text times its prior weight, and a constant 1 against the item's bias."""
         if self.prior_gate is None or self.prior_space is None:
             return None
         _, wp = self.prior_gate.item_weights(self._log_counts())
-        return self.prior_profiles(histories), self._prior_item_vectors() * wp[:, None]
+        profiles_ = self.prior_profiles(histories)
+        ones = np.ones((len(profiles_), 1), np.float32)
+        items = self._prior_item_vectors() * wp[:, None]
+        bias = self.prior_gate.item_bias(self._log_counts())[:, None]
+        return np.hstack([profiles_, ones]), np.hstack([items, bias])
