@@ -38,8 +38,9 @@ class TextSeqConfig(TextVectorConfig, NextItemLossConfig, TrainableConfig):
     positive, i.e. rating >= ``sentiment_threshold``; binary cross-entropy). 0 = no head.
     Text prior (``text_prior``, :mod:`lmrec.models.textprior`): the user's text profile (``prior_half_life``,
     ``prior_max_history``) in the catalog's centred and partly whitened text space (``prior_whitening``) is
-    mixed into the score by a gate on each item's training count, learned on the validation events after
-    training (on each user's last training event when there is no validation data).
+    mixed into the score by a gate on each item's training count (with a bias that moves rarely seen items
+    as a group), learned on the validation events after training (on each user's last training event when
+    there is no validation data).
     """
 
     # item representation

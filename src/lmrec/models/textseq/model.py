@@ -188,7 +188,8 @@ class TextSeq(TextPriorMixin, ItemVectorRefHooks, BaseRecommender):
 
     def retrieval_vectors(self) -> np.ndarray:
         """Item-side vectors matching :meth:`query_vectors`: the item representation (times the gate's learned
-        weight), followed by the item's text vector times the gate's prior weight."""
+        weight), followed by the item's text vector times the gate's prior weight and the gate's bias for the
+        item (against a constant 1 in the query)."""
         reps = self.learned_item_vectors()
         extra = self._prior_query_item_parts([])
         if extra is None:
