@@ -53,6 +53,17 @@ def test_gate_weights_by_count():
     assert wl[1] == pytest.approx(0.99) and wp[1] == pytest.approx(0.52)
 
 
+def test_gate_bias_is_zero_for_unseen_items_and_stays_small():
+    gate = PriorGate(alpha=0.5, beta=0.001, lam_warm=0.0, lam_cold=3.0, bias=-1000.0)
+    lc = np.log1p(np.array([0.0, 9.0, 999.0]))
+    b = gate.item_bias(lc)
+    # bias * (exp(-beta log(1 + c)) - 1) ~ -bias * beta * log(1 + c): a log-popularity term, not -1000
+    assert b[0] == 0.0 and b[1] == pytest.approx(1000 * -np.expm1(-0.001 * np.log(10.0)), rel=1e-5)
+    assert np.abs(b).max() < 7.0
+    learned, prior = np.zeros((1, 3), np.float32), np.zeros((1, 3), np.float32)
+    assert np.argsort(-gate.combine(learned, prior, lc)[0]).tolist() == [2, 1, 0]  # popular first
+
+
 def test_fit_gate_trusts_the_part_that_predicts():
     rng = np.random.default_rng(0)
     n, m = 300, 50

@@ -16,7 +16,7 @@ catalog.
 training (``c``, 0 for new items)::
 
     s(c)   = exp(-beta * log(1 + c))            # 1 for an unseen item, -> 0 for popular ones
-    score  = (1 - alpha * s(c)) * learned + (lam_warm + lam_cold * s(c)) * prior + bias * s(c)
+    score  = (1 - alpha * s(c)) * learned + (lam_warm + lam_cold * s(c)) * prior + bias * (s(c) - 1)
 
 ``bias`` moves rarely seen items as a group against popular ones without sharpening the prior's own ranking
 among them: without it, the only way to lift new items above warm ones is a larger ``lam_cold``, which also
@@ -25,7 +25,7 @@ items where held-out events put them.
 
 Everything per item multiplies an item-side vector and everything per user a user-side vector, so the mixed
 score stays one inner product (``[learned query; profile; 1] . [(1 - alpha s) item; (lam_warm + lam_cold s)
-text; bias s]``) and an ANN index serves it. :func:`fit_gate` learns the five numbers on held-out events
+text; bias (s - 1)]``) and an ANN index serves it. :func:`fit_gate` learns the five numbers on held-out events
 (softmax cross-entropy over the catalog, L-BFGS to convergence): learned on the training windows themselves
 the gate collapses, because the learned part fits those windows better than it generalises. With ``alpha =
 1`` and no learned part (:meth:`PriorGate.prior_only`) the score is the prior alone, i.e. the ``content``
@@ -117,8 +117,12 @@ class PriorGate:
         )
 
     def item_bias(self, log_count: np.ndarray) -> np.ndarray:
-        """Per item: the additive ``bias * s(c)``."""
-        return (self.bias * np.exp(-self.beta * np.asarray(log_count, dtype=np.float32))).astype(np.float32)
+        """Per item: the additive ``bias * (s(c) - 1)``: 0 for an unseen item, ``-bias`` in the limit of
+        popular ones. Ranking only sees differences between items, so this equals ``bias * s(c)`` up to a
+        constant; it keeps the item-side column small where the fit trades a tiny ``beta`` for a huge ``bias``
+        (a log-popularity term, ``bias * beta * log(1 + c)``), which would swamp an ANN index's geometry."""
+        lc = np.asarray(log_count, dtype=np.float64)
+        return (self.bias * np.expm1(-self.beta * lc)).astype(np.float32)
 
     def combine(self, learned: np.ndarray, prior: np.ndarray, log_count: np.ndarray) -> np.ndarray:
         """Mixed scores (n, n_items) of learned and prior scores of the same shape."""
@@ -175,7 +179,7 @@ def fit_gate(
     def loss_of(r: torch.Tensor) -> torch.Tensor:
         alpha, beta, lw, lc_, b = (v.float() for v in gate_of(r))
         s = torch.exp(-beta * lc)
-        logits = (1 - alpha * s) * lrn + (lw + lc_ * s) * pri + b * s
+        logits = (1 - alpha * s) * lrn + (lw + lc_ * s) * pri + b * torch.expm1(-beta * lc)
         return F.cross_entropy(logits.masked_fill(mask, -1e4), tgt)
 
     with torch.no_grad():

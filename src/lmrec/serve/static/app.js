@@ -57,33 +57,34 @@ function setPressed(button, on, onText, offText) {
   button.textContent = on ? onText : offText;
 }
 
+// the two buttons of an item: its class, the session set it shows, pressed / unpressed text, aria label, action
+const ACTIONS = [
+  { cls: "like", set: () => state.likes, on: "Liked", off: "Like", label: "Like ",
+    toggle: (i) => toggleLike(i.id, i.title) },
+  { cls: "reject", set: () => state.rejected, on: "Not interested ✓", off: "Not interested",
+    label: "Not interested in ", toggle: (i) => toggleReject(i.id, i.title) },
+];
+
 // every Like / Not interested button of an item shows the session's state
 function syncButtons(id) {
-  const liked = state.likes.has(id);
-  const rejected = state.rejected.has(id);
   document.querySelectorAll("button[data-item]").forEach((b) => {
     if (b.dataset.item !== id) return;
-    if (b.classList.contains("like")) setPressed(b, liked, "Liked", "Like");
-    else setPressed(b, rejected, "Not interested ✓", "Not interested");
+    const a = ACTIONS.find((x) => b.classList.contains(x.cls));
+    if (a) setPressed(b, a.set().has(id), a.on, a.off);
   });
 }
 
 function actionButtons(item) {
-  const like = document.createElement("button");
-  like.type = "button";
-  like.className = "like";
-  like.dataset.item = item.id;
-  like.setAttribute("aria-label", "Like " + item.title);
-  setPressed(like, state.likes.has(item.id), "Liked", "Like");
-  like.addEventListener("click", () => toggleLike(item.id, item.title));
-  const reject = document.createElement("button");
-  reject.type = "button";
-  reject.className = "reject";
-  reject.dataset.item = item.id;
-  reject.setAttribute("aria-label", "Not interested in " + item.title);
-  setPressed(reject, state.rejected.has(item.id), "Not interested ✓", "Not interested");
-  reject.addEventListener("click", () => toggleReject(item.id, item.title));
-  return [like, reject];
+  return ACTIONS.map((a) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = a.cls;
+    b.dataset.item = item.id;
+    b.setAttribute("aria-label", a.label + item.title);
+    setPressed(b, a.set().has(item.id), a.on, a.off);
+    b.addEventListener("click", () => a.toggle(item));
+    return b;
+  });
 }
 
 function itemRow(item, opts = {}) {
