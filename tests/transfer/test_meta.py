@@ -104,7 +104,9 @@ def test_transfer_experiment_meta_and_guard_rows(sources, target):
     assert g["ndcg@10"] == by[g["choice"]]["ndcg@10"]  # the picked row's test numbers
     assert set(g["valid_gains"]) == {"content", "full", "meta-full", "scratch", "pop"}
     assert g["valid_gains"]["scratch"] == {"gain": 0.0, "se": 0.0}
-    assert by["meta-full"]["ndcg@10"] != by["full"]["ndcg@10"]
+    # the meta row starts from other weights (after one epoch on this tiny target both rankings can be the
+    # fitted text-prior gate's and tie, so the test numbers are not compared)
+    assert not all(np.allclose(meta.weights[k], plain.weights[k]) for k in meta.weights)
     assert "paired" in by["meta-full"] and "paired" in g
     assert "meta-pretrained + full" in format_table(summarize(rows))
     with pytest.raises(ConfigError, match="meta-full"):
