@@ -118,6 +118,11 @@ def run_point(job: dict[str, Any]) -> dict[str, Any]:
         "epochs_run": tr.get("epochs_run"),
         "fit_s": round(fit_s, 1),
         "cpu_s": round(cpu_s, 1),
+        # training wall seconds until the best epoch's validation (fit_s adds the epochs early stopping
+        # waited and, for textseq, the text prior's gate fit)
+        "time_to_best_s": tr.get("time_to_best_s"),
+        "train_s": tr.get("seconds"),
+        "prior_s": model.fit_info.get("text_prior", {}).get("seconds"),
         # for paired comparisons of runs on the same test users
         "test_users": test.per_user["users"].tolist(),
         "test_ndcg@10_per_user": [round(float(v), 6) for v in test.per_user["ndcg@10"]],

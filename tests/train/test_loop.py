@@ -61,6 +61,9 @@ def test_early_stopping_and_restore_best():
     assert res.best_epoch == 2 and res.best_metric == 0.9
     for k, v in module.state_dict().items():  # weights of epoch 2 restored
         torch.testing.assert_close(v, snapshots[1][k])
+    # time to best: the clock at the end of epoch 2, before the two epochs early stopping waited
+    assert res.time_to_best == res.history[1]["seconds"] < res.history[3]["seconds"] <= res.seconds
+    assert res.to_dict()["time_to_best_s"] == round(res.history[1]["seconds"], 3)
 
 
 @pytest.mark.parametrize("ema", [0.0, 0.8])

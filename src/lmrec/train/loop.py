@@ -62,6 +62,14 @@ class TrainResult:
     stopped_early: bool = False
     monitor: str = ""
 
+    @property
+    def time_to_best(self) -> float:
+        """Seconds of training until the end of the best epoch (its validation included): the time a run
+        with a perfect stopping rule would take; ``seconds`` adds the epochs that early stopping waited."""
+        if 0 < self.best_epoch <= len(self.history) and "seconds" in self.history[self.best_epoch - 1]:
+            return float(self.history[self.best_epoch - 1]["seconds"])
+        return self.seconds
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "epochs_run": self.epochs_run,
@@ -69,6 +77,7 @@ class TrainResult:
             "best_metric": self.best_metric,
             "history": self.history,
             "seconds": round(self.seconds, 3),
+            "time_to_best_s": round(self.time_to_best, 3),
             "resumed_from_epoch": self.resumed_from_epoch,
             "stopped_early": self.stopped_early,
             "monitor": self.monitor,
