@@ -9,7 +9,7 @@ from lmrec.data.split import leave_one_out_split
 from lmrec.metrics import target_metrics
 from lmrec.models.base import FitOptions
 from lmrec.models.content import ContentRecommender
-from lmrec.models.textprior import PriorGate, TextSpace, fit_gate, profiles
+from lmrec.models.textprior import PriorGate, TextSpace, fit_gate, profiles, sample_columns
 from lmrec.models.textseq import TextSeq
 from tests.models._topics import NEW_COOKING, NEW_SPACE, topic_dataset
 
@@ -103,6 +103,70 @@ def test_fit_gate_lifts_unseen_items_where_held_out_events_put_them():
     # the prior alone among the unseen items is the ceiling here
     ceiling = _ndcg_at_10(np.where(lc > 0, -np.inf, prior), targets)
     assert nd[with_bias] > 0.95 * ceiling and nd[with_bias] > nd[without] + 0.05
+
+
+def test_sample_columns_weights_estimate_the_catalog_sum():
+    rng = np.random.default_rng(0)
+    lc = np.log1p(rng.zipf(1.5, 5000).clip(max=10_000) * (rng.random(5000) < 0.8)).astype(np.float32)
+    cols, w = sample_columns(lc, 4000, rng)
+    assert cols.min() >= 0 and cols.max() < 5000 and w.shape == cols.shape
+    # importance weights: the sum over draws of f(item) exp(w) estimates the sum over the catalog
+    f = np.exp(0.5 * lc)  # popular items weigh more, as they do in a softmax
+    est = np.mean([np.sum(f[c] * np.exp(ww)) for c, ww in (sample_columns(lc, 4000, rng) for _ in range(20))])
+    assert est == pytest.approx(f.sum(), rel=0.03)
+
+
+def test_a_sampled_gate_fit_ranks_like_the_full_one():
+    # large catalogs fit the gate on each target plus a few drawn items (fit_gate's columns): same scenario
+    # as above with 3,000 items, 1,500 of them unseen; 600 draws instead of the 3,000 columns
+    rng = np.random.default_rng(1)
+    n, m = 300, 3000
+    lc = np.where(np.arange(m) < 1500, np.log1p(rng.integers(1, 500, m)), 0.0).astype(np.float32)
+    targets = np.where(rng.random(n) < 0.5, rng.integers(0, 1500, n), rng.integers(1500, m, n))
+    learned = (rng.normal(size=(n, m)) + 0.5 * lc).astype(np.float32)
+    learned[np.arange(n), targets] += 2.0 * (targets < 1500)
+    prior = rng.normal(scale=0.3, size=(n, m)).astype(np.float32)
+    prior[np.arange(n), targets] += 0.8
+    seen = [rng.integers(0, m, 5) for _ in range(n)]
+    full, _ = fit_gate(learned, prior, targets, seen, lc)
+    cols, w = sample_columns(lc, 600, np.random.default_rng(0))
+    rows = np.arange(n)
+    gather = lambda x: np.hstack([x[rows, targets][:, None], x[:, cols]])  # noqa: E731
+    sampled, info = fit_gate(gather(learned), gather(prior), targets, seen, lc, columns=cols, log_weight=w)
+    masked = [np.setdiff1d(h, [t]) for h, t in zip(seen, targets, strict=True)]
+
+    def ndcg(g: PriorGate) -> float:
+        s = g.combine(learned, prior, lc)
+        for r, h in enumerate(masked):
+            s[r, h] = -np.inf
+        return _ndcg_at_10(s, targets)
+
+    assert ndcg(sampled) > 0.97 * ndcg(full) and ndcg(full) > _ndcg_at_10(learned, targets) + 0.05
+    assert abs(sampled.bias - full.bias) < 0.5 * max(1.0, abs(full.bias)) and info["evaluations"] > 1
+    with pytest.raises(Exception, match="one score column per target and draw"):
+        fit_gate(learned, prior, targets, seen, lc, columns=cols, log_weight=w)
+
+
+def test_a_large_catalog_fits_the_gate_on_sampled_columns(topics, cache, monkeypatch):
+    # the same model and data with GATE_CELLS shrunk below events x items: the fit takes the sampled path
+    # (and keeps its full-ranking check); the gate it learns ranks the held-out events about as well
+    import lmrec.models.textseq.prior as prior_mod
+
+    data, split = topics
+    full = TextSeq(cache_dir=cache, **TINY).fit(
+        split.train, split.valid, items=data.items, options=FitOptions()
+    )
+    monkeypatch.setattr(prior_mod, "GATE_CELLS", 8 * data.n_items)
+    monkeypatch.setattr(prior_mod, "gate_events", lambda n_items, max_users=4096: max_users)
+    sampled = TextSeq(cache_dir=cache, **TINY).fit(
+        split.train, split.valid, items=data.items, options=FitOptions()
+    )
+    a, b = full.fit_info["text_prior"], sampled.fit_info["text_prior"]
+    assert a["softmax"] == "full" and b["softmax"].startswith("sampled")
+    n_draws = int(b["softmax"].split()[1])
+    assert n_draws == 8 * data.n_items // b["events"] - 1 and b["events"] == a["events"]
+    assert b["held_out_ndcg@10"]["learned"] == pytest.approx(a["held_out_ndcg@10"]["learned"])
+    assert b["held_out_ndcg@10"]["mixed"] >= 0.9 * a["held_out_ndcg@10"]["mixed"]
 
 
 def test_zero_shot_is_the_text_prior_alone(topics, cache):

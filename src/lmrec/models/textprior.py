@@ -133,6 +133,21 @@ class PriorGate:
         return {k: round(float(v), 6) for k, v in asdict(self).items()}
 
 
+def sample_columns(
+    log_count: np.ndarray, size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``size`` items drawn with replacement for a sampled gate fit (:func:`fit_gate` ``columns``), from half
+    a uniform and half a popularity proposal ``q`` (popular items carry most of a softmax's mass, the uniform
+    half keeps the tail and new items in); returns the items and their log importance weights ``-log(size
+    q)``, so that ``sum over draws of exp(logit + weight)`` estimates the sum of ``exp(logit)`` over the
+    catalog without bias."""
+    counts = np.expm1(np.asarray(log_count, dtype=np.float64)) + 1.0
+    q = 0.5 / len(counts) + 0.5 * counts / counts.sum()
+    q /= q.sum()
+    columns = rng.choice(len(counts), size=size, replace=True, p=q)
+    return columns.astype(np.int64), (-np.log(size * q[columns])).astype(np.float32)
+
+
 def fit_gate(
     learned: np.ndarray,
     prior: np.ndarray,
@@ -142,24 +157,53 @@ def fit_gate(
     *,
     steps: int = 100,
     bias: bool = True,
+    columns: np.ndarray | None = None,
+    log_weight: np.ndarray | None = None,
 ) -> tuple[PriorGate, dict[str, float]]:
     """Learn a :class:`PriorGate` on held-out events: rows of ``learned`` / ``prior`` scores (n, n_items) for
     users whose next item is ``targets`` (n,), their ``seen`` items masked, by softmax cross-entropy over the
     catalog (at most ``steps`` L-BFGS iterations). ``bias=False`` keeps ``bias`` at 0 (the four-number gate of
-    earlier versions, for comparison). Returns the gate, the losses and the number of loss evaluations."""
+    earlier versions, for comparison). Returns the gate, the losses and the number of loss evaluations.
+
+    For catalogs too large for (n, n_items) matrices the softmax is sampled: ``columns`` (m,) are items
+    drawn by :func:`sample_columns` with their ``log_weight`` (m,), and the score matrices are (n, 1 + m):
+    each row's target first, then the drawn items (a draw of the row's target or of a seen item counts for
+    nothing)."""
     import torch
     import torch.nn.functional as F
 
     if not len(targets):
         raise LmrecError("text prior: no held-out event to learn the gate from")
+    targets = np.asarray(targets, dtype=np.int64)
+    log_count = np.asarray(log_count, dtype=np.float32)
     lrn = torch.from_numpy(np.ascontiguousarray(learned, dtype=np.float32))
     pri = torch.from_numpy(np.ascontiguousarray(prior, dtype=np.float32))
     mask = torch.zeros(lrn.shape, dtype=torch.bool)
-    for row, h in enumerate(seen):
-        h = np.asarray(h, dtype=np.int64)
-        mask[row, torch.from_numpy(h[h != int(targets[row])])] = True
-    tgt = torch.from_numpy(np.asarray(targets, dtype=np.int64))
-    lc = torch.from_numpy(np.asarray(log_count, dtype=np.float32))
+    if columns is None:
+        for row, h in enumerate(seen):
+            h = np.asarray(h, dtype=np.int64)
+            mask[row, torch.from_numpy(h[h != targets[row]])] = True
+        tgt = torch.from_numpy(targets)
+        lc = torch.from_numpy(log_count)[None, :]
+        weight = torch.zeros(1, lrn.shape[1])
+    else:
+        columns = np.asarray(columns, dtype=np.int64)
+        if log_weight is None or lrn.shape[1] != 1 + len(columns):
+            raise LmrecError("text prior: a sampled gate fit needs one score column per target and draw")
+        for row, h in enumerate(seen):
+            drop = np.isin(columns, np.asarray(h, dtype=np.int64)) | (columns == targets[row])
+            mask[row, 1 + torch.from_numpy(np.flatnonzero(drop))] = True
+        tgt = torch.zeros(len(targets), dtype=torch.int64)
+        lc = torch.from_numpy(
+            np.concatenate(
+                [
+                    log_count[targets][:, None],
+                    np.broadcast_to(log_count[columns], (len(targets), len(columns))),
+                ],
+                axis=1,
+            )
+        )
+        weight = torch.from_numpy(np.r_[np.float32(0.0), np.asarray(log_weight, np.float32)])[None, :]
 
     def inv_softplus(y: float) -> float:
         return float(np.log(np.expm1(y)))
@@ -179,12 +223,12 @@ def fit_gate(
     def loss_of(r: torch.Tensor) -> torch.Tensor:
         alpha, beta, lw, lc_, b = (v.float() for v in gate_of(r))
         s = torch.exp(-beta * lc)
-        logits = (1 - alpha * s) * lrn + (lw + lc_ * s) * pri + b * torch.expm1(-beta * lc)
+        logits = (1 - alpha * s) * lrn + (lw + lc_ * s) * pri + b * torch.expm1(-beta * lc) + weight
         return F.cross_entropy(logits.masked_fill(mask, -1e4), tgt)
 
     with torch.no_grad():
         # the learned part alone: alpha -> 0 and no prior
-        alone = F.cross_entropy(lrn.masked_fill(mask, -1e4), tgt)
+        alone = F.cross_entropy((lrn + weight).masked_fill(mask, -1e4), tgt)
     # five numbers and a smooth loss: L-BFGS converges in a few dozen evaluations (Adam needed thousands of
     # steps and stopped short of the optimum at 150)
     opt = torch.optim.LBFGS(

@@ -17,6 +17,7 @@ from lmrec.models.textprior import (
     gate_from_array,
     gate_to_array,
     profiles,
+    sample_columns,
 )
 from lmrec.models.textseq.data import last_event_per_user
 
@@ -36,8 +37,9 @@ def _ndcg10(scores: np.ndarray, targets: np.ndarray, seen: list[np.ndarray]) -> 
     return np.asarray(target_metrics(s, targets, ks=(10,))["ndcg@10"], dtype=np.float64)
 
 
-# the gate's fit holds a few (events x n_items) float32 matrices and runs 150 full-batch steps over them: at
-# most this many cells (events are sampled down for large catalogs; 4,096 events fit up to 8,192 items)
+# the gate's fit holds a few (events x columns) float32 matrices and evaluates its loss over them a few dozen
+# times: at most this many cells. Events are sampled down for large catalogs (4,096 events fit up to 8,192
+# items, the floor of 256 up to 131,072); past that the fit's softmax is sampled (fit_text_prior)
 GATE_CELLS = 2**25
 
 
@@ -120,34 +122,58 @@ class TextPriorMixin:
             has = np.array([len(h) > 0 for h in histories], dtype=bool)
             users, targets = users[has], targets[has]
             histories = [h for h, k in zip(histories, has, strict=True) if k]
-        learned = (
-            np.concatenate(
-                [self._score_histories(histories[s : s + 512]) for s in range(0, len(histories), 512)]  # type: ignore[attr-defined]
-            )
-            if histories
-            else np.zeros((0, self.n_items), np.float32)
-        )  # type: ignore[attr-defined]
         if not len(users):
             self.prior_gate = PriorGate.prior_only()
             return {"gate": self.prior_gate.to_dict(), "events": 0}
-        prior = self.prior_scores(histories)
-        gate, losses = fit_gate(learned, prior, targets, histories, self._log_counts())
-        # the learned part alone only when it ranks the held-out events clearly better (keep_gate)
-        mixed = gate.combine(learned, prior, self._log_counts())
-        ndcg = {
-            name: _ndcg10(scores, targets, histories)
-            for name, scores in (("mixed", mixed), ("learned", learned))
-        }
-        kept, gain, se = keep_gate(ndcg["mixed"], ndcg["learned"])
+        lc = self._log_counts()
+        n_items = self.n_items  # type: ignore[attr-defined]
+        # past GATE_CELLS (only at gate_events' floor, i.e. catalogs over ~131k items) the softmax of the fit
+        # is sampled and the score rows are gathered chunk by chunk: memory and time stay bounded
+        columns = log_weight = None
+        if len(users) * n_items > GATE_CELLS:
+            columns, log_weight = sample_columns(
+                lc, GATE_CELLS // len(users) - 1, np.random.default_rng(seed)
+            )
+        parts = []
+        for start, learned, prior in self._held_out_rows(histories):
+            if columns is not None:
+                rows = np.arange(len(learned))
+                t = targets[start : start + len(learned)]
+                learned = np.hstack([learned[rows, t][:, None], learned[:, columns]])
+                prior = np.hstack([prior[rows, t][:, None], prior[:, columns]])
+            parts.append((learned, prior))
+        learned, prior = (np.concatenate([p[i] for p in parts]) for i in (0, 1))
+        gate, losses = fit_gate(
+            learned, prior, targets, histories, lc, columns=columns, log_weight=log_weight
+        )
+        # the learned part alone only when it ranks the held-out events clearly better (keep_gate); full
+        # ranking over the catalog either way (the rows once more, chunk by chunk, when the fit was sampled)
+        rows_again = [(0, learned, prior)] if columns is None else self._held_out_rows(histories)
+        ndcg: dict[str, list[np.ndarray]] = {"mixed": [], "learned": []}
+        for start, learned, prior in rows_again:
+            t, h = targets[start : start + len(learned)], histories[start : start + len(learned)]
+            ndcg["mixed"].append(_ndcg10(gate.combine(learned, prior, lc), t, h))
+            ndcg["learned"].append(_ndcg10(learned, t, h))
+        per_event = {k: np.concatenate(v) for k, v in ndcg.items()}
+        kept, gain, se = keep_gate(per_event["mixed"], per_event["learned"])
         self.prior_gate = gate if kept else None
         return {
             "gate": gate.to_dict(),
             "kept": bool(kept),
-            "held_out_ndcg@10": {k: round(float(v.mean()), 5) for k, v in ndcg.items()},
+            "held_out_ndcg@10": {k: round(float(v.mean()), 5) for k, v in per_event.items()},
             "learned_minus_mixed": {"gain": round(gain, 5), "se": round(se, 5)},
             "events": int(len(users)),
+            "softmax": "full" if columns is None else f"sampled, {len(columns)} draws",
             **losses,
         }
+
+    def _held_out_rows(self, histories: list[np.ndarray]):  # noqa: ANN202 - a generator of tuples
+        """(first row, learned scores, prior scores) of ``histories`` against the whole catalog, in chunks of
+        at most GATE_CELLS cells (and 512 rows)."""
+        rows = int(np.clip(GATE_CELLS // max(1, self.n_items), 1, 512))  # type: ignore[attr-defined]
+        for start in range(0, len(histories), rows):
+            chunk = histories[start : start + rows]
+            yield start, self._score_histories(chunk), self.prior_scores(chunk)  # type: ignore[attr-defined]
 
     def _prior_state(self) -> dict[str, np.ndarray]:
         if self.prior_space is None:
