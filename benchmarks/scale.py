@@ -11,8 +11,8 @@ MB``: its RSS after imports and data generation, before the phase):
 - ``load``: the events and item tables written as CSV (not timed), then ``load_dataset(events.csv, "table",
   items_path=items.csv)`` parsing them (``load s``), and again from lmrec's parsed-data cache (``cached s``).
 - ``textseq`` / ``sasrec``: leave-one-out split, then ONE full training epoch over every training window
-  (``epochs=1``, no validation, model defaults otherwise; ``--textseq-loss sampled`` switches textseq to its
-  sampled softmax for large catalogs): ``epoch s`` is the loop's own time for the epoch, ``fit s`` includes
+  (``epochs=1``, no validation, model defaults otherwise; ``--textseq-loss sampled`` / ``--sasrec-loss
+  sampled`` switch a model to its sampled softmax for large catalogs): ``epoch s`` is the loop's own time for the epoch, ``fit s`` includes
   setup (windows, item representations, textseq's text prior). Nothing is capped or extrapolated: if an
   epoch takes too long for a machine, the row is missing, not estimated.
 - ``eval``: full-ranking test evaluation of the model just trained, ``--eval-batch`` users per batch, all
@@ -180,8 +180,8 @@ def fit_one(args: argparse.Namespace, data: Any, split: Any) -> Any:
     else:
         from lmrec.models.sasrec import SASRec
 
-        model = SASRec(epochs=1)
-        args.shown_config = ["dim", "layers", "max_len", "batch_size", "future_k"]
+        model = SASRec(epochs=1, **({"loss": args.sasrec_loss} if args.sasrec_loss else {}))
+        args.shown_config = ["loss", "dim", "layers", "max_len", "batch_size", "future_k"]
     return model.fit(split.train, None, items=data.items, options=options)
 
 
@@ -327,6 +327,8 @@ def run_phase(args: argparse.Namespace, phase: str, n: int, tables: Path) -> dic
         cmd += ["--index-items", str(args.index_items)]
     if args.textseq_loss:
         cmd += ["--textseq-loss", args.textseq_loss]
+    if args.sasrec_loss:
+        cmd += ["--sasrec-loss", args.sasrec_loss]
     if args.no_text_prior:
         cmd.append("--no-text-prior")
     if "eval" in args.phases:
@@ -408,10 +410,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=300.0, help="requests per second (open loop)")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--textseq-loss", choices=["full", "sampled"], default=None, help="default: model's")
+    parser.add_argument("--sasrec-loss", choices=["full", "sampled"], default=None, help="default: model's")
     parser.add_argument(
         "--no-text-prior",
         action="store_true",
-        help="textseq without its text prior (whose gate fit scores 4096 users x the catalog 150 times)",
+        help="textseq without its text prior (whose gate is fitted on held-out users against the catalog)",
     )
     parser.add_argument("--phase-timeout", type=float, default=3600.0, help="seconds per phase process")
     parser.add_argument("--out", type=Path, default=None, help="write the JSON table here")

@@ -68,8 +68,9 @@ def test_amazon_2018_counts_after_dedup(shared_data: Path, category: str) -> Non
 
 
 def test_amazon_2018_without_dedup_keeps_every_line(shared_data: Path) -> None:
-    ds = amazon.load(shared_data / "amazon-reviews-2018" / "Gift_Cards_5.json.gz", format="amazon-2018",
-                     dedup=False)
+    ds = amazon.load(
+        shared_data / "amazon-reviews-2018" / "Gift_Cards_5.json.gz", format="amazon-2018", dedup=False
+    )
     assert len(ds.interactions) == 2972
     assert ds.n_items == 148
     assert ds.meta["meta_file"].endswith("meta_Gift_Cards.json.gz")  # found next to the reviews file
@@ -383,7 +384,9 @@ def test_mdsd_all_domains_and_robust_parsing(tmp_path: Path, shared_data: Path) 
     (tmp_path / "kitchen_negative.review").write_text(neg)
     reviews = mdsd.load_reviews(tmp_path, "kitchen")
     assert reviews["text"].tolist() == [
-        "Heats fast & cleans easily. 5 < 6 & true, <whatever>.", "No closing tag for this block", "Rusty."
+        "Heats fast & cleans easily. 5 < 6 & true, <whatever>.",
+        "No closing tag for this block",
+        "Rusty.",
     ]
     assert reviews["title"][0] == "Great pan"
     assert reviews["label"].tolist() == [1, 1, 0]

@@ -31,8 +31,13 @@ def toy():
         "Empire Strikes Back. Sci-Fi, space opera, war, romance",
         "When Harry Met Sally. Romance, comedy",
     ]
-    titles = ["Star Wars (1977)", "Return of the Jedi (1983)", "Sleepless in Seattle (1993)",
-              "Empire Strikes Back, The (1980)", "When Harry Met Sally (1989)"]
+    titles = [
+        "Star Wars (1977)",
+        "Return of the Jedi (1983)",
+        "Sleepless in Seattle (1993)",
+        "Empire Strikes Back, The (1980)",
+        "When Harry Met Sally (1989)",
+    ]
     return Explainer(vectors, texts, titles), texts, titles
 
 
@@ -102,8 +107,12 @@ def test_genres_are_the_intersection_with_the_one_named_item_never_merged():
     # Space Jam (animation, children, comedy) and Waterworld (action, adventure, sci-fi) are liked; the
     # recommended film shares comedy with the first and sci-fi with the second
     titles = ["Space Jam (1996)", "Waterworld (1995)", "Men in Black (1997)", "Toy Story (1995)"]
-    attrs = [("Animation", "Children's", "Comedy"), ("Action", "Adventure", "Sci-Fi"),
-             ("Action", "Comedy", "Sci-Fi"), ("Animation", "Children's", "Comedy")]
+    attrs = [
+        ("Animation", "Children's", "Comedy"),
+        ("Action", "Adventure", "Sci-Fi"),
+        ("Action", "Comedy", "Sci-Fi"),
+        ("Animation", "Children's", "Comedy"),
+    ]
     vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.2, 1.0], [1.0, 0.05]], np.float32)
     texts = [f"{t}. {', '.join(a)}" for t, a in zip(titles, attrs, strict=True)]
     ex = Explainer(vectors, texts, titles, attributes=attrs)
@@ -182,8 +191,13 @@ def test_catalog_attributes_reads_lists_and_pipes():
 
     from lmrec.data import ItemTable
 
-    frame = pd.DataFrame({"item_id": ["a", "b", "c"], "genres": [["Drama", "War"], "Comedy|Drama", None],
-                          "brand": ["x", "x", "y"]})
+    frame = pd.DataFrame(
+        {
+            "item_id": ["a", "b", "c"],
+            "genres": [["Drama", "War"], "Comedy|Drama", None],
+            "brand": ["x", "x", "y"],
+        }
+    )
     table = ItemTable(frame, categorical_fields=("genres", "brand"))
     assert catalog_attributes(table) == [("Drama", "War", "x"), ("Comedy", "Drama", "x"), ("y",)]
     assert catalog_attributes(table, ["genres"])[1] == ("Comedy", "Drama")

@@ -41,8 +41,9 @@ def test_query_shifts_ml100k_recommendations_toward_matching_items(ml100k_small)
     before_total = after_total = 0
     for user in (0, 1, 5, 10, 100):
         hist = seqs[user]
-        user_times = np.sort(times[np.flatnonzero(data.interactions.subset(
-            data.interactions.time_order()).user == user)])
+        user_times = np.sort(
+            times[np.flatnonzero(data.interactions.subset(data.interactions.time_order()).user == user)]
+        )
         state = state_from_history(model.vectors, hist, user_times)
         before, _ = recommend_with_state(model, state, 10, exclude=hist)
         state.add(query, float(user_times[-1]) + 60.0, kind="query", label="animated children's movie")

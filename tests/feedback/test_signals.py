@@ -21,8 +21,12 @@ def toy():
     # review vectors: the first coordinate is the sentiment
     vecs = np.array([[1.0, 0], [-1.0, 0.1], [0.9, 0.2], [-0.8, -0.1], [0.0, 1.0]], np.float32)
     inter = Interactions(
-        user=np.array([0, 0, 1, 1, 1]), item=np.array([0, 1, 0, 2, 1]), timestamp=np.arange(5),
-        n_users=2, n_items=3, text=np.array(["great", "awful", "love it", "broke", ""], dtype=object),
+        user=np.array([0, 0, 1, 1, 1]),
+        item=np.array([0, 1, 0, 2, 1]),
+        timestamp=np.arange(5),
+        n_users=2,
+        n_items=3,
+        text=np.array(["great", "awful", "love it", "broke", ""], dtype=object),
     )
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 2)).astype(np.float32)

@@ -34,7 +34,9 @@ def _chain_data():
     return inter.subset(np.array(times) < 7), inter.subset(np.array(times) == 7)
 
 
-@pytest.mark.parametrize("options", [{}, {"mask_seen": True, "future_k": 3}, {"ema": 0.9}])
+@pytest.mark.parametrize(
+    "options", [{}, {"mask_seen": True, "future_k": 3}, {"ema": 0.9}, {"loss": "sampled", "n_negatives": 8}]
+)
 def test_sasrec_learns_a_deterministic_chain(options):
     train, valid = _chain_data()
     model = SASRec(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from lmrec.models.seqdata import (
     PAD,
@@ -89,3 +90,24 @@ def test_next_item_loss_combines_the_options():
     assert torch.allclose(next_item_loss(logits, inputs, targets, keep, opts), expected)
     assert next_item_loss(logits, inputs, targets, keep, plain_opts.replace(mask_seen=True)) < plain + 1e-6
 
+
+def test_sampled_softmax_loss_by_hand():
+    import torch
+
+    from lmrec.models.seqdata import sampled_softmax_loss, sampling_probs
+
+    # uniform sampling: logQ is a constant and cancels; the third draw is the row's own target, not a negative
+    logq = torch.log(torch.full((4,), 0.25))
+    loss = sampled_softmax_loss(
+        torch.tensor([2.0]), torch.tensor([[1.0, 0.5, 3.0]]), torch.tensor([0]), torch.tensor([1, 2, 0]), logq
+    )
+    assert float(loss) == pytest.approx(-np.log(np.exp(2) / (np.exp(2) + np.exp(1) + np.exp(0.5))), rel=1e-6)
+    # popularity sampling: each logit is corrected by its item's log probability
+    p = sampling_probs(np.array([0, 7, 0, 0]))
+    assert p[1] == pytest.approx(8**0.75 / (8**0.75 + 3)) and p.sum() == pytest.approx(1.0)
+    logq = torch.log(torch.as_tensor(p, dtype=torch.float32))
+    loss = sampled_softmax_loss(
+        torch.tensor([0.0]), torch.tensor([[0.0]]), torch.tensor([2]), torch.tensor([1]), logq
+    )
+    pos, neg = -np.log(p[2]), -np.log(p[1])
+    assert float(loss) == pytest.approx(-(pos - np.logaddexp(pos, neg)), rel=1e-5)

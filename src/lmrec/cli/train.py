@@ -158,6 +158,7 @@ def train(
         return
 
     from lmrec.evaluate import evaluate_model
+
     result = evaluate_model(rec, split, ks=(10, 20), stage="test", seed=seed)
     metrics = {k: float(v) for k, v in result.metrics.items() if k.split("@")[0] in ("ndcg", "recall")}
     rec.fit_info.update(

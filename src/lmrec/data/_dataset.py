@@ -28,6 +28,7 @@ def _frozen(a: np.ndarray | None, dtype: Any = None) -> np.ndarray | None:
 # item columns that hold a display name, in order of preference
 TITLE_COLUMNS = ("title", "name", "product_name")
 
+
 @dataclass(frozen=True, eq=False)
 class Interactions:
     """User-item events as parallel columns, in file order.

@@ -60,8 +60,13 @@ class Explanation:
 
     def to_dict(self) -> dict:
         return {
-            "item": self.item, "title": self.title, "text": self.display(), "template": self.template_text,
-            "generated": self.generated, "shared": list(self.shared), "kind": self.kind,
+            "item": self.item,
+            "title": self.title,
+            "text": self.display(),
+            "template": self.template_text,
+            "generated": self.generated,
+            "shared": list(self.shared),
+            "kind": self.kind,
             "because": [{"item": i, "title": t, "contribution": round(c, 4)} for i, t, c in self.because],
         }
 
@@ -353,8 +358,13 @@ class Explainer:
         if contributions is None and attention is None and self.model is not None:
             contributions = model_contributions(self.model, history, item)
         candidates = attribute(
-            item, history, self.item_vectors,
-            top=3, half_life=self.half_life, attention=attention, contributions=contributions,
+            item,
+            history,
+            self.item_vectors,
+            top=3,
+            half_life=self.half_life,
+            attention=attention,
+            contributions=contributions,
             min_ratio=self.prefer_ratio,
         )
         chosen: tuple[int, float] | None = candidates[0] if candidates else None

@@ -38,8 +38,8 @@ def prompt_for(expl: Explanation) -> str:
         )
     return (
         "Rewrite this recommendation reason as one friendly sentence. Put titles in double quotes. "
-        f"Mention only these titles: {titles} and \"{short_title(expl.title)}\".\n"
-        f"Reason: {expl.template_text}\nRecommended: \"{short_title(expl.title)}\""
+        f'Mention only these titles: {titles} and "{short_title(expl.title)}".\n'
+        f'Reason: {expl.template_text}\nRecommended: "{short_title(expl.title)}"'
     )
 
 
@@ -47,9 +47,7 @@ def _norm(s: str) -> str:
     return re.sub(r"\s+", " ", s.strip().lower())
 
 
-def check_generated(
-    text: str, expl: Explanation, catalog_titles: Sequence[str]
-) -> str | None:
+def check_generated(text: str, expl: Explanation, catalog_titles: Sequence[str]) -> str | None:
     """None when ``text`` is grounded (see the module docstring), else the reason it is rejected."""
     if not text or not text.strip():
         return "empty paraphrase"
@@ -77,9 +75,7 @@ def check_generated(
     return None
 
 
-def paraphrase(
-    expl: Explanation, generator: Generator, catalog_titles: Sequence[str]
-) -> Explanation:
+def paraphrase(expl: Explanation, generator: Generator, catalog_titles: Sequence[str]) -> Explanation:
     """``expl`` with a generated sentence when the generator's output passes :func:`check_generated`,
     else ``expl`` unchanged apart from a note saying why the template was kept."""
     try:
@@ -130,7 +126,9 @@ def smollm2_generator(*, max_new_tokens: int = 60, threads: int | None = None) -
         import torch
 
         enc = tok.apply_chat_template(
-            [{"role": "user", "content": prompt}], add_generation_prompt=True, return_tensors="pt",
+            [{"role": "user", "content": prompt}],
+            add_generation_prompt=True,
+            return_tensors="pt",
             return_dict=True,
         )
         with torch.inference_mode():

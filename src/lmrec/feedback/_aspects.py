@@ -48,9 +48,7 @@ def aspect_keywords(
     out: dict[int, list[tuple[str, float]]] = {}
     for item, counts in per_item.items():
         scored = [
-            (t, c * math.log((1 + n) / (1 + item_df[t])))
-            for t, c in counts.items()
-            if c >= min_reviews
+            (t, c * math.log((1 + n) / (1 + item_df[t]))) for t, c in counts.items() if c >= min_reviews
         ]
         scored.sort(key=lambda tc: (-tc[1], tc[0]))
         keep = drop_contained([t for t, _ in scored[: top * 3]])[:top]

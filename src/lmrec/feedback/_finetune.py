@@ -66,8 +66,13 @@ def finetune_encoder(
     for _ in range(epochs):
         for s in range(0, len(texts), batch_size):
             rows = order[s : s + batch_size].tolist()
-            enc = tok([texts[i] for i in rows], padding=True, truncation=True, max_length=max_tokens,
-                      return_tensors="pt")
+            enc = tok(
+                [texts[i] for i in rows],
+                padding=True,
+                truncation=True,
+                max_length=max_tokens,
+                return_tensors="pt",
+            )
             hidden = model(**enc).last_hidden_state
             m = enc["attention_mask"].unsqueeze(-1).float()
             pooled = torch.nn.functional.normalize((hidden * m).sum(1) / m.sum(1).clamp_min(1), dim=-1)
@@ -87,7 +92,15 @@ def finetune_encoder(
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
     tok.save_pretrained(str(out))
-    summary = {"base": str(folder), "layers": layers, "epochs": epochs, "steps": steps, "n": len(texts),
-               "seconds": round(time.perf_counter() - start, 1), "last_loss": last, "max_tokens": max_tokens}
+    summary = {
+        "base": str(folder),
+        "layers": layers,
+        "epochs": epochs,
+        "steps": steps,
+        "n": len(texts),
+        "seconds": round(time.perf_counter() - start, 1),
+        "last_loss": last,
+        "max_tokens": max_tokens,
+    }
     (out / "lmrec_finetune.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary

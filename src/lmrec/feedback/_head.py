@@ -59,8 +59,9 @@ class ReviewModel:
     # -- inputs ------------------------------------------------------------------------------------------
     def encode(self, texts: Sequence[str], *, cache_dir: str | Path | None = None) -> np.ndarray:
         """Review vectors of ``texts`` with this model's encoder (cached on disk)."""
-        return encode_reviews(texts, encoder=self.config.encoder, max_tokens=self.config.max_tokens,
-                              cache_dir=cache_dir)
+        return encode_reviews(
+            texts, encoder=self.config.encoder, max_tokens=self.config.max_tokens, cache_dir=cache_dir
+        )
 
     def _features(self, x: np.ndarray) -> np.ndarray:
         p = self.params
@@ -114,12 +115,17 @@ class ReviewModel:
             self._fit_linear(z, y, r, has_y, has_r, rng)
         else:
             self._fit_mlp(z, y, r, has_y, has_r, rng)
-        self.info.update({
-            "n_train": int(n), "n_binary": int(has_y.sum()), "n_rated": int(has_r.sum()),
-            "positive_rate": float(y[has_y].mean()) if has_y.any() else None,
-            "mean_rating": float(r[has_r].mean()) if has_r.any() else None,
-            "dim": int(x.shape[1]), "aligned_to_target": target is not None and cfg.alignment != "none",
-        })
+        self.info.update(
+            {
+                "n_train": int(n),
+                "n_binary": int(has_y.sum()),
+                "n_rated": int(has_r.sum()),
+                "positive_rate": float(y[has_y].mean()) if has_y.any() else None,
+                "mean_rating": float(r[has_r].mean()) if has_r.any() else None,
+                "dim": int(x.shape[1]),
+                "aligned_to_target": target is not None and cfg.alignment != "none",
+            }
+        )
         return self
 
     def fit_texts(
@@ -256,7 +262,7 @@ class ReviewModel:
             raise LmrecError(f"{p}: not a saved review model (needs config.json and head.safetensors)")
         meta = read_meta(p, "config.json", what="a saved review model")
         if meta.get("model") != "review-head":
-            raise LmrecError(f"{cfg_file}: not a review model (expected \"model\": \"review-head\")")
+            raise LmrecError(f'{cfg_file}: not a review model (expected "model": "review-head")')
         model = cls(ReviewModelConfig.from_dict(meta.get("config", {}), source=str(cfg_file)))
         model.info = dict(meta.get("info", {}))
         params = read_arrays(p / "head.safetensors", noun="the review head's weights")

@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 
 # A compact English stopword list (function words, review boilerplate, and words that carry no aspect).
-STOPWORDS_EN = frozenset("""
+STOPWORDS_EN = frozenset(
+    """
 a about above after again against all almost also am an and any are aren as at be because been
 before being below between both but by can cannot could did didn do does doesn doing don down during
 each even ever every few for from further get gets got had hadn has hasn have haven having he her
@@ -17,12 +18,12 @@ themselves then there these they this those through thus to too under until up u
 wasn we were weren what when where which while who whom why will with won would wouldn you your
 yours yourself yourselves t d m o y ain let lets may might shall since yet though although etc via
 per vs use used using make made makes many well back way ways thing things lot lots bit
-""".split())
+""".split()
+)
 
 # Chinese function characters (kept short: 太/中/上/无 start content words such as 太空, 中国, 无间道).
 STOPCHARS_ZH = frozenset(
-    "的了是在我你他她它们这那和与及就都也还又很更最"
-    "不没有个一着过给对把被让从而但吧吗呢啊呀哦嗯"
+    "的了是在我你他她它们这那和与及就都也还又很更最不没有个一着过给对把被让从而但吧吗呢啊呀哦嗯"
 )
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9'\-]*[a-z0-9]|[a-z]")

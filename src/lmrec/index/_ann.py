@@ -89,8 +89,6 @@ class RWLock:
                 self._cond.notify_all()
 
 
-
-
 class ItemIndex:
     """A mutable inner-product index over item vectors keyed by item index.
 

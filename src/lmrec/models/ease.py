@@ -46,9 +46,7 @@ class EASE(BaseRecommender):
     ) -> None:
         cfg: EASEConfig = self.config  # type: ignore[assignment]
         if self.n_items > cfg.max_items:
-            raise ConfigError(
-                f"EASE: {self.n_items} items exceed max_items={cfg.max_items} (dense n² solve)"
-            )
+            raise ConfigError(f"EASE: {self.n_items} items exceed max_items={cfg.max_items} (dense n² solve)")
         self.weights = ease_weights(train.to_csr(dtype=np.float64), cfg.l2)
 
     def _score_batch(self, batch: UserBatch) -> np.ndarray:

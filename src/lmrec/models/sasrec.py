@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -27,7 +27,7 @@ from lmrec.config import BaseConfig
 from lmrec.data import Interactions, ItemTable
 from lmrec.models._validate import validation_ndcg
 from lmrec.models.base import BaseRecommender, FitOptions, UserBatch
-from lmrec.models.seqdata import NextItemLossConfig, next_item_loss
+from lmrec.models.seqdata import NextItemLossConfig, next_item_loss, sampled_softmax_loss, sampling_probs
 from lmrec.train.config import LoopConfig, TrainableConfig
 
 
@@ -40,6 +40,9 @@ class SASRecConfig(NextItemLossConfig, TrainableConfig):
     (many optimiser steps per epoch) with a high learning rate converge in few epochs with full-softmax CE.
     ``mask_seen`` / ``future_k`` / ``future_weight``: the loss options of :class:`NextItemLossConfig`.
     ``ema``: validate and keep an exponential moving average of the weights (this decay per step; 0 = off).
+    ``loss``: ``"full"`` softmax over the catalog (the default; its cost per epoch grows with events x items)
+    or ``"sampled"``: ``n_negatives`` items per batch drawn by popularity ** .75, logQ-corrected (cost linear
+    in the events; for catalogs past ~100k items on CPU; ``mask_seen`` / ``future_k`` apply to the full loss).
     """
 
     max_len: int = Field(50, ge=1)
@@ -50,6 +53,8 @@ class SASRecConfig(NextItemLossConfig, TrainableConfig):
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
     train: LoopConfig = LoopConfig(epochs=200, lr=3e-3, patience=20, validate_every=1, grad_clip=None)
     batch_size: int = Field(32, gt=0)
+    loss: Literal["full", "sampled"] = "full"
+    n_negatives: int = Field(1024, ge=1)
 
     @model_validator(mode="after")
     def _heads_divide_dim(self) -> SASRecConfig:
@@ -167,11 +172,21 @@ class SASRec(BaseRecommender):
                 rows = torch.from_numpy(batch).to(device)
                 yield all_tokens[rows, : width - 1], all_targets[rows, : width - 1]  # -1 = padding
 
+        logq = None
+        if cfg.loss == "sampled":
+            counts = np.bincount(np.asarray(train.item, dtype=np.int64), minlength=self.n_items)
+            logq = torch.log(torch.as_tensor(sampling_probs(counts), dtype=torch.float32)).to(device)
+
         def step(batch: Any) -> Any:
             tokens, targets = batch
             keep = targets >= 0
-            logits = self.net(tokens)[keep] @ self.net.item_vectors().T
-            return next_item_loss(logits, tokens - 1, targets, keep, cfg)
+            states, items = self.net(tokens)[keep], self.net.item_vectors()
+            if logq is None:
+                return next_item_loss(states @ items.T, tokens - 1, targets, keep, cfg)
+            nxt = targets[keep]
+            neg = torch.multinomial(logq.exp(), cfg.n_negatives, replacement=True)
+            pos = (states * items[nxt]).sum(-1)
+            return sampled_softmax_loss(pos, states @ items[neg].T, nxt, neg, logq)
 
         validate = None
         if valid is not None and len(valid):

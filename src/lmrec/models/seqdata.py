@@ -1,6 +1,6 @@
 """What the sequential models share: training windows over all prefixes, padded histories, a fast batched
-full-ranking validation, and the full-softmax next-item loss with its options
-(:class:`NextItemLossConfig`)."""
+full-ranking validation, the full-softmax next-item loss with its options (:class:`NextItemLossConfig`) and
+the sampled-softmax one for large catalogs (:func:`sampled_softmax_loss`)."""
 
 from __future__ import annotations
 
@@ -147,3 +147,23 @@ def next_item_loss(logits: Any, inputs: Any, targets: Any, keep: Any, options: N
     if options.future_k > 1:
         loss = loss + options.future_weight * future_loss(logits, targets, keep, options.future_k)
     return loss
+
+
+def sampling_probs(counts: np.ndarray, power: float = 0.75) -> np.ndarray:
+    """Negative-sampling probabilities per item: (count + 1) ** ``power``, normalised."""
+    p = (counts + 1.0) ** power
+    return p / p.sum()
+
+
+def sampled_softmax_loss(pos_logit: Any, neg_logits: Any, targets: Any, negatives: Any, logq: Any) -> Any:
+    """Sampled-softmax cross-entropy with logQ correction: ``pos_logit`` (N,) of each position's target,
+    ``neg_logits`` (N, K) of ``negatives`` (K,) shared by the batch and drawn from ``exp(logq)`` (log
+    sampling probabilities per item, :func:`sampling_probs`); a draw that is the row's own target is not a
+    negative. Its cost grows with K, not with the catalog."""
+    import torch
+    import torch.nn.functional as F
+
+    pos = pos_logit - logq[targets]
+    neg = (neg_logits - logq[negatives]).masked_fill(negatives[None, :] == targets[:, None], float("-inf"))
+    logits = torch.cat([pos[:, None], neg], dim=1)
+    return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long, device=logits.device))

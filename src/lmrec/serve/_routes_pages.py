@@ -28,6 +28,8 @@ def swagger_dir() -> Path:
             "serving needs the serve extra's Swagger UI files: pip install 'lmrec[serve]' (fastapi-offline)"
         )
     return folder
+
+
 REPORT_URL = "/report/files/report.html"
 
 # the bar put at the top of the report when the service shows it (the report's CSP allows inline style)

@@ -259,11 +259,7 @@ def to_timestamps(
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         v = values[row]
-        what = (
-            f"is negative ({v:.0f})"
-            if v < 0
-            else f"is out of range ({shorten(f'{v:.6g}')}; at most 2^53)"
-        )
+        what = f"is negative ({v:.0f})" if v < 0 else f"is out of range ({shorten(f'{v:.6g}')}; at most 2^53)"
         raise DataError(f"timestamp {what}", file=path, line=row + first_line, field=field)
     return values.astype(np.int64)
 

@@ -114,7 +114,8 @@ def _find_reviews(path: Path, reviews: str | Path | None, category: str | None) 
         expected = f"{category}_5.json.gz or similar"
         raise DataError(f"no reviews file for category {category!r} (expected {expected})", file=path)
     found = sorted(
-        p for p in path.iterdir()
+        p
+        for p in path.iterdir()
         if p.is_file() and p.name.endswith(_REVIEW_SUFFIXES) and not p.name.startswith("meta")
     )
     if len(found) != 1:
@@ -170,13 +171,18 @@ def _read_reviews(path: Path, fmt: str) -> pd.DataFrame:
     dedup_texts: list[Any] = []
     modern = fmt == "amazon-2023"
     user_key, item_key, rating_key, time_key = (
-        ("user_id", "parent_asin", "rating", "timestamp") if modern
+        ("user_id", "parent_asin", "rating", "timestamp")
+        if modern
         else ("reviewerID", "asin", "overall", "unixReviewTime")
     )
     for n, rec in iter_records(path):
         item = rec.get(item_key) or (rec.get("asin") if modern else None)
-        for field, value in ((user_key, rec.get(user_key)), (item_key, item),
-                             (rating_key, rec.get(rating_key)), (time_key, rec.get(time_key))):
+        for field, value in (
+            (user_key, rec.get(user_key)),
+            (item_key, item),
+            (rating_key, rec.get(rating_key)),
+            (time_key, rec.get(time_key)),
+        ):
             if value is None or value == "":
                 raise DataError("missing value", file=path, line=n, field=field)
         try:
@@ -198,10 +204,16 @@ def _read_reviews(path: Path, fmt: str) -> pd.DataFrame:
         dedup_texts.append(body)  # the README's dedup key uses the raw body, None included
     if not users:
         raise DataError("no reviews found (empty file?)", file=path)
-    return pd.DataFrame({
-        "user": users, "item": items, "timestamp": times, "rating": ratings, "text": texts,
-        "_dedup_text": pd.Series(dedup_texts, dtype=object).fillna("\x00missing"),
-    })
+    return pd.DataFrame(
+        {
+            "user": users,
+            "item": items,
+            "timestamp": times,
+            "rating": ratings,
+            "text": texts,
+            "_dedup_text": pd.Series(dedup_texts, dtype=object).fillna("\x00missing"),
+        }
+    )
 
 
 def _categories(value: Any) -> list[str]:

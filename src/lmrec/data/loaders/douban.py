@@ -47,7 +47,13 @@ MOVIE_COLUMNS = {
 _LIST_FIELDS = ("alias", "actors", "directors", "genres", "languages", "regions", "tags")
 TEXT_FIELDS = ("name", "alias", "genres", "regions", "directors", "actors", "tags", "storyline")
 _COMMENT_COLUMNS = (
-    "douban_comment_id", "douban_id", "user_md5", "comment_time", "rating", "votes", "content",
+    "douban_comment_id",
+    "douban_id",
+    "user_md5",
+    "comment_time",
+    "rating",
+    "votes",
+    "content",
 )
 
 
@@ -78,13 +84,15 @@ def load(
     unrated_mask = com["rating"].isna()
     if unrated == "drop":
         com = com[~unrated_mask]
-    events = pd.DataFrame({
-        "user": com["user"],
-        "item": com["movie_id"],
-        "timestamp": com["timestamp"],
-        "rating": com["rating"].fillna(0.0),
-        "text": com["text"],
-    })
+    events = pd.DataFrame(
+        {
+            "user": com["user"],
+            "item": com["movie_id"],
+            "timestamp": com["timestamp"],
+            "rating": com["rating"].fillna(0.0),
+            "text": com["text"],
+        }
+    )
     return build_dataset(
         name,
         domain,
@@ -115,14 +123,16 @@ def load_movies(folder: str | Path, *, movies: str = "movies.csv") -> pd.DataFra
         bad = values.isna() & frame[col].notna()
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(f"{frame[col].iloc[row]!r} is not a number", file=path, line=lines[row],
-                            field=col.upper())
+            raise DataError(
+                f"{frame[col].iloc[row]!r} is not a number", file=path, line=lines[row], field=col.upper()
+            )
         frame[col] = values.astype(float)
     dup = frame["item_id"].duplicated()
     if dup.any():
         row = int(np.flatnonzero(dup.to_numpy())[0])
-        raise DataError(f"duplicate movie id {frame['item_id'].iloc[row]!r}", file=path, line=lines[row],
-                        field="MOVIE_ID")
+        raise DataError(
+            f"duplicate movie id {frame['item_id'].iloc[row]!r}", file=path, line=lines[row], field="MOVIE_ID"
+        )
     return frame.reset_index(drop=True)
 
 
@@ -139,22 +149,32 @@ def load_comments(folder: str | Path, *, comments: str = "comments.csv") -> pd.D
     bad = (rating.isna() & frame["rating"].notna()) | (rating.notna() & ~rating.between(1, 5))
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"rating {frame['rating'].iloc[row]!r} is not empty or 1-5", file=path,
-                        line=lines[row], field="rating")
+        raise DataError(
+            f"rating {frame['rating'].iloc[row]!r} is not empty or 1-5",
+            file=path,
+            line=lines[row],
+            field="rating",
+        )
     when = pd.to_datetime(frame["comment_time"], format="%Y-%m-%d %H:%M:%S", errors="coerce")
     if when.isna().any():
         row = int(np.flatnonzero(when.isna().to_numpy())[0])
-        raise DataError(f"cannot parse time {frame['comment_time'].iloc[row]!r}", file=path,
-                        line=lines[row], field="comment_time")
-    return pd.DataFrame({
-        "text": frame["content"].fillna("").astype(str).str.strip(),
-        "rating": rating.astype(float),
-        "movie_id": frame["douban_id"].astype(str).str.strip(),
-        "user": frame["user_md5"].astype(str).str.strip(),
-        "timestamp": when.to_numpy("datetime64[s]").astype(np.int64),
-        "votes": pd.to_numeric(frame["votes"], errors="coerce").fillna(0).astype(np.int64),
-        "comment_id": frame["douban_comment_id"].astype(str),
-    })
+        raise DataError(
+            f"cannot parse time {frame['comment_time'].iloc[row]!r}",
+            file=path,
+            line=lines[row],
+            field="comment_time",
+        )
+    return pd.DataFrame(
+        {
+            "text": frame["content"].fillna("").astype(str).str.strip(),
+            "rating": rating.astype(float),
+            "movie_id": frame["douban_id"].astype(str).str.strip(),
+            "user": frame["user_md5"].astype(str).str.strip(),
+            "timestamp": when.to_numpy("datetime64[s]").astype(np.int64),
+            "votes": pd.to_numeric(frame["votes"], errors="coerce").fillna(0).astype(np.int64),
+            "comment_id": frame["douban_comment_id"].astype(str),
+        }
+    )
 
 
 def _folder(path: Path) -> Path:

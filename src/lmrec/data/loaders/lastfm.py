@@ -51,11 +51,13 @@ def load(
         raise DataError("no such folder", file=folder)
     artists = _table(folder / "artists.dat", ("id", "name", "url", "pictureURL"))
     listens = _table(folder / "user_artists.dat", ("userID", "artistID", "weight"))
-    items = pd.DataFrame({
-        "item_id": [r[0] for r in artists],
-        "name": [r[1] for r in artists],
-        "url": [r[2] for r in artists],
-    })
+    items = pd.DataFrame(
+        {
+            "item_id": [r[0] for r in artists],
+            "name": [r[1] for r in artists],
+            "url": [r[2] for r in artists],
+        }
+    )
     tags_file, assigned_file = folder / "tags.dat", folder / "user_taggedartists.dat"
     if top_tags:
         tag_names = {r[0]: r[1] for r in _table(tags_file, ("tagID", "tagValue"))}
@@ -63,11 +65,13 @@ def load(
         items["tags"] = _top_tags(assignments, tag_names, items["item_id"].tolist(), top_tags, assigned_file)
     else:
         items["tags"] = [[] for _ in range(len(items))]
-    events = pd.DataFrame({
-        "user": [r[0] for r in listens],
-        "item": [r[1] for r in listens],
-        "rating": [_count(r[2], folder / "user_artists.dat", r[3]) for r in listens],
-    })
+    events = pd.DataFrame(
+        {
+            "user": [r[0] for r in listens],
+            "item": [r[1] for r in listens],
+            "rating": [_count(r[2], folder / "user_artists.dat", r[3]) for r in listens],
+        }
+    )
     return build_dataset(
         name,
         domain,
@@ -112,8 +116,9 @@ def _count(value: str, path: Path, line: str) -> float:
     except ValueError:
         count = float("nan")
     if not count >= 0:  # also NaN
-        raise DataError(f"weight {value!r} is not a non-negative number", file=path, line=int(line),
-                        field="weight")
+        raise DataError(
+            f"weight {value!r} is not a non-negative number", file=path, line=int(line), field="weight"
+        )
     return count
 
 

@@ -27,8 +27,18 @@ from lmrec.errors import DataError, LmrecError
 
 DOMAINS = ("books", "dvd", "electronics", "kitchen")
 _BLOCK = re.compile(r"<review>(.*?)(?=</review>|<review>|\Z)", re.S)
-_FIELDS = ("unique_id", "asin", "product_name", "helpful", "rating", "title", "date", "reviewer",
-           "reviewer_location", "review_text")
+_FIELDS = (
+    "unique_id",
+    "asin",
+    "product_name",
+    "helpful",
+    "rating",
+    "title",
+    "date",
+    "reviewer",
+    "reviewer_location",
+    "review_text",
+)
 _FIELD_RE = {f: re.compile(rf"<{f}>(.*?)</{f}>", re.S) for f in _FIELDS}
 # a field whose closing tag is lost (truncated block) runs to the next field tag or the end of the block
 _NEXT_FIELD = "|".join(_FIELDS)
@@ -94,17 +104,18 @@ def load(
     if not domains:
         raise DataError("no *_positive.review / *_negative.review pairs found", file=folder)
     reviews = pd.concat([load_reviews(folder, d) for d in domains], ignore_index=True)
-    events = pd.DataFrame({
-        "user": reviews["reviewer"],
-        "item": reviews["asin"],
-        "timestamp": reviews["date"].clip(lower=0),
-        "rating": reviews["rating"],
-        "text": [_join(t, b) for t, b in zip(reviews["title"], reviews["text"], strict=True)],
-    })
+    events = pd.DataFrame(
+        {
+            "user": reviews["reviewer"],
+            "item": reviews["asin"],
+            "timestamp": reviews["date"].clip(lower=0),
+            "rating": reviews["rating"],
+            "text": [_join(t, b) for t, b in zip(reviews["title"], reviews["text"], strict=True)],
+        }
+    )
     # one row per product: the first name seen wins (names differ slightly between reviews of an ASIN)
-    items = (
-        reviews.drop_duplicates("asin")[["asin", "product", "domain"]]
-        .rename(columns={"asin": "item_id", "product": "title"})
+    items = reviews.drop_duplicates("asin")[["asin", "product", "domain"]].rename(
+        columns={"asin": "item_id", "product": "title"}
     )
     label = domain if domain is not None else "mdsd"
     return build_dataset(
@@ -150,14 +161,22 @@ def _parse_file(path: Path) -> pd.DataFrame:
         try:
             rating = float(rec["rating"])
         except ValueError:
-            raise DataError(f"rating {rec['rating']!r} is not a number", file=path, line=line,
-                            field="rating") from None
+            raise DataError(
+                f"rating {rec['rating']!r} is not a number", file=path, line=line, field="rating"
+            ) from None
         reviewer = rec["reviewer"] or f"anonymous:{rec['unique_id'] or rec['asin'] + ':' + str(line)}"
-        rows.append({
-            "text": rec["review_text"], "rating": rating, "title": rec["title"],
-            "product": rec["product_name"], "asin": rec["asin"], "reviewer": reviewer,
-            "date_raw": rec["date"], "helpful": rec["helpful"],
-        })
+        rows.append(
+            {
+                "text": rec["review_text"],
+                "rating": rating,
+                "title": rec["title"],
+                "product": rec["product_name"],
+                "asin": rec["asin"],
+                "reviewer": reviewer,
+                "date_raw": rec["date"],
+                "helpful": rec["helpful"],
+            }
+        )
     if not rows:
         raise DataError("no <review> blocks found", file=path)
     frame = pd.DataFrame(rows)

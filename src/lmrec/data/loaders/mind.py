@@ -120,15 +120,17 @@ def _read_news(path: Path) -> pd.DataFrame:
             for label in _entity_labels(raw, path, n):
                 if label not in entities:
                     entities.append(label)
-        rows.append({
-            "item_id": f[0].strip(),
-            "category": f[1].strip(),
-            "subcategory": f[2].strip(),
-            "title": f[3].strip(),
-            "abstract": f[4].strip(),
-            "url": f[5].strip(),
-            "entities": entities,
-        })
+        rows.append(
+            {
+                "item_id": f[0].strip(),
+                "category": f[1].strip(),
+                "subcategory": f[2].strip(),
+                "title": f[3].strip(),
+                "abstract": f[4].strip(),
+                "url": f[5].strip(),
+                "entities": entities,
+            }
+        )
     if not rows:
         raise DataError("no news found (empty file?)", file=path)
     return pd.DataFrame(rows)
@@ -172,10 +174,16 @@ def _read_behaviors(path: Path) -> pd.DataFrame:
         what = f"cannot parse time {times[row]!r} (expected like '11/11/2019 9:05:58 AM')"
         raise DataError(what, file=path, line=lines[row], field="time")
     seconds = parsed.to_numpy("datetime64[s]").astype(np.int64)
-    return pd.DataFrame({
-        "impression_id": ids, "user": users, "timestamp": seconds,
-        "history": histories, "shown": shown, "labels": labels,
-    })
+    return pd.DataFrame(
+        {
+            "impression_id": ids,
+            "user": users,
+            "timestamp": seconds,
+            "history": histories,
+            "shown": shown,
+            "labels": labels,
+        }
+    )
 
 
 def _events(log: pd.DataFrame) -> pd.DataFrame:
@@ -220,11 +228,13 @@ def _events(log: pd.DataFrame) -> pd.DataFrame:
 
 def _long_impressions(log: pd.DataFrame) -> pd.DataFrame:
     sizes = log["shown"].map(len).to_numpy()
-    return pd.DataFrame({
-        "impression_id": np.repeat(log["impression_id"].to_numpy(np.int64), sizes),
-        "user": np.repeat(log["user"].to_numpy(object), sizes),
-        "timestamp": np.repeat(log["timestamp"].to_numpy(np.int64), sizes),
-        "position": np.concatenate([np.arange(k, dtype=np.int32) for k in sizes]),
-        "item": [item for s in log["shown"] for item in s],
-        "label": np.asarray([v for lab in log["labels"] for v in lab], dtype=np.int8),
-    })
+    return pd.DataFrame(
+        {
+            "impression_id": np.repeat(log["impression_id"].to_numpy(np.int64), sizes),
+            "user": np.repeat(log["user"].to_numpy(object), sizes),
+            "timestamp": np.repeat(log["timestamp"].to_numpy(np.int64), sizes),
+            "position": np.concatenate([np.arange(k, dtype=np.int32) for k in sizes]),
+            "item": [item for s in log["shown"] for item in s],
+            "label": np.asarray([v for lab in log["labels"] for v in lab], dtype=np.int8),
+        }
+    )

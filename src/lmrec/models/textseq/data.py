@@ -26,12 +26,6 @@ def check_vectors(vectors: np.ndarray, dim: int) -> np.ndarray:
     return np.ascontiguousarray(vecs)
 
 
-def sampling_probs(counts: np.ndarray, power: float = 0.75) -> np.ndarray:
-    """Negative-sampling probabilities per item: (count + 1) ** ``power``, normalised."""
-    p = (counts + 1.0) ** power
-    return p / p.sum()
-
-
 def rating_windows(
     train: Interactions, histories: list[np.ndarray], max_len: int
 ) -> tuple[np.ndarray, tuple[float, float]]:

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmrec.data.augment import MASK
-from lmrec.models.seqdata import PAD, next_item_loss
+from lmrec.models.seqdata import PAD, next_item_loss, sampled_softmax_loss
 from lmrec.models.textseq.config import TextSeqConfig
 
 
@@ -280,11 +280,8 @@ class TextSeqModule(nn.Module):
         lookup[needed] = torch.arange(len(needed), device=inp.device)
         seq = torch.where(inp >= 0, lookup[inp.clamp_min(0)], inp)
         h = self.encode(seq, reps_sub)[sel]
-        pos_logit = self.logits_rowwise(h, reps_sub[lookup[targets]]) - logq[targets]
-        neg_logits = self.logits(h, reps_sub[lookup[neg]]) - logq[neg]
-        neg_logits = neg_logits.masked_fill(neg.unsqueeze(0) == targets.unsqueeze(1), float("-inf"))
-        logits = torch.cat([pos_logit.unsqueeze(1), neg_logits], dim=1)
-        loss = F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long, device=logits.device))
+        pos_logit = self.logits_rowwise(h, reps_sub[lookup[targets]])
+        loss = sampled_softmax_loss(pos_logit, self.logits(h, reps_sub[lookup[neg]]), targets, neg, logq)
         if ratings is not None and self.cfg.has_aux:
             loss = loss + self.aux_loss(h, reps_sub[lookup[targets]], ratings[sel])
         return loss

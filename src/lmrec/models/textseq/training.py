@@ -14,9 +14,9 @@ from lmrec.data import Interactions, ItemTable
 from lmrec.data.augment import MASK
 from lmrec.errors import LmrecError
 from lmrec.models.base import FitOptions
-from lmrec.models.seqdata import PAD, training_windows
+from lmrec.models.seqdata import PAD, sampling_probs, training_windows
 from lmrec.models.textseq.config import ENCODER_FILE
-from lmrec.models.textseq.data import item_features, last_event_per_user, rating_windows, sampling_probs
+from lmrec.models.textseq.data import item_features, last_event_per_user, rating_windows
 from lmrec.models.textvec import item_vectors_for, sha256_of
 
 if TYPE_CHECKING:
