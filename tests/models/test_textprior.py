@@ -202,6 +202,25 @@ def test_a_new_item_with_matching_text_outranks_warm_items(topics, cache):
     np.testing.assert_allclose(q[0][np.isfinite(scores)], scores[np.isfinite(scores)], rtol=1e-4, atol=1e-4)
 
 
+def test_a_query_vector_costs_its_history_not_the_catalog(topics, cache, monkeypatch):
+    # found by benchmarks/scale.py at 1M events: each service query re-weighted all 50,000 item text vectors
+    # (30 ms instead of ~2); the user side needs only the profile, the per-item weights are the index's
+    data, split = topics
+    model = TextSeq(cache_dir=cache, **TINY).fit(
+        split.train, split.valid, items=data.items, options=FitOptions(seed=0)
+    )
+    assert model.prior_gate is not None
+    items = model.retrieval_vectors()
+    expected = model.query_vectors(np.arange(4)) @ items.T
+
+    def per_item(*args, **kwargs):
+        raise AssertionError("a query touched the per-item gate weights")
+
+    monkeypatch.setattr(PriorGate, "item_weights", per_item)
+    monkeypatch.setattr(PriorGate, "item_bias", per_item)
+    np.testing.assert_allclose(model.query_vectors(np.arange(4)) @ items.T, expected, rtol=1e-6)
+
+
 def test_prior_survives_save_and_load(topics, cache, tmp_path):
     data, split = topics
     model = TextSeq(cache_dir=cache, **TINY).fit(

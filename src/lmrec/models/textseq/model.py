@@ -183,19 +183,19 @@ class TextSeq(TextPriorMixin, ItemVectorRefHooks, BaseRecommender):
         model has a text prior."""
         histories = list(self.as_batch(query).histories)
         states = self.learned_query_vectors(histories) / np.float32(self.config.temperature)
-        extra = self._prior_query_item_parts(histories)
-        return states if extra is None else np.hstack([states, extra[0]]).astype(np.float32)
+        extra = self._prior_query_part(histories)
+        return states if extra is None else np.hstack([states, extra]).astype(np.float32)
 
     def retrieval_vectors(self) -> np.ndarray:
         """Item-side vectors matching :meth:`query_vectors`: the item representation (times the gate's learned
         weight), followed by the item's text vector times the gate's prior weight and the gate's bias for the
         item (against a constant 1 in the query)."""
         reps = self.learned_item_vectors()
-        extra = self._prior_query_item_parts([])
+        extra = self._prior_item_part()
         if extra is None:
             return reps
         wl, _ = self.prior_gate.item_weights(self._log_counts())  # type: ignore[union-attr]
-        return np.hstack([reps * wl[:, None], extra[1]]).astype(np.float32)
+        return np.hstack([reps * wl[:, None], extra]).astype(np.float32)
 
     def score_vectors(self, query: Any, vectors: np.ndarray) -> np.ndarray:
         """Scores of arbitrary items given only their text vectors (n, text_dim), without adding them."""

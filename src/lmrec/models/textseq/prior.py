@@ -202,14 +202,20 @@ class TextPriorMixin:
         prior = self.prior_profiles(histories) @ self.prior_space.apply(vectors).T
         return self.prior_gate.combine(learned, prior, np.zeros(len(vectors), np.float32))
 
-    def _prior_query_item_parts(self, histories: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
-        """(user-side, item-side) extra columns of the retrieval vectors, or None without a gate: the text
-        profile against the item's text times its prior weight, and a constant 1 against the item's bias."""
+    def _prior_query_part(self, histories: list[np.ndarray]) -> np.ndarray | None:
+        """User-side extra columns of the retrieval vectors (None without a gate): the text profile, and a
+        constant 1 against the item's bias. O(history) per user: nothing here touches the whole catalog, so
+        a service query stays as cheap as the learned part's."""
         if self.prior_gate is None or self.prior_space is None:
             return None
-        _, wp = self.prior_gate.item_weights(self._log_counts())
         profiles_ = self.prior_profiles(histories)
-        ones = np.ones((len(profiles_), 1), np.float32)
-        items = self._prior_item_vectors() * wp[:, None]
-        bias = self.prior_gate.item_bias(self._log_counts())[:, None]
-        return np.hstack([profiles_, ones]), np.hstack([items, bias])
+        return np.hstack([profiles_, np.ones((len(profiles_), 1), np.float32)])
+
+    def _prior_item_part(self) -> np.ndarray | None:
+        """Item-side extra columns of the retrieval vectors (None without a gate): the item's text vector
+        times its prior weight, and the gate's bias for the item."""
+        if self.prior_gate is None or self.prior_space is None:
+            return None
+        lc = self._log_counts()
+        _, wp = self.prior_gate.item_weights(lc)
+        return np.hstack([self._prior_item_vectors() * wp[:, None], self.prior_gate.item_bias(lc)[:, None]])
