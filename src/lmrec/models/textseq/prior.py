@@ -5,6 +5,7 @@ events."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -167,7 +168,7 @@ class TextPriorMixin:
             **losses,
         }
 
-    def _held_out_rows(self, histories: list[np.ndarray]):  # noqa: ANN202 - a generator of tuples
+    def _held_out_rows(self, histories: list[np.ndarray]) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """(first row, learned scores, prior scores) of ``histories`` against the whole catalog, in chunks of
         at most GATE_CELLS cells (and 512 rows)."""
         rows = int(np.clip(GATE_CELLS // max(1, self.n_items), 1, 512))  # type: ignore[attr-defined]
