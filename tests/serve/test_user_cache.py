@@ -133,3 +133,29 @@ def test_the_fast_read_path_answers_like_the_fastapi_route(server) -> None:
     with server.client(auth=False) as anon:
         assert anon.get("/users/u1/recommendations").status_code == 401  # would be the fast path's request
     assert 'route="/users/{user_id}/recommendations",status="200"' in metrics
+
+
+def test_workers_load_the_index_the_parent_built_once(
+    model_dir: Path, tmp_path: Path, fast_settings: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `lmrec serve --workers N` builds the ANN graphs once (build_index_caches) and every worker loads them:
+    # at a million items each worker building its own held ~7 GB and a core for minutes
+    from lmrec.index import ItemIndex
+    from lmrec.serve.app import build_index_caches
+
+    base = ServeSettings.from_json(fast_settings).to_dict()
+    settings = ServeSettings.from_dict(
+        {**base, "index": {"kind": "hnsw"}, "index_cache": str(tmp_path / "ix")}
+    )
+    url = f"sqlite:///{tmp_path / 'ix.sqlite'}"
+    build_index_caches(model_dir, url, settings)
+    assert list((tmp_path / "ix").glob("text-*/index.json"))
+
+    def no_build(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a worker built an index the parent had cached")
+
+    monkeypatch.setattr(ItemIndex, "build", no_build)
+    worker = RecService(model_dir, Store(url), settings)
+    assert worker.text_index.kind == "hnsw" and len(worker.text_index) > 0
+    # with the cache off there is nothing to share: nothing is built up front (build still raises here)
+    build_index_caches(model_dir, url, ServeSettings.from_dict({**base, "index_cache": "off"}))

@@ -90,10 +90,12 @@ def serve(
         uvicorn.run(app, host=host, port=port, log_level=log_level)
         return
     # several processes: each builds its own app from the same arguments (uvicorn needs an import string)
-    from lmrec.serve.app import ENV_ARGS
+    from lmrec.serve.app import ENV_ARGS, build_index_caches
     from lmrec.serve.store import Store
 
     Store(db).close()  # create the schema once, before the workers race for it
+    build_index_caches(model_dir.resolve(), db, settings, model=model)  # once, not in every worker
+    del model
     os.environ[ENV_ARGS] = json.dumps(
         {"model_dir": str(model_dir.resolve()), "db_url": db, "settings": settings.to_dict()}
     )
