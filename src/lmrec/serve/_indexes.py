@@ -53,7 +53,7 @@ def build_index(vectors: np.ndarray, tag: str, settings: ServeSettings, model_di
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if config.resolve(len(vectors)) == "exact" or settings.index_cache == "off":
         return ItemIndex.build(vectors, config=config)  # exact: building is a copy, no cache needed
-    h = hashlib.sha256(vectors.tobytes())
+    h = hashlib.sha256(memoryview(vectors).cast("B"))  # no bytes copy (1.5 GB at 1M x 384)
     key = {**config.to_dict(), **_KEY_SEARCH_FIELDS}
     h.update(json.dumps(key, sort_keys=True).encode())
     root = Path(settings.index_cache) if settings.index_cache else model_dir / "serve-index"
