@@ -185,9 +185,15 @@ def build_index_caches(
     """Build the service's ANN indexes once and write them to the index cache (``settings.index_cache``),
     then let them go: `lmrec serve --workers N` calls this before starting the workers, which then load the
     cached graphs instead of each building the same one at once (N times the CPU and the memory at start-up;
-    over a million items each worker held ~7 GB while building). Does nothing with the cache off."""
+    over a million items each worker held ~7 GB while building). Does nothing with the cache off, or when the
+    catalog gets an exact index (a copy of the vectors, not cached: each worker makes its own at once)."""
+    from lmrec.models import load_model
+
     settings = settings or ServeSettings()
     if settings.index_cache == "off":
+        return
+    model = model if model is not None else load_model(Path(model_dir))
+    if settings.index.resolve(int(model.n_items)) == "exact":
         return
     store = Store(db_url, sqlite_synchronous=settings.sqlite_synchronous)
     try:
