@@ -12,9 +12,9 @@ MB``: its RSS after imports and data generation, before the phase):
   items_path=items.csv)`` parsing them (``load s``), and again from lmrec's parsed-data cache (``cached s``).
 - ``textseq`` / ``sasrec``: leave-one-out split, then ONE full training epoch over every training window
   (``epochs=1``, no validation, model defaults otherwise; ``--textseq-loss sampled`` / ``--sasrec-loss
-  sampled`` switch a model to its sampled softmax for large catalogs): ``epoch s`` is the loop's own time for the epoch, ``fit s`` includes
-  setup (windows, item representations, textseq's text prior). Nothing is capped or extrapolated: if an
-  epoch takes too long for a machine, the row is missing, not estimated.
+  sampled`` switch a model to its sampled softmax for large catalogs): ``epoch s`` is the loop's own time
+  for the epoch, ``fit s`` includes setup (windows, item representations, textseq's text prior). Nothing is
+  capped or extrapolated: if an epoch takes too long for a machine, the row is missing, not estimated.
 - ``eval``: full-ranking test evaluation of the model just trained, ``--eval-batch`` users per batch, all
   test users unless ``--eval-users`` (then a seeded subset, said in the row). ``eval +MB`` is the largest RSS
   growth sampled (every 20 ms) during the evaluation; the script asserts it stays below a quarter of one

@@ -172,10 +172,11 @@ class SASRec(BaseRecommender):
                 rows = torch.from_numpy(batch).to(device)
                 yield all_tokens[rows, : width - 1], all_targets[rows, : width - 1]  # -1 = padding
 
-        logq = None
+        logq = probs = None
         if cfg.loss == "sampled":
             counts = np.bincount(np.asarray(train.item, dtype=np.int64), minlength=self.n_items)
             logq = torch.log(torch.as_tensor(sampling_probs(counts), dtype=torch.float32)).to(device)
+            probs = logq.exp()  # once, not in every step
 
         def step(batch: Any) -> Any:
             tokens, targets = batch
@@ -184,7 +185,7 @@ class SASRec(BaseRecommender):
             if logq is None:
                 return next_item_loss(states @ items.T, tokens - 1, targets, keep, cfg)
             nxt = targets[keep]
-            neg = torch.multinomial(logq.exp(), cfg.n_negatives, replacement=True)
+            neg = torch.multinomial(probs, cfg.n_negatives, replacement=True)
             pos = (states * items[nxt]).sum(-1)
             return sampled_softmax_loss(pos, states @ items[neg].T, nxt, neg, logq)
 
