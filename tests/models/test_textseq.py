@@ -136,6 +136,7 @@ def test_resume_after_kill_matches_uninterrupted(topics, text_cache, tmp_path, m
     "options",
     [
         {"loss": "sampled", "n_negatives": 5},
+        {"loss": "sampled", "n_negatives": 5, "id_fusion": True},  # sparse ID rows, lazy Adam
         {"augment": ("crop", "mask", "reorder"), "augment_prob": 1.0},
         {"normalize": True, "temperature": 0.1, "whitening": False},
         {"features": ("year", "genres"), "id_fusion": True},

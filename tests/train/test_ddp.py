@@ -74,3 +74,23 @@ def test_threads_are_split_between_processes_of_a_node():
     cores = os.cpu_count() or 1
     assert per_process_threads(64, ctx) == max(1, cores // 2)
     assert per_process_threads(3, None) == 3
+
+
+def test_sparse_gradients_are_averaged_and_stay_row_sparse(tmp_path):
+    """A sampled-loss item table has a sparse gradient (lazy Adam needs it sparse): the all-reduce takes it
+    dense and hands it back sparse, holding the rows some rank touched (here one rank: the same values)."""
+    import torch.distributed as dist
+
+    from lmrec.train.distributed import average_gradients
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        table, head = torch.nn.Parameter(torch.randn(50, 3)), torch.nn.Parameter(torch.randn(3))
+        (torch.nn.functional.embedding(torch.tensor([4, 9, 9]), table, sparse=True) @ head).sum().backward()
+        want_table, want_head = table.grad.to_dense().clone(), head.grad.clone()
+        average_gradients([table, head], world=1)
+        assert table.grad.is_sparse and sorted(table.grad.coalesce().indices()[0].tolist()) == [4, 9]
+        torch.testing.assert_close(table.grad.to_dense(), want_table)
+        torch.testing.assert_close(head.grad, want_head)
+    finally:
+        dist.destroy_process_group()

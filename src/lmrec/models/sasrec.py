@@ -42,7 +42,8 @@ class SASRecConfig(NextItemLossConfig, TrainableConfig):
     ``ema``: validate and keep an exponential moving average of the weights (this decay per step; 0 = off).
     ``loss``: ``"full"`` softmax over the catalog (the default; its cost per epoch grows with events x items)
     or ``"sampled"``: ``n_negatives`` items per batch drawn by popularity ** .75, logQ-corrected (cost linear
-    in the events; for catalogs past ~100k items on CPU; ``mask_seen`` / ``future_k`` apply to the full loss).
+    in the events; for catalogs past ~100k items on CPU; the item table then trains with sparse gradients and
+    lazy Adam, no weight decay; ``mask_seen`` / ``future_k`` apply to the full loss).
     """
 
     max_len: int = Field(50, ge=1)
@@ -173,21 +174,26 @@ class SASRec(BaseRecommender):
                 yield all_tokens[rows, : width - 1], all_targets[rows, : width - 1]  # -1 = padding
 
         logq = probs = None
+        sparse_params = []
         if cfg.loss == "sampled":
             counts = np.bincount(np.asarray(train.item, dtype=np.int64), minlength=self.n_items)
             logq = torch.log(torch.as_tensor(sampling_probs(counts), dtype=torch.float32)).to(device)
             probs = logq.exp()  # once, not in every step
+            # a step touches its batch's rows and the negatives: a sparse gradient, lazy Adam on those rows
+            # (a dense one costs the whole table per step: lmrec.train.optim)
+            self.net.item_emb.sparse = True
+            sparse_params = [self.net.item_emb.weight]
 
         def step(batch: Any) -> Any:
             tokens, targets = batch
             keep = targets >= 0
-            states, items = self.net(tokens)[keep], self.net.item_vectors()
+            states = self.net(tokens)[keep]
             if logq is None:
-                return next_item_loss(states @ items.T, tokens - 1, targets, keep, cfg)
+                return next_item_loss(states @ self.net.item_vectors().T, tokens - 1, targets, keep, cfg)
             nxt = targets[keep]
             neg = torch.multinomial(probs, cfg.n_negatives, replacement=True)
-            pos = (states * items[nxt]).sum(-1)
-            return sampled_softmax_loss(pos, states @ items[neg].T, nxt, neg, logq)
+            pos = (states * self.net.item_emb(nxt + 1)).sum(-1)
+            return sampled_softmax_loss(pos, states @ self.net.item_emb(neg + 1).T, nxt, neg, logq)
 
         validate = None
         if valid is not None and len(valid):
@@ -197,7 +203,18 @@ class SASRec(BaseRecommender):
             def validate() -> dict[str, float]:
                 return {"ndcg@10": validation_ndcg(self._score_histories, self._histories, v_users, v_items)}
 
-        result = self.train_on_loop(self.net, train, options, batches=batches, step=step, validate=validate)
+        try:
+            result = self.train_on_loop(
+                self.net,
+                train,
+                options,
+                batches=batches,
+                step=step,
+                validate=validate,
+                sparse_params=sparse_params,
+            )
+        finally:
+            self.net.item_emb.sparse = False  # dense again for whatever trains it next
         self.fit_info = {
             "train": result.to_dict(),
             "device": describe(device, amp_dtype(device, options.precision)),

@@ -96,7 +96,11 @@ def average_gradients(params: Sequence[Any], world: int) -> None:
     import torch
     import torch.distributed as dist
 
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    # a sparse gradient is reduced dense and handed back row-sparse (only the rows some rank touched)
+    grads = [
+        torch.zeros_like(p) if p.grad is None else p.grad.to_dense() if p.grad.is_sparse else p.grad
+        for p in params
+    ]
     flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat, op=dist.ReduceOp.SUM)
     flat /= world
@@ -104,7 +108,9 @@ def average_gradients(params: Sequence[Any], world: int) -> None:
     for p, g in zip(params, grads, strict=True):
         n = g.numel()
         chunk = flat[offset : offset + n].view_as(g)
-        if p.grad is None:
+        if p.grad is not None and p.grad.is_sparse:
+            p.grad = chunk.to_sparse(1)
+        elif p.grad is None:
             p.grad = chunk.clone()
         else:
             p.grad.copy_(chunk)

@@ -114,19 +114,24 @@ def train_loop(
     on_epoch_start: Callable[[int], None] | None = None,
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
     param_groups: list[dict[str, Any]] | None = None,
+    sparse_params: list[torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train ``module`` in place and return a :class:`TrainResult`.
 
     ``fingerprint`` identifies the run (model config + data); a checkpoint written by a different run is an
     error rather than a silent mix. ``on_epoch_end(epoch, record)`` runs after the checkpoint is written (a
     test can raise there to simulate a kill). ``param_groups`` (AdamW groups, e.g. a smaller lr for a
-    pretrained part) defaults to every trainable parameter of ``module``.
+    pretrained part) defaults to every trainable parameter of ``module``. ``sparse_params``: those of
+    them whose gradient is sparse (rows looked up with ``embedding(..., sparse=True)``, e.g. a large item
+    table under a sampled softmax); SparseAdam updates only the rows a step touched
+    (:mod:`lmrec.train.optim`).
     """
     import torch
 
     from lmrec.device import amp_dtype, autocast, options_device, to_device
     from lmrec.progress import note
     from lmrec.train import distributed
+    from lmrec.train.optim import build_optimizer, clip_gradients
     from lmrec.train.threads import pick_threads
 
     device = options_device(options)
@@ -147,8 +152,13 @@ def train_loop(
     if any(p.device != device for p in params):
         raise LmrecError(f"train_loop: some trainable parameters are not on {device} (move them first)")
     # fused AdamW: one kernel for all parameters on a GPU (the per-parameter loop is launch-bound there)
-    fused = {"fused": True} if device.type == "cuda" else {}
-    optim = torch.optim.AdamW(param_groups, lr=config.lr, weight_decay=config.weight_decay, **fused)
+    optim = build_optimizer(
+        param_groups,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        sparse_params=sparse_params or (),
+        fused=device.type == "cuda",
+    )
 
     ckpt_path = Path(options.checkpoint_dir) / CHECKPOINT_FILE if options.checkpoint_dir else None
     history: list[dict[str, float]] = []
@@ -217,7 +227,7 @@ def train_loop(
                 if dist_ctx is not None:
                     distributed.average_gradients(params, dist_ctx.world_size)
                 if config.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+                    clip_gradients(params, config.grad_clip)
                 optim.step()
                 if ema is not None:
                     with torch.no_grad():

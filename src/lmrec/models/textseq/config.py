@@ -26,7 +26,8 @@ class TextSeqConfig(TextVectorConfig, NextItemLossConfig, TrainableConfig):
     (numeric / categorical / vector item columns added to the item representation).
     Sequence side: ``dim``, ``n_layers``, ``n_heads``, ``ffn_mult``, ``dropout``, ``max_len``.
     Objective: ``loss`` ``"full"`` softmax over the catalog or ``"sampled"`` (``n_negatives`` drawn by
-    popularity^0.75, logQ-corrected); ``normalize`` scores cosine / ``temperature`` instead of dot products;
+    popularity^0.75, logQ-corrected; the ID rows then train with sparse gradients and lazy Adam, no weight
+    decay); ``normalize`` scores cosine / ``temperature`` instead of dot products;
     ``mask_seen`` / ``future_k`` / ``future_weight`` (full loss) as in :class:`NextItemLossConfig`.
     Training: ``train`` (:class:`~lmrec.train.LoopConfig`: ``epochs`` (max; early stop on validation NDCG@10
     after ``patience``), ``lr``, ``weight_decay``, ``ema`` (validate and keep an exponential moving average of

@@ -101,6 +101,9 @@ class TextSeqModule(nn.Module):
             self.id_gate = nn.Linear(d + 1, d)
             nn.init.zeros_(self.id_gate.weight)
             nn.init.zeros_(self.id_gate.bias)
+        # set by a trainer whose optimiser takes a sparse gradient for id_emb (the sampled loss touches a few
+        # of its rows per step: lmrec.train.optim)
+        self.sparse_ids = False
         # item feature columns, each projected into the model width and added
         self.feat_names: list[str] = []
         self.num_proj = None
@@ -159,7 +162,8 @@ class TextSeqModule(nn.Module):
         rep = self.adaptor(self.text[sel], whitened=self._white[sel])
         if self.cfg.id_fusion:
             gate_in = torch.cat([rep, self.log_count[sel].unsqueeze(-1)], dim=-1)
-            id_part = torch.sigmoid(self.id_gate(gate_in)) * self.id_emb[sel]
+            ids = self.id_emb[sel] if idx is None else F.embedding(idx, self.id_emb, sparse=self.sparse_ids)
+            id_part = torch.sigmoid(self.id_gate(gate_in)) * ids
             if self.training and self.cfg.id_dropout > 0:
                 # as if some items were new: the text path must rank them well on its own (DropoutNet)
                 keep = torch.rand(id_part.shape[0], 1, device=id_part.device) >= self.cfg.id_dropout

@@ -130,16 +130,23 @@ def fit_textseq(
     ]
     if extra_params:
         params.append({"params": extra_params, "lr": cfg.finetune_lr})
-    result = model.train_on_loop(
-        model.module,
-        train,
-        options,
-        batches=batches,
-        step=step,
-        validate=validate,
-        on_epoch_start=on_epoch_start,
-        param_groups=params,
-    )
+    # the sampled loss looks up a few ID rows per step: a sparse gradient and lazy Adam on those rows
+    sparse_ids = cfg.id_fusion and cfg.loss == "sampled"
+    model.module.sparse_ids = sparse_ids
+    try:
+        result = model.train_on_loop(
+            model.module,
+            train,
+            options,
+            batches=batches,
+            step=step,
+            validate=validate,
+            on_epoch_start=on_epoch_start,
+            param_groups=params,
+            sparse_params=[model.module.id_emb] if sparse_ids else None,
+        )
+    finally:
+        model.module.sparse_ids = False  # dense again for whatever trains it next
     flush_aux()
     if aux_history:
         model.fit_info.setdefault("aux", {})["train_history"] = aux_history
