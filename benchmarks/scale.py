@@ -25,7 +25,8 @@ MB``: its RSS after imports and data generation, before the phase):
   ``--rate`` per second, one at a time in one process (as one service worker): each request is the model's
   query vector for a random test user's history plus ``search(k=10, exclude=history)``; latency counts from
   the scheduled time, so queueing behind a slow request is included. HTTP is not included (see
-  benchmarks/serve_load.py). ``recall`` is HNSW's top-10 against exact search for 200 of the queries.
+  benchmarks/serve_load.py). ``recall`` is HNSW's top-10 against exact search for 200 of the queries;
+  ``hnsw_sweep`` (JSON only) holds recall and milliseconds per query at other efSearch values.
 
 Usage (one JSON table per run, also printed as Markdown)::
 
@@ -232,10 +233,27 @@ def serve(args: argparse.Namespace, model: Any, split: Any) -> dict[str, Any]:
     # recall of the HNSW top-10 against exact inner products on 200 of these queries
     q = model.query_vectors(UserBatch(users[:200], [histories[u] for u in users[:200]]))
     exact = ItemIndex.build(vecs, config=IndexConfig(kind="exact"))
-    a, _ = index.search(q, 10, exclude=[histories[u] for u in users[:200]])
-    b, _ = exact.search(q, 10, exclude=[histories[u] for u in users[:200]])
-    recall = float(np.mean([len(set(x) & set(y)) / 10 for x, y in zip(a.tolist(), b.tolist(), strict=True)]))
+    excl = [histories[u] for u in users[:200]]
+    b, _ = exact.search(q, 10, exclude=excl)
     del exact
+
+    def recall_of(found: np.ndarray) -> float:
+        return float(
+            np.mean([len(set(x) & set(y)) / 10 for x, y in zip(found.tolist(), b.tolist(), strict=True)])
+        )
+
+    recall = recall_of(index.search(q, 10, exclude=excl)[0])
+    # the beam's price: recall and time per query at other efSearch values, then back to the default
+    default = index.config
+    sweep = []
+    for ef in (64, 128, 256, 512, 1024):
+        index.configure(default.replace(hnsw_ef_search=ef))
+        t = time.perf_counter()
+        found = np.vstack([index.search(q[i : i + 1], 10, exclude=[excl[i]])[0] for i in range(len(q))])
+        sweep.append(
+            {"ef": ef, "recall@10": recall_of(found), "ms": (time.perf_counter() - t) / len(q) * 1e3}
+        )
+    index.configure(default)
     lat = np.empty(args.requests)
     work = np.empty(args.requests)
     start = time.perf_counter() + 0.05
@@ -256,6 +274,8 @@ def serve(args: argparse.Namespace, model: Any, split: Any) -> dict[str, Any]:
         "index_dim": int(vecs.shape[1]),
         "hnsw_build_s": build_s,
         "hnsw_recall@10": recall,
+        "hnsw_ef_search": default.hnsw_ef_search,
+        "hnsw_sweep": sweep,
         "rate": args.rate,
         "achieved_rate": achieved,
         "p50_ms": float(np.percentile(lat, 50) * 1e3),
