@@ -53,6 +53,38 @@ def test_content_model_uses_the_index_and_matches_score(tiny, tmp_path, kind: st
         )
 
 
+def test_the_recommendation_index_is_calibrated_on_training_users_queries(
+    tiny, tmp_path, monkeypatch
+) -> None:
+    """An HNSW index sets its beam to reach a recall target; the service's recommendation index measures that
+    on what it will be asked (users' query vectors), and a restart reuses the cached calibration."""
+    from lmrec.index import ItemIndex
+    from lmrec.models.content import ContentRecommender
+
+    model = ContentRecommender(popularity_weight=0.5)
+    model.fit(tiny.interactions, items=tiny.items, options=FitOptions())
+    _, service = _app(model, tiny, tmp_path, index=IndexConfig(kind="hnsw"))
+    users = sum(len(h) > 0 for h in model.histories)
+    rec, text = service.rec_index.calibration, service.text_index.calibration
+    assert rec["queries"] == min(200, users) and rec["target"] == 0.95 and rec["recall@10"] >= 0.95
+    assert text["queries"] == min(200, tiny.n_items)  # text search: its own vectors stand in
+    calls = []
+    monkeypatch.setattr(ItemIndex, "calibrate", lambda self, *a, **k: calls.append(1) or {})
+    again = create_app(
+        tmp_path / "model",
+        f"sqlite:///{tmp_path / 's.sqlite'}",
+        ServeSettings(index=IndexConfig(kind="hnsw")),
+    )
+    assert again.state.service.rec_index.calibration == rec and calls == []
+    # another target: the cached graph is calibrated again, not rebuilt
+    create_app(
+        tmp_path / "model",
+        f"sqlite:///{tmp_path / 's.sqlite'}",
+        ServeSettings(index=IndexConfig(kind="hnsw", hnsw_target_recall=0.99)),
+    )
+    assert len(calls) == 2 and len(list((tmp_path / "model" / "serve-index").glob("*"))) == 2
+
+
 def test_textseq_model_uses_its_state_vectors_and_absorbs_new_items(tiny, tmp_path) -> None:
     from lmrec.models.textseq import TextSeq
 

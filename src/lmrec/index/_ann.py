@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
 from lmrec.config import BaseConfig
 from lmrec.errors import DataError, LmrecError
 
 _SHIFT = 32
+CALIBRATION_QUERIES = 200  # queries an HNSW calibration measures recall on (exact search for each)
 _ID_MASK = (1 << _SHIFT) - 1
 
 
@@ -40,6 +42,11 @@ class IndexConfig(BaseConfig):
     # 96: the smallest beam with recall@10 >= .999 against exact search in benchmarks/serve_load.py (100k
     # clustered 384-d vectors, 2000 users; 80 gave .9985, 64 gave .97); cost grows about linearly with it
     hnsw_ef_search: int = 96
+    # the beam is a floor: a built HNSW index measures its recall@10 against exact search on sample queries
+    # and doubles the beam (up to hnsw_ef_max) until it reaches this; None = the fixed hnsw_ef_search. Why:
+    # at 1M items (benchmarks/scale.py) beam 96 found .75 of the true top 10; 1,024 found .96 in 2.2 ms.
+    hnsw_target_recall: float | None = Field(0.95, gt=0.0, le=1.0)
+    hnsw_ef_max: int = Field(4096, ge=1)
     ivf_nlist: int = 0  # 0: about 4 * sqrt(n)
     ivf_nprobe: int = 32
     pq_m: int = 0  # 0: dim / 4 rounded to a divisor of dim
@@ -110,13 +117,24 @@ class ItemIndex:
         self._last_version = np.zeros(0, dtype=np.int64)  # removed ids remember theirs, so keys never repeat
         self._dead = 0  # tombstoned entries still inside the faiss structure
         self._lock = RWLock()
+        # HNSW's search beam: the config's, or what calibrate() found for its recall target
+        self.calibration: dict[str, Any] | None = None
+        self.ef_search = self.config.hnsw_ef_search
 
     # -- construction ----------------------------------------------------------------------------------
     @classmethod
     def build(
-        cls, vectors: np.ndarray, ids: np.ndarray | None = None, config: IndexConfig | None = None
+        cls,
+        vectors: np.ndarray,
+        ids: np.ndarray | None = None,
+        config: IndexConfig | None = None,
+        queries: np.ndarray | None = None,
     ) -> ItemIndex:
-        """An index over ``vectors`` (rows) keyed by ``ids`` (default ``0..n-1``); kind from ``config``."""
+        """An index over ``vectors`` (rows) keyed by ``ids`` (default ``0..n-1``); kind from ``config``.
+
+        An HNSW index with ``config.hnsw_target_recall`` is then calibrated (:meth:`calibrate`) on
+        ``queries`` (what it will be asked: e.g. users' query vectors), else on a sample of its own vectors.
+        """
         config = config or IndexConfig()
         vectors = _as_matrix(vectors)
         n, dim = vectors.shape
@@ -128,7 +146,50 @@ class ItemIndex:
         index = cls(dim, config.resolve(n), config)
         index._faiss = index._new_faiss(vectors)
         index._add(ids, vectors)
+        if index.kind == "hnsw" and config.hnsw_target_recall is not None:
+            index.calibrate(queries)
         return index
+
+    def calibrate(
+        self, queries: np.ndarray | None = None, k: int = 10, target: float | None = None
+    ) -> dict[str, Any]:
+        """Set HNSW's search beam to the smallest of ``hnsw_ef_search`` x 1, 2, 4, ... (at most
+        ``hnsw_ef_max``) whose recall@``k`` against exact inner products on ``queries`` (at most
+        ``CALIBRATION_QUERIES`` of them; default: a seeded sample of the indexed vectors) reaches
+        ``target`` (default: the config's ``hnsw_target_recall``); the largest beam when none does. Returns
+        (and keeps in ``calibration``, saved with the index) the beam, the recall it measured and the target.
+        Exact indexes need none: ``{}``."""
+        if self.kind != "hnsw":
+            return {}
+        target = self.config.hnsw_target_recall if target is None else float(target)
+        with self._lock.read():
+            live = self.ids()
+            if not len(live):
+                return {}
+            if queries is None:  # a seeded sample of its own vectors stands in for the queries
+                pick = np.random.default_rng(0).choice(
+                    live, size=min(len(live), CALIBRATION_QUERIES), replace=False
+                )
+                queries = self._vectors[pick]
+            queries = _as_matrix(queries, self.dim)[:CALIBRATION_QUERIES]
+            k = max(1, min(k, len(live)))
+            truth = _exact_top(self._vectors[live], queries, k)
+            truth = [set(live[row].tolist()) for row in truth]
+            ef, cap = max(1, self.config.hnsw_ef_search), max(1, self.config.hnsw_ef_max)
+            while True:
+                self.ef_search = ef
+                found = [set(self._filter(row, set())[:k]) for row in self._raw_search(queries, k)]
+                recall = float(np.mean([len(f & t) / k for f, t in zip(found, truth, strict=True)]))
+                if target is None or recall >= target or ef >= cap:
+                    break
+                ef = min(cap, ef * 2)
+        self.calibration = {
+            "ef_search": ef,
+            f"recall@{k}": round(recall, 4),
+            "target": target,
+            "queries": len(queries),
+        }
+        return dict(self.calibration)
 
     def _new_faiss(self, train: np.ndarray) -> Any:
         import faiss
@@ -162,8 +223,11 @@ class ItemIndex:
 
     # -- bookkeeping -----------------------------------------------------------------------------------
     def configure(self, config: IndexConfig) -> None:
-        """Use ``config``'s search-time knobs (efSearch, nprobe, candidates) from now on."""
+        """Use ``config``'s search-time knobs (efSearch, nprobe, candidates) from now on; a calibrated beam
+        stays while the config still asks for a recall target (it is the floor then)."""
         self.config = config
+        calibrated = self.calibration is not None and config.hnsw_target_recall is not None
+        self.ef_search = max(config.hnsw_ef_search, self.calibration["ef_search"] if calibrated else 0)
         if self.kind == "ivfpq" and self._faiss is not None:
             self._faiss.nprobe = max(1, min(config.ivf_nprobe, int(self._faiss.nlist)))
 
@@ -190,7 +254,10 @@ class ItemIndex:
     @property
     def stats(self) -> dict[str, Any]:
         """Size and type, for health checks and metrics."""
-        return {"kind": self.kind, "dim": self.dim, "items": len(self), "tombstones": self._dead}
+        out = {"kind": self.kind, "dim": self.dim, "items": len(self), "tombstones": self._dead}
+        if self.kind == "hnsw":
+            out["ef_search"] = self.ef_search
+        return out
 
     def _grow(self, needed: int) -> None:
         cap = len(self._version)
@@ -302,7 +369,7 @@ class ItemIndex:
             import faiss
 
             params = faiss.SearchParametersHNSW()
-            params.efSearch = max(self.config.hnsw_ef_search, kk)
+            params.efSearch = max(self.ef_search, kk)
             return self._faiss.search(queries, kk, params=params)[1]
         return self._faiss.search(queries, kk)[1]
 
@@ -344,7 +411,13 @@ class ItemIndex:
         with self._lock.read():
             faiss.write_index(self._faiss, str(out / "index.faiss"))
             arrays = {"vectors": self._vectors, "version": self._version, "last_version": self._last_version}
-            meta = {"kind": self.kind, "dim": self.dim, "dead": self._dead, "config": self.config.to_dict()}
+            meta = {
+                "kind": self.kind,
+                "dim": self.dim,
+                "dead": self._dead,
+                "config": self.config.to_dict(),
+                "calibration": self.calibration,
+            }
             return write_saved(out, meta_file="index.json", meta=meta, arrays={"vectors.safetensors": arrays})
 
     @classmethod
@@ -365,7 +438,26 @@ class ItemIndex:
         index._version = state["version"].astype(np.int64, copy=True)
         index._last_version = state["last_version"].astype(np.int64, copy=True)
         index._dead = int(meta.get("dead", 0))
+        index.calibration = meta.get("calibration")  # absent in indexes saved before calibration
+        index.configure(config)
         return index
+
+
+def _exact_top(vectors: np.ndarray, queries: np.ndarray, k: int, block: int = 65_536) -> np.ndarray:
+    """Row positions of each query's ``k`` largest inner products, a block of vectors at a time (no
+    queries x catalog matrix)."""
+    best_s = np.full((len(queries), 0), -np.inf, dtype=np.float32)
+    best_i = np.zeros((len(queries), 0), dtype=np.int64)
+    for s in range(0, len(vectors), block):
+        scores = queries @ vectors[s : s + block].T
+        cand_s = np.concatenate([best_s, scores], axis=1)
+        cand_i = np.concatenate(
+            [best_i, np.broadcast_to(np.arange(s, s + scores.shape[1]), scores.shape)], axis=1
+        )
+        top = np.argpartition(-cand_s, min(k, cand_s.shape[1]) - 1, axis=1)[:, :k]
+        best_s = np.take_along_axis(cand_s, top, axis=1)
+        best_i = np.take_along_axis(cand_i, top, axis=1)
+    return best_i
 
 
 def _as_ids(ids: Sequence[int] | np.ndarray) -> np.ndarray:

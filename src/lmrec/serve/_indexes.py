@@ -19,6 +19,9 @@ from lmrec.serve._settings import ServeSettings
 # search-time knobs, set to fixed values in the index cache key: tuning them reuses a built index (these are
 # the values keys were written with before the knobs were left out, so those caches stay valid)
 _KEY_SEARCH_FIELDS = {"hnsw_ef_search": 128, "ivf_nprobe": 32, "ann_candidates": 4}
+# search-time knobs added later: left out of the key altogether (older caches stay valid, and are calibrated
+# when loaded)
+_KEY_LEFT_OUT = ("hnsw_target_recall", "hnsw_ef_max")
 
 
 def initial_text_vectors(
@@ -43,18 +46,46 @@ def initial_text_vectors(
     return encode(texts)
 
 
-def build_index(vectors: np.ndarray, tag: str, settings: ServeSettings, model_dir: Path) -> ItemIndex:
+def training_queries(model: Any, queries: Callable[[Any], np.ndarray], n: int = 200) -> np.ndarray | None:
+    """Query vectors (``queries(UserBatch)``) of a seeded sample of ``n`` of the model's training users, from
+    their histories as the model saw them: what a recommendation index will be asked, for its recall
+    calibration. None when the model keeps no histories."""
+    from lmrec.models.base import UserBatch
+
+    histories = getattr(model, "histories", None)
+    users = np.flatnonzero([len(h) > 0 for h in histories]) if histories else np.zeros(0, dtype=np.int64)
+    if not len(users):
+        return None
+    users = np.sort(np.random.default_rng(0).choice(users, size=min(n, len(users)), replace=False))
+    return queries(UserBatch(users, [histories[u] for u in users]))
+
+
+def build_index(
+    vectors: np.ndarray,
+    tag: str,
+    settings: ServeSettings,
+    model_dir: Path,
+    queries: Callable[[], np.ndarray | None] | None = None,
+) -> ItemIndex:
     """Build the index, or load it from the index cache when these vectors were indexed before.
 
     An HNSW graph over 100k items takes minutes to build on a small machine; cached, restarts are fast.
     The key covers the vectors' bytes and the index config, so a changed model never gets a stale index.
+    ``queries`` gives sample queries of what the index will be asked (users' query vectors) for HNSW's
+    recall calibration (:meth:`ItemIndex.calibrate`); called only when a calibration is due.
     """
     config = settings.index
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if config.resolve(len(vectors)) == "exact" or settings.index_cache == "off":
-        return ItemIndex.build(vectors, config=config)  # exact: building is a copy, no cache needed
+    kind = config.resolve(len(vectors))
+    calibrated = kind == "hnsw" and config.hnsw_target_recall is not None
+
+    def sample() -> np.ndarray | None:
+        return queries() if queries is not None and calibrated else None
+
+    if kind == "exact" or settings.index_cache == "off":
+        return ItemIndex.build(vectors, config=config, queries=sample())  # exact: a copy, no cache needed
     h = hashlib.sha256(memoryview(vectors).cast("B"))  # no bytes copy (1.5 GB at 1M x 384)
-    key = {**config.to_dict(), **_KEY_SEARCH_FIELDS}
+    key = {k: v for k, v in {**config.to_dict(), **_KEY_SEARCH_FIELDS}.items() if k not in _KEY_LEFT_OUT}
     h.update(json.dumps(key, sort_keys=True).encode())
     root = Path(settings.index_cache) if settings.index_cache else model_dir / "serve-index"
     path = root / f"{tag}-{h.hexdigest()[:16]}"
@@ -65,8 +96,10 @@ def build_index(vectors: np.ndarray, tag: str, settings: ServeSettings, model_di
             pass
         else:
             cached.configure(config)  # this run's search-time knobs (efSearch, nprobe, candidates)
+            if calibrated and (cached.calibration or {}).get("target") != config.hnsw_target_recall:
+                cached.calibrate(sample())  # calibrated for another target (or not at all): a few seconds
             return cached
-    index = ItemIndex.build(vectors, config=config)
+    index = ItemIndex.build(vectors, config=config, queries=sample())
     try:
         index.save(path)
     except OSError:

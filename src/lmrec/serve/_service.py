@@ -36,7 +36,7 @@ from lmrec.index import ItemIndex, RWLock
 from lmrec.models.base import GrowingModel
 from lmrec.models.catalog import Catalog, read_catalog
 from lmrec.serve._explore import POSITIVE_EVENTS, SEQUENCE_EVENTS, Exploration
-from lmrec.serve._indexes import build_index, initial_text_vectors, set_faiss_threads
+from lmrec.serve._indexes import build_index, initial_text_vectors, set_faiss_threads, training_queries
 from lmrec.serve._ranking import Ranked, fuse, ids_array, item_text, ranked, rerank, score_sample, top, unit
 from lmrec.serve._reasons import Reasons
 from lmrec.serve._settings import ServeSettings
@@ -104,7 +104,13 @@ class RecService:
                 self.rec_index = self.text_index  # the model ranks by the text vectors: one index serves both
             else:
                 self._rec_sample = np.ascontiguousarray(rec_vectors[self._sample], dtype=np.float32)
-                self.rec_index = build_index(rec_vectors, "rec", self.settings, self.model_dir)
+                self.rec_index = build_index(
+                    rec_vectors,
+                    "rec",
+                    self.settings,
+                    self.model_dir,
+                    queries=lambda: training_queries(self.model, self.retrieval.queries),
+                )
         set_faiss_threads(self.settings.faiss_threads)  # after the builds, which do use every core
         # a plain user request is then a stamp query and one search of well under a millisecond: cheap enough
         # to answer on the event loop; full-catalog scoring (no index, or a big exact one) goes to a thread

@@ -1,0 +1,62 @@
+"""HNSW's search beam calibrated to a recall target: found at 1M items, where the fixed beam of 96 returned
+.75 of the exact top 10 (benchmarks/scale.py); a beam that suits 100k items does not suit every catalog."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lmrec.index import IndexConfig, ItemIndex
+
+# a graph kept deliberately small (8 links, beam 8) so that the fixed beam misses most true neighbours
+WEAK = {"kind": "hnsw", "hnsw_m": 8, "hnsw_ef_construction": 16, "hnsw_ef_search": 8}
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(20_000, 32)).astype(np.float32)
+    users = rng.normal(size=(400, 32)).astype(np.float32)
+    return vectors, users[:200], users[200:]
+
+
+def _recall(index, vectors, queries, k=10):
+    truth = np.argsort(-(queries @ vectors.T), axis=1)[:, :k]
+    found, _ = index.search(queries, k)
+    pairs = zip(found.tolist(), truth.tolist(), strict=True)
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in pairs]))
+
+
+def test_the_fixed_beam_misses_and_the_calibrated_one_meets_its_target_on_new_queries(tmp_path):
+    vectors, calib, fresh = _data()
+    fixed = ItemIndex.build(vectors, config=IndexConfig(**WEAK, hnsw_target_recall=None))
+    assert fixed.ef_search == 8 and fixed.calibration is None
+    assert _recall(fixed, vectors, fresh) < 0.5  # the finding, at this scale
+
+    index = ItemIndex.build(vectors, config=IndexConfig(**WEAK, hnsw_target_recall=0.95), queries=calib)
+    cal = index.calibration
+    assert cal["target"] == 0.95 and cal["recall@10"] >= 0.95 and cal["queries"] == 200
+    assert index.ef_search == cal["ef_search"] > 8 and index.ef_search in (16, 32, 64, 128, 256, 512, 1024)
+    assert index.stats["ef_search"] == index.ef_search
+    assert _recall(index, vectors, fresh) >= 0.92  # holds on queries it was not calibrated on
+
+    # saved with the index; a loaded (cached) index keeps it as the floor of the config's beam
+    loaded = ItemIndex.load(index.save(tmp_path / "ix"))
+    assert loaded.calibration == cal and loaded.ef_search == cal["ef_search"]
+    loaded.configure(IndexConfig(**{**WEAK, "hnsw_ef_search": 1000}))
+    assert loaded.ef_search == 1000
+    loaded.configure(IndexConfig(**WEAK, hnsw_target_recall=None))  # fixed beam asked for: the config's
+    assert loaded.ef_search == 8
+
+
+def test_without_queries_it_calibrates_on_its_own_vectors_and_stops_at_the_cap():
+    vectors, _, fresh = _data()
+    index = ItemIndex.build(vectors, config=IndexConfig(**WEAK, hnsw_target_recall=1.0, hnsw_ef_max=24))
+    assert index.calibration["ef_search"] == 24 == index.ef_search  # 8, 16, then the cap (not a doubling)
+    assert 0 < index.calibration["recall@10"] <= 1.0
+    exact = ItemIndex.build(vectors, config=IndexConfig(kind="exact"))
+    assert exact.calibrate(fresh) == {} and "ef_search" not in exact.stats
+
+
+def test_target_must_be_a_recall():
+    with pytest.raises(ValueError):
+        IndexConfig(hnsw_target_recall=1.5)
