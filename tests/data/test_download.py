@@ -101,3 +101,50 @@ def test_grouplens_zip_is_extracted_when_checksum_matches(tmp_path, monkeypatch)
     folder = dl.download("ml-100k", root=tmp_path, fetch=lambda url, timeout: archive)
     assert sorted(p.name for p in folder.iterdir()) == sorted(dl.ML100K_MEMBERS)
     assert Path(folder / "u.data").read_bytes() == b"x"
+
+
+@pytest.mark.parametrize(("name", "files"), [("ml-1m", ("ratings.dat", "movies.dat", "users.dat", "README"))])
+def test_other_grouplens_releases_are_checked_extracted_and_load(tmp_path, monkeypatch, name, files):
+    """MovieLens 1M / 20M / 25M: the pinned sha256 is checked, the release's files land in the cache folder
+    (optional ones when present), and the dataset loads by name from there."""
+    rows = {
+        "ratings.dat": "1::10::5::978300760\n1::20::3::978302109\n2::10::4::978301968\n2::30::4::978300275\n",
+        "movies.dat": (
+            "10::GoldenEye (1995)::Action|Adventure\n20::Heat (1995)::Crime\n30::Casino (1995)::Drama\n"
+        ),
+        "users.dat": "1::F::1::10::48067\n2::M::56::16::70072\n",
+        "README": "test",
+    }
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for member in files:
+            z.writestr(f"{name}/{member}", rows[member].encode("latin-1"))
+    archive = buf.getvalue()
+    with pytest.raises(DataError, match="sha256 mismatch"):  # the real pin refuses this stand-in archive
+        dl.download(name, root=tmp_path, fetch=lambda url, timeout: archive)
+    assert not (tmp_path / name).exists()
+    with pytest.raises(LmrecError, match=f"cannot reach .*{name}.zip"):
+        dl.download(name, root=tmp_path, fetch=offline)
+    monkeypatch.setitem(CATALOG, name, dataclasses.replace(CATALOG[name], sha256=dl.sha256_bytes(archive)))
+    urls = []
+    folder = dl.download(name, root=tmp_path, fetch=lambda url, timeout: urls.append(url) or archive)
+    assert urls == [f"https://files.grouplens.org/datasets/movielens/{name}.zip"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(files)
+    monkeypatch.setenv("LMREC_CACHE", str(tmp_path))
+    monkeypatch.setenv("LMREC_DATA", str(tmp_path / "none"))
+    data = load_dataset(name, cache=False)
+    assert (data.n_users, data.n_items, len(data.interactions)) == (2, 3, 4)
+    assert dl.download(name, root=tmp_path, fetch=offline) == folder  # present: nothing fetched
+
+
+def test_a_grouplens_archive_without_a_required_file_is_refused(tmp_path, monkeypatch):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("ml-20m/ratings.csv", "userId,movieId,rating,timestamp\n1,2,3.5,1112486027\n")
+    archive = buf.getvalue()
+    monkeypatch.setitem(
+        CATALOG, "ml-20m", dataclasses.replace(CATALOG["ml-20m"], sha256=dl.sha256_bytes(archive))
+    )
+    with pytest.raises(DataError, match="no ml-20m/movies.csv"):
+        dl.download("ml-20m", root=tmp_path, fetch=lambda url, timeout: archive)
+    assert not (tmp_path / "ml-20m").exists()

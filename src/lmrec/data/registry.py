@@ -119,6 +119,47 @@ CATALOG: dict[str, CatalogEntry] = {
             description="MovieLens 100K: 943 users, 1,682 movies, 100,000 ratings with timestamps",
             terms="GroupLens: research use, no redistribution, no commercial use",
         ),
+        *(
+            CatalogEntry(
+                name=name,
+                folder=name,
+                domain="movies",
+                layouts=(Layout(fmt, files),),
+                home=f"https://grouplens.org/datasets/movielens/{home}/",
+                url=f"https://files.grouplens.org/datasets/movielens/{name}.zip",
+                sha256=sha,
+                description=what,
+                terms="GroupLens: research use, no redistribution, no commercial use",
+            )
+            # sha256 of the zips as recorded by tensorflow/datasets (url_checksums/movielens.txt), whose
+            # ml-100k.zip value equals the one pinned above
+            for name, home, fmt, files, sha, what in (
+                (
+                    "ml-1m",
+                    "1m",
+                    "movielens-1m",
+                    ("ratings.dat", "movies.dat", "users.dat"),
+                    "a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20",
+                    "MovieLens 1M: 6,040 users, 3,706 movies, 1,000,209 ratings with timestamps",
+                ),
+                (
+                    "ml-20m",
+                    "20m",
+                    "movielens-csv",
+                    ("ratings.csv", "movies.csv"),
+                    "96f243c338a8665f6bcc89c53edf6ee39162a846940de6b7c8c48aeada765ff3",
+                    "MovieLens 20M: 138,493 users, 26,744 rated movies, 20,000,263 ratings with timestamps",
+                ),
+                (
+                    "ml-25m",
+                    "25m",
+                    "movielens-csv",
+                    ("ratings.csv", "movies.csv"),
+                    "8b21cfb7eb1706b4ec0aac894368d90acf26ebdfb6aced3ebd4ad5bd1eb9c6aa",
+                    "MovieLens 25M: 162,541 users, 59,047 rated movies, 25,000,095 ratings with timestamps",
+                ),
+            )
+        ),
         CatalogEntry(
             name="amazon-beauty",
             folder="amazon-beauty-2014",
