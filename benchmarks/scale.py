@@ -29,6 +29,10 @@ MB``: its RSS after imports and data generation, before the phase):
   training users' queries, as the service does; ``recall`` is HNSW's top-10 against exact search for 200 of
   the measured queries; ``hnsw_sweep`` (JSON only) holds recall and ms per query at fixed beams.
 
+``--dataset NAME`` runs the same phases on a catalog dataset instead (``ml-1m``, ``ml-20m``, ``ml-25m``:
+MovieLens from GroupLens, downloaded and sha256-checked when missing; its item texts encoded by the default
+encoder, as textseq does; ``load`` parses its own files).
+
 Usage (one JSON table per run, also printed as Markdown)::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/scale.py --sizes 100k,1M --device cpu \\
@@ -108,6 +112,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
     torch.set_num_threads(args.threads)
     n = args.size
+    if args.dataset:
+        return real_worker(args)
     if args.phase == "load":
         from lmrec.data import load_dataset
 
@@ -135,7 +141,29 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         assert hit.meta.get("cache") == "hit"
         return {"load_s": load_s, "cached_load_s": cached_s, "rss_mb": peak, "base_mb": base}
 
-    data = synthetic_dataset(n, vector_dim=384, seed=args.seed)
+    return train_phase(args, synthetic_dataset(n, vector_dim=384, seed=args.seed))
+
+
+def real_worker(args: argparse.Namespace) -> dict[str, Any]:
+    """A phase on a catalog dataset (``--dataset``): ``load`` parses its files (then from the parsed-data
+    cache); the training phases encode its item texts with the default encoder (cached) as textseq does."""
+    from lmrec.data import load_dataset
+
+    if args.phase == "load":
+        base = rss_mb()
+        t = time.perf_counter()
+        load_dataset(args.dataset, download=True, cache=False)
+        load_s = time.perf_counter() - t
+        peak = peak_rss_mb()
+        load_dataset(args.dataset, download=True)  # fills the parsed-data cache
+        t = time.perf_counter()
+        load_dataset(args.dataset, download=True)
+        return {"load_s": load_s, "cached_load_s": time.perf_counter() - t, "rss_mb": peak, "base_mb": base}
+    return train_phase(args, load_dataset(args.dataset, download=True))
+
+
+def train_phase(args: argparse.Namespace, data: Any) -> dict[str, Any]:
+    """Split, one training epoch of the phase's model, then the evaluation and serving rows asked for."""
     from lmrec.data.split import leave_one_out_split
 
     t = time.perf_counter()
@@ -177,7 +205,9 @@ def fit_one(args: argparse.Namespace, data: Any, split: Any) -> Any:
         extra = {"loss": args.textseq_loss} if args.textseq_loss else {}
         if args.no_text_prior:
             extra["text_prior"] = False
-        model = TextSeq(epochs=1, vector_field="vec", **extra)
+        if not args.dataset:  # the generator's topic vectors stand in for encoded text
+            extra["vector_field"] = "vec"
+        model = TextSeq(epochs=1, **extra)
         args.shown_config = ["loss", "dim", "n_layers", "max_len", "batch_size", "future_k", "text_prior"]
     else:
         from lmrec.models.sasrec import SASRec
@@ -346,6 +376,8 @@ def run_phase(args: argparse.Namespace, phase: str, n: int, tables: Path) -> dic
         "--requests",
         str(args.requests),
     ]
+    if args.dataset:
+        cmd += ["--dataset", args.dataset]
     if args.eval_users:
         cmd += ["--eval-users", str(args.eval_users)]
     if args.index_items:
@@ -377,6 +409,10 @@ def fmt(v: Any, spec: str = ".1f") -> str:
     return "" if v is None else format(v, spec) if isinstance(v, (int, float)) else str(v)
 
 
+def _phase(row: dict[str, Any]) -> str:
+    return f"{row['dataset']}: {row['phase']}" if row.get("dataset") else row["phase"]
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
     """The rows of a run as a Markdown table."""
     out: list[str] = []
@@ -390,7 +426,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         res = r["result"]
         if isinstance(res, str):
             out.append(
-                f"| {r['events']:,} | {r['users']:,} | {r['items']:,} | {r['phase']} | {res} |" + " |" * 11
+                f"| {r['events']:,} | {r['users']:,} | {r['items']:,} | {_phase(r)} | {res} |" + " |" * 11
             )
             continue
         time_s = res.get("epoch_s", res.get("load_s"))
@@ -414,7 +450,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         )
         beam = f" (ef {res['hnsw_ef_search']})" if res.get("hnsw_ef_search") else ""
         out.append(
-            f"| {r['events']:,} | {r['users']:,} | {r['items']:,} | {r['phase']} "
+            f"| {r['events']:,} | {r['users']:,} | {r['items']:,} | {_phase(r)} "
             f"| {fmt(time_s, '.2f')}{extra} | {fit} "
             f"| {fmt(res.get('events_per_s'), ',.0f')} | {res['rss_mb']:,.0f} ({res['base_mb']:,.0f}) | {ev} "
             f"| {grow} | {fmt(res.get('ndcg@10'), '.4f')} | {fmt(res.get('index_items'), ',')} "
@@ -444,6 +480,12 @@ def main() -> None:
         help="textseq without its text prior (whose gate is fitted on held-out users against the catalog)",
     )
     parser.add_argument("--phase-timeout", type=float, default=3600.0, help="seconds per phase process")
+    parser.add_argument(
+        "--dataset",
+        default="",
+        help="a catalog dataset instead of synthetic data (e.g. ml-1m, ml-20m; downloaded when missing); "
+        "--sizes is then ignored",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the JSON table here")
     parser.add_argument("--worker", dest="phase", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, default=0, help=argparse.SUPPRESS)
@@ -474,10 +516,19 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     from lmrec.data.synthetic import synthetic_dataset
 
-    for n in (parse_size(s) for s in args.sizes.split(",")):
-        shape = synthetic_dataset(n).meta["synthetic"]
+    for n in [0] if args.dataset else [parse_size(s) for s in args.sizes.split(",")]:
+        if args.dataset:  # its shape, from the parsed-data cache after the first run
+            from lmrec.data import load_dataset
+
+            real = load_dataset(args.dataset, download=True)
+            shape = {"n_users": real.n_users, "n_items": real.n_items}
+            n = len(real.interactions)
+            del real
+        else:
+            shape = synthetic_dataset(n).meta["synthetic"]
         with tempfile.TemporaryDirectory(prefix="lmrec-scale-") as tmp:
-            gen_s = write_tables(n, Path(tmp), args.seed) if "load" in args.phases else None
+            synthetic_load = "load" in args.phases and not args.dataset
+            gen_s = write_tables(n, Path(tmp), args.seed) if synthetic_load else None
             for phase in ("load", "textseq", "sasrec"):
                 if phase not in args.phases:
                     continue
@@ -488,6 +539,7 @@ def main() -> None:
                     res["generate_s"] = gen_s
                 rows.append(
                     {
+                        **({"dataset": args.dataset} if args.dataset else {}),
                         "events": n,
                         "users": shape["n_users"],
                         "items": shape["n_items"],
