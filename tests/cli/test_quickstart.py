@@ -29,6 +29,13 @@ def test_quickstart_runs_end_to_end(tmp_path, capsys, shared_data, monkeypatch):
     assert [len(s["items"]) for s in samples] == [10, 10] and all(
         s["model"] == "textseq" or s["model"] == "textseq+id" for s in samples
     )
+    # the model saved and shown is chosen on validation, never on the test scores it is judged by
+    text = {n: results["results"][n] for n in ("textseq", "textseq+id")}
+    chosen = max(text, key=lambda n: text[n]["valid_ndcg@10"])
+    assert {s["model"] for s in samples} == {chosen}
+    assert json.loads((out / "model" / "config.json").read_text())["config"]["id_fusion"] == (
+        chosen == "textseq+id"
+    )
     report = (out / "report.html").read_text()
     assert "class='verdict'" in report and "vs pop [95% interval]" in report
     assert "lmrec serve" in printed
