@@ -68,6 +68,7 @@ def test_the_recommendation_index_is_calibrated_on_training_users_queries(
     rec, text = service.rec_index.calibration, service.text_index.calibration
     assert rec["queries"] == min(200, users) and rec["target"] == 0.95 and rec["recall@10"] >= 0.95
     assert text["queries"] == min(200, tiny.n_items)  # text search: its own vectors stand in
+    assert rec["sample"] == "queries" and text["sample"] == "own vectors"
     calls = []
     monkeypatch.setattr(ItemIndex, "calibrate", lambda self, *a, **k: calls.append(1) or {})
     again = create_app(
@@ -83,6 +84,41 @@ def test_the_recommendation_index_is_calibrated_on_training_users_queries(
         ServeSettings(index=IndexConfig(kind="hnsw", hnsw_target_recall=0.99)),
     )
     assert len(calls) == 2 and len(list((tmp_path / "model" / "serve-index").glob("*"))) == 2
+
+
+def test_a_shared_text_and_recommendation_index_is_calibrated_on_users_queries(tiny, tmp_path) -> None:
+    """Found at 1M items (benchmarks/serve_load.py): the content model ranks by the text vectors, so one index
+    serves both; calibrated on item vectors it reported recall .986 at beam 96 while users' queries got .680.
+    It is now calibrated on the users' queries, also when an older cache entry was calibrated otherwise."""
+    from lmrec.index import ItemIndex
+    from lmrec.models.content import ContentRecommender
+
+    model = ContentRecommender()
+    model.fit(tiny.interactions, items=tiny.items, options=FitOptions())
+    model.save(tmp_path / "model")
+    write_catalog(tiny, tmp_path / "model")
+    # an index cached by the previous code: calibrated on its own vectors
+    real_calibrate = ItemIndex.calibrate
+    ItemIndex.calibrate = lambda self, queries=None, **k: real_calibrate(self, None, **k)
+    try:
+        old = create_app(
+            tmp_path / "model",
+            f"sqlite:///{tmp_path / 's.sqlite'}",
+            ServeSettings(index=IndexConfig(kind="hnsw")),
+        )
+    finally:
+        ItemIndex.calibrate = real_calibrate
+    assert old.state.service.text_index.calibration["sample"] == "own vectors"
+    app = create_app(
+        tmp_path / "model",
+        f"sqlite:///{tmp_path / 's.sqlite'}",
+        ServeSettings(index=IndexConfig(kind="hnsw")),
+    )
+    service = app.state.service
+    assert service.rec_index is service.text_index
+    users = sum(len(h) > 0 for h in model.histories)
+    cal = service.text_index.calibration
+    assert cal["sample"] == "queries" and cal["queries"] == min(200, users)
 
 
 def test_textseq_model_uses_its_state_vectors_and_absorbs_new_items(tiny, tmp_path) -> None:

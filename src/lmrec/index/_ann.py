@@ -166,6 +166,7 @@ class ItemIndex:
             live = self.ids()
             if not len(live):
                 return {}
+            sample = "queries" if queries is not None else "own vectors"
             if queries is None:  # a seeded sample of its own vectors stands in for the queries
                 pick = np.random.default_rng(0).choice(
                     live, size=min(len(live), CALIBRATION_QUERIES), replace=False
@@ -188,6 +189,7 @@ class ItemIndex:
             f"recall@{k}": round(recall, 4),
             "target": target,
             "queries": len(queries),
+            "sample": sample,
         }
         return dict(self.calibration)
 

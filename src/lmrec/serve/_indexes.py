@@ -96,8 +96,13 @@ def build_index(
             pass
         else:
             cached.configure(config)  # this run's search-time knobs (efSearch, nprobe, candidates)
-            if calibrated and (cached.calibration or {}).get("target") != config.hnsw_target_recall:
-                cached.calibrate(sample())  # calibrated for another target (or not at all): a few seconds
+            was = cached.calibration or {}
+            if calibrated and (
+                was.get("target") != config.hnsw_target_recall
+                or (queries is not None and was.get("sample") != "queries")
+            ):
+                # calibrated for another target, on stand-in queries, or not at all: a few seconds
+                cached.calibrate(sample())
             return cached
     index = ItemIndex.build(vectors, config=config, queries=sample())
     try:

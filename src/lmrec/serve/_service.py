@@ -91,26 +91,31 @@ class RecService:
         self._encoder_name = self._pick_encoder_name()
         self.removed = np.zeros(n_items, dtype=bool)
         text_vectors = initial_text_vectors(self.settings, self.model, self.catalog, self.encode)
-        self.text_index = build_index(text_vectors, "text", self.settings, self.model_dir)
+        self.retrieval = retrieval_for(self.model)
+        retrieval = self.retrieval
+        rec_vectors = None if retrieval is None else retrieval.items()
+        # the model ranks by the text vectors themselves: one index serves both, so it is calibrated on what
+        # recommendations ask of it (users' query vectors) rather than on item vectors
+        shared = rec_vectors is not None and same_vectors(rec_vectors, text_vectors)
+
+        def user_queries() -> np.ndarray | None:
+            return None if retrieval is None else training_queries(self.model, retrieval.queries)
+
+        self.text_index = build_index(
+            text_vectors, "text", self.settings, self.model_dir, queries=user_queries if shared else None
+        )
         # scores are placed among this fixed sample of the catalog (see lmrec.serve._ranking)
         self._sample = score_sample(n_items)
         self._text_sample = np.ascontiguousarray(text_vectors[self._sample])
-        self.retrieval = retrieval_for(self.model)
         self.rec_index: ItemIndex | None = None
         self._rec_sample = self._text_sample
-        if self.retrieval is not None:
-            rec_vectors = self.retrieval.items()
-            if same_vectors(rec_vectors, text_vectors):
-                self.rec_index = self.text_index  # the model ranks by the text vectors: one index serves both
-            else:
-                self._rec_sample = np.ascontiguousarray(rec_vectors[self._sample], dtype=np.float32)
-                self.rec_index = build_index(
-                    rec_vectors,
-                    "rec",
-                    self.settings,
-                    self.model_dir,
-                    queries=lambda: training_queries(self.model, self.retrieval.queries),
-                )
+        if shared:
+            self.rec_index = self.text_index
+        elif rec_vectors is not None:
+            self._rec_sample = np.ascontiguousarray(rec_vectors[self._sample], dtype=np.float32)
+            self.rec_index = build_index(
+                rec_vectors, "rec", self.settings, self.model_dir, queries=user_queries
+            )
         set_faiss_threads(self.settings.faiss_threads)  # after the builds, which do use every core
         # a plain user request is then a stamp query and one search of well under a millisecond: cheap enough
         # to answer on the event loop; full-catalog scoring (no index, or a big exact one) goes to a thread
