@@ -86,7 +86,9 @@ def test_the_recommendation_index_is_calibrated_on_training_users_queries(
     assert len(calls) == 2 and len(list((tmp_path / "model" / "serve-index").glob("*"))) == 2
 
 
-def test_a_shared_text_and_recommendation_index_is_calibrated_on_users_queries(tiny, tmp_path) -> None:
+def test_a_shared_text_and_recommendation_index_is_calibrated_on_users_queries(
+    tiny, tmp_path, monkeypatch
+) -> None:
     """Found at 1M items (benchmarks/serve_load.py): the content model ranks by the text vectors, so one index
     serves both; calibrated on item vectors it reported recall .986 at beam 96 while users' queries got .680.
     It is now calibrated on the users' queries, also when an older cache entry was calibrated otherwise."""
@@ -98,16 +100,14 @@ def test_a_shared_text_and_recommendation_index_is_calibrated_on_users_queries(t
     model.save(tmp_path / "model")
     write_catalog(tiny, tmp_path / "model")
     # an index cached by the previous code: calibrated on its own vectors
-    real_calibrate = ItemIndex.calibrate
-    ItemIndex.calibrate = lambda self, queries=None, **k: real_calibrate(self, None, **k)
-    try:
+    with monkeypatch.context() as m:
+        real_calibrate = ItemIndex.calibrate
+        m.setattr(ItemIndex, "calibrate", lambda self, queries=None, **k: real_calibrate(self, None, **k))
         old = create_app(
             tmp_path / "model",
             f"sqlite:///{tmp_path / 's.sqlite'}",
             ServeSettings(index=IndexConfig(kind="hnsw")),
         )
-    finally:
-        ItemIndex.calibrate = real_calibrate
     assert old.state.service.text_index.calibration["sample"] == "own vectors"
     app = create_app(
         tmp_path / "model",
@@ -119,6 +119,15 @@ def test_a_shared_text_and_recommendation_index_is_calibrated_on_users_queries(t
     users = sum(len(h) > 0 for h in model.histories)
     cal = service.text_index.calibration
     assert cal["sample"] == "queries" and cal["queries"] == min(200, users)
+    # kept in the cache: the next process loads it and calibrates nothing
+    calls = []
+    monkeypatch.setattr(ItemIndex, "calibrate", lambda self, *a, **k: calls.append(1) or {})
+    again = create_app(
+        tmp_path / "model",
+        f"sqlite:///{tmp_path / 's.sqlite'}",
+        ServeSettings(index=IndexConfig(kind="hnsw")),
+    )
+    assert again.state.service.text_index.calibration == cal and calls == []
 
 
 def test_textseq_model_uses_its_state_vectors_and_absorbs_new_items(tiny, tmp_path) -> None:

@@ -101,8 +101,13 @@ def build_index(
                 was.get("target") != config.hnsw_target_recall
                 or (queries is not None and was.get("sample") != "queries")
             ):
-                # calibrated for another target, on stand-in queries, or not at all: a few seconds
+                # calibrated for another target, on stand-in queries, or not at all: a few seconds, then kept
+                # in the cache so that the next process (e.g. each `serve --workers` worker) need not
                 cached.calibrate(sample())
+                try:
+                    cached.save(path)
+                except OSError:
+                    pass
             return cached
     index = ItemIndex.build(vectors, config=config, queries=sample())
     try:
