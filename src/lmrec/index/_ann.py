@@ -161,6 +161,8 @@ class ItemIndex:
         Exact indexes need none: ``{}``."""
         if self.kind != "hnsw":
             return {}
+        import faiss
+
         target = self.config.hnsw_target_recall if target is None else float(target)
         with self._lock.read():
             live = self.ids()
@@ -174,8 +176,10 @@ class ItemIndex:
                 queries = self._vectors[pick]
             queries = _as_matrix(queries, self.dim)[:CALIBRATION_QUERIES]
             k = max(1, min(k, len(live)))
-            truth = _exact_top(self._vectors[live], queries, k)
-            truth = [set(live[row].tolist()) for row in truth]
+            # exact top k (faiss' blocked brute force); after a build the live ids are 0..n-1: a view, no copy
+            base = self._vectors[: len(live)] if live[-1] == len(live) - 1 else self._vectors[live]
+            _, rows = faiss.knn(queries, base, k, metric=faiss.METRIC_INNER_PRODUCT)
+            truth = [set(live[row].tolist()) for row in rows]
             ef, cap = max(1, self.config.hnsw_ef_search), max(1, self.config.hnsw_ef_max)
             while True:
                 self.ef_search = ef
@@ -443,23 +447,6 @@ class ItemIndex:
         index.calibration = meta.get("calibration")  # absent in indexes saved before calibration
         index.configure(config)
         return index
-
-
-def _exact_top(vectors: np.ndarray, queries: np.ndarray, k: int, block: int = 65_536) -> np.ndarray:
-    """Row positions of each query's ``k`` largest inner products, a block of vectors at a time (no
-    queries x catalog matrix)."""
-    best_s = np.full((len(queries), 0), -np.inf, dtype=np.float32)
-    best_i = np.zeros((len(queries), 0), dtype=np.int64)
-    for s in range(0, len(vectors), block):
-        scores = queries @ vectors[s : s + block].T
-        cand_s = np.concatenate([best_s, scores], axis=1)
-        cand_i = np.concatenate(
-            [best_i, np.broadcast_to(np.arange(s, s + scores.shape[1]), scores.shape)], axis=1
-        )
-        top = np.argpartition(-cand_s, min(k, cand_s.shape[1]) - 1, axis=1)[:, :k]
-        best_s = np.take_along_axis(cand_s, top, axis=1)
-        best_i = np.take_along_axis(cand_i, top, axis=1)
-    return best_i
 
 
 def _as_ids(ids: Sequence[int] | np.ndarray) -> np.ndarray:
