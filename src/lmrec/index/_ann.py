@@ -183,7 +183,9 @@ class ItemIndex:
             ef, cap = max(1, self.config.hnsw_ef_search), max(1, self.config.hnsw_ef_max)
             while True:
                 self.ef_search = ef
-                found = [set(self._filter(row, set())[:k]) for row in self._raw_search(queries, k)]
+                # as search() does: deep enough that tombstoned entries cannot crowd out live ones
+                deep = self._raw_search(queries, min(int(self._faiss.ntotal), k + self._dead))
+                found = [set(self._filter(row, set())[:k]) for row in deep]
                 recall = float(np.mean([len(f & t) / k for f, t in zip(found, truth, strict=True)]))
                 if target is None or recall >= target or ef >= cap:
                     break
