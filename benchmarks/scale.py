@@ -25,9 +25,10 @@ MB``: its RSS after imports and data generation, before the phase):
   ``--rate`` per second, one at a time in one process (as one service worker): each request is the model's
   query vector for a random test user's history plus ``search(k=10, exclude=history)``; latency counts from
   the scheduled time, so queueing behind a slow request is included. HTTP is not included (see
-  benchmarks/serve_load.py). The index calibrates its beam (efSearch) to recall@10 >= .95 on 200 other
-  training users' queries, as the service does; ``recall`` is HNSW's top-10 against exact search for 200 of
-  the measured queries; ``hnsw_sweep`` (JSON only) holds recall and ms per query at fixed beams.
+  benchmarks/serve_load.py). The index calibrates its beam (efSearch) to recall@10 >= .95 on 200 training
+  users' queries, as the service does (``lmrec.serve.training_queries``); ``recall`` is HNSW's top-10
+  against exact search for 200 of the measured queries; ``hnsw_sweep`` (JSON only) holds recall and ms per
+  query at fixed beams.
 
 ``--dataset NAME`` runs the same phases on a catalog dataset instead (``ml-1m``, ``ml-20m``, ``ml-25m``:
 MovieLens from GroupLens, downloaded and sha256-checked when missing; its item texts encoded by the default
@@ -128,20 +129,26 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
                 item_text=["title", "category"],
             )
 
-        base = rss_mb()
-        t = time.perf_counter()
-        data = load(False)
-        load_s = time.perf_counter() - t
-        assert len(data.interactions) == n
-        peak = peak_rss_mb()
-        load(folder / "cache")  # fills the parsed-data cache
-        t = time.perf_counter()
-        hit = load(folder / "cache")
-        cached_s = time.perf_counter() - t
-        assert hit.meta.get("cache") == "hit"
-        return {"load_s": load_s, "cached_load_s": cached_s, "rss_mb": peak, "base_mb": base}
+        return load_timings(load, folder / "cache", n)
 
     return train_phase(args, synthetic_dataset(n, vector_dim=384, seed=args.seed))
+
+
+def load_timings(load: Any, cache: Any, n: int | None = None) -> dict[str, Any]:
+    """``load(cache)`` parsing the files (``cache=False``: ``load s``, peak RSS), then filling the parsed-data
+    cache ``cache`` and reading it back (``cached s``); ``n``: the events it must hold."""
+    base = rss_mb()
+    t = time.perf_counter()
+    data = load(False)
+    load_s = time.perf_counter() - t
+    assert n is None or len(data.interactions) == n
+    peak = peak_rss_mb()
+    load(cache)  # fills the parsed-data cache
+    t = time.perf_counter()
+    hit = load(cache)
+    cached_s = time.perf_counter() - t
+    assert hit.meta.get("cache") == "hit"
+    return {"load_s": load_s, "cached_load_s": cached_s, "rss_mb": peak, "base_mb": base}
 
 
 def real_worker(args: argparse.Namespace) -> dict[str, Any]:
@@ -150,15 +157,7 @@ def real_worker(args: argparse.Namespace) -> dict[str, Any]:
     from lmrec.data import load_dataset
 
     if args.phase == "load":
-        base = rss_mb()
-        t = time.perf_counter()
-        load_dataset(args.dataset, download=True, cache=False)
-        load_s = time.perf_counter() - t
-        peak = peak_rss_mb()
-        load_dataset(args.dataset, download=True)  # fills the parsed-data cache
-        t = time.perf_counter()
-        load_dataset(args.dataset, download=True)
-        return {"load_s": load_s, "cached_load_s": time.perf_counter() - t, "rss_mb": peak, "base_mb": base}
+        return load_timings(lambda cache: load_dataset(args.dataset, download=True, cache=cache), True)
     return train_phase(args, load_dataset(args.dataset, download=True))
 
 
@@ -246,6 +245,7 @@ def evaluate(args: argparse.Namespace, model: Any, split: Any) -> dict[str, Any]
 def serve(args: argparse.Namespace, model: Any, split: Any) -> dict[str, Any]:
     from lmrec.index import IndexConfig, ItemIndex
     from lmrec.models.base import UserBatch
+    from lmrec.serve import training_queries
 
     rng = np.random.default_rng(args.seed)
     vecs = np.ascontiguousarray(model.retrieval_vectors(), dtype=np.float32)
@@ -257,11 +257,10 @@ def serve(args: argparse.Namespace, model: Any, split: Any) -> dict[str, Any]:
         vecs = np.vstack([vecs, vecs[pick] + noise])
     test = split.test
     histories = _histories(split)
-    # as the service does: the beam is calibrated on 200 training users' query vectors (not the measured ones)
-    calib = rng.choice(np.unique(test.user), size=200, replace=False)
-    calib_q = model.query_vectors(UserBatch(calib, [model.histories[u] for u in calib]))
+    # as the service does: the beam is calibrated on 200 training users' query vectors
+    queries = training_queries(model, model.query_vectors)
     t = time.perf_counter()
-    index = ItemIndex.build(vecs, config=IndexConfig(kind="hnsw"), queries=calib_q)
+    index = ItemIndex.build(vecs, config=IndexConfig(kind="hnsw"), queries=queries)
     build_s = time.perf_counter() - t
     users = rng.choice(np.unique(test.user), size=args.requests, replace=True)
     # recall of the HNSW top-10 against exact inner products on 200 of these queries

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from lmrec.models.catalog import Catalog, read_catalog, write_catalog
+from lmrec.serve._indexes import training_queries
 from lmrec.serve._settings import ServeSettings
 
 
@@ -29,4 +30,4 @@ def create_app(
     return _create(model_dir, db_url, settings, model=model)
 
 
-__all__ = ["Catalog", "ServeSettings", "create_app", "read_catalog", "write_catalog"]
+__all__ = ["Catalog", "ServeSettings", "create_app", "read_catalog", "training_queries", "write_catalog"]
