@@ -21,6 +21,12 @@ def _app(model, data, tmp_path, **settings):
     return app, app.state.service
 
 
+def _restart_hnsw(tmp_path, **index):
+    """The service again on the model folder ``_app`` wrote (its index cache included), HNSW index."""
+    settings = ServeSettings(index=IndexConfig(kind="hnsw", **index))
+    return create_app(tmp_path / "model", f"sqlite:///{tmp_path / 's.sqlite'}", settings).state.service
+
+
 @pytest.mark.parametrize(("kind", "pop"), [("exact", 0.0), ("hnsw", 0.0), ("exact", 0.5)])
 def test_content_model_uses_the_index_and_matches_score(tiny, tmp_path, kind: str, pop: float) -> None:
     """Pure text profiles share the text index; with a popularity bonus (one more dimension) the model's
@@ -42,15 +48,9 @@ def test_content_model_uses_the_index_and_matches_score(tiny, tmp_path, kind: st
     cached = list((tmp_path / "model" / "serve-index").glob("text-*"))
     assert len(cached) == (1 if kind == "hnsw" else 0)
     if kind == "hnsw":  # a restart loads the built graph instead of rebuilding it
-        again = create_app(
-            tmp_path / "model",
-            f"sqlite:///{tmp_path / 's.sqlite'}",
-            ServeSettings(index=IndexConfig(kind=kind)),
-        )
+        again = _restart_hnsw(tmp_path)
         q = service.text_index.vectors([0])
-        np.testing.assert_array_equal(
-            again.state.service.text_index.search(q, 10)[0], service.text_index.search(q, 10)[0]
-        )
+        np.testing.assert_array_equal(again.text_index.search(q, 10)[0], service.text_index.search(q, 10)[0])
 
 
 def test_the_recommendation_index_is_calibrated_on_training_users_queries(
@@ -71,18 +71,10 @@ def test_the_recommendation_index_is_calibrated_on_training_users_queries(
     assert rec["sample"] == "queries" and text["sample"] == "own vectors"
     calls = []
     monkeypatch.setattr(ItemIndex, "calibrate", lambda self, *a, **k: calls.append(1) or {})
-    again = create_app(
-        tmp_path / "model",
-        f"sqlite:///{tmp_path / 's.sqlite'}",
-        ServeSettings(index=IndexConfig(kind="hnsw")),
-    )
-    assert again.state.service.rec_index.calibration == rec and calls == []
+    again = _restart_hnsw(tmp_path)
+    assert again.rec_index.calibration == rec and calls == []
     # another target: the cached graph is calibrated again, not rebuilt
-    create_app(
-        tmp_path / "model",
-        f"sqlite:///{tmp_path / 's.sqlite'}",
-        ServeSettings(index=IndexConfig(kind="hnsw", hnsw_target_recall=0.99)),
-    )
+    _restart_hnsw(tmp_path, hnsw_target_recall=0.99)
     assert len(calls) == 2 and len(list((tmp_path / "model" / "serve-index").glob("*"))) == 2
 
 
@@ -103,18 +95,9 @@ def test_a_shared_text_and_recommendation_index_is_calibrated_on_users_queries(
     with monkeypatch.context() as m:
         real_calibrate = ItemIndex.calibrate
         m.setattr(ItemIndex, "calibrate", lambda self, queries=None, **k: real_calibrate(self, None, **k))
-        old = create_app(
-            tmp_path / "model",
-            f"sqlite:///{tmp_path / 's.sqlite'}",
-            ServeSettings(index=IndexConfig(kind="hnsw")),
-        )
-    assert old.state.service.text_index.calibration["sample"] == "own vectors"
-    app = create_app(
-        tmp_path / "model",
-        f"sqlite:///{tmp_path / 's.sqlite'}",
-        ServeSettings(index=IndexConfig(kind="hnsw")),
-    )
-    service = app.state.service
+        old = _restart_hnsw(tmp_path)
+    assert old.text_index.calibration["sample"] == "own vectors"
+    service = _restart_hnsw(tmp_path)
     assert service.rec_index is service.text_index
     users = sum(len(h) > 0 for h in model.histories)
     cal = service.text_index.calibration
@@ -122,12 +105,8 @@ def test_a_shared_text_and_recommendation_index_is_calibrated_on_users_queries(
     # kept in the cache: the next process loads it and calibrates nothing
     calls = []
     monkeypatch.setattr(ItemIndex, "calibrate", lambda self, *a, **k: calls.append(1) or {})
-    again = create_app(
-        tmp_path / "model",
-        f"sqlite:///{tmp_path / 's.sqlite'}",
-        ServeSettings(index=IndexConfig(kind="hnsw")),
-    )
-    assert again.state.service.text_index.calibration == cal and calls == []
+    again = _restart_hnsw(tmp_path)
+    assert again.text_index.calibration == cal and calls == []
 
 
 def test_textseq_model_uses_its_state_vectors_and_absorbs_new_items(tiny, tmp_path) -> None:
