@@ -71,3 +71,41 @@ def test_removed_items_do_not_count_as_misses():
     )
     index.remove(np.arange(0, 3000, 3))
     assert index.calibrate(calib)["recall@10"] >= 0.99
+
+
+# IVF-PQ scanning 4 of its 512 lists (20k items) and re-ranking 4 x k PQ candidates: at these settings no
+# number of lists gets recall@10 past .87 on this data (the candidates limit it), and 4 lists give .21
+IVF = {"kind": "ivfpq", "ivf_nprobe": 4}
+
+
+def test_ivfpq_raises_candidates_and_lists_until_it_meets_its_target(tmp_path):
+    vectors, calib, fresh = _data()
+    fixed = ItemIndex.build(vectors, config=IndexConfig(**IVF, ivf_target_recall=None))
+    assert fixed.nprobe == 4 and fixed.candidates == 4 and fixed.calibration is None
+    assert _recall(fixed, vectors, fresh) < 0.5  # the finding: a fixed nprobe suits no catalog size
+
+    index = ItemIndex.build(vectors, config=IndexConfig(**IVF, ivf_target_recall=0.95), queries=calib)
+    cal = index.calibration
+    assert cal["stopped"] == "target" and cal["recall@10"] >= 0.95 and cal["target"] == 0.95
+    assert index.nprobe == cal["nprobe"] > 4 and index.candidates == cal["ann_candidates"] > 4
+    assert index.stats["nprobe"] == index.nprobe and index.stats["ann_candidates"] == index.candidates
+    assert _recall(index, vectors, fresh) >= 0.9  # holds on queries it was not calibrated on
+
+    loaded = ItemIndex.load(index.save(tmp_path / "ivf"))
+    assert loaded.calibration == cal
+    assert (loaded.nprobe, loaded.candidates) == (index.nprobe, index.candidates)
+    assert _recall(loaded, vectors, fresh) == _recall(index, vectors, fresh)
+    loaded.configure(IndexConfig(**IVF, ivf_target_recall=None))  # fixed knobs asked for: the config's
+    assert (loaded.nprobe, loaded.candidates) == (4, 4)
+
+
+def test_ivfpq_stops_where_more_work_no_longer_pays():
+    """With at most 8 lists to scan, re-ranking more candidates soon stops helping: the calibration stops
+    there, below its target, instead of raising the candidates to their cap for nothing."""
+    vectors, calib, _ = _data()
+    index = ItemIndex.build(
+        vectors, config=IndexConfig(**IVF, ivf_target_recall=0.95, ivf_nprobe_max=8), queries=calib
+    )
+    cal = index.calibration
+    assert cal["stopped"] == "plateau" and cal["nprobe"] == 8 and cal["recall@10"] < 0.95
+    assert cal["ann_candidates"] < 64

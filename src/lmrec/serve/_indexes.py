@@ -21,7 +21,7 @@ from lmrec.serve._settings import ServeSettings
 _KEY_SEARCH_FIELDS = {"hnsw_ef_search": 128, "ivf_nprobe": 32, "ann_candidates": 4}
 # search-time knobs added later: left out of the key altogether (older caches stay valid, and are calibrated
 # when loaded)
-_KEY_LEFT_OUT = ("hnsw_target_recall", "hnsw_ef_max")
+_KEY_LEFT_OUT = ("hnsw_target_recall", "hnsw_ef_max", "ivf_target_recall", "ivf_nprobe_max")
 
 
 def initial_text_vectors(
@@ -71,13 +71,14 @@ def build_index(
 
     An HNSW graph over 100k items takes minutes to build on a small machine; cached, restarts are fast.
     The key covers the vectors' bytes and the index config, so a changed model never gets a stale index.
-    ``queries`` gives sample queries of what the index will be asked (users' query vectors) for HNSW's
-    recall calibration (:meth:`ItemIndex.calibrate`); called only when a calibration is due.
+    ``queries`` gives sample queries of what the index will be asked (users' query vectors) for the ANN
+    index's recall calibration (:meth:`ItemIndex.calibrate`); called only when a calibration is due.
     """
     config = settings.index
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     kind = config.resolve(len(vectors))
-    calibrated = kind == "hnsw" and config.hnsw_target_recall is not None
+    target = config.target_recall(kind)
+    calibrated = target is not None
 
     def sample() -> np.ndarray | None:
         return queries() if queries is not None and calibrated else None
@@ -98,8 +99,7 @@ def build_index(
             cached.configure(config)  # this run's search-time knobs (efSearch, nprobe, candidates)
             was = cached.calibration or {}
             if calibrated and (
-                was.get("target") != config.hnsw_target_recall
-                or (queries is not None and was.get("sample") != "queries")
+                was.get("target") != target or (queries is not None and was.get("sample") != "queries")
             ):
                 # calibrated for another target, on stand-in queries, or not at all: a few seconds, then kept
                 # in the cache so that the next process (e.g. each `serve --workers` worker) need not
