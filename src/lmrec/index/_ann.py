@@ -54,10 +54,10 @@ class IndexConfig(BaseConfig):
     hnsw_ef_max: int = Field(4096, ge=1)
     ivf_nlist: int = 0  # 0: about 4 * sqrt(n)
     ivf_nprobe: int = 32
-    # the same for IVF-PQ: nprobe (lists scanned) doubles from ivf_nprobe (up to ivf_nprobe_max and the
-    # number of lists) until recall@10 reaches this, or stops where doubling no longer pays (PQ's re-ranked
-    # candidates, not the lists, then limit recall); None = the fixed ivf_nprobe. Why: nprobe 32 scans 32 of
-    # 4 sqrt(n) lists, 2.5% at 100k items and 0.8% at 1M
+    # the same for IVF-PQ: the re-ranked candidates (ann_candidates, up to MAX_CANDIDATES) and the lists
+    # scanned (nprobe, up to ivf_nprobe_max and the number of lists) double until recall@10 reaches this, or
+    # stop where no doubling pays; None = the fixed ivf_nprobe and ann_candidates. Why: nprobe 32 scans 32
+    # of 4 sqrt(n) lists, 2.5% at 100k items and 0.8% at 1M
     ivf_target_recall: float | None = Field(0.95, gt=0.0, le=1.0)
     ivf_nprobe_max: int = Field(1024, ge=1)
     pq_m: int = 0  # 0: dim / 4 rounded to a divisor of dim
