@@ -81,22 +81,22 @@ IVF = {"kind": "ivfpq", "ivf_nprobe": 4}
 def test_ivfpq_raises_candidates_and_lists_until_it_meets_its_target(tmp_path):
     vectors, calib, fresh = _data()
     fixed = ItemIndex.build(vectors, config=IndexConfig(**IVF, ivf_target_recall=None))
-    assert fixed.nprobe == 4 and fixed.candidates == 4 and fixed.calibration is None
+    assert fixed.nprobe == 4 and fixed.ann_candidates == 4 and fixed.calibration is None
     assert _recall(fixed, vectors, fresh) < 0.5  # the finding: a fixed nprobe suits no catalog size
 
     index = ItemIndex.build(vectors, config=IndexConfig(**IVF, ivf_target_recall=0.95), queries=calib)
     cal = index.calibration
     assert cal["stopped"] == "target" and cal["recall@10"] >= 0.95 and cal["target"] == 0.95
-    assert index.nprobe == cal["nprobe"] > 4 and index.candidates == cal["ann_candidates"] > 4
-    assert index.stats["nprobe"] == index.nprobe and index.stats["ann_candidates"] == index.candidates
+    assert index.nprobe == cal["nprobe"] > 4 and index.ann_candidates == cal["ann_candidates"] > 4
+    assert index.stats["nprobe"] == index.nprobe and index.stats["ann_candidates"] == index.ann_candidates
     assert _recall(index, vectors, fresh) >= 0.9  # holds on queries it was not calibrated on
 
     loaded = ItemIndex.load(index.save(tmp_path / "ivf"))
     assert loaded.calibration == cal
-    assert (loaded.nprobe, loaded.candidates) == (index.nprobe, index.candidates)
+    assert (loaded.nprobe, loaded.ann_candidates) == (index.nprobe, index.ann_candidates)
     assert _recall(loaded, vectors, fresh) == _recall(index, vectors, fresh)
     loaded.configure(IndexConfig(**IVF, ivf_target_recall=None))  # fixed knobs asked for: the config's
-    assert (loaded.nprobe, loaded.candidates) == (4, 4)
+    assert (loaded.nprobe, loaded.ann_candidates) == (4, 4)
 
 
 def test_ivfpq_stops_where_more_work_no_longer_pays():

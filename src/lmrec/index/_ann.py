@@ -133,12 +133,11 @@ class ItemIndex:
         self._last_version = np.zeros(0, dtype=np.int64)  # removed ids remember theirs, so keys never repeat
         self._dead = 0  # tombstoned entries still inside the faiss structure
         self._lock = RWLock()
-        # the search knobs (HNSW's beam, IVF's lists scanned): the config's, or what calibrate() found for
-        # its recall target
+        # the search knobs (HNSW's beam, IVF-PQ's re-ranked candidates; its lists scanned: nprobe): the
+        # config's, or what calibrate() found for its recall target
         self.calibration: dict[str, Any] | None = None
         self.ef_search = self.config.hnsw_ef_search
-        self.nprobe = self.config.ivf_nprobe
-        self.candidates = max(1, self.config.ann_candidates)
+        self.ann_candidates = max(1, self.config.ann_candidates)
 
     # -- construction ----------------------------------------------------------------------------------
     @classmethod
@@ -206,11 +205,10 @@ class ItemIndex:
             _, rows = faiss.knn(queries, base, k, metric=faiss.METRIC_INNER_PRODUCT)
             truth = [set(live[row].tolist()) for row in rows]
         knobs = self._knobs()
-        value = {name: self._knob_value(name) for name in knobs}
+        value = {name: int(getattr(self, name)) for name in knobs}
 
         def recall_at(v: dict[str, int]) -> float:
-            for name, x in v.items():
-                self._set_knob(name, x)
+            self._set_knobs(v)
             found, _ = self.search(queries, k)
             return float(np.mean([len(set(f.tolist()) & t) / k for f, t in zip(found, truth, strict=True)]))
 
@@ -228,7 +226,7 @@ class ItemIndex:
             else:
                 at_cap = all(value[name] >= cap for name, cap in knobs.items())
                 reason = "cap" if at_cap else "plateau"
-                recall_at(value)
+                self._set_knobs(value)  # back from the last trial
                 break
         self.calibration = {
             **value,
@@ -247,19 +245,23 @@ class ItemIndex:
             return {"ef_search": max(1, c.hnsw_ef_search, c.hnsw_ef_max)}
         lists = max(1, min(c.ivf_nprobe_max, int(self._faiss.nlist)))
         # re-ranking more candidates is cheap next to scanning more lists: tried first
-        return {"ann_candidates": max(MAX_CANDIDATES, self.candidates), "nprobe": max(lists, self.nprobe)}
+        return {"ann_candidates": max(MAX_CANDIDATES, self.ann_candidates), "nprobe": max(lists, self.nprobe)}
 
-    def _knob_value(self, name: str) -> int:
-        return int(getattr(self, "candidates" if name == "ann_candidates" else name))
+    def _set_knobs(self, values: dict[str, int]) -> None:
+        for name, value in values.items():
+            setattr(self, name, max(1, int(value)))
 
-    def _set_knob(self, name: str, value: int) -> None:
-        if name == "ef_search":
-            self.ef_search = int(value)
-        elif name == "ann_candidates":
-            self.candidates = max(1, int(value))
-        else:
-            self.nprobe = int(value)
-            self._faiss.nprobe = self.nprobe
+    @property
+    def nprobe(self) -> int:
+        """IVF-PQ's lists scanned per search: the faiss index's own setting (before one exists, the
+        config's)."""
+        if self.kind == "ivfpq" and self._faiss is not None:
+            return int(self._faiss.nprobe)
+        return self.config.ivf_nprobe
+
+    @nprobe.setter
+    def nprobe(self, value: int) -> None:
+        self._faiss.nprobe = int(value)
 
     def _new_faiss(self, train: np.ndarray) -> Any:
         import faiss
@@ -286,7 +288,7 @@ class ItemIndex:
             base.own_fields = True
             quantizer.this.disown()
             base.train(train)
-            self.nprobe = base.nprobe = min(c.ivf_nprobe, nlist)
+            base.nprobe = min(c.ivf_nprobe, nlist)
             # IVF stores ids itself; wrapping it in IndexIDMap would break remove_ids (positions shift)
             return base
         return faiss.IndexIDMap2(base)
@@ -299,10 +301,10 @@ class ItemIndex:
         cal = self.calibration if config.target_recall(self.kind) is not None else None
         cal = cal or {}
         self.ef_search = max(config.hnsw_ef_search, int(cal.get("ef_search", 0)))
-        self.candidates = max(1, config.ann_candidates, int(cal.get("ann_candidates", 0)))
+        self.ann_candidates = max(1, config.ann_candidates, int(cal.get("ann_candidates", 0)))
         if self.kind == "ivfpq" and self._faiss is not None:
             nprobe = max(config.ivf_nprobe, int(cal.get("nprobe", 0)))
-            self._set_knob("nprobe", max(1, min(nprobe, int(self._faiss.nlist))))
+            self.nprobe = max(1, min(nprobe, int(self._faiss.nlist)))
 
     def __len__(self) -> int:
         return int((self._version > 0).sum())
@@ -331,7 +333,7 @@ class ItemIndex:
         if self.kind == "hnsw":
             out["ef_search"] = self.ef_search
         elif self.kind == "ivfpq":
-            out["nprobe"], out["ann_candidates"] = self.nprobe, self.candidates
+            out["nprobe"], out["ann_candidates"] = self.nprobe, self.ann_candidates
         return out
 
     def _grow(self, needed: int) -> None:
@@ -421,7 +423,7 @@ class ItemIndex:
                 return out_ids, out_scores
             # HNSW-flat and exact distances are exact already: over-fetching would only widen the HNSW beam,
             # which efSearch sets. PQ distances are approximate, so IVF-PQ re-ranks extra candidates.
-            over = self.candidates if self.kind == "ivfpq" else 1
+            over = self.ann_candidates if self.kind == "ivfpq" else 1
             fetch = [min(total, k * over + len(e) + self._dead) for e in excl]
             pending = list(range(len(queries)))
             while pending:
