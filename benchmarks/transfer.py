@@ -8,7 +8,9 @@ target test users; prints the table (mean ± std over seeds) and writes an HTML 
         --sources amazon-beauty,ml-100k,amazon-gift-cards,amazon-magazine --pretrain-seconds 300
     nice .venv/bin/python benchmarks/transfer.py --pretrained /tmp/tr/pre --fractions 0,0.1 --max-seconds 120
 
-Meta-learned pretraining next to plain pretraining (the README's 2026-12-04 table; one process per seed)::
+Meta-learned pretraining next to plain pretraining (the README's 2026-12-05 table "every share of target
+users" ran ``--fractions 0,0.01,0.05,0.1,0.25,1.0 --cold-items 0.1`` and added the ``adaptor`` row; one
+process per seed)::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/transfer.py --pretrain-only --pretrained /tmp/pre \
         --pretrain-epochs 10 --pretrain-seconds 1500 --max-users 5000
