@@ -7,7 +7,8 @@ test users.
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/text_prior.py --fraction 1.0 --seeds 0
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/text_prior.py --dataset ml-100k --fraction 0 --seeds 0
 
-``--fraction`` keeps the training events of that share of the training users
+``--save DIR`` keeps each seed's fitted model (``DIR/seed-S``), e.g. to study the gate on the same learned
+part without refitting. ``--fraction`` keeps the training events of that share of the training users
 (:func:`lmrec.data.split.few_shot`; 0 = zero-shot: the untrained model, whose score is the prior alone).
 Data: ``$LMREC_DATA`` or ../shared/data.
 One JSON line per seed on stdout; the seed-averaged paired ratio at the end.
@@ -43,6 +44,7 @@ def main() -> int:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--set", action="append", default=[], help="textseq KEY=JSON")
     ap.add_argument("--max-seconds", type=float, default=600)
+    ap.add_argument("--save", metavar="DIR", help="save each seed's fitted model to DIR/seed-S")
     args = ap.parse_args()
     sets = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     ds = lmrec.load_dataset(args.dataset)
@@ -75,6 +77,8 @@ def main() -> int:
             opts = FitOptions(seed=seed, max_seconds=args.max_seconds)
             model.fit(part.train, part.valid, items=ds.items, options=opts)
         fit_s = time.perf_counter() - t0
+        if args.save:
+            model.save(f"{args.save}/seed-{seed}")
         a = ev(model, seed)
         gate, model.prior_gate = model.prior_gate, None
         b = ev(model, seed) if args.fraction > 0 else (float("nan"), np.full_like(a[1], np.nan))
