@@ -42,9 +42,7 @@ def topics():
 
 def _fitted(topics, cache, **kw):
     data, split = topics
-    # compression keeps the learned part only (the text prior needs every item's text vector): compare like
-    # with like
-    model = TextSeq(cache_dir=cache, **{**SMALL, "text_prior": False, **kw})
+    model = TextSeq(cache_dir=cache, **{**SMALL, **kw})
     return model.fit(split.train, split.valid, items=data.items, options=FitOptions(seed=0))
 
 
@@ -145,8 +143,12 @@ def test_compressed_round_trip_close_to_original(topics, cache, tmp_path, settin
     idx, _ = loaded.recommend([SPACE_USER, COOK_USER], k=4)
     assert (idx[0] < 8).all() and (idx[1] >= 8).all()  # still separates the two topics
     size = lambda d: (d / "model.safetensors").stat().st_size  # noqa: E731
-    # the catalog's 384-d text vectors are gone (the adaptor that encodes new items stays)
-    assert size(tmp_path / "orig") - size(tmp_path / "small") > 0.8 * original.n_items * 384 * 4
+    # the catalog's 384-d float32 text vectors are gone (the adaptor that encodes new items stays); a kept
+    # text prior stores them again, coded (fp16 or sq8)
+    prior = small.fit_info["compression"]["text_prior"]
+    assert isinstance(prior, dict) and prior["bytes_per_item"] < 384 * 4
+    saved = size(tmp_path / "orig") - size(tmp_path / "small")
+    assert saved > 0.8 * original.n_items * 384 * 4 - prior["total_bytes"]
     card = (tmp_path / "small" / "README.md").read_text()
     assert "## Compression" in card and settings["vectors"] in card and "minilm-onnx-int8" in card
     info = json.loads((tmp_path / "small" / "config.json").read_text())["fit_info"]["compression"]
@@ -230,3 +232,77 @@ def test_cli_compress(topics, cache, tmp_path, capsys):
     assert load_model(tmp_path / "small").name == "textseq-compressed"
     assert main([*argv, "--prune-kind", "heads"]) == 2
     assert "prune_kind" in capsys.readouterr().err
+
+
+def test_compression_keeps_the_text_prior(topics, cache, tmp_path):
+    """A textseq with a text prior compresses to a model that scores like it (the prior's item vectors are
+    coded too, the gate and text space kept), through save / load and for items added afterwards; with
+    ``text_prior="drop"`` only the learned part remains, as the card says."""
+    from lmrec.models.textprior import PriorGate
+
+    data, split = topics
+    model = TextSeq(cache_dir=cache, **SMALL).fit(
+        split.train, split.valid, items=data.items, options=FitOptions(seed=0)
+    )
+    # a gate that gives both parts real weight, whatever the held-out events of this toy catalog chose
+    model.prior_gate = PriorGate(alpha=0.5, beta=0.5, lam_warm=1.0, lam_cold=2.0, bias=-0.5)
+    model.save(tmp_path / "orig")
+    users = np.arange(model.n_users)
+    ref = model.score(users)
+    gate_off = load_model(tmp_path / "orig")
+    gate_off.prior_gate = None
+    learned_only = gate_off.score(users)
+    assert np.abs(ref - learned_only).max() > 0.1  # the prior moves the scores: the check below can fail
+
+    exact = compress_model(load_model(tmp_path / "orig"), CompressConfig(vectors="fp32", encoder="keep"))
+    np.testing.assert_allclose(exact.score(users), ref, atol=1e-4)
+    assert exact.fit_info["compression"]["text_prior"]["method"] == "fp32"
+    exact.save(tmp_path / "exact")
+    again = load_model(tmp_path / "exact")
+    np.testing.assert_allclose(again.score(users), exact.score(users), atol=1e-5)
+    # the retrieval vectors (ANN) still give the mixed score
+    np.testing.assert_allclose(
+        again.query_vectors(users) @ again.retrieval_vectors().T, again.score(users), atol=1e-3
+    )
+
+    # a new item: ranked with its text prior, as in the uncompressed model
+    from lmrec.text import encode_texts
+
+    vec = encode_texts([NEW_SPACE], encoder=model.config.encoder, cache_dir=cache)
+    original = load_model(tmp_path / "orig")
+    new_ref = original.add_items(vec)
+    new = again.add_items(vec)
+    assert new.tolist() == new_ref.tolist()
+    np.testing.assert_allclose(again.score(users), original.score(users), atol=1e-3)
+
+    coded = compress_model(load_model(tmp_path / "orig"), CompressConfig(vectors="sq8", encoder="keep"))
+    top = np.argsort(-ref, axis=1)[:, :10]
+    top_coded = np.argsort(-coded.score(users), axis=1)[:, :10]
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(top, top_coded, strict=True)])
+    assert overlap >= 0.9, overlap
+
+    dropped = compress_model(
+        load_model(tmp_path / "orig"), CompressConfig(vectors="fp32", encoder="keep", text_prior="drop")
+    )
+    np.testing.assert_allclose(dropped.score(users), learned_only, atol=1e-4)
+    assert dropped.fit_info["compression"]["text_prior"] == "dropped"
+
+
+def test_cli_compress_says_what_happened_to_the_text_prior(topics, cache, tmp_path, capsys):
+    from lmrec.cli import main
+    from lmrec.models.textprior import PriorGate
+
+    data, split = topics
+    model = TextSeq(cache_dir=cache, **SMALL).fit(
+        split.train, split.valid, items=data.items, options=FitOptions(seed=0)
+    )
+    model.prior_gate = PriorGate(alpha=0.5, beta=0.5, lam_warm=1.0, lam_cold=2.0, bias=-0.5)
+    model.save(tmp_path / "orig")
+    argv = ["compress", str(tmp_path / "orig"), "--encoder", "keep", "--vectors", "sq8"]
+    assert main([*argv, "--out", str(tmp_path / "kept")]) == 0
+    assert "text prior: kept, item text vectors sq8 (384 B/item" in capsys.readouterr().out
+    assert "text prior: kept" in (tmp_path / "kept" / "README.md").read_text(encoding="utf-8")
+    assert main([*argv, "--out", str(tmp_path / "dropped"), "--text-prior", "drop"]) == 0
+    assert "text prior: dropped" in capsys.readouterr().out
+    assert main([*argv, "--out", str(tmp_path / "bad"), "--text-prior", "maybe"]) == 2
+    assert "text_prior" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from lmrec.testing import tiny_dataset
 
 def test_compressed_textseq_is_served(tmp_path):
     tiny = tiny_dataset()
-    model = TextSeq(epochs=2, dim=16, n_layers=1, n_experts=2, batch_size=64, text_prior=False)
+    model = TextSeq(epochs=2, dim=16, n_layers=1, n_experts=2, batch_size=64)
     model.fit(tiny.interactions, items=tiny.items, options=FitOptions(seed=0))
     compress_model(model, CompressConfig(vectors="pq", prune=0.3, finetune_epochs=1)).save(tmp_path / "m")
     write_catalog(tiny, tmp_path / "m")

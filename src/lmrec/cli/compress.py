@@ -31,13 +31,18 @@ def compress(
     dynamic_int8: bool = typer.Option(
         False, "--dynamic-int8/--no-dynamic-int8", help="int8 dynamic quantization of the transformer FFN."
     ),
+    text_prior: str = typer.Option(
+        "keep",
+        "--text-prior",
+        help="keep | drop the model's text prior (drop: smaller, less accurate where data is thin).",
+    ),
     dataset: str | None = typer.Option(
         None, "--dataset", "-d", help="Dataset for fine-tune validation (default: the one it was trained on)."
     ),
     threads: int | None = typer.Option(None, "--threads"),
 ) -> None:
     """Compress MODEL_DIR into OUT and print what changed (the model card records it too)."""
-    from lmrec.compress import CompressConfig, compress_directory, directory_bytes
+    from lmrec.compress import CompressConfig, compress_directory, directory_bytes, text_prior_line
     from lmrec.models.base import read_model_meta
 
     cfg = CompressConfig.from_dict(
@@ -49,6 +54,7 @@ def compress(
             "prune_kind": prune_kind,
             "finetune_epochs": finetune_epochs,
             "dynamic_int8": dynamic_int8,
+            "text_prior": text_prior,
         },
         source="lmrec compress",
     )
@@ -65,6 +71,7 @@ def compress(
         f"item vectors {vec['method']}: {vec['bytes_per_item']} B/item "
         f"({vec['ratio_vs_fp32']}x vs fp32 incl. codebook)"
     )
+    typer.echo(text_prior_line(info.get("text_prior")))
     for k, v in info.get("checks", {}).items():
         typer.echo(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}")
     if "prune" in info:

@@ -1,6 +1,7 @@
 """Compression of trained models, as a conversion after training: int8 text encoder for new items and queries,
 float16 / int8 / product- or residual-quantized item representations, pruning (magnitude or structured) of the
-sequence transformer with a short fine-tune, and optional int8 dynamic quantization of its Linear layers.
+sequence transformer with a short fine-tune, and optional int8 dynamic quantization of its Linear layers. A
+model's text prior is kept (its item text vectors coded too) unless ``text_prior="drop"``.
 
 >>> from lmrec.compress import CompressConfig, compress_directory
 >>> compress_directory("model/", "model-small/", CompressConfig(vectors="rq", prune=0.3))  # doctest: +SKIP
@@ -9,6 +10,7 @@ The result is an ordinary saved model (``textseq-compressed``): :func:`lmrec.mod
 ``lmrec serve`` serves it; its ``README.md`` records what was done and how close it stays to the original.
 """
 
+from lmrec.compress._card import text_prior_line
 from lmrec.compress._convert import (
     CompressConfig,
     agreement,
@@ -28,5 +30,6 @@ __all__ = [
     "compress_directory",
     "compress_model",
     "directory_bytes",
+    "text_prior_line",
     "topk_recall",
 ]

@@ -7,6 +7,19 @@ from pathlib import Path
 from typing import Any
 
 
+def text_prior_line(prior: Any) -> str:
+    """One line on what compression did with the model's text prior (``fit_info["compression"]
+    ["text_prior"]``: the codec's description when kept, ``"dropped"`` or ``"none"``)."""
+    if isinstance(prior, dict):
+        return (
+            f"text prior: kept, item text vectors {prior['method']} "
+            f"({prior['bytes_per_item']} B/item, {prior['total_bytes'] / 1e6:.2f} MB)"
+        )
+    if prior == "dropped":
+        return "text prior: dropped (the learned score only; --text-prior keep keeps it)"
+    return "text prior: none (the model had none)"
+
+
 def compression_section(info: dict[str, Any]) -> str:
     """Markdown describing what :func:`lmrec.compress.compress_model` did and what it measured."""
     lines = ["## Compression", ""]
@@ -33,6 +46,7 @@ def compression_section(info: dict[str, Any]) -> str:
             f"- item representations: {vec['method']} "
             + ", ".join(f"{k} {v}" for k, v in vec.items() if k != "method")
         )
+    lines.append(f"- {text_prior_line(info.get('text_prior'))}")
     checks = info.get("checks") or {}
     if checks:
         lines += ["", "| check | value |", "|---|---|"]

@@ -22,6 +22,9 @@ class CompressConfig(BaseConfig):
     ``vectors``: item representation codes (``fp32``, ``fp16``, ``sq8``, or ``pq`` / ``rq`` with ``pq_m``
     codes of ``pq_bits`` bits; ``rq``, residual quantization, keeps the top-10 best at 8x).
     ``prune`` (share 0..1) with ``prune_kind`` and ``finetune_epochs`` (0 = prune without fine-tuning).
+    ``text_prior``: ``keep`` the model's text prior (its item vectors coded as the item representations are
+    when those are ``fp32`` / ``fp16``, else ``sq8``: 384 bytes per item for MiniLM) or ``drop`` it (the
+    learned part only: smaller, and less accurate, most of all where training data is thin).
     """
 
     encoder: str = "int8"
@@ -33,6 +36,7 @@ class CompressConfig(BaseConfig):
     prune_kind: Literal["magnitude", "structured"] = "magnitude"
     finetune_epochs: int = Field(2, ge=0)
     finetune_lr: float | None = None
+    text_prior: Literal["keep", "drop"] = "keep"
     seed: int = 0
 
 
@@ -55,7 +59,7 @@ def compress_model(
     top-10 overlap and score correlation of the compressed model with the original and the top-10 recall of
     the coded item representations against exact search.
     """
-    from lmrec.compress._model import CompressedTextSeq
+    from lmrec.compress._model import CompressedTextSeq, prior_method
     from lmrec.compress._prune import prune_and_finetune
     from lmrec.compress._vectors import VectorCodec, topk_recall
     from lmrec.models.textseq import TextSeq
@@ -102,8 +106,18 @@ def compress_model(
         approx = codec.decode(codec.encode(exact))
         queries = model.learned_query_vectors(check_users)  # after pruning: the vectors' own effect
         checks["item vectors top-10 recall vs exact"] = topk_recall(queries, exact, approx, 10)
+    prior_codec = None
+    if config.text_prior == "keep" and model.prior_gate is not None:
+        prior_codec = VectorCodec.train(
+            model.prior_item_vectors(), prior_method(config.vectors), seed=config.seed
+        )
     out = CompressedTextSeq.from_textseq(
-        model, codec, encoder=encoder, dynamic_int8=config.dynamic_int8, info=info
+        model,
+        codec,
+        prior_codec=prior_codec,
+        encoder=encoder,
+        dynamic_int8=config.dynamic_int8,
+        info=info,
     )
     if ref_scores is not None:
         checks.update(

@@ -10,6 +10,11 @@ deterministic conversion, so the file never holds torch-specific packed tensors.
 
 New items (:meth:`add_items`) and free-text queries still go through the adaptor from their text vectors,
 encoded by ``config.encoder`` (after compression usually ``minilm-onnx-int8``).
+
+A model with a text prior keeps it (unless compressed with ``text_prior="drop"``): the gate, the text space,
+each item's training count and each item's unit vector in the prior's text space, coded by a second codec
+(:func:`prior_method`); the user profiles and the mixed score are computed from those decoded vectors exactly
+as :class:`TextSeq` computes them from the catalog's text.
 """
 
 from __future__ import annotations
@@ -28,6 +33,16 @@ from lmrec.models.textseq import TextSeq
 _PER_ITEM = ("text", "log_count", "id_emb")
 _CODE_KEY = "compress.item_codes"
 _QUANTIZER_KEY = "compress.quantizer"
+_PRIOR_CODE_KEY = "compress.prior_codes"
+_PRIOR_QUANTIZER_KEY = "compress.prior_quantizer"
+_COUNT_KEY = "compress.log_count"
+
+
+def prior_method(vectors: str) -> str:
+    """How the text prior's item vectors are coded for item representations coded by ``vectors``: as they are
+    in float32 / float16, else int8 scalar codes (``sq8``): at the prior's width (384) product or residual
+    codebooks would outweigh the codes, and ``sq8`` keeps its top-10 (about .995 recall)."""
+    return vectors if vectors in ("fp32", "fp16") else "sq8"
 
 
 def _per_item(key: str) -> bool:
@@ -45,6 +60,10 @@ class CompressedTextSeq(TextSeq):
         self._codes: np.ndarray | None = None
         self.dynamic_int8 = False
         self._fp32_linear: dict[str, np.ndarray] = {}  # what the int8 layers were quantized from
+        # the text prior's coded item vectors and the items' log training counts (None: no prior kept)
+        self.prior_codec: VectorCodec | None = None
+        self._prior_codes: np.ndarray | None = None
+        self._log_count: np.ndarray | None = None
 
     # -- conversion --------------------------------------------------------------------------------------
     @classmethod
@@ -53,11 +72,13 @@ class CompressedTextSeq(TextSeq):
         model: TextSeq,
         codec: VectorCodec,
         *,
+        prior_codec: VectorCodec | None = None,
         encoder: str | None = None,
         dynamic_int8: bool = False,
         info: dict[str, Any] | None = None,
     ) -> CompressedTextSeq:
-        """Convert a fitted ``textseq`` (its module is taken over, not copied)."""
+        """Convert a fitted ``textseq`` (its module is taken over, not copied); its text prior is kept, its
+        item vectors coded by ``prior_codec``, unless that is None."""
         if model.module is None:
             raise LmrecError("compress: the model is not fitted")
         cfg = model.config if encoder is None else model.config.replace(encoder=encoder)
@@ -67,8 +88,14 @@ class CompressedTextSeq(TextSeq):
         out.fit_info = json.loads(json.dumps(model.fit_info, default=str))
         out.fit_info["compression"] = {**(info or {}), "dynamic_int8": bool(dynamic_int8)}
         out.fit_info["compression"]["vectors"] = codec.describe(model.n_items)
-        # the text prior needs every item's full text vector, which compression drops: the learned part only
-        out.fit_info["compression"]["text_prior"] = "dropped" if model.prior_gate is not None else "none"
+        if prior_codec is not None and model.prior_gate is not None and model.prior_space is not None:
+            out.prior_space, out.prior_gate = model.prior_space, model.prior_gate
+            out.prior_codec = prior_codec
+            out._prior_codes = prior_codec.encode(model.prior_item_vectors())
+            out._log_count = model.item_log_counts().astype(np.float32).copy()
+            out.fit_info["compression"]["text_prior"] = prior_codec.describe(model.n_items)
+        else:  # the learned part only
+            out.fit_info["compression"]["text_prior"] = "dropped" if model.prior_gate is not None else "none"
         out.vector_ref = model.vector_ref
         if encoder is not None and out.vector_ref is not None:
             from dataclasses import replace
@@ -129,12 +156,30 @@ class CompressedTextSeq(TextSeq):
             reps = self.module.item_reps(text=torch.from_numpy(vecs)).numpy()
         assert self.codec is not None and self._codes is not None
         self._codes = np.concatenate([self._codes, self.codec.encode(reps)])
+        if self.prior_codec is not None and self.prior_space is not None:
+            assert self._prior_codes is not None and self._log_count is not None
+            new_prior = self.prior_codec.encode(self.prior_space.apply(vecs))
+            self._prior_codes = np.concatenate([self._prior_codes, new_prior])
+            self._log_count = np.concatenate([self._log_count, np.zeros(len(vecs), np.float32)])
+            self._prior_vecs = None
         start = self.n_items
         self.n_items += len(vecs)
         self._item_cache = None
         if self.vector_ref is not None:
             self.vector_ref = self.vector_ref.with_added(len(vecs))
         return np.arange(start, self.n_items, dtype=np.int64)
+
+    def prior_item_vectors(self) -> np.ndarray:
+        """The prior's item vectors, decoded from their codes (cached)."""
+        if self._prior_vecs is None or len(self._prior_vecs) != self.n_items:
+            if self.prior_codec is None or self._prior_codes is None:
+                raise LmrecError("textseq-compressed: this model kept no text prior")
+            self._prior_vecs = self.prior_codec.decode(self._prior_codes)
+        return self._prior_vecs
+
+    def item_log_counts(self) -> np.ndarray:
+        """``log1p`` of each item's training count, as stored (0 for items added later)."""
+        return self._log_count if self._log_count is not None else np.zeros(self.n_items, np.float32)
 
     @property
     def item_vectors(self) -> np.ndarray | None:  # type: ignore[override]
@@ -147,6 +192,12 @@ class CompressedTextSeq(TextSeq):
         state = {k: v for k, v in _float_state(self.module, self._fp32_linear).items() if not _per_item(k)}
         state[_CODE_KEY] = np.ascontiguousarray(self._codes)
         state[_QUANTIZER_KEY] = self.codec.quantizer
+        if self.prior_codec is not None:
+            assert self._prior_codes is not None and self._log_count is not None
+            state.update(self.prior_state())
+            state[_PRIOR_CODE_KEY] = np.ascontiguousarray(self._prior_codes)
+            state[_PRIOR_QUANTIZER_KEY] = self.prior_codec.quantizer
+            state[_COUNT_KEY] = np.ascontiguousarray(self._log_count, dtype=np.float32)
         return state
 
     def _load_state(self, state: dict[str, np.ndarray]) -> None:
@@ -156,6 +207,22 @@ class CompressedTextSeq(TextSeq):
 
         info = self.fit_info.get("compression") or {}
         vec = info.get("vectors") or {}
+        state = self.load_prior_state(state)
+        self.prior_codec = self._prior_codes = self._log_count = None
+        if _PRIOR_CODE_KEY in state:
+            prior = info.get("text_prior")
+            if not isinstance(prior, dict) or _COUNT_KEY not in state or self.prior_space is None:
+                raise LmrecError("textseq-compressed: the text prior's codes come without their description")
+            self._prior_codes = state.pop(_PRIOR_CODE_KEY)
+            self._log_count = np.asarray(state.pop(_COUNT_KEY), dtype=np.float32)
+            self.prior_codec = VectorCodec.from_state(
+                str(prior["method"]),
+                int(self.prior_space.mean.shape[0]),
+                state.pop(_PRIOR_QUANTIZER_KEY),
+                {},
+            )
+        elif self.prior_gate is not None:
+            raise LmrecError("textseq-compressed: a text prior gate without its item codes")
         codes = state.pop(_CODE_KEY)
         quantizer = state.pop(_QUANTIZER_KEY)
         text_dim = int(state["adaptor.mean"].shape[0])

@@ -194,7 +194,7 @@ class TextSeq(TextPriorMixin, ItemVectorRefHooks, BaseRecommender):
         extra = self._prior_item_part()
         if extra is None:
             return reps
-        wl, _ = self.prior_gate.item_weights(self._log_counts())  # type: ignore[union-attr]
+        wl, _ = self.prior_gate.item_weights(self.item_log_counts())  # type: ignore[union-attr]
         return np.hstack([reps * wl[:, None], extra]).astype(np.float32)
 
     def score_vectors(self, query: Any, vectors: np.ndarray) -> np.ndarray:
@@ -346,14 +346,14 @@ class TextSeq(TextPriorMixin, ItemVectorRefHooks, BaseRecommender):
 
     def _state(self) -> dict[str, np.ndarray]:
         state = {k: v.detach().cpu().numpy() for k, v in self.module.state_dict().items()}
-        return {**state, **self._prior_state()}
+        return {**state, **self.prior_state()}
 
     def _load_state(self, state: dict[str, np.ndarray]) -> None:
         import torch
 
         from lmrec.models.textseq.network import TextSeqModule
 
-        state = self._prior_load(state)
+        state = self.load_prior_state(state)
         arch = self.fit_info.get("arch", {})
         self.module = TextSeqModule.from_state(self.config, state, arch.get("features", {}))
         self.module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})

@@ -73,7 +73,8 @@ class TextPriorMixin:
         self.prior_gate = None
         self._prior_vecs: np.ndarray | None = None
 
-    def _prior_item_vectors(self) -> np.ndarray:
+    def prior_item_vectors(self) -> np.ndarray:
+        """Every catalog item's unit text vector in the prior's text space (n_items, d), cached."""
         if self._prior_vecs is None or len(self._prior_vecs) != self.n_items:  # type: ignore[attr-defined]
             assert self.prior_space is not None
             self._prior_vecs = self.prior_space.apply(self.module.text.detach().cpu().numpy())  # type: ignore[attr-defined]
@@ -82,19 +83,20 @@ class TextPriorMixin:
     def prior_profiles(self, histories: list[np.ndarray]) -> np.ndarray:
         """Unit text profiles (n, d) of histories in the prior's text space."""
         cfg = self.config  # type: ignore[attr-defined]
-        return profiles(histories, self._prior_item_vectors(), cfg.prior_half_life, cfg.prior_max_history)
+        return profiles(histories, self.prior_item_vectors(), cfg.prior_half_life, cfg.prior_max_history)
 
     def prior_scores(self, histories: list[np.ndarray]) -> np.ndarray:
         """The text prior (n, n_items): cosine of each history's profile with every item."""
-        return self.prior_profiles(histories) @ self._prior_item_vectors().T
+        return self.prior_profiles(histories) @ self.prior_item_vectors().T
 
-    def _log_counts(self) -> np.ndarray:
+    def item_log_counts(self) -> np.ndarray:
+        """``log1p`` of each item's training count (n_items,): what the gate weighs the prior by."""
         return self.module.log_count.detach().cpu().numpy()  # type: ignore[attr-defined]
 
     def _mix_prior(self, learned: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
         if self.prior_gate is None or self.prior_space is None:
             return learned
-        return self.prior_gate.combine(learned, self.prior_scores(histories), self._log_counts())
+        return self.prior_gate.combine(learned, self.prior_scores(histories), self.item_log_counts())
 
     def _prior_init(self, vectors: np.ndarray) -> None:
         """The text space from the catalog's vectors (n_items, d); no gate yet (the learned score alone)."""
@@ -126,7 +128,7 @@ class TextPriorMixin:
         if not len(users):
             self.prior_gate = PriorGate.prior_only()
             return {"gate": self.prior_gate.to_dict(), "events": 0}
-        lc = self._log_counts()
+        lc = self.item_log_counts()
         n_items = self.n_items  # type: ignore[attr-defined]
         # past GATE_CELLS (only at gate_events' floor, i.e. catalogs over ~131k items) the softmax of the fit
         # is sampled and the score rows are gathered chunk by chunk: memory and time stay bounded
@@ -176,7 +178,9 @@ class TextPriorMixin:
             chunk = histories[start : start + rows]
             yield start, self._score_histories(chunk), self.prior_scores(chunk)  # type: ignore[attr-defined]
 
-    def _prior_state(self) -> dict[str, np.ndarray]:
+    def prior_state(self) -> dict[str, np.ndarray]:
+        """The prior's part of a saved state: its text space and, when kept, its gate (empty without a
+        prior)."""
         if self.prior_space is None:
             return {}
         state = {STATE_KEYS[0]: self.prior_space.mean, STATE_KEYS[1]: self.prior_space.matrix}
@@ -184,7 +188,7 @@ class TextPriorMixin:
             state[STATE_KEYS[2]] = gate_to_array(self.prior_gate)
         return state
 
-    def _prior_load(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def load_prior_state(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Take the prior's keys out of ``state`` (returns the rest, the network's)."""
         self._prior_reset()
         if STATE_KEYS[0] in state:
@@ -217,6 +221,6 @@ class TextPriorMixin:
         times its prior weight, and the gate's bias for the item."""
         if self.prior_gate is None or self.prior_space is None:
             return None
-        lc = self._log_counts()
+        lc = self.item_log_counts()
         _, wp = self.prior_gate.item_weights(lc)
-        return np.hstack([self._prior_item_vectors() * wp[:, None], self.prior_gate.item_bias(lc)[:, None]])
+        return np.hstack([self.prior_item_vectors() * wp[:, None], self.prior_gate.item_bias(lc)[:, None]])
