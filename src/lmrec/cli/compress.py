@@ -63,9 +63,9 @@ def compress(
     model = compress_directory(model_dir, out, cfg, valid=valid, threads=threads)
     info = model.fit_info["compression"]
     before, after = directory_bytes(model_dir), directory_bytes(out)
-    typer.echo(
-        f"model files {before / 1e6:.2f} MB -> {after / 1e6:.2f} MB ({before / max(after, 1):.1f}x smaller)"
-    )
+    smaller = after <= before
+    change = f"{before / max(after, 1):.1f}x smaller" if smaller else f"{after / max(before, 1):.2f}x larger"
+    typer.echo(f"model files {before / 1e6:.2f} MB -> {after / 1e6:.2f} MB ({change})")
     vec = info["vectors"]
     typer.echo(
         f"item vectors {vec['method']}: {vec['bytes_per_item']} B/item "
