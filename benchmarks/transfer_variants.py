@@ -1,5 +1,5 @@
-"""Two more ways to make pretraining pay on a thin target (issue 17): negative results, kept so that they can
-be rerun; nothing of them is in lmrec.
+"""Three more ways to make pretraining pay on a thin target (issue 17): negative results, kept so that they
+can be rerun; nothing of them is in lmrec.
 
 At 10% of Amazon Scientific's users (UniSRec split, one seed), textseq from scratch and the pretrained model
 fine-tuned in full (the README's transfer table) against:
@@ -12,6 +12,8 @@ fine-tuned in full (the README's transfer table) against:
 - ``shrink``: the pretrained weights shrunk towards a fresh initialisation before fine-tuning,
   ``gamma * pretrained + (1 - gamma) * fresh`` (shrink and perturb, Ash & Adams 2020: a warm start that
   generalises worse than a fresh one can be repaired that way).
+- ``part``: only one part starts pretrained, the rest fresh: ``--keep adaptor`` (the item-side text
+  adaptor) or ``--keep encoder`` (the transformer layers), to see which part carries the harm.
 
 Measured 2026-12-05 on the 2-core machine (one thread, next to other jobs), seed 0, NDCG@10 full ranking;
 pretrained folder from ``benchmarks/transfer.py --pretrain-only --pretrained P --pretrain-epochs 10
@@ -24,10 +26,13 @@ pretrained folder from ``benchmarks/transfer.py --pretrain-only --pretrained P -
     python benchmarks/transfer_variants.py --arm residual --weight 0.25           # .0796
     python benchmarks/transfer_variants.py --arm shrink --gamma 0.5 --pretrained P    # .0806
     python benchmarks/transfer_variants.py --arm shrink --gamma 0.25 --pretrained P   # .0796
+    python benchmarks/transfer_variants.py --arm part --keep adaptor --pretrained P   # .0808 (added later)
+    python benchmarks/transfer_variants.py --arm part --keep encoder --pretrained P   # .0797
 
 None is above scratch. What the gate's held-out check shows is the reason: the learned part alone ranks
 the validation events at .0831 (scratch), .0690 (pretrained + full), .0779 (shrunk by half) and .0831 (shrunk
-to a quarter): the less of the pretrained weights is left, the closer to scratch, never above it. These
+to a quarter), .0764 (pretrained adaptor only) and .0810 (pretrained transformer only): the less of the
+pretrained weights is left, the closer to scratch, never above it, whichever part is kept. These
 sources teach nothing about this target that its own 844 users do not; the text prior is what transfers.
 """
 
@@ -101,19 +106,41 @@ class ResidualTextSeq(Residual, TextSeq):
     pass
 
 
+class Partial:
+    """Mixin: only the parameters under ``keep`` (a name prefix: ``adaptor.`` or ``encoder.``) start from the
+    pretrained weights; the others start fresh."""
+
+    keep = "adaptor."
+
+    def _prepare_module(self, module: Any) -> None:
+        fresh = {k: v.detach().clone() for k, v in module.named_parameters()}
+        super()._prepare_module(module)  # type: ignore[misc]
+        with torch.no_grad():
+            for k, p in module.named_parameters():
+                if not k.startswith(self.keep):
+                    p.copy_(fresh[k])
+
+
 class ShrunkTextSeq(Shrunk, AdaptedTextSeq):
+    pass
+
+
+class PartialTextSeq(Partial, AdaptedTextSeq):
     pass
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--arm", required=True, choices=["scratch", "full", "residual", "shrink"])
+    ap.add_argument("--arm", required=True, choices=["scratch", "full", "residual", "shrink", "part"])
     ap.add_argument("--pretrained", help="pretrained folder (full, shrink)")
     ap.add_argument("--target", default="amazon-scientific-unisrec")
     ap.add_argument("--fraction", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--weight", type=float, default=1.0, help="residual: the prior's weight x 1/temperature")
     ap.add_argument("--gamma", type=float, default=0.5, help="shrink: the share of the pretrained weights")
+    ap.add_argument(
+        "--keep", default="adaptor", choices=["adaptor", "encoder"], help="part: what stays pretrained"
+    )
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--patience", type=int, default=3)
     args = ap.parse_args()
@@ -123,12 +150,12 @@ def main() -> int:
     part = few_shot(split, args.fraction, seed=args.seed) if args.fraction < 1 else split
     opts = FitOptions(seed=args.seed, max_seconds=600, device="cpu")
     train = {"epochs": args.epochs, "patience": args.patience}
-    Residual.weight, Shrunk.gamma = args.weight, args.gamma
-    if args.arm in ("full", "shrink"):
+    Residual.weight, Shrunk.gamma, Partial.keep = args.weight, args.gamma, args.keep + "."
+    if args.arm in ("full", "shrink", "part"):
         if not args.pretrained:
             ap.error(f"--arm {args.arm} needs --pretrained DIR")
         pre = Pretrained.load(args.pretrained)
-        cls = AdaptedTextSeq if args.arm == "full" else ShrunkTextSeq
+        cls = {"full": AdaptedTextSeq, "shrink": ShrunkTextSeq, "part": PartialTextSeq}[args.arm]
         model = cls(adapt_config(pre, "full", train), pre)
     else:
         cls = ResidualTextSeq if args.arm == "residual" else TextSeq
