@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from lmrec.compress import CompressConfig, compress_model
 from lmrec.models.base import FitOptions
+from lmrec.models.textprior import PriorGate
 from lmrec.models.textseq import TextSeq
 from lmrec.serve import ServeSettings, create_app, write_catalog
 from lmrec.testing import tiny_dataset
@@ -17,7 +18,12 @@ def test_compressed_textseq_is_served(tmp_path):
     tiny = tiny_dataset()
     model = TextSeq(epochs=2, dim=16, n_layers=1, n_experts=2, batch_size=64)
     model.fit(tiny.interactions, items=tiny.items, options=FitOptions(seed=0))
-    compress_model(model, CompressConfig(vectors="pq", prune=0.3, finetune_epochs=1)).save(tmp_path / "m")
+    # a text prior with weight on both parts (the in-sample gate of this tiny fit keeps none): the service
+    # ranks by the mixed score of the compressed model, new items included
+    model.prior_gate = PriorGate(alpha=0.5, beta=0.5, lam_warm=1.0, lam_cold=2.0, bias=-0.5)
+    small = compress_model(model, CompressConfig(vectors="pq", prune=0.3, finetune_epochs=1))
+    assert isinstance(small.fit_info["compression"]["text_prior"], dict)
+    small.save(tmp_path / "m")
     write_catalog(tiny, tmp_path / "m")
     app = create_app(tmp_path / "m", f"sqlite:///{tmp_path / 's.sqlite'}", ServeSettings())
     service = app.state.service
@@ -35,3 +41,6 @@ def test_compressed_textseq_is_served(tmp_path):
         )
         assert r.status_code == 201
     assert service.model.n_items == tiny.n_items + 1 and len(service.rec_index) == tiny.n_items + 1
+    # the new item has its text-space vector and an unseen count: the prior scores it
+    assert len(service.model.prior_item_vectors()) == tiny.n_items + 1
+    assert service.model.item_log_counts()[-1] == 0
