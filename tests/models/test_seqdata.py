@@ -66,10 +66,11 @@ def test_future_loss_is_the_mean_over_the_later_targets():
     # rows of sel: (0,0) (0,1) (0,2) (1,0) (1,1) (1,2); one step further ahead: 1, 4, -, 0, 1, -
     one = F.cross_entropy(logits[[0, 1, 3, 4]], torch.tensor([1, 4, 0, 1]))
     two = F.cross_entropy(logits[[0, 3]], torch.tensor([4, 1]))
-    assert torch.allclose(future_loss(logits, tgt, sel, 2), one)
-    assert torch.allclose(future_loss(logits, tgt, sel, 3), (one + two) / 2)
+    logp = F.log_softmax(logits, dim=-1)  # future_loss takes the log-softmax, computed once per step
+    assert torch.allclose(future_loss(logp, tgt, sel, 2), one)
+    assert torch.allclose(future_loss(logp, tgt, sel, 3), (one + two) / 2)
     logits[0, 4] = float("-inf")  # a later target already seen (masked): skipped, not an infinite loss
-    assert torch.isfinite(future_loss(logits, tgt, sel, 3))
+    assert torch.isfinite(future_loss(F.log_softmax(logits, dim=-1), tgt, sel, 3))
 
 
 def test_next_item_loss_combines_the_options():
@@ -86,7 +87,9 @@ def test_next_item_loss_combines_the_options():
     assert torch.allclose(plain, F.cross_entropy(logits, nxt))
     masked = mask_seen_logits(logits, inputs, keep, nxt)
     opts = NextItemLossConfig(mask_seen=True, future_k=2, future_weight=0.25)
-    expected = F.cross_entropy(masked, nxt) + 0.25 * future_loss(masked, targets, keep, 2)
+    expected = F.cross_entropy(masked, nxt) + 0.25 * future_loss(
+        F.log_softmax(masked, dim=-1), targets, keep, 2
+    )
     assert torch.allclose(next_item_loss(logits, inputs, targets, keep, opts), expected)
     assert next_item_loss(logits, inputs, targets, keep, plain_opts.replace(mask_seen=True)) < plain + 1e-6
 

@@ -111,25 +111,27 @@ def mask_seen_logits(logits: Any, inputs: Any, keep: Any, targets: Any) -> Any:
     return logits.masked_fill(mask, float("-inf"))
 
 
-def future_loss(logits: Any, tgt: Any, sel: Any, k: int) -> Any:
-    """Mean cross-entropy of the positions ``sel`` (their ``logits``) against the targets 2..``k`` ahead.
+def future_loss(logp: Any, tgt: Any, sel: Any, k: int) -> Any:
+    """Mean cross-entropy of the positions ``sel`` (their log-probabilities ``logp``, the log-softmax of
+    their logits) against the targets 2..``k`` ahead.
 
     ``tgt`` (B, L) holds each position's next item (-1: none), so position t's target j steps ahead is
-    ``tgt[:, t + j - 1]``; rows without one are skipped, as are targets masked out of the logits.
+    ``tgt[:, t + j - 1]``; rows without one are skipped, as are targets masked out of the logits. Each term
+    gathers its targets' log-probabilities from the one log-softmax (no softmax per term).
     """
     import torch
-    import torch.nn.functional as F
 
-    total, terms = logits.new_zeros(()), 0
+    total, terms = logp.new_zeros(()), 0
     for j in range(1, k):
         ahead = torch.full_like(tgt, PAD)
         ahead[:, :-j] = tgt[:, j:]
         ahead = ahead[sel]
         rows = torch.nonzero(ahead >= 0).squeeze(1)
+        picked = logp[rows, ahead[rows]]
         # a later target the position has already seen (a repeat) may be masked out of its logits
-        rows = rows[torch.isfinite(logits[rows, ahead[rows]])]
-        if len(rows):
-            total = total + F.cross_entropy(logits[rows], ahead[rows])
+        picked = picked[torch.isfinite(picked)]
+        if len(picked):
+            total = total - picked.mean()
             terms += 1
     return total / max(terms, 1)
 
@@ -143,9 +145,11 @@ def next_item_loss(logits: Any, inputs: Any, targets: Any, keep: Any, options: N
     nxt = targets[keep]
     if options.mask_seen:
         logits = mask_seen_logits(logits, inputs, keep, nxt)
-    loss = F.cross_entropy(logits, nxt)
+    # one log-softmax serves the next target and the later ones (it is the step's largest elementwise cost)
+    logp = F.log_softmax(logits, dim=-1)
+    loss = F.nll_loss(logp, nxt)
     if options.future_k > 1:
-        loss = loss + options.future_weight * future_loss(logits, targets, keep, options.future_k)
+        loss = loss + options.future_weight * future_loss(logp, targets, keep, options.future_k)
     return loss
 
 
