@@ -24,10 +24,10 @@ import torch.nn.functional as F
 import lmrec
 from lmrec.data.split import fixed_split, leave_one_out_split
 from lmrec.evaluate import evaluate_model
-from lmrec.metrics import target_metrics
 from lmrec.models import load_model
 from lmrec.models.textprior import PriorGate, fit_gate
 from lmrec.models.textseq import last_event_per_user
+from lmrec.models.textseq.prior import held_out_ndcg10
 
 
 class SeparateBetaGate(PriorGate):
@@ -75,13 +75,6 @@ def fit_separate_beta(learned, prior, targets, seen, log_count) -> SeparateBetaG
     return SeparateBetaGate(*v[:5], bias_beta=v[5])
 
 
-def ndcg10(scores: np.ndarray, targets: np.ndarray, seen: list[np.ndarray]) -> float:
-    s = scores.copy()
-    for row, h in enumerate(seen):
-        s[row, h[h != targets[row]]] = -np.inf
-    return float(np.mean(target_metrics(s, targets, ks=(10,))["ndcg@10"]))
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("models", nargs="+", help="saved textseq folders (benchmarks/text_prior.py --save)")
@@ -103,7 +96,8 @@ def main() -> int:
         gates["sep"] = fit_separate_beta(learned, prior, targets, hist, lc)
         row: dict[str, object] = {"model": path}
         for name, gate in gates.items():
-            valid = ndcg10(learned if gate is None else gate.combine(learned, prior, lc), targets, hist)
+            scores = learned if gate is None else gate.combine(learned, prior, lc)
+            valid = float(np.mean(held_out_ndcg10(scores, targets, hist)))
             model.prior_gate = gate
             test = float(evaluate_model(model, split, ks=(10,), stage="test", checks=False)["ndcg@10"])
             numbers = None if gate is None else {k: round(float(v), 4) for k, v in vars(gate).items()}

@@ -192,7 +192,10 @@ def main() -> int:
         required=True,
         choices=["scratch", "full", "residual", "shrink", "part", "residual-pre", "pretrain-residual"],
     )
-    ap.add_argument("--pretrained", help="pretrained folder (full, shrink)")
+    ap.add_argument(
+        "--pretrained",
+        help="pretrained folder (full, shrink, part, residual-pre; pretrain-residual writes it)",
+    )
     ap.add_argument("--target", default="amazon-scientific-unisrec")
     ap.add_argument("--fraction", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
@@ -205,19 +208,19 @@ def main() -> int:
     ap.add_argument("--patience", type=int, default=3)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    src = load_source(args.target)
-    ds, split = src.dataset, src.split
-    part = few_shot(split, args.fraction, seed=args.seed) if args.fraction < 1 else split
-    opts = FitOptions(seed=args.seed, max_seconds=600, device="cpu")
-    train = {"epochs": args.epochs, "patience": args.patience}
-    Residual.weight, Shrunk.gamma, Partial.keep = args.weight, args.gamma, args.keep + "."
-    if args.arm == "pretrain-residual":
+    if args.arm == "pretrain-residual":  # sources only: no target data to load
         if not args.pretrained:
             ap.error("--arm pretrain-residual needs --pretrained DIR (written there)")
         t0 = time.perf_counter()
         residual_pretrain(args.pretrained, args.weight, epochs=10, seconds=1500)
         print(json.dumps({"pretrained": args.pretrained, "seconds": round(time.perf_counter() - t0, 1)}))
         return 0
+    src = load_source(args.target)
+    ds, split = src.dataset, src.split
+    part = few_shot(split, args.fraction, seed=args.seed) if args.fraction < 1 else split
+    opts = FitOptions(seed=args.seed, max_seconds=600, device="cpu")
+    train = {"epochs": args.epochs, "patience": args.patience}
+    Residual.weight, Shrunk.gamma, Partial.keep = args.weight, args.gamma, args.keep + "."
     if args.arm in ("full", "shrink", "part", "residual-pre"):
         if not args.pretrained:
             ap.error(f"--arm {args.arm} needs --pretrained DIR")

@@ -26,9 +26,10 @@ from lmrec.models.textseq.data import last_event_per_user
 STATE_KEYS = ("text_prior.mean", "text_prior.matrix", "text_prior.gate")
 
 
-def _ndcg10(scores: np.ndarray, targets: np.ndarray, seen: list[np.ndarray]) -> np.ndarray:
+def held_out_ndcg10(scores: np.ndarray, targets: np.ndarray, seen: list[np.ndarray]) -> np.ndarray:
     """Per-row NDCG@10 of ``targets`` under ``scores`` with each row's ``seen`` items (but its target)
-    masked."""
+    masked: how the gate's held-out events are scored (``benchmarks/gate_variants.py`` scores other gates
+    the same way)."""
     from lmrec.metrics import target_metrics
 
     s = scores.copy()
@@ -155,8 +156,8 @@ class TextPriorMixin:
         ndcg: dict[str, list[np.ndarray]] = {"mixed": [], "learned": []}
         for start, learned, prior in rows_again:
             t, h = targets[start : start + len(learned)], histories[start : start + len(learned)]
-            ndcg["mixed"].append(_ndcg10(gate.combine(learned, prior, lc), t, h))
-            ndcg["learned"].append(_ndcg10(learned, t, h))
+            ndcg["mixed"].append(held_out_ndcg10(gate.combine(learned, prior, lc), t, h))
+            ndcg["learned"].append(held_out_ndcg10(learned, t, h))
         per_event = {k: np.concatenate(v) for k, v in ndcg.items()}
         kept, gain, se = keep_gate(per_event["mixed"], per_event["learned"])
         self.prior_gate = gate if kept else None
