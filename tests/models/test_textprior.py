@@ -104,6 +104,26 @@ def test_fit_gate_does_not_amplify_the_last_bits_of_its_inputs():
         assert info["loss_mixed"] <= free_info["loss_mixed"] + 0.01
 
 
+def test_fit_gate_in_chunks_equals_the_fit_in_one_piece(monkeypatch):
+    import lmrec.models.textprior as textprior
+
+    rng = np.random.default_rng(3)
+    n, m = 60, 40
+    lc = np.log1p(rng.integers(0, 30, m)).astype(np.float32)
+    targets = rng.integers(0, m, n)
+    learned = rng.normal(size=(n, m)).astype(np.float32)
+    prior = rng.normal(size=(n, m)).astype(np.float32)
+    prior[np.arange(n), targets] += 1.0
+    seen = [rng.integers(0, m, 3) for _ in range(n)]
+    whole, info = fit_gate(learned, prior, targets, seen, lc)
+    monkeypatch.setattr(textprior, "GATE_CHUNK_CELLS", 7 * m)  # 9 chunks, the last one short
+    pieces, info_pieces = fit_gate(learned, prior, targets, seen, lc)
+    for k, v in vars(whole).items():
+        assert getattr(pieces, k) == pytest.approx(v, rel=1e-5, abs=1e-7), k
+    assert info_pieces["loss_mixed"] == info["loss_mixed"]
+    assert info_pieces["loss_learned_only"] == info["loss_learned_only"]
+
+
 def _ndcg_at_10(scores: np.ndarray, targets: np.ndarray) -> float:
     return float(target_metrics(scores, targets, ks=(10,))["ndcg@10"].mean())
 
