@@ -226,6 +226,7 @@ def fit_gate(
     anchor = torch.tensor(start, dtype=torch.float64)
     n = len(targets)
     step_rows = max(1, GATE_CHUNK_CELLS // lrn.shape[1])
+    weight = weight.double()
 
     def chunk(i: int) -> tuple[torch.Tensor, ...]:
         """Rows i.. of the fit's inputs in float64 (the fit runs in float64, chunk by chunk: its memory
@@ -250,12 +251,13 @@ def fit_gate(
         for i in range(0, n, step_rows):
             lr_, pr_, lc_rows, mk, tg = chunk(i)
             if r is None:
-                logits = lr_ + weight.double()
+                logits = lr_ + weight
             else:
                 alpha, beta, lw, lcold, b = gate_of(r)
                 s = torch.exp(-beta * lc_rows)
-                logits = (1 - alpha * s) * lr_ + (lw + lcold * s) * pr_ + b * torch.expm1(-beta * lc_rows)
-                logits = logits + weight.double()
+                logits = (
+                    (1 - alpha * s) * lr_ + (lw + lcold * s) * pr_ + b * torch.expm1(-beta * lc_rows) + weight
+                )
             part = F.cross_entropy(logits.masked_fill(mk, -1e4), tg, reduction="sum") / n
             if backward:
                 part.backward()
