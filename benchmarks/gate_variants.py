@@ -10,7 +10,8 @@ a change to :func:`fit_gate`; its seed for sampling held-out users is ``--seed``
 alone), ``nobias`` (the four-number gate), ``sep`` (a sixth number: the bias gets its own ``beta``).
 Measured 2026-12-05 (commit 63cc5b1) on ML-100K textseq+id+EMA, seeds 0, 1, 2, test NDCG@10: saved .1328 /
 .1324 / .1318, off .1315 / .1324 / .1357, nobias .1291 / .1314 / .1329, sep .1319 / .1334 / .1321: none is
-better than the saved gate on the mean.
+better than the saved gate on the mean. With the float64 fit (commit ba0c5f9): refit .1318 / .1317 / .1318,
+nobias .1296 / .1314 / .1328.
 One JSON line per model.
 """
 
