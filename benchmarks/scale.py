@@ -19,16 +19,18 @@ MB``: its RSS after imports and data generation, before the phase):
   test users unless ``--eval-users`` (then a seeded subset, said in the row). ``eval +MB`` is the largest RSS
   growth sampled (every 20 ms) during the evaluation; the script asserts it stays below a quarter of one
   float32 users x items matrix (the evaluation never allocates users x items).
-- ``serve``: the service's ANN path: an HNSW index (faiss, lmrec.index.ItemIndex, the service's defaults)
-  over the trained textseq's retrieval vectors (``--index-items N`` pads the catalog to N items with jittered
+- ``serve``: the service's ANN path: an ANN index (faiss, lmrec.index.ItemIndex, the service's defaults;
+  ``--index hnsw|ivfpq`` picks one, default the service's choice for the catalog's size) over the trained
+  textseq's retrieval vectors (``--index-items N`` pads the catalog to N items with jittered
   copies of real ones, for a large-catalog index), then an open-loop schedule of ``--requests`` requests at
   ``--rate`` per second, one at a time in one process (as one service worker): each request is the model's
   query vector for a random test user's history plus ``search(k=10, exclude=history)``; latency counts from
   the scheduled time, so queueing behind a slow request is included. HTTP is not included (see
-  benchmarks/serve_load.py). The index calibrates its beam (efSearch) to recall@10 >= .95 on 200 training
-  users' queries, as the service does (``lmrec.serve.training_queries``); ``recall`` is HNSW's top-10
-  against exact search for 200 of the measured queries; ``hnsw_sweep`` (JSON only) holds recall and ms per
-  query at fixed beams.
+  benchmarks/serve_load.py). The index calibrates its search knobs (HNSW's beam, IVF-PQ's lists and
+  re-ranked candidates) to recall@10 >= .95 on 200 training users' queries, as the service does
+  (``lmrec.serve.training_queries``); ``recall`` is the index's top-10 against exact search for 200 of the
+  measured queries; ``index_sweep`` (JSON only) holds recall and ms per query at fixed values of the main
+  knob (HNSW's beam; IVF-PQ's lists scanned, with the calibrated candidates).
 
 ``--dataset NAME`` runs the same phases on a catalog dataset instead (``ml-1m``, ``ml-20m``, ``ml-25m``:
 MovieLens from GroupLens, downloaded and sha256-checked when missing; its item texts encoded by the default
@@ -260,10 +262,11 @@ def serve(args: argparse.Namespace, model: Any, split: Any) -> dict[str, Any]:
     # as the service does: the beam is calibrated on 200 training users' query vectors
     queries = training_queries(model, model.query_vectors)
     t = time.perf_counter()
-    index = ItemIndex.build(vecs, config=IndexConfig(kind="hnsw"), queries=queries)
+    config = IndexConfig() if args.index == "auto" else IndexConfig(kind=args.index)
+    index = ItemIndex.build(vecs, config=config, queries=queries)
     build_s = time.perf_counter() - t
     users = rng.choice(np.unique(test.user), size=args.requests, replace=True)
-    # recall of the HNSW top-10 against exact inner products on 200 of these queries
+    # recall of the index's top-10 against exact inner products on 200 of these queries
     q = model.query_vectors(UserBatch(users[:200], [histories[u] for u in users[:200]]))
     exact = ItemIndex.build(vecs, config=IndexConfig(kind="exact"))
     excl = [histories[u] for u in users[:200]]
@@ -276,15 +279,25 @@ def serve(args: argparse.Namespace, model: Any, split: Any) -> dict[str, Any]:
         )
 
     recall = recall_of(index.search(q, 10, exclude=excl)[0])
-    # the beam's price: recall and time per query at fixed efSearch values, then back to the calibrated one
+    # the main knob's price: recall and time per query at fixed values, then back to the calibrated ones
     default = index.config
+    knob, values, fixed = "", (), []  # an exact index (auto, small catalogs) has no knob
+    if index.kind == "hnsw":
+        knob, values = "ef", (64, 128, 256, 512, 1024)
+        fixed = [default.replace(hnsw_ef_search=v, hnsw_target_recall=None) for v in values]
+    elif index.kind == "ivfpq":
+        knob, values = "nprobe", (8, 16, 32, 64, 128)
+        fixed = [
+            default.replace(ivf_nprobe=v, ann_candidates=index.ann_candidates, ivf_target_recall=None)
+            for v in values
+        ]
     sweep = []
-    for ef in (64, 128, 256, 512, 1024):
-        index.configure(default.replace(hnsw_ef_search=ef, hnsw_target_recall=None))
+    for value, cfg in zip(values, fixed, strict=True):
+        index.configure(cfg)
         t = time.perf_counter()
         found = np.vstack([index.search(q[i : i + 1], 10, exclude=[excl[i]])[0] for i in range(len(q))])
         sweep.append(
-            {"ef": ef, "recall@10": recall_of(found), "ms": (time.perf_counter() - t) / len(q) * 1e3}
+            {knob: value, "recall@10": recall_of(found), "ms": (time.perf_counter() - t) / len(q) * 1e3}
         )
     index.configure(default)
     lat = np.empty(args.requests)
@@ -305,11 +318,11 @@ def serve(args: argparse.Namespace, model: Any, split: Any) -> dict[str, Any]:
     return {
         "index_items": n_index,
         "index_dim": int(vecs.shape[1]),
-        "hnsw_build_s": build_s,
-        "hnsw_recall@10": recall,
-        "hnsw_ef_search": index.ef_search,
-        "hnsw_calibration": index.calibration,
-        "hnsw_sweep": sweep,
+        "index_kind": index.kind,
+        "index_build_s": build_s,
+        "index_recall@10": recall,
+        "index_calibration": index.calibration,
+        "index_sweep": sweep,
         "rate": args.rate,
         "achieved_rate": achieved,
         "p50_ms": float(np.percentile(lat, 50) * 1e3),
@@ -381,6 +394,7 @@ def run_phase(args: argparse.Namespace, phase: str, n: int, tables: Path) -> dic
         cmd += ["--eval-users", str(args.eval_users)]
     if args.index_items:
         cmd += ["--index-items", str(args.index_items)]
+    cmd += ["--index", args.index]
     if args.textseq_loss:
         cmd += ["--textseq-loss", args.textseq_loss]
     if args.sasrec_loss:
@@ -412,12 +426,22 @@ def _phase(row: dict[str, Any]) -> str:
     return f"{row['dataset']}: {row['phase']}" if row.get("dataset") else row["phase"]
 
 
+def _index(res: dict[str, Any]) -> str:
+    items = fmt(res.get("index_items"), ",")
+    return f"{res['index_kind']}, {items}" if res.get("index_kind") else items
+
+
+def _knobs(calibration: dict[str, Any]) -> str:
+    names = {"ef_search": "beam", "nprobe": "lists", "ann_candidates": "candidates x k"}
+    return ", ".join(f"{label} {calibration[k]:,}" for k, label in names.items() if k in calibration)
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
     """The rows of a run as a Markdown table."""
     out: list[str] = []
     out.append(
         "| events | users | items | phase | load or epoch s | fit s (text prior s) | events/s "
-        "| rss MB (base) | eval s (users/s) | eval +MB (users x items MB) | NDCG@10 | HNSW items | build s "
+        "| rss MB (base) | eval s (users/s) | eval +MB (users x items MB) | NDCG@10 | index, items | build s "
         "| recall (beam) | p50 / p99 ms at rate | work p50 / p99 ms (capacity/s) |"
     )
     out.append("|" + "---|" * 16)
@@ -447,13 +471,13 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         fit = fmt(res.get("fit_s"), ".1f") + (
             f" ({res['text_prior_s']:.1f})" if res.get("text_prior_s") is not None else ""
         )
-        beam = f" (ef {res['hnsw_ef_search']})" if res.get("hnsw_ef_search") else ""
+        beam = f" ({_knobs(res['index_calibration'])})" if res.get("index_calibration") else ""
         out.append(
             f"| {r['events']:,} | {r['users']:,} | {r['items']:,} | {_phase(r)} "
             f"| {fmt(time_s, '.2f')}{extra} | {fit} "
             f"| {fmt(res.get('events_per_s'), ',.0f')} | {res['rss_mb']:,.0f} ({res['base_mb']:,.0f}) | {ev} "
-            f"| {grow} | {fmt(res.get('ndcg@10'), '.4f')} | {fmt(res.get('index_items'), ',')} "
-            f"| {fmt(res.get('hnsw_build_s'))} | {fmt(res.get('hnsw_recall@10'), '.3f')}{beam} "
+            f"| {grow} | {fmt(res.get('ndcg@10'), '.4f')} | {_index(res)} "
+            f"| {fmt(res.get('index_build_s'))} | {fmt(res.get('index_recall@10'), '.3f')}{beam} "
             f"| {lat} | {work} |"
         )
     return "\n".join(out)
@@ -468,7 +492,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-batch", type=int, default=256)
     parser.add_argument("--eval-users", type=int, default=None, help="a seeded subset (default: all)")
-    parser.add_argument("--index-items", type=int, default=None, help="pad the HNSW index to this many items")
+    parser.add_argument("--index-items", type=int, default=None, help="pad the ANN index to this many items")
+    parser.add_argument(
+        "--index", choices=["auto", "hnsw", "ivfpq"], default="auto", help="serve phase (auto: as served)"
+    )
     parser.add_argument("--rate", type=float, default=300.0, help="requests per second (open loop)")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--textseq-loss", choices=["full", "sampled"], default=None, help="default: model's")
