@@ -77,7 +77,7 @@ def test_add_new_ids_grows_and_pads_short_results() -> None:
     assert list(ids[0, 3:]) == [-1, -1, -1] and np.isneginf(scores[0, 3:]).all()
 
 
-@pytest.mark.parametrize("kind", ["exact", "hnsw"])
+@pytest.mark.parametrize("kind", ["exact", "hnsw", "ivfpq"])
 def test_save_load_round_trip(tmp_path, kind: str) -> None:
     x = unit(200)
     index = ItemIndex.build(x, config=IndexConfig(kind=kind))
@@ -102,3 +102,23 @@ def test_bad_input_is_a_data_error() -> None:
         index.add([11], np.full((1, 16), np.nan, np.float32))
     with pytest.raises(DataError, match="not in the index"):
         index.vectors([99])
+
+
+def test_ivfpq_keeps_fine_codes_when_the_dimension_has_no_small_divisor() -> None:
+    """Found at 1M items (benchmarks/scale.py): textseq's retrieval vectors had 449 dims, a prime, and the
+    product quantiser took the largest divisor of the dimension up to dim / 4: 1, one 256-word codebook for
+    the whole vector, so recall@10 stayed at .45 whatever lists or candidates the calibration tried. The
+    vectors are now zero-padded for the codes (inner products unchanged) to keep about 4 dims per code."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4000, 449)).astype(np.float32)
+    q = x[rng.choice(4000, 100, replace=False)] + rng.normal(size=(100, 449)).astype(np.float32)
+    # every list scanned: only the codes decide what is found (448 dims: .97; 449 before the fix: .12)
+    cfg = IndexConfig(kind="ivfpq", ivf_target_recall=None, ann_candidates=4, ivf_nprobe=1000)
+    index = ItemIndex.build(x, config=cfg)
+    found, scores = index.search(q, 10)
+    truth = brute(x, q, 10)
+    recall = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found.tolist(), truth.tolist(), strict=True)])
+    assert recall >= 0.9
+    np.testing.assert_allclose(scores, np.take_along_axis(q @ x.T, found, axis=1), rtol=1e-4, atol=1e-4)
+    index.add([5000], x[:1])  # added and searched through the same padding
+    assert index.search(x[:1], 2)[0][0].tolist() in ([0, 5000], [5000, 0])

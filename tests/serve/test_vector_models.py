@@ -21,13 +21,14 @@ def _app(model, data, tmp_path, **settings):
     return app, app.state.service
 
 
-def _restart_hnsw(tmp_path, **index):
-    """The service again on the model folder ``_app`` wrote (its index cache included), HNSW index."""
-    settings = ServeSettings(index=IndexConfig(kind="hnsw", **index))
+def _restart_hnsw(tmp_path, kind="hnsw", **index):
+    """The service again on the model folder ``_app`` wrote (its index cache included), HNSW index (or
+    ``kind``)."""
+    settings = ServeSettings(index=IndexConfig(kind=kind, **index))
     return create_app(tmp_path / "model", f"sqlite:///{tmp_path / 's.sqlite'}", settings).state.service
 
 
-@pytest.mark.parametrize(("kind", "pop"), [("exact", 0.0), ("hnsw", 0.0), ("exact", 0.5)])
+@pytest.mark.parametrize(("kind", "pop"), [("exact", 0.0), ("hnsw", 0.0), ("ivfpq", 0.0), ("exact", 0.5)])
 def test_content_model_uses_the_index_and_matches_score(tiny, tmp_path, kind: str, pop: float) -> None:
     """Pure text profiles share the text index; with a popularity bonus (one more dimension) the model's
     retrieval vectors get an index of their own. Either way the service ranks as the model does."""
@@ -46,9 +47,9 @@ def test_content_model_uses_the_index_and_matches_score(tiny, tmp_path, kind: st
     idx, _ = service.model.recommend([hist], k=5)
     assert got == [f"i{i}" for i in idx[0]]
     cached = list((tmp_path / "model" / "serve-index").glob("text-*"))
-    assert len(cached) == (1 if kind == "hnsw" else 0)
-    if kind == "hnsw":  # a restart loads the built graph instead of rebuilding it
-        again = _restart_hnsw(tmp_path)
+    assert len(cached) == (0 if kind == "exact" else 1)
+    if kind != "exact":  # a restart loads the built index instead of rebuilding it
+        again = _restart_hnsw(tmp_path, kind)
         q = service.text_index.vectors([0])
         np.testing.assert_array_equal(again.text_index.search(q, 10)[0], service.text_index.search(q, 10)[0])
 

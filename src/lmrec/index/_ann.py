@@ -60,7 +60,7 @@ class IndexConfig(BaseConfig):
     # of 4 sqrt(n) lists, 2.5% at 100k items and 0.8% at 1M
     ivf_target_recall: float | None = Field(0.95, gt=0.0, le=1.0)
     ivf_nprobe_max: int = Field(1024, ge=1)
-    pq_m: int = 0  # 0: dim / 4 rounded to a divisor of dim
+    pq_m: int = 0  # codes per vector; 0: dim / 4 rounded up (vectors are zero-padded to a multiple of it)
     pq_bits: int = 8
     ann_candidates: int = 4  # IVF-PQ fetches k * this many candidates, re-scored exactly
 
@@ -279,15 +279,17 @@ class ItemIndex:
                 raise DataError("an IVF-PQ index needs vectors to train on", field="vectors")
             nlist = c.ivf_nlist or int(4 * np.sqrt(n))
             nlist = max(1, min(nlist, n // 39 or 1))
-            m = c.pq_m or max(1, self.dim // 4)
-            while self.dim % m:
-                m -= 1
+            # codes of about 4 dims each (or pq_m codes): the vectors are zero-padded to a multiple of the
+            # code width, which leaves inner products unchanged (a prime dimension such as textseq's 449 once
+            # got a single code for the whole vector, and recall@10 .45 at any search setting)
+            m = c.pq_m or -(-self.dim // 4)
+            dim = -(-self.dim // m) * m
             bits = max(1, min(c.pq_bits, int(np.log2(max(n, 2)))))
-            quantizer = faiss.IndexFlatIP(self.dim)
-            base = faiss.IndexIVFPQ(quantizer, self.dim, nlist, m, bits, faiss.METRIC_INNER_PRODUCT)
+            quantizer = faiss.IndexFlatIP(dim)
+            base = faiss.IndexIVFPQ(quantizer, dim, nlist, m, bits, faiss.METRIC_INNER_PRODUCT)
             base.own_fields = True
             quantizer.this.disown()
-            base.train(train)
+            base.train(_padded(train, dim))
             base.nprobe = min(c.ivf_nprobe, nlist)
             # IVF stores ids itself; wrapping it in IndexIDMap would break remove_ids (positions shift)
             return base
@@ -379,7 +381,7 @@ class ItemIndex:
         version = self._next_version(ids)
         self._vectors[ids] = vectors
         self._version[ids] = version
-        self._faiss.add_with_ids(vectors, (version << _SHIFT) | ids)
+        self._faiss.add_with_ids(_padded(vectors, self._faiss.d), (version << _SHIFT) | ids)
 
     def _next_version(self, ids: np.ndarray) -> np.ndarray:
         self._last_version[ids] += 1
@@ -448,7 +450,7 @@ class ItemIndex:
             params = faiss.SearchParametersHNSW()
             params.efSearch = max(self.ef_search, kk)
             return self._faiss.search(queries, kk, params=params)[1]
-        return self._faiss.search(queries, kk)[1]
+        return self._faiss.search(_padded(queries, self._faiss.d), kk)[1]
 
     def _filter(self, keys: np.ndarray, excl: set[int]) -> list[int]:
         keys = keys[keys >= 0]
@@ -543,3 +545,10 @@ def _as_matrix(x: np.ndarray, dim: int | None = None) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise DataError("vectors contain NaN or infinity", field="vectors")
     return np.ascontiguousarray(arr)
+
+
+def _padded(x: np.ndarray, dim: int) -> np.ndarray:
+    """``x`` (n, d <= dim) with zero columns up to ``dim`` (IVF-PQ's code width; inner products unchanged)."""
+    if x.shape[1] == dim:
+        return x
+    return np.ascontiguousarray(np.pad(x, ((0, 0), (0, dim - x.shape[1]))), dtype=np.float32)
