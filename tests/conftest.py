@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,22 @@ def _torch_threads() -> None:
     except ImportError:  # pragma: no cover
         return
     torch.set_num_threads(2)
+
+
+@pytest.fixture(autouse=True)
+def _threads_restored():
+    """A service sets its process's compute pools to one thread (lmrec.serve's set_compute_threads); later
+    tests get the session's two back."""
+    yield
+    torch = sys.modules.get("torch")
+    if torch is None or torch.get_num_threads() == 2:
+        return
+    torch.set_num_threads(2)
+    if "faiss" in sys.modules:
+        sys.modules["faiss"].omp_set_num_threads(2)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=2)
 
 
 # real-data subsets shared by the feedback and explain tests (built once per session, only when used)

@@ -253,3 +253,20 @@ def test_same_vectors_compares_block_by_block() -> None:
     b[9, 2] += 1e-3  # in the last, partial block
     assert not same_vectors(a, b, block=3)
     assert not same_vectors(a, a[:, :3], block=3)
+
+
+def test_a_server_process_runs_its_compute_pools_on_one_thread(tiny, tmp_path) -> None:
+    """Found at 1M items on 2 cores: with `--workers 2` each process kept numpy's BLAS (and torch) at two
+    threads, which spin-waited against each other: 4-5 ms of CPU per request instead of 1.7. Once its indexes
+    are built the service sets every pool to ``faiss_threads`` (1)."""
+    import torch
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from lmrec.models.content import ContentRecommender
+
+    torch.set_num_threads(2)
+    threadpool_limits(limits=2)
+    model = ContentRecommender().fit(tiny.interactions, items=tiny.items, options=FitOptions())
+    _app(model, tiny, tmp_path, index=IndexConfig(kind="exact"))
+    assert torch.get_num_threads() == 1
+    assert {pool["num_threads"] for pool in threadpool_info()} == {1}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,19 @@ def build_index(
     return index
 
 
-def set_faiss_threads(n: int) -> None:
+def set_compute_threads(n: int) -> None:
+    """Give every compute thread pool of this process ``n`` threads: faiss' and torch's OpenMP and the BLAS
+    behind numpy (threadpoolctl). A server process answers many small requests at once, so parallelism comes
+    from requests and processes; pools sized to the machine in each of ``--workers`` processes spin-wait
+    against each other (at 1M items on 2 cores: 4-5 ms of CPU per request instead of 1.7)."""
     import faiss
 
-    faiss.omp_set_num_threads(max(1, int(n)))
+    n = max(1, int(n))
+    faiss.omp_set_num_threads(n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # the serve extra installs it; without it numpy's BLAS keeps its own setting
+        return
+    threadpool_limits(limits=n)

@@ -36,7 +36,7 @@ from lmrec.index import ItemIndex, RWLock
 from lmrec.models.base import GrowingModel
 from lmrec.models.catalog import Catalog, read_catalog
 from lmrec.serve._explore import POSITIVE_EVENTS, SEQUENCE_EVENTS, Exploration
-from lmrec.serve._indexes import build_index, initial_text_vectors, set_faiss_threads, training_queries
+from lmrec.serve._indexes import build_index, initial_text_vectors, set_compute_threads, training_queries
 from lmrec.serve._ranking import Ranked, fuse, ids_array, item_text, ranked, rerank, score_sample, top, unit
 from lmrec.serve._reasons import Reasons
 from lmrec.serve._settings import ServeSettings
@@ -116,7 +116,7 @@ class RecService:
             self.rec_index = build_index(
                 rec_vectors, "rec", self.settings, self.model_dir, queries=user_queries
             )
-        set_faiss_threads(self.settings.faiss_threads)  # after the builds, which do use every core
+        set_compute_threads(self.settings.faiss_threads)  # after the builds, which do use every core
         # a plain user request is then a stamp query and one search of well under a millisecond: cheap enough
         # to answer on the event loop; full-catalog scoring (no index, or a big exact one) goes to a thread
         self.cheap_reads = self.rec_index is not None and (

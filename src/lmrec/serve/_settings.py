@@ -72,7 +72,9 @@ class ServeSettings(BaseConfig):
     index_cache: str | None = None  # folder for built ANN indexes (default MODEL_DIR/serve-index; "off")
     bandit: bool = False  # a LinearBandit for explore=true on user recommendations
     user_cache_size: int = 20_000  # user states (with query vectors) kept per process; re-validated per read
-    faiss_threads: int = 1  # per search; request threads give the parallelism (OpenMP spinning thrashes)
+    # threads of faiss, torch and numpy's BLAS in each server process once its indexes are built: requests
+    # and processes give the parallelism (pools sized to the machine spin-wait against each other)
+    faiss_threads: int = 1
     # diversity of recommendation lists: maximal marginal relevance over the item text vectors with
     # lambda = 1 - diversity (0: the plain ranking); a request's `diversity` parameter overrides it
     diversity: float = Field(default=0.3, ge=0, le=1)
