@@ -25,8 +25,8 @@ def brute(x: np.ndarray, q: np.ndarray, k: int, exclude: list[list[int]] | None 
 def test_auto_kind_follows_threshold() -> None:
     cfg = IndexConfig(exact_max_items=100)
     assert ItemIndex.build(unit(100), config=cfg).kind == "exact"
-    assert ItemIndex.build(unit(101), config=cfg).kind == "hnsw"
-    assert ItemIndex.build(unit(101), config=cfg.replace(ann="ivfpq")).kind == "ivfpq"
+    assert ItemIndex.build(unit(101), config=cfg).kind == "ivfpq"
+    assert ItemIndex.build(unit(101), config=cfg.replace(ann="hnsw")).kind == "hnsw"
 
 
 def test_exact_equals_brute_force_with_exclusion() -> None:

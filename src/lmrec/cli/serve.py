@@ -43,7 +43,7 @@ def serve(
         help="DEMOS ONLY: anyone may read any user's recommendations without a key (prints a warning).",
     ),
     index: str = typer.Option(
-        "auto", "--index", help="Item index: auto (exact to 50,000 items, hnsw above), exact, hnsw or ivfpq."
+        "auto", "--index", help="Item index: auto (exact to 50,000 items, ivfpq above), exact, hnsw or ivfpq."
     ),
     encoder: str = typer.Option("auto", "--encoder", help="Text encoder when the model names none."),
     diversity: float | None = typer.Option(
