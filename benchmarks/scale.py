@@ -259,7 +259,7 @@ def serve(args: argparse.Namespace, model: Any, split: Any) -> dict[str, Any]:
         vecs = np.vstack([vecs, vecs[pick] + noise])
     test = split.test
     histories = _histories(split)
-    # as the service does: the beam is calibrated on 200 training users' query vectors
+    # as the service does: the search knobs are calibrated on 200 training users' query vectors
     queries = training_queries(model, model.query_vectors)
     t = time.perf_counter()
     config = IndexConfig() if args.index == "auto" else IndexConfig(kind=args.index)

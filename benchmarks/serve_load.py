@@ -177,15 +177,15 @@ class Server:
             time.sleep(0.2)
         else:
             raise RuntimeError("server start timed out")
+        if not settle:
+            return time.perf_counter() - t0
         # the first worker answers /health while the others may still be loading the model and the index
         # (tens of seconds at 1M items, a core each): measuring then would bill their loading to the requests
-        while settle and time.perf_counter() - t0 < timeout:
+        while time.perf_counter() - t0 < timeout:
             before = _proc_cpu(self.proc.pid)
             time.sleep(1.0)
             if _proc_cpu(self.proc.pid) - before < IDLE_CORES:
                 return time.perf_counter() - t0
-        if not settle:
-            return time.perf_counter() - t0
         raise RuntimeError("server start timed out: its processes never went idle")
 
     def kill9(self) -> None:

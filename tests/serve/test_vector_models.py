@@ -21,7 +21,7 @@ def _app(model, data, tmp_path, **settings):
     return app, app.state.service
 
 
-def _restart_hnsw(tmp_path, kind="hnsw", **index):
+def _restart(tmp_path, kind="hnsw", **index):
     """The service again on the model folder ``_app`` wrote (its index cache included), HNSW index (or
     ``kind``)."""
     settings = ServeSettings(index=IndexConfig(kind=kind, **index))
@@ -49,7 +49,7 @@ def test_content_model_uses_the_index_and_matches_score(tiny, tmp_path, kind: st
     cached = list((tmp_path / "model" / "serve-index").glob("text-*"))
     assert len(cached) == (0 if kind == "exact" else 1)
     if kind != "exact":  # a restart loads the built index instead of rebuilding it
-        again = _restart_hnsw(tmp_path, kind)
+        again = _restart(tmp_path, kind)
         q = service.text_index.vectors([0])
         np.testing.assert_array_equal(again.text_index.search(q, 10)[0], service.text_index.search(q, 10)[0])
 
@@ -72,10 +72,10 @@ def test_the_recommendation_index_is_calibrated_on_training_users_queries(
     assert rec["sample"] == "queries" and text["sample"] == "own vectors"
     calls = []
     monkeypatch.setattr(ItemIndex, "calibrate", lambda self, *a, **k: calls.append(1) or {})
-    again = _restart_hnsw(tmp_path)
+    again = _restart(tmp_path)
     assert again.rec_index.calibration == rec and calls == []
     # another target: the cached graph is calibrated again, not rebuilt
-    _restart_hnsw(tmp_path, hnsw_target_recall=0.99)
+    _restart(tmp_path, hnsw_target_recall=0.99)
     assert len(calls) == 2 and len(list((tmp_path / "model" / "serve-index").glob("*"))) == 2
 
 
@@ -96,9 +96,9 @@ def test_a_shared_text_and_recommendation_index_is_calibrated_on_users_queries(
     with monkeypatch.context() as m:
         real_calibrate = ItemIndex.calibrate
         m.setattr(ItemIndex, "calibrate", lambda self, queries=None, **k: real_calibrate(self, None, **k))
-        old = _restart_hnsw(tmp_path)
+        old = _restart(tmp_path)
     assert old.text_index.calibration["sample"] == "own vectors"
-    service = _restart_hnsw(tmp_path)
+    service = _restart(tmp_path)
     assert service.rec_index is service.text_index
     users = sum(len(h) > 0 for h in model.histories)
     cal = service.text_index.calibration
@@ -106,7 +106,7 @@ def test_a_shared_text_and_recommendation_index_is_calibrated_on_users_queries(
     # kept in the cache: the next process loads it and calibrates nothing
     calls = []
     monkeypatch.setattr(ItemIndex, "calibrate", lambda self, *a, **k: calls.append(1) or {})
-    again = _restart_hnsw(tmp_path)
+    again = _restart(tmp_path)
     assert again.text_index.calibration == cal and calls == []
 
 
