@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _loadgen import ServerCpu, closed_loop, fmt, open_loop, row, run_async
 
 HERE = Path(__file__).resolve().parent
 
@@ -182,9 +183,10 @@ class Server:
         # the first worker answers /health while the others may still be loading the model and the index
         # (tens of seconds at 1M items, a core each): measuring then would bill their loading to the requests
         while time.perf_counter() - t0 < timeout:
-            before = _proc_cpu(self.proc.pid)
+            cpu = ServerCpu(self.proc.pid)
             time.sleep(1.0)
-            if _proc_cpu(self.proc.pid) - before < IDLE_CORES:
+            used = cpu.used()
+            if used is not None and used < IDLE_CORES:
                 return time.perf_counter() - t0
         raise RuntimeError("server start timed out: its processes never went idle")
 
@@ -213,213 +215,6 @@ def create_key(db: str, *scopes: str) -> str:
     return out.stdout.strip()
 
 
-class _Conn:
-    """One HTTP/1.1 keep-alive connection that speaks just enough of the protocol for GET requests.
-
-    Raw asyncio streams instead of an HTTP client library: the load generator shares the 2 cores with the
-    server, and httpx costs several times more CPU per request than the server's own work being measured."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def open(self) -> _Conn:
-        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        return self
-
-    async def get(self, request: bytes) -> int:
-        """Send a prepared request; returns the status once the whole body has arrived."""
-        assert self.reader is not None and self.writer is not None
-        self.writer.write(request)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        low = head.lower()
-        at = low.find(b"\r\ncontent-length:")
-        if at < 0:
-            raise RuntimeError(f"response without content-length: {head[:200]!r}")
-        n = int(low[at + 17 : low.index(b"\r", at + 17)])
-        await self.reader.readexactly(n)
-        return status
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-
-def _requests(url: str, users: list[str], key: str, k: int = 10) -> list[bytes]:
-    host = url.split("://", 1)[1]
-    head = f"Host: {host}\r\nAuthorization: Bearer {key}\r\n\r\n"
-    return [f"GET /users/{u}/recommendations?k={k} HTTP/1.1\r\n{head}".encode() for u in users]
-
-
-def _host_port(url: str) -> tuple[str, int]:
-    host, port = url.split("://", 1)[1].rsplit(":", 1)
-    return host, int(port)
-
-
-def _proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of ``pid`` and all its descendants (uvicorn's worker processes)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total, todo = 0.0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
-
-
-def _summary(
-    lat_s: list[float], wall: float, errors: int, client_cpu: float, server_cpu: float
-) -> dict[str, Any]:
-    a = np.asarray(lat_s, dtype=np.float64) * 1000
-    n = len(a)
-    return {
-        "n": n,
-        "p50": float(np.percentile(a, 50)) if n else float("nan"),
-        "p99": float(np.percentile(a, 99)) if n else float("nan"),
-        "max": float(a.max()) if n else float("nan"),
-        "rps": n / wall if wall > 0 else 0.0,
-        "errors": errors,
-        "client_cores": client_cpu / wall if wall > 0 else 0.0,
-        "server_cores": server_cpu / wall if wall > 0 else 0.0,
-        "server_ms_per_req": 1000 * server_cpu / n if n else float("nan"),
-        "load1": os.getloadavg()[0],
-    }
-
-
-async def closed_loop(
-    url: str, users: list[str], key: str, concurrency: int, seconds: float, pid: int
-) -> dict[str, Any]:
-    """``concurrency`` closed-loop clients (each sends its next request when the previous answer arrives),
-    one keep-alive connection each, for ``seconds``: latency percentiles and (saturation) throughput."""
-    reqs = _requests(url, users, key)
-    conns = [await _Conn(*_host_port(url)).open() for _ in range(concurrency)]
-    lat: list[float] = []
-    errors = 0
-    clock = time.perf_counter
-
-    async def client(conn: _Conn, wid: int) -> None:
-        nonlocal errors
-        i = (wid * 7919) % len(reqs)
-        while clock() < stop_at:
-            i = (i + 7919) % len(reqs)
-            t = clock()
-            status = await conn.get(reqs[i])
-            lat.append(clock() - t)
-            errors += status != 200
-
-    cpu0, srv0, t0 = time.process_time(), _proc_cpu(pid), clock()
-    stop_at = t0 + seconds
-    try:
-        await asyncio.gather(*(client(c, w) for w, c in enumerate(conns)))
-    finally:
-        for c in conns:
-            c.close()
-    wall = clock() - t0
-    return _summary(lat, wall, errors, time.process_time() - cpu0, _proc_cpu(pid) - srv0)
-
-
-async def open_loop(
-    url: str,
-    users: list[str],
-    key: str,
-    rate: float,
-    connections: int,
-    seconds: float,
-    pid: int,
-    drain: float = 3.0,
-) -> dict[str, Any]:
-    """Requests arrive on a fixed schedule (``rate`` per second for ``seconds``) whatever the server does and
-    go out on the first free one of ``connections`` keep-alive connections; latency counts from the
-    *scheduled* send time, so time spent queued behind a slow answer is part of it (no coordinated omission).
-
-    Requests still unanswered ``drain`` seconds after the schedule ends are cut off and counted in
-    ``unfinished``, with their waiting time so far as their latency (a lower bound)."""
-    reqs = _requests(url, users, key)
-    conns = [await _Conn(*_host_port(url)).open() for _ in range(connections)]
-    queue: asyncio.Queue[float | None] = asyncio.Queue()
-    lat: list[float] = []
-    errors = 0
-    in_flight: dict[int, float] = {}
-    clock = time.perf_counter
-    total = int(rate * seconds)
-
-    async def dispatcher() -> None:
-        i = 0
-        while i < total:
-            due = t0 + i / rate
-            wait = due - clock()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            now = clock()
-            while i < total and t0 + i / rate <= now:  # catch up on everything due (timer granularity)
-                queue.put_nowait(t0 + i / rate)
-                i += 1
-        for _ in conns:
-            queue.put_nowait(None)
-
-    async def worker(conn: _Conn, wid: int) -> None:
-        nonlocal errors
-        j = wid
-        while True:
-            sched = await queue.get()
-            if sched is None:
-                return
-            j = (j + 7919) % len(reqs)
-            in_flight[wid] = sched
-            status = await conn.get(reqs[j])
-            del in_flight[wid]
-            lat.append(clock() - sched)
-            errors += status != 200
-
-    cpu0, srv0 = time.process_time(), _proc_cpu(pid)
-    t0 = clock() + 0.01
-    tasks = [asyncio.create_task(worker(c, w)) for w, c in enumerate(conns)]
-    disp = asyncio.create_task(dispatcher())
-    await disp
-    _, pending = await asyncio.wait(tasks, timeout=max(0.0, t0 + seconds + drain - clock()))
-    end = clock()
-    for t in pending:
-        t.cancel()
-    unfinished = list(in_flight.values())
-    while not queue.empty():
-        sched = queue.get_nowait()
-        if sched is not None:
-            unfinished.append(sched)
-    for c in conns:
-        c.close()
-    done = len(lat)
-    wall = end - t0
-    out = _summary(
-        lat + [end - s for s in unfinished], wall, errors, time.process_time() - cpu0, _proc_cpu(pid) - srv0
-    )
-    srv_cpu = out["server_cores"] * wall
-    out.update(n=done, rps=done / wall, unfinished=len(unfinished), target=rate)
-    out["server_ms_per_req"] = 1000 * srv_cpu / done if done else float("nan")  # per answered request
-    return out
-
-
-def _fmt(r: dict[str, Any]) -> str:
-    return (
-        f"p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, {r['rps']:.0f} req/s, errors {r['errors']}, "
-        f"server {r['server_ms_per_req']:.2f} ms CPU/req, generator {r['client_cores']:.2f} cores"
-        + (f", unfinished {r['unfinished']}" if "unfinished" in r else "")
-    )
-
-
-def _row(r: dict[str, Any]) -> str:
-    return (
-        f"{r['n']:8d} {r['p50']:7.1f} {r['p99']:7.1f} {r['max']:7.1f} {r['rps']:6.0f} {r['errors']:6d} "
-        f"{r['server_ms_per_req']:10.2f} {r['server_cores']:9.2f} {r['client_cores']:9.2f} {r['load1']:5.1f}"
-    )
-
-
 def _limits(settings: Path | None) -> str:
     from lmrec.serve import ServeSettings
 
@@ -431,16 +226,6 @@ def _limits(settings: Path | None) -> str:
 
 def _loadavg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def run_async(coro: Any) -> Any:
-    """Run the load generator on uvloop when it is installed (cheaper per request than asyncio's loop)."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)
 
 
 def fetch_top(url: str, users: list[str], key: str) -> dict[str, list[str]]:
@@ -582,11 +367,11 @@ def main() -> None:
                     for c in args.concurrency:
                         r = run_async(closed_loop(srv.url, users, key, c, args.seconds, pid))
                         closed.append((kind, c, r))
-                        print(f"  {kind} closed c={c}: {_fmt(r)}", flush=True)
+                        print(f"  {kind} closed c={c}: {fmt(r)}", flush=True)
                     for c in args.connections:
                         r = run_async(open_loop(srv.url, users, key, args.rate, c, args.seconds, pid))
                         opened.append((kind, c, r))
-                        print(f"  {kind} open {args.rate:g}/s conns={c}: {_fmt(r)}", flush=True)
+                        print(f"  {kind} open {args.rate:g}/s conns={c}: {fmt(r)}", flush=True)
                     tops[kind] = fetch_top(srv.url, users[:300], key)
                 finally:
                     srv.stop()
@@ -604,14 +389,14 @@ def main() -> None:
             )
             print(head)
             for kind, c, r in closed:
-                print(f"{kind:6s} {c:7d} {_row(r)}")
+                print(f"{kind:6s} {c:7d} {row(r)}")
             print(
                 f"(b) open loop: {args.rate:g} requests/s scheduled for {args.seconds:g} s, latency from the "
                 "scheduled send time (queueing included)"
             )
             print(head.replace("clients", "  conns") + f" {'unfinished':>10s}")
             for kind, c, r in opened:
-                print(f"{kind:6s} {c:7d} {_row(r)} {r['unfinished']:10d}")
+                print(f"{kind:6s} {c:7d} {row(r)} {r['unfinished']:10d}")
             print("server start s: " + ", ".join(f"{k} {v:.1f}" for k, v in starts.items()))
             if "exact" in tops:
                 for kind in tops:
