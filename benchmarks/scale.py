@@ -27,8 +27,8 @@ MB``: its RSS after imports and data generation, before the phase):
   query vector for a random test user's history plus ``search(k=10, exclude=history)``; latency counts from
   the scheduled time, so queueing behind a slow request is included. HTTP is not included (see
   benchmarks/serve_load.py). The index calibrates its search knobs (HNSW's beam, IVF-PQ's lists and
-  re-ranked candidates) to recall@10 >= .95 on 200 training users' queries, as the service does
-  (``lmrec.serve.training_queries``); ``recall`` is the index's top-10 against exact search for 200 of the
+  re-ranked candidates) to recall@10 >= .95 on 200 training users' queries, their seen items left out, as
+  the service does (``lmrec.serve.training_queries``); ``recall`` is the index's top-10 against exact search for 200 of the
   measured queries; ``index_sweep`` (JSON only) holds recall and ms per query at fixed values of the main
   knob (HNSW's beam; IVF-PQ's lists scanned, with the calibrated candidates).
 
@@ -259,11 +259,12 @@ def serve(args: argparse.Namespace, model: Any, split: Any) -> dict[str, Any]:
         vecs = np.vstack([vecs, vecs[pick] + noise])
     test = split.test
     histories = _histories(split)
-    # as the service does: the search knobs are calibrated on 200 training users' query vectors
-    queries = training_queries(model, model.query_vectors)
+    # as the service does: the search knobs are calibrated on 200 training users' query vectors, seen excluded
+    sample = training_queries(model, model.query_vectors)
     t = time.perf_counter()
     config = IndexConfig() if args.index == "auto" else IndexConfig(kind=args.index)
-    index = ItemIndex.build(vecs, config=config, queries=queries)
+    queries, seen = sample if sample is not None else (None, None)
+    index = ItemIndex.build(vecs, config=config, queries=queries, exclude=seen)
     build_s = time.perf_counter() - t
     users = rng.choice(np.unique(test.user), size=args.requests, replace=True)
     # recall of the index's top-10 against exact inner products on 200 of these queries

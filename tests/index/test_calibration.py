@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lmrec.errors import DataError
 from lmrec.index import IndexConfig, ItemIndex
 
 # a graph kept deliberately small (8 links, beam 8) so that the fixed beam misses most true neighbours
@@ -109,3 +110,51 @@ def test_ivfpq_stops_where_more_work_no_longer_pays():
     cal = index.calibration
     assert cal["stopped"] == "plateau" and cal["nprobe"] == 8 and cal["recall@10"] < 0.95
     assert cal["ann_candidates"] < 64
+
+
+def _topics(seed: int = 0):
+    """500 topics x 10 items (32-d, unit length); a user has seen 8 items of one topic, and their query is
+    the mean of those: the nearest items to the query are the user's own, which a recommender excludes."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(500, 32))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    vectors = np.repeat(centres, 10, axis=0) + rng.normal(scale=0.18, size=(5000, 32))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+    def users(n: int, user_seed: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        r = np.random.default_rng(user_seed)
+        seen = [t * 10 + r.choice(10, 8, replace=False) for t in r.integers(0, 500, n)]
+        return np.stack([vectors[s].mean(axis=0) for s in seen]).astype(np.float32), seen
+
+    return vectors, users(200, 1), users(300, 2)
+
+
+def _served_recall(index, vectors, queries, seen, k=10):
+    scores = queries @ vectors.T
+    for row, s in enumerate(seen):
+        scores[row, s] = -np.inf
+    truth = np.argsort(-scores, axis=1)[:, :k]
+    found, _ = index.search(queries, k, exclude=seen)
+    return float(
+        np.mean([len(set(a) & set(b)) / k for a, b in zip(found.tolist(), truth.tolist(), strict=True)])
+    )
+
+
+def test_a_calibration_measures_the_top_k_a_recommender_serves_with_seen_items_left_out():
+    """Found at 20k items (benchmarks/serve_load.py, `--index ivfpq`): calibrated on users' raw top 10s
+    (mostly their own seen items, near and easy) IVF-PQ reported recall .96, but the top 10s the service
+    served, seen items excluded, matched exact search at .76."""
+    vectors, (calib, calib_seen), (fresh, fresh_seen) = _topics()
+    config = IndexConfig(kind="ivfpq", ivf_target_recall=0.95)
+    raw = ItemIndex.build(vectors, config=config, queries=calib)
+    assert raw.calibration["recall@10"] >= 0.95 and raw.calibration["sample"] == "queries"
+    assert _served_recall(raw, vectors, fresh, fresh_seen) < 0.93  # the finding, at this scale
+
+    index = ItemIndex.build(vectors, config=config, queries=calib, exclude=calib_seen)
+    cal = index.calibration
+    assert cal["sample"] == "queries, seen excluded" and cal["stopped"] == "target"
+    assert cal["recall@10"] == pytest.approx(_served_recall(index, vectors, calib, calib_seen), abs=1e-4)
+    assert (index.nprobe, index.ann_candidates) > (raw.nprobe, raw.ann_candidates)
+    assert _served_recall(index, vectors, fresh, fresh_seen) >= 0.93  # and on users it was not calibrated on
+    with pytest.raises(DataError, match="exclusion lists"):
+        index.calibrate(calib, exclude=calib_seen[:5])

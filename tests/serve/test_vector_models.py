@@ -3,6 +3,8 @@ through ``add_items``, and a CJK catalog picks the multilingual encoder."""
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -69,7 +71,7 @@ def test_the_recommendation_index_is_calibrated_on_training_users_queries(
     rec, text = service.rec_index.calibration, service.text_index.calibration
     assert rec["queries"] == min(200, users) and rec["target"] == 0.95 and rec["recall@10"] >= 0.95
     assert text["queries"] == min(200, tiny.n_items)  # text search: its own vectors stand in
-    assert rec["sample"] == "queries" and text["sample"] == "own vectors"
+    assert rec["sample"] == "queries, seen excluded" and text["sample"] == "own vectors"
     calls = []
     monkeypatch.setattr(ItemIndex, "calibrate", lambda self, *a, **k: calls.append(1) or {})
     again = _restart(tmp_path)
@@ -84,7 +86,8 @@ def test_a_shared_text_and_recommendation_index_is_calibrated_on_users_queries(
 ) -> None:
     """Found at 1M items (benchmarks/serve_load.py): the content model ranks by the text vectors, so one index
     serves both; calibrated on item vectors it reported recall .986 at beam 96 while users' queries got .680.
-    It is now calibrated on the users' queries, also when an older cache entry was calibrated otherwise."""
+    It is now calibrated on the users' queries, their seen items left out as in the recommendations it
+    serves, also when an older cache entry was calibrated otherwise."""
     from lmrec.index import ItemIndex
     from lmrec.models.content import ContentRecommender
 
@@ -92,17 +95,22 @@ def test_a_shared_text_and_recommendation_index_is_calibrated_on_users_queries(
     model.fit(tiny.interactions, items=tiny.items, options=FitOptions())
     model.save(tmp_path / "model")
     write_catalog(tiny, tmp_path / "model")
-    # an index cached by the previous code: calibrated on its own vectors
-    with monkeypatch.context() as m:
-        real_calibrate = ItemIndex.calibrate
-        m.setattr(ItemIndex, "calibrate", lambda self, queries=None, **k: real_calibrate(self, None, **k))
-        old = _restart(tmp_path)
-    assert old.text_index.calibration["sample"] == "own vectors"
-    service = _restart(tmp_path)
-    assert service.rec_index is service.text_index
+    real_calibrate = ItemIndex.calibrate
+    earlier = {  # indexes cached by earlier code: calibrated on its own vectors, then on users' raw top 10s
+        "own vectors": lambda self, queries=None, exclude=None, **k: real_calibrate(self, None, **k),
+        "queries": lambda self, queries=None, exclude=None, **k: real_calibrate(self, queries, **k),
+    }
     users = sum(len(h) > 0 for h in model.histories)
-    cal = service.text_index.calibration
-    assert cal["sample"] == "queries" and cal["queries"] == min(200, users)
+    for sample, calibrate in earlier.items():
+        shutil.rmtree(tmp_path / "model" / "serve-index", ignore_errors=True)
+        with monkeypatch.context() as m:
+            m.setattr(ItemIndex, "calibrate", calibrate)
+            old = _restart(tmp_path)
+        assert old.text_index.calibration["sample"] == sample
+        service = _restart(tmp_path)
+        assert service.rec_index is service.text_index
+        cal = service.text_index.calibration
+        assert cal["sample"] == "queries, seen excluded" and cal["queries"] == min(200, users)
     # kept in the cache: the next process loads it and calibrates nothing
     calls = []
     monkeypatch.setattr(ItemIndex, "calibrate", lambda self, *a, **k: calls.append(1) or {})

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from lmrec.errors import LmrecError
-from lmrec.index import ItemIndex
+from lmrec.index import SEEN_EXCLUDED, ItemIndex
 from lmrec.models.catalog import Catalog
 from lmrec.serve._ranking import unit
 from lmrec.serve._settings import ServeSettings
@@ -47,10 +47,13 @@ def initial_text_vectors(
     return encode(texts)
 
 
-def training_queries(model: Any, queries: Callable[[Any], np.ndarray], n: int = 200) -> np.ndarray | None:
+def training_queries(
+    model: Any, queries: Callable[[Any], np.ndarray], n: int = 200
+) -> tuple[np.ndarray, list[np.ndarray]] | None:
     """Query vectors (``queries(UserBatch)``) of a seeded sample of ``n`` of the model's training users, from
-    their histories as the model saw them: what a recommendation index will be asked, for its recall
-    calibration. None when the model keeps no histories."""
+    their histories as the model saw them, and those histories (the items their recommendations leave out):
+    what a recommendation index will be asked, for its recall calibration. None when the model keeps no
+    histories."""
     from lmrec.models.base import UserBatch
 
     histories = getattr(model, "histories", None)
@@ -58,7 +61,8 @@ def training_queries(model: Any, queries: Callable[[Any], np.ndarray], n: int = 
     if not len(users):
         return None
     users = np.sort(np.random.default_rng(0).choice(users, size=min(n, len(users)), replace=False))
-    return queries(UserBatch(users, [histories[u] for u in users]))
+    seen = [np.asarray(histories[u], dtype=np.int64) for u in users]
+    return queries(UserBatch(users, seen)), seen
 
 
 def build_index(
@@ -66,14 +70,15 @@ def build_index(
     tag: str,
     settings: ServeSettings,
     model_dir: Path,
-    queries: Callable[[], np.ndarray | None] | None = None,
+    queries: Callable[[], tuple[np.ndarray, list[np.ndarray]] | None] | None = None,
 ) -> ItemIndex:
     """Build the index, or load it from the index cache when these vectors were indexed before.
 
     An HNSW graph over 100k items takes minutes to build on a small machine; cached, restarts are fast.
     The key covers the vectors' bytes and the index config, so a changed model never gets a stale index.
-    ``queries`` gives sample queries of what the index will be asked (users' query vectors) for the ANN
-    index's recall calibration (:meth:`ItemIndex.calibrate`); called only when a calibration is due.
+    ``queries`` gives sample queries of what the index will be asked (users' query vectors) and the items
+    each leaves out (their seen items), for the ANN index's recall calibration (:meth:`ItemIndex.calibrate`);
+    called only when a calibration is due.
     """
     config = settings.index
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -81,11 +86,12 @@ def build_index(
     target = config.target_recall(kind)
     calibrated = target is not None
 
-    def sample() -> np.ndarray | None:
-        return queries() if queries is not None and calibrated else None
+    def sample() -> dict[str, Any]:
+        found = queries() if queries is not None and calibrated else None
+        return {} if found is None else {"queries": found[0], "exclude": found[1]}
 
     if kind == "exact" or settings.index_cache == "off":
-        return ItemIndex.build(vectors, config=config, queries=sample())  # exact: a copy, no cache needed
+        return ItemIndex.build(vectors, config=config, **sample())  # exact: a copy, no cache needed
     h = hashlib.sha256(memoryview(vectors).cast("B"))  # no bytes copy (1.5 GB at 1M x 384)
     key = {k: v for k, v in {**config.to_dict(), **_KEY_SEARCH_FIELDS}.items() if k not in _KEY_LEFT_OUT}
     h.update(json.dumps(key, sort_keys=True).encode())
@@ -100,17 +106,18 @@ def build_index(
             cached.configure(config)  # this run's search-time knobs (efSearch, nprobe, candidates)
             was = cached.calibration or {}
             if calibrated and (
-                was.get("target") != target or (queries is not None and was.get("sample") != "queries")
+                was.get("target") != target or (queries is not None and was.get("sample") != SEEN_EXCLUDED)
             ):
-                # calibrated for another target, on stand-in queries, or not at all: a few seconds, then kept
-                # in the cache so that the next process (e.g. each `serve --workers` worker) need not
-                cached.calibrate(sample())
+                # calibrated for another target, on stand-in queries (or, before, on users' top k with their
+                # seen items in), or not at all: a few seconds, then kept in the cache so that the next
+                # process (e.g. each `serve --workers` worker) need not
+                cached.calibrate(**sample())
                 try:
                     cached.save(path)
                 except OSError:
                     pass
             return cached
-    index = ItemIndex.build(vectors, config=config, queries=sample())
+    index = ItemIndex.build(vectors, config=config, **sample())
     try:
         index.save(path)
     except OSError:
