@@ -543,9 +543,10 @@ class ItemIndex:
         index = cls(int(meta["dim"]), str(meta["kind"]), config)
         index._faiss = faiss.read_index(str(p / "index.faiss"))
         state = read_arrays(p / "vectors.safetensors", noun="the index vectors")
-        index._vectors = state["vectors"].astype(np.float32, copy=True)
-        index._version = state["version"].astype(np.int64, copy=True)
-        index._last_version = state["last_version"].astype(np.int64, copy=True)
+        # read_arrays gives writable arrays of their own: no copy (1.5 GB and 9 s at 1M x 384)
+        index._vectors = state["vectors"].astype(np.float32, copy=False)
+        index._version = state["version"].astype(np.int64, copy=False)
+        index._last_version = state["last_version"].astype(np.int64, copy=False)
         index._dead = int(meta.get("dead", 0))
         index.calibration = meta.get("calibration")  # absent in indexes saved before calibration
         index.configure(config)
