@@ -1,5 +1,6 @@
 """The text encoder against this CPU's limit: FLOPs per text, texts/s and the share of a GEMM peak measured in
-the same run, per backend (fp32 ONNX / PyTorch, int8 ONNX / PyTorch), dataset and thread count.
+the same run, per backend (fp32 ONNX / PyTorch, int8 ONNX / PyTorch, bf16 PyTorch where the CPU multiplies
+bf16 in hardware), dataset and thread count.
 
 For each thread count (``--threads 1,2``) and dataset (ML-100K titles, Amazon Scientific item texts, both
 with lmrec's default templates), in ONE process, rounds interleave (best of ``--rounds`` per measurement):
@@ -8,16 +9,18 @@ with lmrec's default templates), in ONE process, rounds interleave (best of ``--
   ``M x H @ H x H``; FFN ``M x H @ H x I`` and ``M x I @ I x H``) with ``M`` = the batch's tokens (batch size
   x mean real tokens): fp32 via numpy (OpenBLAS), torch (oneDNN/MKL) and onnxruntime ``MatMul`` (MLAS, what
   the ONNX encoder runs), int8 via onnxruntime ``MatMulInteger`` (uint8 x int8 -> int32, MLAS; what the int8
-  encoder runs) and torch's dynamic int8 ``Linear`` (fbgemm/x86, activation quantization included);
+  encoder runs) and torch's dynamic int8 ``Linear`` (fbgemm/x86, activation quantization included), and bf16
+  via torch (oneDNN: AMX or AVX512-BF16; only where :func:`lmrec.device.bf16_matmul_supported`);
 * each backend encoding all the texts (length-bucketed batches of ``--batch-size``).
 
 FLOPs per text count only real tokens: per layer ``2 n (4 H^2 + 2 H I)`` for the weight products plus
 ``4 n^2 H`` for attention scores and mixing (MiniLM-L6: H=384, I=1536, 6 layers; read from the model config).
-``% fp32 peak`` = FLOPs per text x texts/s / the best fp32 GEMM rate; ``% int8 peak`` the same against the
-onnxruntime int8 rate (for the int8 backends). ``cos`` is each backend's vectors against fp32 ONNX (mean /
-min). The machine is shared: the load average is printed; only ratios measured side by side mean much.
+``% fp32 peak`` = FLOPs per text x texts/s / the best fp32 GEMM rate; ``% own peak`` the same against the
+onnxruntime int8 rate (int8 backends) or torch's bf16 rate (the bf16 backend). ``cos`` is each backend's
+vectors against fp32 ONNX (mean / min). The machine is shared: the load average is printed; only ratios
+measured side by side mean much.
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/encoders.py [--threads 1,2] [--n 1000] [--batch-size 32]
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/encoders.py [--threads 1,2] [--n 1000] [--batch-size 64]
         [--variants int8-qlinear,...] [--out benchmarks/results/encoders.json]
 
 ``--variants previous,fused-l0block,all-block64`` adds the int8 recipes of benchmarks/int8_variants.py.
@@ -108,8 +111,10 @@ def _ort_gemm_session(shapes: list[tuple[int, int, int]], int8: bool, threads: i
     return sess, feeds
 
 
-def gemm_runners(shapes: list[tuple[int, int, int]], threads: int) -> dict[str, Callable[[], None]]:
-    """One callable per GEMM library, each doing the six products once."""
+def gemm_runners(
+    shapes: list[tuple[int, int, int]], threads: int, bf16: bool
+) -> dict[str, Callable[[], None]]:
+    """One callable per GEMM library, each doing the six products once (``bf16``: also torch in bf16)."""
     import torch
 
     rng = np.random.default_rng(0)
@@ -145,13 +150,24 @@ def gemm_runners(shapes: list[tuple[int, int, int]], threads: int) -> dict[str, 
             for k, q in zip(ks, qlin, strict=True):
                 q(t_a[k])
 
-    return {
+    b_a = {k: v.to(torch.bfloat16) for k, v in t_a.items()}
+    b_w = [w.to(torch.bfloat16) for w in t_w]
+
+    def run_torch_bf16() -> None:
+        with torch.inference_mode():
+            for k, w in zip(ks, b_w, strict=True):
+                torch.mm(b_a[k], w)
+
+    out = {
         "fp32 numpy": run_numpy,
         "fp32 torch": run_torch,
         "fp32 onnxruntime": lambda: ort32.run(None, feeds32),
         "int8 onnxruntime": lambda: ort8.run(None, feeds8),
         "int8 torch dynamic": run_torch_int8,
     }
+    if bf16:
+        out["bf16 torch"] = run_torch_bf16
+    return out
 
 
 # -- backends ----------------------------------------------------------------------------------------------
@@ -178,7 +194,7 @@ class TorchInt8:
         return self.enc.encode(texts, batch_size=batch_size)
 
 
-def load_backends(threads: int, variants: dict[str, Path]) -> dict[str, Any]:
+def load_backends(threads: int, variants: dict[str, Path], bf16: bool) -> dict[str, Any]:
     from lmrec.text import get_encoder
     from lmrec.text.encoders._onnx import OnnxEncoder
     from lmrec.text.encoders._resolve import minilm_folder
@@ -190,6 +206,8 @@ def load_backends(threads: int, variants: dict[str, Path]) -> dict[str, Any]:
         "int8 ONNX (minilm-onnx-int8)": get_encoder("minilm-onnx-int8", threads=threads),
         "int8 PyTorch dynamic, per-channel": TorchInt8(threads),
     }
+    if bf16:
+        out["bf16 PyTorch (minilm-bf16)"] = get_encoder("minilm-bf16", threads=threads, device="cpu")
     for name, path in variants.items():
         out[f"int8 ONNX variant: {name}"] = OnnxEncoder(
             minilm_folder(), onnx_path=path, name=name, label=name, precision="int8", threads=threads
@@ -210,7 +228,7 @@ def best_time(fn: Callable[[], Any], reps: int = 1) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000, help="texts per dataset")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=64, help="texts per batch (64: lmrec's default)")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--variants", default="", help="int8 ONNX variants to build and time (comma list)")
@@ -229,8 +247,10 @@ def main() -> None:
     import torch
     from threadpoolctl import threadpool_limits
 
+    from lmrec.device import bf16_matmul_supported
     from lmrec.text.encoders._resolve import minilm_folder
 
+    bf16 = bf16_matmul_supported(torch.device("cpu"))  # else bf16 is emulated, slower than fp32: not timed
     folder = minilm_folder()
     hidden, inter, layers = model_shapes(folder)
     texts = load_texts(args.n)
@@ -247,6 +267,7 @@ def main() -> None:
         "cores": os.cpu_count(),
         "load_average_start": os.getloadavg(),
         "batch_size": args.batch_size,
+        "bf16_matmul": bf16,
         "clock": args.clock,
         "texts_per_dataset": args.n,
         "model": {"hidden": hidden, "intermediate": inter, "layers": layers},
@@ -254,7 +275,7 @@ def main() -> None:
     for threads in (int(t) for t in args.threads.split(",")):
         torch.set_num_threads(threads)
         with threadpool_limits(limits=threads):
-            backends = load_backends(threads, variants)
+            backends = load_backends(threads, variants, bf16)
             for label, tx in texts.items():
                 ref_enc = backends["fp32 ONNX (minilm)"]
                 ids, _ = ref_enc.tokenize(tx)
@@ -263,7 +284,7 @@ def main() -> None:
                 m = int(round(args.batch_size * lengths.mean()))
                 shapes = layer_shapes(m, hidden, inter)
                 gemm_flops = sum(2 * a * b * c for a, b, c in shapes)
-                gemms = gemm_runners(shapes, threads)
+                gemms = gemm_runners(shapes, threads, bf16)
                 for fn in gemms.values():
                     fn()
                 for enc in backends.values():
@@ -281,7 +302,7 @@ def main() -> None:
                         enc_best[name] = min(enc_best[name], CLOCK() - t)
                 rates = {k: gemm_flops / v / 1e9 for k, v in gemm_best.items()}
                 fp32_peak = max(v for k, v in rates.items() if k.startswith("fp32"))
-                int8_peak = rates["int8 onnxruntime"]
+                own_peak = {"int8": rates["int8 onnxruntime"], "bf16": rates.get("bf16 torch")}
                 ref = vecs["fp32 ONNX (minilm)"]
                 ref_rate = len(tx) / enc_best["fp32 ONNX (minilm)"]
                 rows = []
@@ -296,7 +317,9 @@ def main() -> None:
                             "vs_fp32_onnx": rate / ref_rate,
                             "gflops": gflops,
                             "pct_fp32_peak": 100 * gflops / fp32_peak,
-                            "pct_int8_peak": 100 * gflops / int8_peak if name.startswith("int8") else None,
+                            "pct_own_peak": (
+                                100 * gflops / own_peak[name[:4]] if own_peak.get(name[:4]) else None
+                            ),
                             "cos_mean": float(cos.mean()),
                             "cos_min": float(cos.min()),
                         }
@@ -330,11 +353,11 @@ def format_block(b: dict[str, Any]) -> str:
         f"load average {b['load_average'][0]:.1f}, {b['clock']} clock. "
         f"GEMM GFLOP/s (six layer products, M={b['gemm_m']}): {peaks}",
         "",
-        "| backend | texts/s | vs fp32 ONNX | GFLOP/s | % fp32 peak | % int8 peak | cos mean / min |",
+        "| backend | texts/s | vs fp32 ONNX | GFLOP/s | % fp32 peak | % own peak | cos mean / min |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in b["rows"]:
-        i8 = f"{r['pct_int8_peak']:.0f}%" if r["pct_int8_peak"] is not None else ""
+        i8 = f"{r['pct_own_peak']:.0f}%" if r.get("pct_own_peak") is not None else ""
         lines.append(
             f"| {r['backend']} | {r['texts_per_s']:,.0f} | {r['vs_fp32_onnx']:.2f}x | {r['gflops']:.1f} "
             f"| {r['pct_fp32_peak']:.0f}% | {i8} | {r['cos_mean']:.5f} / {r['cos_min']:.4f} |"

@@ -88,6 +88,22 @@ def amp_dtype(device: torch.device, precision: str = "auto", option: str = "prec
     return None  # auto: fp32 (see the module docstring for the measurement)
 
 
+def bf16_matmul_supported(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bfloat16 matrices in hardware: a CUDA GPU that supports bf16, or a CPU
+    with AMX or AVX512-BF16 (read from /proc/cpuinfo; False where it cannot be read). Elsewhere torch
+    emulates bf16 and it is slower than fp32."""
+    import torch
+
+    if device.type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
 def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[Any]:
     """``torch.autocast`` to ``dtype`` on ``device`` (a no-op context when ``dtype`` is None)."""
     if dtype is None:

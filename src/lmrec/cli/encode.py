@@ -19,8 +19,9 @@ def encode(
         "auto",
         "--encoder",
         "-e",
-        help="minilm | minilm-onnx-int8 | minilm-st | use-multilingual | a model folder | a HF name; "
-        "auto = minilm, or use-multilingual for mostly-CJK catalogs.",
+        help="minilm | minilm-bf16 (GPU, or a CPU with AMX/AVX512-BF16) | minilm-onnx-int8 | minilm-st | "
+        "use-multilingual | a model folder | a HF name; auto = minilm, or use-multilingual for mostly-CJK "
+        "catalogs.",
     ),
     template: str | None = typer.Option(
         None, "--template", "-t", help='Item text template, e.g. "{title}. {brand}. {description:200}".'
