@@ -5,8 +5,9 @@ built as a mixture: 2,000 random unit "topic" centres, each item = centre + Gaus
 coordinate, i.e. about the spread of MiniLM vectors within one product category), renormalised. Users: each of
 ``--users`` users has 20 history items drawn from one or two topics. The model is the zero-shot ``content``
 recommender over these vectors (profile = recency-weighted mean of the history vectors; score = dot product),
-so the service retrieves through the item index: exact (IndexFlatIP) or HNSW. ``--workdir DIR`` keeps the
-catalog and the server's HNSW index cache between runs (building the graph takes minutes on 2 cores).
+so the service retrieves through the item index (``--index``, default all three): IVF-PQ (what ``auto`` picks
+above 50,000 items), HNSW or exact (IndexFlatIP). ``--workdir DIR`` keeps the catalog and the server's ANN
+index caches between runs (building an HNSW graph takes minutes on 2 cores).
 
 Phase 1, per index: a server (``--workers`` processes, default 2 for the 2 cores, sharing one SQLite store)
 answers ``GET /users/{id}/recommendations?k=10`` under two kinds of load, ``--seconds`` per row:
@@ -28,8 +29,8 @@ one) and the server's rate limits are on (the defaults, or those of ``--settings
 Both load generators are raw asyncio HTTP/1.1 keep-alive connections (on uvloop when installed) in this
 process, on the same cores as the server; the table reports their CPU share (``gen cores``), the server's
 CPU per request (``srv ms/req``, all worker processes) and the 1-minute load average, so a run on a busy
-machine can be told from a slow server. Recall@10 of HNSW = overlap of its top 10 with the exact server's top
-10 for the same 300 users.
+machine can be told from a slow server. Recall@10 of an ANN index = overlap of its top 10 with the exact
+server's top 10 for the same 300 users.
 
 Phase 2, durability: ``--events`` events are POSTed (one per request, each with its own Idempotency-Key, 20
 concurrent writers, 10 concurrent recommendation readers) to a server on the tiny catalog; after 30% are
@@ -321,7 +322,9 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, nargs="+", default=[10, 50, 100], help="closed-loop clients")
     ap.add_argument("--rate", type=float, default=300.0, help="open-loop arrival rate, requests/s")
     ap.add_argument("--connections", type=int, nargs="+", default=[10, 50, 100], help="open-loop connections")
-    ap.add_argument("--index", nargs="+", default=["exact", "hnsw"], choices=["exact", "hnsw", "ivfpq"])
+    ap.add_argument(
+        "--index", nargs="+", default=["ivfpq", "hnsw", "exact"], choices=["exact", "hnsw", "ivfpq"]
+    )
     ap.add_argument("--workers", type=int, default=2, help="server processes (`lmrec serve --workers`)")
     ap.add_argument("--settings", type=Path, default=None, help="ServeSettings JSON passed to the server")
     ap.add_argument(
