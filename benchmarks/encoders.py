@@ -232,8 +232,8 @@ def main() -> None:
         "--batch-size",
         type=int,
         default=32,
-        help="texts per batch (32: faster than lmrec's default 64 for every fp32 and bf16 path measured on "
-        "2026-12-06, so the ratios are not flattered by a slow baseline)",
+        help="texts per batch (32: lmrec's default on the CPU since 2026-12-06, the fastest of 32 and 64 for "
+        "every fp32, int8 and bf16 path measured then)",
     )
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--rounds", type=int, default=3)

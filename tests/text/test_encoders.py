@@ -196,3 +196,21 @@ def test_int8_export_quantizes_ffn_outputs_blockwise_and_the_rest_per_token(mini
         assert ops[f"/inner/encoder/layer.{layer}/attention/output/dense/MatMul"] == "MatMulIntegerToFloat"
     weights = {i.name for i in graph.initializer}
     assert not any(n.op_type == "MatMul" and n.input[1] in weights for n in graph.node)
+
+
+def test_batches_default_to_32_texts_on_the_cpu(minilm, minilm_torch, use_multilingual, monkeypatch) -> None:
+    """Length-sorted batches of 32 encoded 2-18% more texts/s than 64 with fp32 ONNX on this project's CPU;
+    a GPU (or a backend not measured, such as USE) keeps 64. The default is what an unset batch size uses."""
+    import torch
+
+    assert minilm.default_batch_size() == 32 == minilm_torch.default_batch_size()
+    assert use_multilingual.default_batch_size() == 64
+    seen: list[int] = []
+    real = type(minilm)._embed
+    monkeypatch.setattr(
+        type(minilm), "_embed", lambda self, t, bs, p: seen.append(bs) or real(self, t, bs, p)
+    )
+    minilm.encode(["a lab beaker"] * 3)
+    assert seen == [32]
+    monkeypatch.setattr(minilm_torch, "device", torch.device("cuda"))  # only read, never used here
+    assert minilm_torch.default_batch_size() == 64

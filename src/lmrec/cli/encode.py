@@ -30,7 +30,12 @@ def encode(
         None, "--cache-dir", help="Embedding cache folder (default $LMREC_CACHE/embeddings)."
     ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Encode all; do not read or write the cache."),
-    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    batch_size: int | None = typer.Option(
+        None,
+        "--batch-size",
+        min=1,
+        help="Texts per forward pass (default: the encoder's, 32 on the CPU, 64 on a GPU).",
+    ),
     progress: bool = typer.Option(False, "--progress/--no-progress", help="Show a progress bar."),
     device: str = typer.Option(
         "auto",

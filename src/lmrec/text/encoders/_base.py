@@ -44,9 +44,10 @@ class TextEncoder(Protocol):
     stats: EncoderStats
 
     def encode(
-        self, texts: Sequence[str | None], *, batch_size: int = 64, progress: bool = False
+        self, texts: Sequence[str | None], *, batch_size: int | None = None, progress: bool = False
     ) -> np.ndarray:
-        """Embed ``texts`` -> float32 array ``(len(texts), dim)`` with unit rows."""
+        """Embed ``texts`` -> float32 array ``(len(texts), dim)`` with unit rows (``batch_size`` texts per
+        forward pass; None: the encoder's own default)."""
         ...
 
 
@@ -122,10 +123,17 @@ class BaseEncoder:
         self.stats = EncoderStats()
         self._empty_vector: np.ndarray | None = None
 
+    def default_batch_size(self) -> int:
+        """Texts per forward pass when ``encode`` is not told."""
+        return 64
+
     def encode(
-        self, texts: Sequence[str | None], *, batch_size: int = 64, progress: bool = False
+        self, texts: Sequence[str | None], *, batch_size: int | None = None, progress: bool = False
     ) -> np.ndarray:
-        """Embed ``texts`` -> float32 ``(n, dim)``, unit rows, input order."""
+        """Embed ``texts`` -> float32 ``(n, dim)``, unit rows, input order (``batch_size`` None: the
+        encoder's :meth:`default_batch_size`)."""
+        if batch_size is None:
+            batch_size = self.default_batch_size()
         t0 = time.perf_counter()
         clean, empty = clean_texts(texts)
         n_empty = int(empty.sum())
