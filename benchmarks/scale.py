@@ -28,9 +28,9 @@ MB``: its RSS after imports and data generation, before the phase):
   the scheduled time, so queueing behind a slow request is included. HTTP is not included (see
   benchmarks/serve_load.py). The index calibrates its search knobs (HNSW's beam, IVF-PQ's lists and
   re-ranked candidates) to recall@10 >= .95 on 200 training users' queries, their seen items left out, as
-  the service does (``lmrec.serve.training_queries``); ``recall`` is the index's top-10 against exact search for 200 of the
-  measured queries; ``index_sweep`` (JSON only) holds recall and ms per query at fixed values of the main
-  knob (HNSW's beam; IVF-PQ's lists scanned, with the calibrated candidates).
+  the service does (``lmrec.serve.training_queries``); ``recall`` is the index's top-10 against exact
+  search for 200 of the measured queries; ``index_sweep`` (JSON only) holds recall and ms per query at fixed
+  values of the main knob (HNSW's beam; IVF-PQ's lists scanned, with the calibrated candidates).
 
 ``--dataset NAME`` runs the same phases on a catalog dataset instead (``ml-1m``, ``ml-20m``, ``ml-25m``:
 MovieLens from GroupLens, downloaded and sha256-checked when missing; its item texts encoded by the default
