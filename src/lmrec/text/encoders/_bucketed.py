@@ -40,9 +40,10 @@ class BucketedEncoder(BaseEncoder):
 
     def default_batch_size(self) -> int:
         """32 texts on the CPU, 64 on a GPU. Why 32: length-sorted batches of 32 pad less and stay in cache.
-        On a 2-core Xeon (2026-12-06; ``benchmarks/encoders.py --batch-size 32`` against 64, 1,000 texts)
-        fp32 ONNX encoded 7% (ML-100K titles) and 18% (Scientific texts) more texts/s than with 64 at one
-        thread, 2% and 15% at two; int8 ONNX and bf16 were as fast or faster too. A GPU keeps 64."""
+        On a 2-core Xeon (2026-12-06, 1,000 texts per dataset) fp32 ONNX encoded 7% (ML-100K titles) and 18%
+        (Scientific texts) more texts/s than with 64 at one thread, 2% and 15% at two; in
+        ``benchmarks/encoders.py --batch-size 32`` against 64, int8 ONNX was faster at 32 too and bf16 about
+        as fast (titles) or faster. A GPU keeps 64."""
         device = getattr(self, "device", None)
         return 64 if getattr(device, "type", "cpu") == "cuda" else 32
 
