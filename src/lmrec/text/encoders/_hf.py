@@ -92,6 +92,15 @@ class TransformersEncoder(BucketedEncoder):
 
         if precision not in ("fp32", "bf16"):
             raise ConfigError(f"encoder precision must be fp32 or bf16, not {precision!r}")
+        self.device = resolve_device(device)
+        if precision == "bf16" and not bf16_matmul_supported(self.device):  # before loading anything
+            where = "this CPU has no bfloat16 matrix units (AMX or AVX512-BF16)"
+            if self.device.type == "cuda":
+                where = f"{self.device} does not support bfloat16"
+            raise ConfigError(
+                f"encoder {name or folder}: {where}, so bf16 would be slower than fp32; use minilm "
+                "(fp32) or minilm-onnx-int8"
+            )
 
         if threads is not None:
             torch.set_num_threads(int(threads))
@@ -103,15 +112,6 @@ class TransformersEncoder(BucketedEncoder):
             self.model = AutoModel.from_pretrained(str(self.folder), attn_implementation="sdpa").eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
-        self.device = resolve_device(device)
-        if precision == "bf16" and not bf16_matmul_supported(self.device):
-            where = "this CPU has no bfloat16 matrix units (AMX or AVX512-BF16)"
-            if self.device.type == "cuda":
-                where = f"{self.device} does not support bfloat16"
-            raise ConfigError(
-                f"encoder {name or self.folder}: {where}, so bf16 would be slower than fp32; use minilm "
-                "(fp32) or minilm-onnx-int8"
-            )
         self.precision = precision
         self.model.to(self.device, dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
         self.pooling = read_pooling(self.folder)
