@@ -20,9 +20,14 @@ def _data():
     return vectors, users[:200], users[200:]
 
 
-def _recall(index, vectors, queries, k=10):
-    truth = np.argsort(-(queries @ vectors.T), axis=1)[:, :k]
-    found, _ = index.search(queries, k)
+def _recall(index, vectors, queries, k=10, seen=None):
+    """The index's top k against exact inner products; ``seen`` (one id list per query) left out of both, as
+    a recommender serves them."""
+    scores = queries @ vectors.T
+    for row, s in enumerate(seen or []):
+        scores[row, s] = -np.inf
+    truth = np.argsort(-scores, axis=1)[:, :k]
+    found, _ = index.search(queries, k, exclude=seen)
     pairs = zip(found.tolist(), truth.tolist(), strict=True)
     return float(np.mean([len(set(a) & set(b)) / k for a, b in pairs]))
 
@@ -129,17 +134,6 @@ def _topics(seed: int = 0):
     return vectors, users(200, 1), users(300, 2)
 
 
-def _served_recall(index, vectors, queries, seen, k=10):
-    scores = queries @ vectors.T
-    for row, s in enumerate(seen):
-        scores[row, s] = -np.inf
-    truth = np.argsort(-scores, axis=1)[:, :k]
-    found, _ = index.search(queries, k, exclude=seen)
-    return float(
-        np.mean([len(set(a) & set(b)) / k for a, b in zip(found.tolist(), truth.tolist(), strict=True)])
-    )
-
-
 def test_a_calibration_measures_the_top_k_a_recommender_serves_with_seen_items_left_out():
     """Found at 20k items (benchmarks/serve_load.py, `--index ivfpq`): calibrated on users' raw top 10s
     (mostly their own seen items, near and easy) IVF-PQ reported recall .96, but the top 10s the service
@@ -148,13 +142,13 @@ def test_a_calibration_measures_the_top_k_a_recommender_serves_with_seen_items_l
     config = IndexConfig(kind="ivfpq", ivf_target_recall=0.95)
     raw = ItemIndex.build(vectors, config=config, queries=calib)
     assert raw.calibration["recall@10"] >= 0.95 and raw.calibration["sample"] == "queries"
-    assert _served_recall(raw, vectors, fresh, fresh_seen) < 0.93  # the finding, at this scale
+    assert _recall(raw, vectors, fresh, seen=fresh_seen) < 0.93  # the finding, at this scale
 
     index = ItemIndex.build(vectors, config=config, queries=calib, exclude=calib_seen)
     cal = index.calibration
     assert cal["sample"] == "queries, seen excluded" and cal["stopped"] == "target"
-    assert cal["recall@10"] == pytest.approx(_served_recall(index, vectors, calib, calib_seen), abs=1e-4)
+    assert cal["recall@10"] == pytest.approx(_recall(index, vectors, calib, seen=calib_seen), abs=1e-4)
     assert (index.nprobe, index.ann_candidates) > (raw.nprobe, raw.ann_candidates)
-    assert _served_recall(index, vectors, fresh, fresh_seen) >= 0.93  # and on users it was not calibrated on
+    assert _recall(index, vectors, fresh, seen=fresh_seen) >= 0.93  # and on users it was not calibrated on
     with pytest.raises(DataError, match="exclusion lists"):
         index.calibrate(calib, exclude=calib_seen[:5])
