@@ -47,12 +47,9 @@ def _threads_restored():
     torch = sys.modules.get("torch")
     if torch is None or torch.get_num_threads() == 2:
         return
-    torch.set_num_threads(2)
-    if "faiss" in sys.modules:
-        sys.modules["faiss"].omp_set_num_threads(2)
-    from threadpoolctl import threadpool_limits
+    from lmrec.serve._indexes import set_compute_threads
 
-    threadpool_limits(limits=2)
+    set_compute_threads(2)
 
 
 # real-data subsets shared by the feedback and explain tests (built once per session, only when used)
