@@ -150,14 +150,6 @@ def gemm_runners(
             for k, q in zip(ks, qlin, strict=True):
                 q(t_a[k])
 
-    b_a = {k: v.to(torch.bfloat16) for k, v in t_a.items()}
-    b_w = [w.to(torch.bfloat16) for w in t_w]
-
-    def run_torch_bf16() -> None:
-        with torch.inference_mode():
-            for k, w in zip(ks, b_w, strict=True):
-                torch.mm(b_a[k], w)
-
     out = {
         "fp32 numpy": run_numpy,
         "fp32 torch": run_torch,
@@ -166,6 +158,14 @@ def gemm_runners(
         "int8 torch dynamic": run_torch_int8,
     }
     if bf16:
+        b_a = {k: v.to(torch.bfloat16) for k, v in t_a.items()}
+        b_w = [w.to(torch.bfloat16) for w in t_w]
+
+        def run_torch_bf16() -> None:
+            with torch.inference_mode():
+                for k, w in zip(ks, b_w, strict=True):
+                    torch.mm(b_a[k], w)
+
         out["bf16 torch"] = run_torch_bf16
     return out
 
