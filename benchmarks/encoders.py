@@ -6,12 +6,15 @@ For each thread count (``--threads 1,2``) and dataset (ML-100K titles, Amazon Sc
 with lmrec's default templates), in ONE process, rounds interleave (best of ``--rounds`` per measurement):
 
 * GEMM peaks of the model's own shapes: the six weight products of one MiniLM layer (Q, K, V, output
-  ``M x H @ H x H``; FFN ``M x H @ H x I`` and ``M x I @ I x H``) with ``M`` = the batch's tokens (batch size
-  x mean real tokens): fp32 via numpy (OpenBLAS), torch (oneDNN/MKL) and onnxruntime ``MatMul`` (MLAS, what
-  the ONNX encoder runs), int8 via onnxruntime ``MatMulInteger`` (uint8 x int8 -> int32, MLAS; what the int8
-  encoder runs) and torch's dynamic int8 ``Linear`` (fbgemm/x86, activation quantization included), and bf16
-  via torch (oneDNN: AMX or AVX512-BF16; only where :func:`lmrec.device.bf16_matmul_supported`);
-* each backend encoding all the texts (length-bucketed batches of ``--batch-size``).
+  ``M x H @ H x H``; FFN ``M x H @ H x I`` and ``M x I @ I x H``) at two row counts ``M``, a batch's tokens
+  without a token budget (batch size x mean real tokens) and the fp32 encoder's token budget where smaller
+  (each library's best rate of the two is its peak): fp32 via numpy (OpenBLAS), torch (oneDNN/MKL) and
+  onnxruntime ``MatMul`` (MLAS, what the ONNX encoder runs), int8 via onnxruntime ``MatMulInteger`` (uint8 x
+  int8 -> int32, MLAS; what the int8 encoder runs) and torch's dynamic int8 ``Linear`` (fbgemm/x86,
+  activation quantization included), and bf16 via torch (oneDNN: AMX or AVX512-BF16; only where
+  :func:`lmrec.device.bf16_matmul_supported`);
+* each backend encoding all the texts (length-sorted batches of at most ``--batch-size`` texts and
+  ``--batch-tokens`` padded tokens; by default each encoder's own, as lmrec runs it).
 
 FLOPs per text count only real tokens: per layer ``2 n (4 H^2 + 2 H I)`` for the weight products plus
 ``4 n^2 H`` for attention scores and mixing (MiniLM-L6: H=384, I=1536, 6 layers; read from the model config).
@@ -21,7 +24,7 @@ vectors against fp32 ONNX (mean / min). The machine is shared: the load average 
 measured side by side mean much.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/encoders.py [--threads 1,2] [--n 1000] [--batch-size 32]
-        [--variants int8-qlinear,...] [--out benchmarks/results/encoders.json]
+        [--batch-tokens 512] [--variants int8-qlinear,...] [--out benchmarks/results/encoders.json]
 
 ``--variants previous,fused-l0block,all-block64`` adds the int8 recipes of benchmarks/int8_variants.py.
 """
@@ -111,6 +114,16 @@ def _ort_gemm_session(shapes: list[tuple[int, int, int]], int8: bool, threads: i
     return sess, feeds
 
 
+def gemm_rows(enc: Any, lengths: np.ndarray, batch_size: int | None, batch_tokens: int | None) -> list[int]:
+    """The GEMM row counts to measure peaks at: a full batch of texts of the mean length (the plan before
+    token budgets) and the token budget, when it is smaller. The peak is the best of them, so a budget
+    cannot lower the bar it is measured against."""
+    size = batch_size or enc.default_batch_size()
+    tokens = enc.default_batch_tokens() if batch_tokens is None else batch_tokens
+    full = int(round(size * lengths.mean()))
+    return sorted({full, min(full, tokens)} if tokens else {full})
+
+
 def gemm_runners(
     shapes: list[tuple[int, int, int]], threads: int, bf16: bool
 ) -> dict[str, Callable[[], None]]:
@@ -190,8 +203,8 @@ class TorchInt8:
         )
         self.enc = base
 
-    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        return self.enc.encode(texts, batch_size=batch_size)
+    def encode(self, texts: list[str], batch_size: int | None, batch_tokens: int | None) -> np.ndarray:
+        return self.enc.encode(texts, batch_size=batch_size, batch_tokens=batch_tokens)
 
 
 def load_backends(threads: int, variants: dict[str, Path], bf16: bool) -> dict[str, Any]:
@@ -231,9 +244,16 @@ def main() -> None:
     parser.add_argument(
         "--batch-size",
         type=int,
-        default=32,
-        help="texts per batch (32: lmrec's default on the CPU since 2026-12-06, the fastest of 32 and 64 for "
-        "every fp32, int8 and bf16 path measured then)",
+        default=None,
+        help="at most this many texts per batch (default: each encoder's own, as lmrec runs it: 32 on the "
+        "CPU, 64 in bf16)",
+    )
+    parser.add_argument(
+        "--batch-tokens",
+        type=int,
+        default=None,
+        help="at most this many padded tokens per batch (default: each encoder's own: 512 on the CPU, 2048 "
+        "in bf16; 0: texts only, lmrec's plan before 2026-12-06)",
     )
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--rounds", type=int, default=3)
@@ -273,6 +293,7 @@ def main() -> None:
         "cores": os.cpu_count(),
         "load_average_start": os.getloadavg(),
         "batch_size": args.batch_size,
+        "batch_tokens": args.batch_tokens,
         "bf16_matmul": bf16,
         "clock": args.clock,
         "texts_per_dataset": args.n,
@@ -287,26 +308,31 @@ def main() -> None:
                 ids, _ = ref_enc.tokenize(tx)
                 lengths = np.array([len(x) for x in ids])
                 flops = float(flops_per_text(lengths, hidden, inter, layers).mean())
-                m = int(round(args.batch_size * lengths.mean()))
-                shapes = layer_shapes(m, hidden, inter)
-                gemm_flops = sum(2 * a * b * c for a, b, c in shapes)
-                gemms = gemm_runners(shapes, threads, bf16)
-                for fn in gemms.values():
-                    fn()
+                batching = {"batch_size": args.batch_size, "batch_tokens": args.batch_tokens}
+                ms = gemm_rows(ref_enc, lengths, **batching)
+                gemms = {m: gemm_runners(layer_shapes(m, hidden, inter), threads, bf16) for m in ms}
+                gemm_flops = {m: sum(2 * a * b * c for a, b, c in layer_shapes(m, hidden, inter)) for m in ms}
+                for runners in gemms.values():
+                    for fn in runners.values():
+                        fn()
                 for enc in backends.values():
-                    enc.encode(tx[:64], batch_size=args.batch_size)  # warm-up
-                gemm_best = dict.fromkeys(gemms, np.inf)
+                    enc.encode(tx[:64], **batching)  # warm-up
+                gemm_best = {(m, k): np.inf for m, runners in gemms.items() for k in runners}
                 enc_best = dict.fromkeys(backends, np.inf)
                 vecs: dict[str, np.ndarray] = {}
-                reps = max(1, int(2e9 / gemm_flops))  # about 2 GFLOP per GEMM measurement
                 for _ in range(args.rounds):
-                    for name, fn in gemms.items():
-                        gemm_best[name] = min(gemm_best[name], best_time(fn, reps))
+                    for m, runners in gemms.items():
+                        reps = max(1, int(2e9 / gemm_flops[m]))  # about 2 GFLOP per GEMM measurement
+                        for name, fn in runners.items():
+                            gemm_best[m, name] = min(gemm_best[m, name], best_time(fn, reps))
                     for name, enc in backends.items():
                         t = CLOCK()
-                        vecs[name] = enc.encode(tx, batch_size=args.batch_size)
+                        vecs[name] = enc.encode(tx, **batching)
                         enc_best[name] = min(enc_best[name], CLOCK() - t)
-                rates = {k: gemm_flops / v / 1e9 for k, v in gemm_best.items()}
+                # each library's best rate over the row counts measured
+                rates: dict[str, float] = {}
+                for (m, k), v in gemm_best.items():
+                    rates[k] = max(rates.get(k, 0.0), gemm_flops[m] / v / 1e9)
                 fp32_peak = max(v for k, v in rates.items() if k.startswith("fp32"))
                 own_peak = {"int8": rates["int8 onnxruntime"], "bf16": rates.get("bf16 torch")}
                 ref = vecs["fp32 ONNX (minilm)"]
@@ -337,7 +363,7 @@ def main() -> None:
                     "mean_tokens": float(lengths.mean()),
                     "max_tokens": int(lengths.max()),
                     "gflop_per_text": flops / 1e9,
-                    "gemm_m": m,
+                    "gemm_m": ms,
                     "gemm_gflops": rates,
                     "load_average": os.getloadavg(),
                     "clock": args.clock,
@@ -357,7 +383,7 @@ def format_block(b: dict[str, Any]) -> str:
         f"**{b['dataset']}**: {b['texts']} texts, mean {b['mean_tokens']:.1f} tokens "
         f"(max {b['max_tokens']}), {b['gflop_per_text'] * 1e3:.1f} MFLOP/text; {b['threads']} thread(s), "
         f"load average {b['load_average'][0]:.1f}, {b['clock']} clock. "
-        f"GEMM GFLOP/s (six layer products, M={b['gemm_m']}): {peaks}",
+        f"GEMM GFLOP/s (six layer products, best of M={_rows_text(b['gemm_m'])}): {peaks}",
         "",
         "| backend | texts/s | vs fp32 ONNX | GFLOP/s | % fp32 peak | % own peak | cos mean / min |",
         "|---|---|---|---|---|---|---|",
@@ -369,6 +395,10 @@ def format_block(b: dict[str, Any]) -> str:
             f"| {r['pct_fp32_peak']:.0f}% | {i8} | {r['cos_mean']:.5f} / {r['cos_min']:.4f} |"
         )
     return "\n".join(lines)
+
+
+def _rows_text(ms: int | list[int]) -> str:
+    return str(ms) if isinstance(ms, int) else " and ".join(str(m) for m in ms)
 
 
 def print_block(b: dict[str, Any]) -> None:

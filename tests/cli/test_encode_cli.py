@@ -54,6 +54,7 @@ def test_encode_user_errors_are_one_line(small_scientific: Path, tmp_path: Path,
         base + ["--encoder", "no-such-org/no-such-model", "--out", str(tmp_path / "v.npy")],
         base + ["--out", str(tmp_path / "v.txt")],
         base + ["--template", "{title} {price}", "--out", str(tmp_path / "v.npy")],
+        base + ["--batch-tokens", "-1", "--out", str(tmp_path / "v.npy")],
     ]
     for args in cases:
         assert main(args) == 2
@@ -73,6 +74,26 @@ def test_encode_on_the_cpu_says_where_it_ran(
     assert main(base + ["--encoder", "minilm", "--device", "cpu"]) == 0  # the ONNX path on the CPU
     assert " on cpu -> " in capsys.readouterr().out
     assert float(np.min((np.load(out) * torch_vecs).sum(1))) > 0.9999
+
+
+def test_encode_batch_tokens_reach_the_encoder(small_scientific: Path, tmp_path: Path, monkeypatch) -> None:
+    """--batch-tokens bounds the padded tokens of each forward pass; the vectors do not depend on it."""
+    from lmrec.text.encoders._onnx import OnnxEncoder
+
+    monkeypatch.setenv("LMREC_CACHE", str(tmp_path / "c"))
+    out = tmp_path / "v.npy"
+    base = ["encode", "--dataset", str(small_scientific), "--out", str(out), "--no-cache"]
+    shapes: list[tuple[int, int]] = []
+    real = OnnxEncoder._forward
+    monkeypatch.setattr(
+        OnnxEncoder, "_forward", lambda self, ids, mask: shapes.append(ids.shape) or real(self, ids, mask)
+    )
+    assert main(base + ["--batch-tokens", "200"]) == 0
+    assert shapes and all(r * w <= 200 or r == 1 for r, w in shapes), shapes
+    bounded, shapes[:] = np.load(out), []
+    assert main(base + ["--batch-tokens", "0"]) == 0
+    assert len(shapes) == 1  # the 29 distinct texts in one batch (at most 32): no token bound
+    np.testing.assert_allclose(np.load(out), bounded, atol=2e-4)
 
 
 def test_encode_device_errors_are_one_line_before_loading(

@@ -198,19 +198,57 @@ def test_int8_export_quantizes_ffn_outputs_blockwise_and_the_rest_per_token(mini
     assert not any(n.op_type == "MatMul" and n.input[1] in weights for n in graph.node)
 
 
-def test_batches_default_to_32_texts_on_the_cpu(minilm, minilm_torch, use_multilingual, monkeypatch) -> None:
-    """Length-sorted batches of 32 encoded 2-18% more texts/s than 64 with fp32 ONNX on this project's CPU;
-    a GPU (or a backend not measured, such as USE) keeps 64. The default is what an unset batch size uses."""
+def _batch_shapes(encoder, monkeypatch, texts: list[str], **kwargs) -> list[tuple[int, int]]:
+    """(rows, padded width) of every forward pass ``encoder.encode(texts, **kwargs)`` makes."""
+    shapes: list[tuple[int, int]] = []
+    real = type(encoder)._forward
+    monkeypatch.setattr(
+        type(encoder), "_forward", lambda self, ids, mask: shapes.append(ids.shape) or real(self, ids, mask)
+    )
+    encoder.encode(texts, **kwargs)
+    return shapes
+
+
+# 40 texts from ~5 to ~280 tokens: long ones must not share a batch of 32 with the short ones
+UNEVEN = [" ".join(["beaker"] * (3 + 7 * i)) for i in range(40)]
+
+
+def test_cpu_batches_are_bounded_by_tokens_as_well_as_texts(minilm, minilm_torch, monkeypatch) -> None:
+    """On the CPU a batch holds at most 32 texts AND at most 512 padded tokens (rows x longest text), so
+    long texts go in small batches of similar length (less padding, activations that stay in cache)."""
     import torch
 
-    assert minilm.default_batch_size() == 32 == minilm_torch.default_batch_size()
-    assert use_multilingual.default_batch_size() == 64
-    seen: list[int] = []
-    real = type(minilm)._embed
-    monkeypatch.setattr(
-        type(minilm), "_embed", lambda self, t, bs, p: seen.append(bs) or real(self, t, bs, p)
-    )
-    minilm.encode(["a lab beaker"] * 3)
-    assert seen == [32]
+    for enc in (minilm, minilm_torch):
+        assert (enc.default_batch_size(), enc.default_batch_tokens()) == (32, 512)
+        shapes = _batch_shapes(enc, monkeypatch, UNEVEN)
+        assert sum(r for r, _ in shapes) == len(UNEVEN)
+        assert all(r <= 32 and (r * w <= 512 or r == 1) for r, w in shapes), shapes
+        # batch_tokens=0: texts only (the plan before); an explicit budget is obeyed
+        assert [r for r, _ in _batch_shapes(enc, monkeypatch, UNEVEN, batch_tokens=0)] == [32, 8]
+        shapes = _batch_shapes(enc, monkeypatch, UNEVEN, batch_tokens=2000, batch_size=8)
+        assert all(r <= 8 and (r * w <= 2000 or r == 1) for r, w in shapes), shapes
     monkeypatch.setattr(minilm_torch, "device", torch.device("cuda"))  # only read, never used here
-    assert minilm_torch.default_batch_size() == 64
+    assert (minilm_torch.default_batch_size(), minilm_torch.default_batch_tokens()) == (64, None)
+
+
+def test_bf16_batches_are_larger(minilm_bf16, monkeypatch) -> None:
+    """bf16 activations take half the bytes, and its matrix units like longer products: up to 64 texts and
+    2048 tokens."""
+    assert (minilm_bf16.default_batch_size(), minilm_bf16.default_batch_tokens()) == (64, 2048)
+    shapes = _batch_shapes(minilm_bf16, monkeypatch, UNEVEN)
+    assert all(r <= 64 and (r * w <= 2048 or r == 1) for r, w in shapes), shapes
+
+
+def test_batching_does_not_change_the_vectors(encoder: TextEncoder) -> None:
+    by_tokens = encoder.encode(UNEVEN)
+    by_texts = encoder.encode(UNEVEN, batch_tokens=0)
+    assert_same_vectors(by_tokens, by_texts, encoder)
+
+
+def test_a_negative_token_budget_is_a_one_line_error(minilm) -> None:
+    with pytest.raises(LmrecError, match="batch_tokens must be >= 0"):
+        minilm.encode(["a"], batch_tokens=-1)
+
+
+def test_unmeasured_backends_keep_64_texts(use_multilingual) -> None:
+    assert (use_multilingual.default_batch_size(), use_multilingual.default_batch_tokens()) == (64, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -59,6 +60,7 @@ def encode_texts(
     template: str | None = None,
     stats: CacheStats | None = None,
     shard: bool = False,
+    batch_tokens: int | None = None,
 ) -> np.ndarray:
     """Embed ``texts`` -> float32 ``(len(texts), dim)`` with unit rows, through the embedding cache.
 
@@ -66,8 +68,10 @@ def encode_texts(
     (see :func:`lmrec.text.get_encoder`), ``"auto"`` (multilingual for mostly-CJK texts), or an encoder
     object. ``cache_dir`` defaults to ``$LMREC_CACHE/embeddings`` or ``~/.cache/lmrec/embeddings``;
     ``use_cache=False`` skips the disk entirely. ``template`` is only recorded next to the cached vectors.
-    Hit/miss counts are added to ``stats`` when given, and to :func:`cache_stats`. ``batch_size``: texts per
-    forward pass (None: the encoder's default, 32 on the CPU and 64 on a GPU for the transformer backends).
+    Hit/miss counts are added to ``stats`` when given, and to :func:`cache_stats`. ``batch_size``: at most so
+    many texts per forward pass, ``batch_tokens``: at most so many padded tokens (None: the encoder's
+    defaults; for the transformer backends 32 texts and 512 tokens on the CPU, 64 and 2048 in bf16, 64 texts
+    and no token bound on a GPU; 0 tokens: no bound).
 
     ``shard=True`` under ``torchrun`` (``WORLD_SIZE > 1``): every rank encodes its share (every world-th) of
     the texts missing from the cache, the vectors are gathered on all ranks, and only each node's first
@@ -98,7 +102,7 @@ def encode_texts(
         todo = np.flatnonzero(~found)
         if len(todo):
             t1 = time.perf_counter()
-            new = _encode_some(enc, uniq_texts, todo, ctx, batch_size, progress)
+            new = _encode_some(enc, uniq_texts, todo, ctx, (batch_size, batch_tokens), progress)
             run.encode_seconds = time.perf_counter() - t1
             vecs[todo] = new
             if ctx is None or ctx.local_rank == 0:
@@ -110,7 +114,9 @@ def encode_texts(
         run.hits, run.misses = int(found.sum()), len(todo)
     elif uniq_texts:
         t1 = time.perf_counter()
-        vecs = _encode_some(enc, uniq_texts, np.arange(len(uniq_texts)), ctx, batch_size, progress)
+        vecs = _encode_some(
+            enc, uniq_texts, np.arange(len(uniq_texts)), ctx, (batch_size, batch_tokens), progress
+        )
         run.encode_seconds = time.perf_counter() - t1
         run.misses = len(uniq_texts)
     out = vecs[inverse] if len(clean) else np.empty((0, enc.dim), dtype=np.float32)
@@ -138,18 +144,23 @@ def _encode_some(
     texts: list[str],
     rows: np.ndarray,
     ctx: DistContext | None,
-    batch_size: int | None,
+    batching: tuple[int | None, int | None],
     progress: bool,
 ) -> np.ndarray:
     """Vectors of ``texts[rows]``: all encoded here, or (``ctx`` = a DistContext) rows ``rank::world`` here
-    and the rest gathered from the other ranks."""
+    and the rest gathered from the other ranks. ``batching``: (batch_size, batch_tokens); the token budget
+    is passed only when set, so encoders of the plain :class:`TextEncoder` protocol work."""
+    size, tokens = batching
+    kwargs: dict[str, Any] = {"batch_size": size}
+    if tokens is not None:
+        kwargs["batch_tokens"] = tokens
     if ctx is None:
-        return enc.encode([texts[i] for i in rows], batch_size=batch_size, progress=progress)
+        return enc.encode([texts[i] for i in rows], progress=progress, **kwargs)
     from lmrec.process_group import gather_rows
 
     mine = rows[ctx.rank :: ctx.world_size]
     local = (
-        enc.encode([texts[i] for i in mine], batch_size=batch_size, progress=progress and ctx.rank == 0)
+        enc.encode([texts[i] for i in mine], progress=progress and ctx.rank == 0, **kwargs)
         if len(mine)
         else np.zeros((0, enc.dim), dtype=np.float32)
     )
@@ -168,6 +179,7 @@ def encode_items(
     use_cache: bool = True,
     stats: CacheStats | None = None,
     shard: bool = False,
+    batch_tokens: int | None = None,
 ) -> np.ndarray:
     """Embed every item of ``items`` -> float32 ``(n_items, dim)``, unit rows, dense item index order.
 
@@ -183,6 +195,7 @@ def encode_items(
         cache_dir=cache_dir,
         use_cache=use_cache,
         batch_size=batch_size,
+        batch_tokens=batch_tokens,
         progress=progress,
         template=tpl_source,
         stats=stats,

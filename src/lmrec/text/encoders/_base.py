@@ -20,6 +20,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from lmrec.errors import LmrecError
+
 log = logging.getLogger("lmrec.text")
 
 
@@ -127,13 +129,31 @@ class BaseEncoder:
         """Texts per forward pass when ``encode`` is not told."""
         return 64
 
+    def default_batch_tokens(self) -> int | None:
+        """Padded tokens per forward pass when ``encode`` is not told (None: no bound; backends that do not
+        batch by tokens ignore it)."""
+        return None
+
     def encode(
-        self, texts: Sequence[str | None], *, batch_size: int | None = None, progress: bool = False
+        self,
+        texts: Sequence[str | None],
+        *,
+        batch_size: int | None = None,
+        batch_tokens: int | None = None,
+        progress: bool = False,
     ) -> np.ndarray:
-        """Embed ``texts`` -> float32 ``(n, dim)``, unit rows, input order (``batch_size`` None: the
-        encoder's :meth:`default_batch_size`)."""
+        """Embed ``texts`` -> float32 ``(n, dim)``, unit rows, input order.
+
+        A forward pass takes at most ``batch_size`` texts and, in the token-level backends, at most
+        ``batch_tokens`` padded tokens (texts x the longest text's tokens; a text longer than that goes
+        alone). None: the encoder's :meth:`default_batch_size` / :meth:`default_batch_tokens`; 0 tokens: no
+        token bound."""
         if batch_size is None:
             batch_size = self.default_batch_size()
+        if batch_tokens is None:
+            batch_tokens = self.default_batch_tokens() or 0
+        if batch_tokens < 0:
+            raise LmrecError(f"batch_tokens must be >= 0 (0: no bound), got {batch_tokens}")
         t0 = time.perf_counter()
         clean, empty = clean_texts(texts)
         n_empty = int(empty.sum())
@@ -141,7 +161,9 @@ class BaseEncoder:
         out = np.empty((len(clean), self.dim), dtype=np.float32)
         full = np.flatnonzero(~empty)
         if len(full):
-            vecs, n_trunc = self._embed([clean[i] for i in full], max(1, int(batch_size)), progress)
+            vecs, n_trunc = self._embed(
+                [clean[i] for i in full], max(1, int(batch_size)), progress, batch_tokens=int(batch_tokens)
+            )
             out[full] = unit_rows(vecs)
             self.stats.truncated += n_trunc
         if n_empty:
@@ -157,6 +179,9 @@ class BaseEncoder:
             self._empty_vector = unit_rows(self._embed([""], 1, False)[0])[0]
         return self._empty_vector
 
-    def _embed(self, texts: list[str], batch_size: int, progress: bool) -> tuple[np.ndarray, int]:
-        """Raw vectors (any norm) of non-empty texts in input order, and how many were truncated."""
+    def _embed(
+        self, texts: list[str], batch_size: int, progress: bool, *, batch_tokens: int = 0
+    ) -> tuple[np.ndarray, int]:
+        """Raw vectors (any norm) of non-empty texts in input order, and how many were truncated
+        (``batch_tokens``: see :meth:`encode`, 0 for no bound)."""
         raise NotImplementedError

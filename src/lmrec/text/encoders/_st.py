@@ -51,7 +51,10 @@ class SentenceTransformerEncoder(BaseEncoder):
         # same vectors as the other fp32 paths (checked in tests), so the same cache identity
         self.model_id = fp32_model_id(self.folder, label, read_pooling(self.folder), self.max_tokens)
 
-    def _embed(self, texts: list[str], batch_size: int, progress: bool) -> tuple[np.ndarray, int]:
+    def _embed(
+        self, texts: list[str], batch_size: int, progress: bool, *, batch_tokens: int = 0
+    ) -> tuple[np.ndarray, int]:
+        # batch_tokens: not used (batches of batch_size texts)
         tok = self.model.tokenizer
         ids = tok(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
         parts = []

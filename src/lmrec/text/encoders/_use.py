@@ -43,7 +43,10 @@ class UseMultilingualEncoder(BaseEncoder):
         n_trunc = sum(1 for t in texts if len(t) > self.max_chars)
         return [t[: self.max_chars] for t in texts], n_trunc
 
-    def _embed(self, texts: list[str], batch_size: int, progress: bool) -> tuple[np.ndarray, int]:
+    def _embed(
+        self, texts: list[str], batch_size: int, progress: bool, *, batch_tokens: int = 0
+    ) -> tuple[np.ndarray, int]:
+        # batch_tokens: not used (batches of batch_size texts)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         texts, n_trunc = self._cut(texts)
         order = np.argsort([-len(t) for t in texts], kind="stable")
