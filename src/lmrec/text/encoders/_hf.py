@@ -68,8 +68,9 @@ class TransformersEncoder(BucketedEncoder):
     ``precision="bf16"``: the weights and activations in bfloat16 (pooling in fp32), for devices that
     multiply bf16 matrices in hardware (:func:`lmrec.device.bf16_matmul_supported`; elsewhere a one-line
     :class:`~lmrec.errors.ConfigError`). Its vectors get their own ``model_id`` (``...|bf16``). Measured on
-    this project's 2-core Xeon (AMX), one thread, batches of 32: 2.1x the texts/s of fp32 ONNX on ML-100K
-    titles and 3.3x on Scientific texts, cosine to fp32 .99996 (benchmarks/encoders.py).
+    this project's 2-core Xeon (AMX), one thread, each at its default batching (2026-12-06): 2.1x the
+    texts/s of fp32 ONNX on ML-100K titles and 2.6x on Scientific texts, cosine to fp32 .99996
+    (benchmarks/encoders.py).
     """
 
     def __init__(
