@@ -52,12 +52,13 @@ class BucketedEncoder(BaseEncoder):
 
         A batch of 32 texts of a few hundred tokens pads to its longest text and its activations (attention
         scores grow with the square of the length) leave the cache. Bounded by tokens, long texts go in small
-        batches of similar length and short ones still go 32 at a time. On the same Xeon (1,000 texts per
-        dataset, fp32 ONNX, one thread), against plain batches of 32: Scientific texts 1.29x the texts/s
-        (68.3 against 52.9), titles 1.02x; int8 ONNX 1.39x and 1.03x. At two threads: 1.12x and 1.04x (fp32),
-        1.01x and 1.03x (int8). bf16's activations take half the bytes and its matrix units gain from longer
-        products: 2048 tokens and 64 texts encoded 1.09x (titles) and 1.13x (Scientific) the texts/s of
-        plain batches of 32 there (300 texts per dataset)."""
+        batches of similar length and short ones still go 32 at a time. On the same Xeon
+        (``benchmarks/encoder_batching.py``, 1,000 texts per dataset, one thread), against plain batches of
+        32: fp32 ONNX 1.27x the texts/s on Scientific texts (68.8 against 54.1) and 1.04x on titles, int8 ONNX
+        1.46x and 0.99x; at two threads 1.10x and 1.02x (fp32), 0.98x and 1.00x (int8). bf16's activations
+        take half the bytes and its matrix units gain from longer products: 2048 tokens and 64 texts encoded
+        1.09x (titles) and 1.13x (Scientific) the texts/s of plain batches of 32 there (300 texts per
+        dataset)."""
         if self._on_gpu():
             return None
         return 2048 if self._bf16() else 512
