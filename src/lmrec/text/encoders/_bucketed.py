@@ -39,29 +39,41 @@ class BucketedEncoder(BaseEncoder):
     _tok: Any
     _pad_id: int = 0
 
+    # per thread: a batch gives every thread as much work as one thread gets at one thread
+    CPU_TEXTS, CPU_TOKENS = 32, 512
+    BF16_TEXTS, BF16_TOKENS = 64, 2048
+
     def default_batch_size(self) -> int:
-        """At most 32 texts per batch on the CPU (64 in bf16), 64 on a GPU; see :meth:`default_batch_tokens`.
+        """At most 32 texts per batch and thread on the CPU (64 in bf16), 64 on a GPU; see
+        :meth:`default_batch_tokens`.
 
         On a 2-core Xeon (2026-12-06, 1,000 texts per dataset) plain batches of 32 encoded 7% (ML-100K
-        titles) and 18% (Scientific texts) more texts/s with fp32 ONNX than batches of 64 at one thread, 2%
-        and 15% at two."""
-        return 64 if self._on_gpu() or self._bf16() else 32
+        titles) and 18% (Scientific texts) more texts/s with fp32 ONNX than batches of 64 at one thread."""
+        if self._on_gpu():
+            return 64
+        return (self.BF16_TEXTS if self._bf16() else self.CPU_TEXTS) * self._threads()
 
     def default_batch_tokens(self) -> int | None:
-        """At most 512 padded tokens per batch on the CPU (2048 in bf16), no bound on a GPU (not measured).
+        """At most 512 padded tokens per batch and thread on the CPU (2048 in bf16), no bound on a GPU (not
+        measured).
 
         A batch of 32 texts of a few hundred tokens pads to its longest text and its activations (attention
         scores grow with the square of the length) leave the cache. Bounded by tokens, long texts go in small
         batches of similar length and short ones still go 32 at a time. On the same Xeon
-        (``benchmarks/encoder_batching.py``, 1,000 texts per dataset, one thread), against plain batches of
-        32: fp32 ONNX 1.27x the texts/s on Scientific texts (68.8 against 54.1) and 1.04x on titles, int8 ONNX
-        1.46x and 0.99x; at two threads 1.10x and 1.02x (fp32), 0.98x and 1.00x (int8). bf16's activations
+        (``benchmarks/encoder_batching.py``, 1,000 texts per dataset), against plain batches of 32: at one
+        thread fp32 ONNX 1.27x the texts/s on Scientific texts (68.8 against 54.1) and 1.04x on titles, int8
+        ONNX 1.46x and 0.99x; at two threads 512 tokens (and 32 texts) gave 1.10x and 1.02x (fp32), 0.98x
+        and 1.00x (int8), and 1,024 tokens (and 64 texts) 1.15x, 1.02x, 1.08x and 1.06x: the budget grows
+        with the threads, so that many threads do not split a small batch into slivers. bf16's activations
         take half the bytes and its matrix units gain from longer products: 2048 tokens and 64 texts encoded
-        1.09x (titles) and 1.13x (Scientific) the texts/s of plain batches of 32 there (300 texts per
-        dataset)."""
+        1.09x (titles) and 1.13x (Scientific) the texts/s of plain batches of 32 at one thread (300 texts
+        per dataset)."""
         if self._on_gpu():
             return None
-        return 2048 if self._bf16() else 512
+        return (self.BF16_TOKENS if self._bf16() else self.CPU_TOKENS) * self._threads()
+
+    def _threads(self) -> int:
+        return max(1, int(getattr(self, "threads", None) or 1))
 
     def _on_gpu(self) -> bool:
         return getattr(getattr(self, "device", None), "type", "cpu") == "cuda"

@@ -99,6 +99,7 @@ class OnnxEncoder(BucketedEncoder):
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         n_threads = threads if threads is not None else _default_threads()
         opts.intra_op_num_threads = int(n_threads)
+        self.threads = int(n_threads)
         opts.inter_op_num_threads = 1
         # no busy-waiting between ops: on a shared, small machine spinning threads steal the cores others need
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
