@@ -34,15 +34,16 @@ def encode(
         None,
         "--batch-size",
         min=1,
-        help="At most this many texts per forward pass (default: the encoder's, 32 on the CPU, 64 in bf16 "
-        "and on a GPU).",
+        help="At most this many texts per forward pass (default: the encoder's, 32 per thread on the CPU, 64 "
+        "per thread in bf16, 64 on a GPU).",
     ),
     batch_tokens: int | None = typer.Option(
         None,
         "--batch-tokens",
         min=0,
         help="At most this many padded tokens (texts x the longest one) per forward pass of a transformer "
-        "encoder (default: 512 on the CPU, 2048 in bf16, no bound on a GPU; 0: no bound).",
+        "encoder (default: 512 per thread on the CPU, 2048 per thread in bf16, no bound on a GPU; 0: no "
+        "bound).",
     ),
     progress: bool = typer.Option(False, "--progress/--no-progress", help="Show a progress bar."),
     device: str = typer.Option(

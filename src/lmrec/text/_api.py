@@ -70,8 +70,8 @@ def encode_texts(
     ``use_cache=False`` skips the disk entirely. ``template`` is only recorded next to the cached vectors.
     Hit/miss counts are added to ``stats`` when given, and to :func:`cache_stats`. ``batch_size``: at most so
     many texts per forward pass, ``batch_tokens``: at most so many padded tokens (None: the encoder's
-    defaults; for the transformer backends 32 texts and 512 tokens on the CPU, 64 and 2048 in bf16, 64 texts
-    and no token bound on a GPU; 0 tokens: no bound).
+    defaults; for the transformer backends 32 texts and 512 tokens per thread on the CPU, 64 and 2048 per
+    thread in bf16, 64 texts and no token bound on a GPU; 0 tokens: no bound).
 
     ``shard=True`` under ``torchrun`` (``WORLD_SIZE > 1``): every rank encodes its share (every world-th) of
     the texts missing from the cache, the vectors are gathered on all ranks, and only each node's first
