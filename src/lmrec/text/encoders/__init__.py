@@ -8,7 +8,7 @@ name                 what
                      benchmarks/encoders.py); falls back to ``minilm-torch`` when it cannot be exported
 ``minilm-torch``     the same model, fp32 PyTorch AutoModel + mean pooling, length-bucketed batches
 ``minilm-bf16``      the same PyTorch model in bfloat16, on a GPU or a CPU with bf16 matrix units (AMX,
-                     AVX512-BF16; elsewhere a one-line error): 2.1-3.3x fp32 ONNX at cosine .99996 here
+                     AVX512-BF16; elsewhere a one-line error): 1.9-2.9x fp32 ONNX at cosine .99996 here
 ``minilm-st``        the same model through ``SentenceTransformer.encode`` (the reference implementation)
 ``minilm-onnx-int8`` the same model exported to ONNX, its MatMuls int8 after SmoothQuant smoothing: per-token
                      activation scales and per-channel weights, the FFN outputs blockwise (lmrec.text.export)
