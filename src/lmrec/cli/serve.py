@@ -94,7 +94,10 @@ def serve(
     # several processes: each builds its own app from the same arguments (uvicorn needs an import string)
     from lmrec.serve.app import ENV_ARGS, build_index_caches
     from lmrec.serve.store import Store
+    from lmrec.serve.workers import check_port_free, reuse_port_supported, run_workers
 
+    if reuse_port_supported(port):
+        check_port_free(host, port)  # before the index build, which takes minutes at a million items
     Store(db).close()  # create the schema once, before the workers race for it
     build_index_caches(model_dir.resolve(), db, settings, model=model)  # once, not in every worker
     del model
@@ -102,14 +105,7 @@ def serve(
         {"model_dir": str(model_dir.resolve()), "db_url": db, "settings": settings.to_dict()}
     )
     typer.echo(f"lmrec: serving {model_dir} on http://{host}:{port} with {workers} workers", err=True)
-    uvicorn.run(
-        "lmrec.serve.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-    )
+    run_workers("lmrec.serve.app:app_from_env", host=host, port=port, workers=workers, log_level=log_level)
 
 
 def _redact(url: str) -> str:
