@@ -9,7 +9,9 @@ two workers in 2 runs of 10, and 10 keep-alive clients of the 1M-item load bench
 from __future__ import annotations
 
 import http.client
+import os
 import pickle
+import signal
 import socket
 import sys
 import time
@@ -70,6 +72,12 @@ def _wait_until_every_worker_listens(server_pid: int, port: int, workers: int) -
     raise AssertionError(f"not every worker listens on {port} after 60 s")
 
 
+def _distinct_listeners(pids: list[int], port: int) -> int:
+    """How many different listening sockets on ``port`` the processes ``pids`` hold."""
+    listening = _tcp_inodes(port, "0A")
+    return len({frozenset(_socket_inodes(p) & listening) for p in pids})
+
+
 @linux_only
 def test_keep_alive_connections_are_spread_over_the_workers(model_dir: Path, tmp_path: Path) -> None:
     settings = settings_file(tmp_path / "settings.json")
@@ -86,6 +94,7 @@ def test_keep_alive_connections_are_spread_over_the_workers(model_dir: Path, tmp
     conns = []
     try:
         workers = _wait_until_every_worker_listens(srv.proc.pid, port, 2)
+        assert _distinct_listeners(workers, port) == 2  # shared: one socket, the same inode in both
         for _ in range(16):  # one after another, each kept open, as a pool of keep-alive clients does
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             c.request("GET", "/health")
@@ -96,6 +105,14 @@ def test_keep_alive_connections_are_spread_over_the_workers(model_dir: Path, tmp
         assert sum(held) == 16, held
         # by address hash each worker gets 8 on average; none at all happens with probability 2 / 2^16
         assert min(held) >= 1, f"connections per worker: {held}"
+        # a worker uvicorn replaces binds a socket of its own too
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while workers[0] in _workers(srv.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        replaced = _wait_until_every_worker_listens(srv.proc.pid, port, 2)
+        assert workers[0] not in replaced and workers[1] in replaced
+        assert _distinct_listeners(replaced, port) == 2
     finally:
         for c in conns:
             c.close()
