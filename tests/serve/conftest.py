@@ -106,6 +106,12 @@ def start_server(
     raise RuntimeError(f"server did not start in {timeout} s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
+def start_workers(model_dir: Path, tmp_path: Path, settings: Path, workers: int = 2) -> Server:
+    """`lmrec serve --workers N` with ``settings`` over a fresh SQLite store in ``tmp_path``."""
+    db, log = f"sqlite:///{tmp_path / 'w.sqlite'}", tmp_path / "w.log"
+    return start_server(model_dir, db, log, "--workers", str(workers), "--settings", str(settings))
+
+
 def stop_server(server: Server) -> None:
     if server.proc.poll() is None:
         server.proc.send_signal(signal.SIGTERM)

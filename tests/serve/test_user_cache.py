@@ -14,7 +14,7 @@ import pytest
 from lmrec.serve import ServeSettings
 from lmrec.serve._service import RecService
 from lmrec.serve.store import EventRecord, Store
-from tests.serve.conftest import settings_file, start_server, stop_server
+from tests.serve.conftest import settings_file, start_workers, stop_server
 
 
 def _ids(ranked) -> list[int]:
@@ -78,15 +78,7 @@ def test_stamp_counts_events_and_tracks_the_catalog(tmp_path: Path) -> None:
 def test_two_worker_processes_see_each_others_events(
     model_dir: Path, tmp_path: Path, fast_settings: Path
 ) -> None:
-    srv = start_server(
-        model_dir,
-        f"sqlite:///{tmp_path / 'w.sqlite'}",
-        tmp_path / "w.log",
-        "--workers",
-        "2",
-        "--settings",
-        str(fast_settings),
-    )
+    srv = start_workers(model_dir, tmp_path, fast_settings)
     user = f"w-{uuid.uuid4().hex[:8]}"
 
     def fresh_get() -> dict:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.serve.conftest import settings_file, start_server, stop_server
+from tests.serve.conftest import settings_file, start_workers, stop_server
 
 linux_only = pytest.mark.skipif(
     sys.platform != "linux" or not hasattr(socket, "SO_REUSEPORT"),
@@ -80,16 +80,7 @@ def _distinct_listeners(pids: list[int], port: int) -> int:
 
 @linux_only
 def test_keep_alive_connections_are_spread_over_the_workers(model_dir: Path, tmp_path: Path) -> None:
-    settings = settings_file(tmp_path / "settings.json")
-    srv = start_server(
-        model_dir,
-        f"sqlite:///{tmp_path / 'w.sqlite'}",
-        tmp_path / "w.log",
-        "--workers",
-        "2",
-        "--settings",
-        str(settings),
-    )
+    srv = start_workers(model_dir, tmp_path, settings_file(tmp_path / "settings.json"))
     port = int(srv.url.rsplit(":", 1)[1])
     conns = []
     try:
