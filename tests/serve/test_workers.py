@@ -154,3 +154,22 @@ def test_a_port_in_use_is_a_one_line_error_before_any_worker_starts(
     err = capsys.readouterr().err.strip()
     assert err.startswith("lmrec: error:") and "\n" not in err, err
     assert f"--port {port}" in err and "in use" in err, err
+
+
+@linux_only
+def test_a_worker_that_cannot_bind_exits_with_uvicorns_startup_failure(capsys) -> None:
+    """If the port is taken between the parent's check and a worker's bind, the worker says so in one line
+    and exits with 3, which stops uvicorn's supervisor instead of restarting the worker forever."""
+    from lmrec.serve.workers import STARTUP_FAILURE, ReusePortListener
+
+    with socket.socket() as busy:  # no SO_REUSEPORT: nobody may join it
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(SystemExit) as exit_info:
+            pickle.loads(pickle.dumps(ReusePortListener("127.0.0.1", port)))
+    from uvicorn.config import STARTUP_FAILURE as UVICORNS
+
+    assert exit_info.value.code == STARTUP_FAILURE == UVICORNS
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lmrec: error: --port") and "\n" not in err, err

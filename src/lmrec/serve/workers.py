@@ -59,7 +59,23 @@ class ReusePortListener:
         self.port = int(port)
 
     def __reduce__(self) -> tuple[Any, tuple[str, int]]:
-        return reuse_port_socket, (self.host, self.port)
+        return worker_socket, (self.host, self.port)
+
+
+# uvicorn's exit code for a worker that failed before serving: its supervisor then stops instead of restarting
+STARTUP_FAILURE = 3
+
+
+def worker_socket(host: str, port: int) -> socket.socket:
+    """:func:`reuse_port_socket` in a worker process; if the port was taken since the parent's check, one
+    line on stderr and exit code 3, which makes uvicorn's supervisor stop rather than restart it forever."""
+    try:
+        return reuse_port_socket(host, port)
+    except OSError as exc:
+        print(
+            f"lmrec: error: --port {port}: cannot listen on {host}:{port} ({exc.strerror})", file=sys.stderr
+        )
+        sys.exit(STARTUP_FAILURE)
 
 
 def check_port_free(host: str, port: int) -> None:
