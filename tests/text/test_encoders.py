@@ -213,6 +213,17 @@ def _batch_shapes(encoder, monkeypatch, texts: list[str], **kwargs) -> list[tupl
 UNEVEN = [" ".join(["beaker"] * (3 + 7 * i)) for i in range(40)]
 
 
+def _on_threads(enc, n: int, monkeypatch) -> None:
+    """``enc`` as if it ran on ``n`` threads: an ONNX session's own count, or torch's process-wide one (the
+    autouse fixture of tests/conftest.py gives the session its two back)."""
+    import torch
+
+    if hasattr(enc, "session"):
+        monkeypatch.setattr(enc, "threads", n)
+    else:
+        torch.set_num_threads(n)
+
+
 def test_cpu_batches_are_bounded_by_tokens_as_well_as_texts(minilm, minilm_torch, monkeypatch) -> None:
     """On the CPU a batch holds at most 32 texts AND at most 512 padded tokens (rows x longest text) per
     thread, so long texts go in small batches of similar length (less padding, activations that stay in
@@ -220,7 +231,7 @@ def test_cpu_batches_are_bounded_by_tokens_as_well_as_texts(minilm, minilm_torch
     import torch
 
     for enc in (minilm, minilm_torch):
-        monkeypatch.setattr(enc, "threads", 1)
+        _on_threads(enc, 1, monkeypatch)
         assert (enc.default_batch_size(), enc.default_batch_tokens()) == (32, 512)
         shapes = _batch_shapes(enc, monkeypatch, UNEVEN)
         assert sum(r for r, _ in shapes) == len(UNEVEN)
@@ -229,7 +240,7 @@ def test_cpu_batches_are_bounded_by_tokens_as_well_as_texts(minilm, minilm_torch
         assert [r for r, _ in _batch_shapes(enc, monkeypatch, UNEVEN, batch_tokens=0)] == [32, 8]
         shapes = _batch_shapes(enc, monkeypatch, UNEVEN, batch_tokens=2000, batch_size=8)
         assert all(r <= 8 and (r * w <= 2000 or r == 1) for r, w in shapes), shapes
-        monkeypatch.setattr(enc, "threads", 4)
+        _on_threads(enc, 4, monkeypatch)
         assert (enc.default_batch_size(), enc.default_batch_tokens()) == (128, 2048)
     monkeypatch.setattr(minilm_torch, "device", torch.device("cuda"))  # only read, never used here
     assert (minilm_torch.default_batch_size(), minilm_torch.default_batch_tokens()) == (64, None)
@@ -246,7 +257,7 @@ def test_encoders_know_their_threads(minilm, minilm_torch) -> None:
 def test_bf16_batches_are_larger(minilm_bf16, monkeypatch) -> None:
     """bf16 activations take half the bytes, and its matrix units like longer products: up to 64 texts and
     2048 tokens per thread."""
-    monkeypatch.setattr(minilm_bf16, "threads", 1)
+    _on_threads(minilm_bf16, 1, monkeypatch)
     assert (minilm_bf16.default_batch_size(), minilm_bf16.default_batch_tokens()) == (64, 2048)
     shapes = _batch_shapes(minilm_bf16, monkeypatch, UNEVEN)
     assert all(r <= 64 and (r * w <= 2048 or r == 1) for r, w in shapes), shapes

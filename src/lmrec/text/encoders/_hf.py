@@ -105,7 +105,6 @@ class TransformersEncoder(BucketedEncoder):
 
         if threads is not None:
             torch.set_num_threads(int(threads))
-        self._threads_set: int | None = None
         self.folder = Path(folder)
         hf_tok = AutoTokenizer.from_pretrained(str(self.folder), use_fast=True)
         if not getattr(hf_tok, "is_fast", False):
@@ -131,14 +130,10 @@ class TransformersEncoder(BucketedEncoder):
 
     @property
     def threads(self) -> int:
-        """torch's intra-op threads when the encoder runs (they are process-wide), unless set here."""
+        """torch's intra-op threads when the encoder runs (they are process-wide)."""
         import torch
 
-        return self._threads_set or int(torch.get_num_threads())
-
-    @threads.setter
-    def threads(self, value: int) -> None:
-        self._threads_set = int(value)
+        return int(torch.get_num_threads())
 
     def _no_grad(self) -> Any:
         import torch
