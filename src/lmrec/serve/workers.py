@@ -30,12 +30,16 @@ def reuse_port_supported(port: int) -> bool:
     return sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT") and port != 0
 
 
+def _family(host: str) -> socket.AddressFamily:
+    """IPv6 for an address with a colon, as uvicorn decides it; else IPv4."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def reuse_port_socket(host: str, port: int) -> socket.socket:
     """A TCP socket bound to ``(host, port)`` with ``SO_REUSEPORT``, not yet listening (asyncio's
     ``create_server(sock=...)`` calls ``listen``). Created with ``IPPROTO_TCP`` so that asyncio sets
     ``TCP_NODELAY`` on the connections it accepts."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock = socket.socket(_family(host), socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
@@ -83,8 +87,7 @@ def check_port_free(host: str, port: int) -> None:
 
     The probe does not set ``SO_REUSEPORT``: a port another server (even another ``lmrec serve``) already
     listens on is refused instead of silently sharing its connections."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
+    with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
@@ -104,6 +107,8 @@ def run_workers(
         return
     from uvicorn.supervisors import Multiprocess
 
+    # again: `lmrec serve` checked before its index build, which can take minutes; a server that took the
+    # port with SO_REUSEPORT meanwhile would otherwise be joined, not refused
     check_port_free(host, port)
     config = uvicorn.Config(app, factory=factory, host=host, port=port, workers=workers, log_level=log_level)
     try:
