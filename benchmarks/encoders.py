@@ -245,15 +245,15 @@ def main() -> None:
         "--batch-size",
         type=int,
         default=None,
-        help="at most this many texts per batch (default: each encoder's own, as lmrec runs it: 32 on the "
-        "CPU, 64 in bf16)",
+        help="at most this many texts per batch (default: each encoder's own, as lmrec runs it: 32 per "
+        "thread on the CPU, 64 per thread in bf16)",
     )
     parser.add_argument(
         "--batch-tokens",
         type=int,
         default=None,
-        help="at most this many padded tokens per batch (default: each encoder's own: 512 on the CPU, 2048 "
-        "in bf16; 0: texts only, lmrec's plan before 2026-12-06)",
+        help="at most this many padded tokens per batch (default: each encoder's own: 512 per thread on the "
+        "CPU, 2048 per thread in bf16; 0: texts only, lmrec's plan before 2026-12-06)",
     )
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--rounds", type=int, default=3)
@@ -310,8 +310,9 @@ def main() -> None:
                 flops = float(flops_per_text(lengths, hidden, inter, layers).mean())
                 batching = {"batch_size": args.batch_size, "batch_tokens": args.batch_tokens}
                 ms = gemm_rows(ref_enc, lengths, **batching)
-                gemms = {m: gemm_runners(layer_shapes(m, hidden, inter), threads, bf16) for m in ms}
-                gemm_flops = {m: sum(2 * a * b * c for a, b, c in layer_shapes(m, hidden, inter)) for m in ms}
+                shapes = {m: layer_shapes(m, hidden, inter) for m in ms}
+                gemms = {m: gemm_runners(shapes[m], threads, bf16) for m in ms}
+                gemm_flops = {m: sum(2 * a * b * c for a, b, c in shapes[m]) for m in ms}
                 for runners in gemms.values():
                     for fn in runners.values():
                         fn()
