@@ -50,12 +50,13 @@ def env() -> dict[str, str]:
 
 
 def readme_commands() -> list[list[str]]:
-    """The `lmrec` command lines of the README's tour and service sections (comments removed)."""
+    """The `lmrec` command lines of the README's tour, service and own-files sections (comments removed,
+    continued lines joined)."""
     text = README.read_text(encoding="utf-8")
-    start = text.index("## A tour")
-    end = text.index("### In Python")
+    sections = text[text.index("## A tour") : text.index("### In Python")]
+    sections += text[text.index("### Your own files") : text.index("## Tests")]
     commands = []
-    for line in text[start:end].splitlines():
+    for line in sections.replace("\\\n", " ").splitlines():
         line = line.split("  #")[0].strip()
         if line.startswith("torchrun "):
             line = line[line.index("-m lmrec") + len("-m ") :]

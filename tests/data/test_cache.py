@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 from pathlib import Path
 
@@ -29,6 +30,7 @@ def counting_loader(monkeypatch):
     calls = []
     real = recbole_loader.load
 
+    @functools.wraps(real)  # the same signature: load_format checks options against it
     def load(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)

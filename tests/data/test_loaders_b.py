@@ -15,7 +15,7 @@ import pytest
 
 from lmrec.data.loaders import amazon, douban, load_format, mdsd, mind
 from lmrec.data.loaders._read import clean_html
-from lmrec.errors import DataError
+from lmrec.errors import DataError, LmrecError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -189,9 +189,11 @@ def test_amazon_missing_field_names_line(tmp_path: Path) -> None:
         amazon.load(bad, format="amazon-2018")
 
 
-def test_amazon_rejects_unknown_option() -> None:
-    with pytest.raises(Exception, match="unknown option"):
-        amazon.load(FIXTURES / "amazon-2014", format="amazon-2014", revews="x")
+def test_an_unknown_loader_option_names_the_known_ones() -> None:
+    with pytest.raises(
+        LmrecError, match="format 'amazon-2014' has no option 'revews'; its options: reviews, "
+    ):
+        load_format("amazon-2014", FIXTURES / "amazon-2014", revews="x")
 
 
 # ---------------------------------------------------------------- mind

@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from lmrec.cli.data_source import data_format_option, data_option_option, open_dataset, reopen_dataset
 from lmrec.errors import ConfigError
 
 
@@ -39,6 +40,8 @@ def compress(
     dataset: str | None = typer.Option(
         None, "--dataset", "-d", help="Dataset for fine-tune validation (default: the one it was trained on)."
     ),
+    data_format: str | None = data_format_option(),
+    data_option: list[str] | None = data_option_option(),
     threads: int | None = typer.Option(None, "--threads"),
 ) -> None:
     """Compress MODEL_DIR into OUT and print what changed (the model card records it too)."""
@@ -59,7 +62,9 @@ def compress(
         source="lmrec compress",
     )
     meta = read_model_meta(model_dir)
-    valid = _validation(meta, dataset) if prune > 0 and finetune_epochs > 0 else None
+    valid = (
+        _validation(meta, dataset, data_format, data_option) if prune > 0 and finetune_epochs > 0 else None
+    )
     model = compress_directory(model_dir, out, cfg, valid=valid, threads=threads)
     info = model.fit_info["compression"]
     before, after = directory_bytes(model_dir), directory_bytes(out)
@@ -80,16 +85,20 @@ def compress(
     typer.echo(f"saved to {out}")
 
 
-def _validation(meta: dict[str, Any], dataset: str | None) -> Any:
+def _validation(
+    meta: dict[str, Any], dataset: str | None, data_format: str | None, data_option: list[str] | None
+) -> Any:
     """The validation interactions of the split the model was trained on (None when unknown or changed)."""
-    from lmrec.data import load_dataset
     from lmrec.data.split import fixed_split, leave_one_out_split
 
     info = meta.get("fit_info") or {}
-    name = dataset or (info.get("dataset") or {}).get("name")
-    if not name:
+    if dataset is not None:
+        ds, name = open_dataset(dataset, data_format, data_option), dataset
+    else:
+        record = info.get("dataset") or {}
+        ds, name = reopen_dataset(record), record.get("name")
+    if ds is None:
         return None
-    ds = load_dataset(name)
     recorded = info.get("split") or {}
     split = fixed_split(ds) if recorded.get("protocol", "").startswith("fixed") else leave_one_out_split(ds)
     if recorded.get("split_hash") and recorded["split_hash"] != split.hash:

@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import typer
 
-from lmrec.errors import LmrecError
+from lmrec.cli.data_source import FORMAT_HELP, OPTION_HELP, open_dataset
 
 app = typer.Typer(help="List, inspect and download datasets.", no_args_is_help=True)
-
-
-def parse_options(pairs: list[str] | None) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; values are read as JSON when they parse (numbers, lists, true/false)."""
-    options: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise LmrecError(f"option {pair!r} must look like KEY=VALUE")
-        try:
-            options[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key.strip()] = value
-    return options
 
 
 @app.command("list")
@@ -59,16 +44,15 @@ def list_datasets() -> None:
 @app.command()
 def stats(
     name_or_path: str = typer.Argument(..., help="a dataset name (see `lmrec datasets list`) or a path"),
-    format: str | None = typer.Option(None, "--format", "-f", help="the format of a path"),
-    option: list[str] | None = typer.Option(None, "--option", "-o", help="loader option KEY=VALUE"),
+    format: str | None = typer.Option(None, "--format", "--data-format", "-f", help=FORMAT_HELP),
+    option: list[str] | None = typer.Option(None, "--option", "--data-option", "-o", help=OPTION_HELP),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     no_cache: bool = typer.Option(False, "--no-cache", help="parse the files even when a cached copy exists"),
 ) -> None:
     """Users, items, interactions, density, sequence lengths, text coverage and ratings of a dataset."""
-    from lmrec.data.load import load_dataset
     from lmrec.data.stats import dataset_stats
 
-    data = load_dataset(name_or_path, format, cache=not no_cache, **parse_options(option))
+    data = open_dataset(name_or_path, format, option, cache=not no_cache)
     info = dataset_stats(data)
     if as_json:
         typer.echo(json.dumps(info))

@@ -9,11 +9,14 @@ from pathlib import Path
 
 import typer
 
+from lmrec.cli.data_source import data_format_option, data_option_option, open_dataset
 from lmrec.errors import LmrecError
 
 
 def encode(
     dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset name (see `lmrec datasets`) or path."),
+    data_format: str | None = data_format_option(),
+    data_option: list[str] | None = data_option_option(),
     out: Path = typer.Option(..., "--out", "-o", help="Output .npy file: float32 (items x dim), unit rows."),
     encoder: str = typer.Option(
         "auto",
@@ -56,7 +59,6 @@ def encode(
     """Encode every item of DATASET in dense item index order and save the vectors."""
     import numpy as np
 
-    from lmrec.data import load_dataset
     from lmrec.text import CacheStats, encode_texts, item_texts, resolve_encoder
     from lmrec.text.encoders import check_encoder_device
 
@@ -66,7 +68,7 @@ def encode(
         raise LmrecError(f"{out}: --out must end in .npy")
     if not out.parent.exists():
         raise LmrecError(f"{out.parent}: output folder does not exist")
-    ds = load_dataset(dataset)
+    ds = open_dataset(dataset, data_format, data_option)
     texts = item_texts(ds.items, template, dataset=ds.name)
     t0 = time.perf_counter()
     enc = resolve_encoder(encoder, texts, device=device)

@@ -20,6 +20,7 @@ from typing import Any
 
 import typer
 
+from lmrec.cli.data_source import data_format_option, data_option_option, open_dataset
 from lmrec.cli.train import DEVICE_HELP, PRECISION_HELP
 from lmrec.errors import ConfigError, LmrecError
 
@@ -278,6 +279,8 @@ def print_table(data: dict[str, Any], ks: tuple[int, ...]) -> None:
 
 def evaluate(
     dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset name (see `lmrec datasets`) or path."),
+    data_format: str | None = data_format_option(),
+    data_option: list[str] | None = data_option_option(),
     models: str = typer.Option(
         DEFAULT_MODELS, "--models", "-m", help="Comma list of model names and/or saved model folders."
     ),
@@ -306,7 +309,6 @@ def evaluate(
 ) -> None:
     """Fit (or --tune, or load) each model, evaluate on the test split by full ranking, print a table."""
     from lmrec.cli.train import check_device
-    from lmrec.data import load_dataset
 
     device, precision = check_device(device, precision)
     ks = parse_ks(k)
@@ -315,7 +317,7 @@ def evaluate(
         raise ConfigError("--models is empty")
     options = parse_model_options(set_)
     check_specs(specs, options)  # before loading data or fitting anything
-    ds = load_dataset(dataset)
+    ds = open_dataset(dataset, data_format, data_option)
     split = make_split(ds, split_kind, seed)
     data = run_evaluation(
         ds,

@@ -16,6 +16,8 @@ from typing import Any
 
 import typer
 
+from lmrec.cli.data_source import data_format_option, data_option_option, open_dataset
+
 BASELINES = "pop,itemknn,ease,als,bpr"
 # Smaller grids than `lmrec evaluate --tune` (lmrec.tune.DEFAULT_GRIDS) so the whole job stays within
 # minutes on 2 cores; BPR keeps the setting that the full grid chose on ML-100K validation.
@@ -30,6 +32,8 @@ QUICK_GRIDS: dict[str, dict[str, list[Any]]] = {
 def quickstart(
     out: Path = typer.Option(Path("runs/quickstart"), "--out", "-o", help="Folder for the report and model."),
     dataset: str = typer.Option("ml-100k", "--dataset", "-d", help="Dataset name or path."),
+    data_format: str | None = data_format_option(),
+    data_option: list[str] | None = data_option_option(),
     baselines: str = typer.Option(
         BASELINES, "--baselines", help="Baselines to tune (comma list; '' = none)."
     ),
@@ -47,7 +51,7 @@ def quickstart(
     from rich.console import Console
 
     from lmrec.cli.evaluate import print_table, run_evaluation, validation_score
-    from lmrec.data import dataset_stats, load_dataset
+    from lmrec.data import dataset_stats
     from lmrec.data.split import leave_one_out_split
     from lmrec.evaluate import (
         add_paired,
@@ -67,7 +71,7 @@ def quickstart(
     out.mkdir(parents=True, exist_ok=True)
 
     console.rule("[bold]1. data")
-    data = load_dataset(dataset, download=True)
+    data = open_dataset(dataset, data_format, data_option, download=True)
     stats = dataset_stats(data)
     console.print(
         f"{data.name}: {stats['users']:,} users, {stats['items']:,} items, {stats['interactions']:,} "

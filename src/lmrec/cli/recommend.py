@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from lmrec.cli.data_source import data_format_option, data_option_option, open_dataset
 from lmrec.errors import LmrecError
 
 if TYPE_CHECKING:
+    from lmrec.data import Dataset
     from lmrec.models.catalog import Catalog
 
 
@@ -27,6 +29,8 @@ def recommend(
     explain_data: str | None = typer.Option(
         None, "--explain-data", help="With --explain: dataset whose item texts give the shared words."
     ),
+    data_format: str | None = data_format_option(),
+    data_option: list[str] | None = data_option_option(),
     paraphrase: bool = typer.Option(
         False, "--paraphrase", help="With --explain: reword with SmolLM2 (explain extra; checked, marked)."
     ),
@@ -59,7 +63,8 @@ def recommend(
         else:
             top, vals = model.recommend([hist], k=k)
         idx, scores = top[0], vals[0]
-    explainer = _explainer(model, cat, explain_data) if explain else None
+    data = open_dataset(explain_data, data_format, data_option) if explain and explain_data else None
+    explainer = _explainer(model, cat, data) if explain else None
     generator = None
     if explainer is not None and paraphrase:
         from lmrec.explain import smollm2_generator
@@ -79,18 +84,18 @@ def recommend(
             typer.echo(f"       {e.display()}")
 
 
-def _explainer(model: Any, cat: Catalog, data: str | None) -> Any:
+def _explainer(model: Any, cat: Catalog, data: Dataset | None) -> Any:
     """An :class:`~lmrec.explain.Explainer` over the model's catalog (texts from ``data`` when given)."""
     from lmrec.explain import Explainer
 
     titles = [cat.title(i) for i in range(model.n_items)]
     texts = None
     if data is not None:
-        from lmrec.data import load_dataset
         from lmrec.text import item_texts
 
-        ds = load_dataset(data)
-        if ds.n_items != model.n_items:
-            raise LmrecError(f"--explain-data {data}: {ds.n_items} items, the model has {model.n_items}")
-        texts = item_texts(ds.items, None, dataset=ds.name)
+        if data.n_items != model.n_items:
+            raise LmrecError(
+                f"--explain-data {data.name}: {data.n_items} items, the model has {model.n_items}"
+            )
+        texts = item_texts(data.items, None, dataset=data.name)
     return Explainer.for_model(model, titles, texts)

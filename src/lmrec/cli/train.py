@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from lmrec.cli.data_source import data_format_option, data_option_option, dataset_record, open_dataset
 from lmrec.errors import ConfigError, LmrecError
 
 
@@ -74,6 +75,8 @@ def build_config(
 
 def train(
     dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset name (see `lmrec datasets`) or path."),
+    data_format: str | None = data_format_option(),
+    data_option: list[str] | None = data_option_option(),
     model: str = typer.Option(..., "--model", "-m", help="Model name: content, textseq, or a baseline."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder to save the trained model into."),
     id_fusion: bool | None = typer.Option(None, "--id-fusion/--no-id-fusion", help="textseq: add item IDs."),
@@ -109,7 +112,6 @@ def train(
 ) -> None:
     """Train MODEL on DATASET (train part of the split, early stopping on validation), report test metrics
     and save the model to OUT."""
-    from lmrec.data import load_dataset
     from lmrec.data.split import fixed_split, leave_one_out_split
     from lmrec.models import model_class
     from lmrec.models.base import FitOptions
@@ -128,7 +130,7 @@ def train(
     cfg = build_config(cls, config_file=config_file, flags=flags, overrides=parse_assignments(set_))
     if split_kind not in ("auto", "loo", "fixed"):
         raise ConfigError(f"--split must be auto, loo or fixed, not {split_kind!r}")
-    ds = load_dataset(dataset)
+    ds = open_dataset(dataset, data_format, data_option)
     use_fixed = split_kind == "fixed" or (split_kind == "auto" and ds.fixed_split is not None)
     split = fixed_split(ds) if use_fixed else leave_one_out_split(ds)
     if out.exists() and not out.is_dir():
@@ -163,7 +165,7 @@ def train(
     metrics = {k: float(v) for k, v in result.metrics.items() if k.split("@")[0] in ("ndcg", "recall")}
     rec.fit_info.update(
         {
-            "dataset": {"name": ds.name, "domain": ds.domain, "users": ds.n_users, "items": ds.n_items},
+            "dataset": dataset_record(ds, dataset, data_format, data_option),
             "split": split.describe(),
             "metrics": {f"test {k}": v for k, v in metrics.items()},
             "fit_seconds": round(fit_s, 2),

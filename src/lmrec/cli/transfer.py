@@ -8,6 +8,13 @@ from typing import Any
 
 import typer
 
+from lmrec.cli.data_source import (
+    data_format_option,
+    data_option_option,
+    dataset_record,
+    open_dataset,
+    parse_options,
+)
 from lmrec.cli.train import DEVICE_HELP, PRECISION_HELP, check_device, parse_assignments
 from lmrec.errors import ConfigError
 
@@ -23,10 +30,10 @@ def _names(spec: str, option: str) -> list[str]:
     return names
 
 
-def _target(name: str):  # noqa: ANN202 - (dataset, split)
+def _target(spec: str, data_format: str | None, data_option: list[str] | None):  # noqa: ANN202 - (dataset, split)
     from lmrec.transfer.pretrain import load_source
 
-    src = load_source(name)
+    src = load_source(f"{spec}:{data_format}" if data_format else spec, **parse_options(data_option))
     return src.dataset, src.split
 
 
@@ -153,7 +160,9 @@ def pretrain_cmd(
 
 def adapt_cmd(
     pretrained_dir: Path = typer.Argument(..., help="A folder written by `lmrec pretrain`."),
-    dataset: str = typer.Option(..., "--dataset", "-d", help="Target dataset (name or PATH:FORMAT)."),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Target dataset (name, path or PATH:FORMAT)."),
+    data_format: str | None = data_format_option(),
+    data_option: list[str] | None = data_option_option(),
     mode: str = typer.Option(
         "adaptor", "--mode", "-m", help="zero-shot | adaptor | full | full+id | auto (the transfer guard)."
     ),
@@ -175,7 +184,7 @@ def adapt_cmd(
 
     device, precision = check_device(device, precision)
     pre = Pretrained.load(pretrained_dir)
-    ds, split = _target(dataset)
+    ds, split = _target(dataset, data_format, data_option)
     opts = FitOptions(
         seed=seed, progress=progress, max_seconds=max_seconds, device=device, precision=precision
     )
@@ -205,8 +214,9 @@ def transfer_cmd(
     sources: str = typer.Option(..., "--sources", "-s", help="Source datasets, comma list."),
     target: str = typer.Option(..., "--target", "-t", help="Target dataset: a name, a path, or PATH:FORMAT."),
     target_format: str | None = typer.Option(
-        None, "--target-format", help="Format of a --target path when it cannot be detected."
+        None, "--target-format", "--data-format", help="Format of a --target path when it cannot be detected."
     ),
+    data_option: list[str] | None = data_option_option(),
     json_out: Path | None = typer.Option(
         None, "--json", help="Also write the result rows, their summary and the setup to this JSON file."
     ),
@@ -276,7 +286,7 @@ def transfer_cmd(
             device,
         )
     meta_pre = Pretrained.load(meta_dir) if meta_dir is not None else None
-    ds, split = _target(f"{target}:{target_format}" if target_format else target)
+    ds, split = _target(target, target_format, data_option)
     ov = {"epochs": epochs} if epochs is not None else {}
     rows = run_transfer_experiment(
         pre,
@@ -295,6 +305,7 @@ def transfer_cmd(
     meta = {
         "sources": [d.name for d in pre.domains],
         "target": target,
+        "target_options": parse_options(data_option),
         "split": split.protocol,
         "split_hash": split.hash,
         "fractions": fr,
@@ -320,6 +331,8 @@ def transfer_cmd(
 def distill_cmd(
     teacher_dir: Path = typer.Argument(..., help="A trained textseq model folder (the teacher)."),
     dataset: str = typer.Option(..., "--dataset", "-d", help="The dataset the teacher was trained on."),
+    data_format: str | None = data_format_option(),
+    data_option: list[str] | None = data_option_option(),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder for the student (a textseq model)."),
     dim: int = typer.Option(32, "--dim", min=4, help="Student width."),
     layers: int = typer.Option(1, "--layers", min=1, help="Student transformer layers."),
@@ -343,7 +356,6 @@ def distill_cmd(
     import time
 
     from lmrec.compress import directory_bytes
-    from lmrec.data import load_dataset
     from lmrec.data.split import fixed_split, leave_one_out_split
     from lmrec.evaluate import evaluate_model
     from lmrec.models.base import FitOptions, read_model_meta
@@ -358,7 +370,7 @@ def distill_cmd(
     if meta["model"] != "textseq":
         raise ConfigError(f"{teacher_dir}: the teacher must be a textseq model, not {meta['model']!r}")
     teacher = TextSeq.load(teacher_dir).to(device)
-    ds = load_dataset(dataset)
+    ds = open_dataset(dataset, data_format, data_option)
     use_fixed = split_kind == "fixed" or (split_kind == "auto" and ds.fixed_split is not None)
     split = fixed_split(ds) if use_fixed else leave_one_out_split(ds)
     recorded = (teacher.fit_info.get("split") or {}).get("split_hash")
@@ -391,7 +403,7 @@ def distill_cmd(
         metrics[name] = {k: float(res.metrics[k]) for k in ("ndcg@10", "recall@10")}
     student.fit_info.update(
         {
-            "dataset": {"name": ds.name, "domain": ds.domain, "users": ds.n_users, "items": ds.n_items},
+            "dataset": dataset_record(ds, dataset, data_format, data_option),
             "split": split.describe(),
             "metrics": {f"test {k}": v for k, v in metrics["student"].items()},
             "fit_seconds": round(fit_s, 2),

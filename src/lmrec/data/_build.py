@@ -75,8 +75,8 @@ def build_dataset(
             if unknown_items == "error":
                 row = int(np.flatnonzero(missing.to_numpy())[0])
                 raise DataError(
-                    f"interaction refers to unknown item {ev_items.iloc[row]!r} "
-                    f"({int(missing.sum())} such rows)",
+                    f"interaction refers to unknown item {ev_items.iloc[row]!r} ({int(missing.sum())} such "
+                    "rows; the loader option unknown_items=add keeps them without text, =drop drops them)",
                     file=source,
                     line=row + first_line,
                     field="item",

@@ -95,7 +95,8 @@ def load_dataset(
         guessed = format or registry.guess_format(path)
         if guessed is None:
             raise LmrecError(
-                f"{path}: cannot tell the format; pass format= (one of {', '.join(sorted(FORMATS))})"
+                f"{path}: cannot tell the format; name it (`--data-format` on the command line, format= in "
+                f"Python): one of {', '.join(sorted(FORMATS))}"
             )
         fmt = guessed
     if fmt not in FORMATS:

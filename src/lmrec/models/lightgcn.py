@@ -75,6 +75,9 @@ class LightGCNConfig(TextVectorConfig, TrainableConfig):
     init_std: float = Field(0.1, gt=0.0)
     refold_history: bool = True
 
+    def ranks_by_text_alone(self) -> bool:
+        return False
+
 
 def normalized_adjacency(user: np.ndarray, item: np.ndarray, n_users: int, n_items: int) -> Any:
     """The symmetric-normalised bipartite adjacency ``D^-1/2 A D^-1/2`` as a torch sparse CSR tensor of

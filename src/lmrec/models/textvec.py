@@ -37,6 +37,11 @@ class TextVectorConfig(BaseConfig):
     )
     cache_dir: str | None = None
 
+    def ranks_by_text_alone(self) -> bool:
+        """Whether item text is all the model knows an item by (no ID embedding beside it): on a catalog
+        without any item text it cannot rank, and :func:`choose_encoder` refuses to fit it."""
+        return True
+
 
 @dataclass(frozen=True)
 class ItemVectorRef:
@@ -130,6 +135,13 @@ def choose_encoder(config: Any, items: ItemTable | None, train: Any = None, *, r
         rated = np.unique(np.asarray(train.item, dtype=np.int64))
         rated = rated[rated < len(texts)]
         empty = int(sum(1 for i in rated if not str(texts[i] or "").strip()))
+        if config.ranks_by_text_alone() and not any(str(t or "").strip() for t in texts):
+            raise DataError(
+                f"all {len(texts):,} items have no text, and this model ranks items by their text alone: "
+                "give the items text (for a table file the loader options "
+                "items_path=FILE and item_text=COLUMN, `--data-option` on the command line), or use item "
+                "IDs (textseq with id_fusion, or a baseline such as ease)"
+            )
         if empty:
             warnings.warn(
                 f"{empty:,} of {len(rated):,} items with interactions ({empty / len(rated):.0%}) have no "

@@ -142,16 +142,16 @@ class Pretrained:
         return cls(cfg, dict(weights), domains, dict(meta.get("info", {})))
 
 
-def load_source(spec: str) -> SourceDomain:
-    """A source from a dataset name (``amazon-beauty``) or ``path[:format]``; its own fixed split when it has
-    one, else leave-one-out by time."""
+def load_source(spec: str, **options: Any) -> SourceDomain:
+    """A source from a dataset name (``amazon-beauty``) or ``path[:format]``, read with the loader's
+    ``options``; its own fixed split when it has one, else leave-one-out by time."""
     from lmrec.data import load_dataset
     from lmrec.data.split import fixed_split, leave_one_out_split
 
     name, fmt = spec, None
     if ":" in spec and not Path(spec).exists():
         name, fmt = spec.rsplit(":", 1)
-    ds = load_dataset(name, fmt) if fmt else load_dataset(name)
+    ds = load_dataset(name, fmt, **options)
     split = fixed_split(ds) if ds.fixed_split is not None else leave_one_out_split(ds)
     label = Path(name).name if Path(name).exists() else name
     return SourceDomain(label, ds, split)

@@ -7,6 +7,7 @@ main file, as each module documents.
 from __future__ import annotations
 
 import importlib
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -39,4 +40,21 @@ def load_format(fmt: str, path: str | Path, **options: Any) -> Any:
     p = Path(path)
     if not p.exists():
         raise LmrecError(f"{p}: no such file or folder")
-    return importlib.import_module(module).load(p, format=fmt, **options)
+    load = importlib.import_module(module).load
+    return load(p, format=fmt, **_checked_options(fmt, load, options))
+
+
+def _checked_options(fmt: str, load: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` checked against the loader's parameters: an unknown name is a one-line error listing the
+    known ones, and a string given for a list of columns is a comma list (``item_text=title,genre``; a
+    single name stays one column, never its letters)."""
+    params = inspect.signature(load).parameters
+    known = [p.name for p in list(params.values())[1:] if p.name != "format" and p.kind is not p.VAR_KEYWORD]
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        if key not in known:
+            raise LmrecError(f"format '{fmt}' has no option '{key}'; its options: {', '.join(known)}")
+        if isinstance(value, str) and "Sequence[str]" in str(params[key].annotation):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        out[key] = value
+    return out

@@ -46,7 +46,6 @@ def load(
     domain: str | None = None,
     unknown_items: str = "add",
     keep_items_without_events: bool = False,
-    **options: Any,
 ) -> Dataset:
     """Load an Amazon review file (and its meta file) as a :class:`Dataset`.
 
@@ -59,8 +58,6 @@ def load(
     items that have no meta row (``"add"`` with empty text, ``"drop"``, ``"error"``).
     ``keep_items_without_events``: keep meta-only items in the catalog (default: only reviewed items).
     """
-    if options:
-        raise LmrecError(f"amazon loader: unknown option(s) {', '.join(sorted(options))}")
     if format not in FORMATS:
         raise LmrecError(f"amazon loader: format must be one of {', '.join(FORMATS)}, not {format!r}")
     path = Path(path)

@@ -66,7 +66,6 @@ def load(
     unrated: str = "drop",
     name: str = "douban",
     domain: str = "movies-zh",
-    **options: Any,
 ) -> Dataset:
     """Load the Douban folder as a :class:`Dataset` (see the module docstring).
 
@@ -74,8 +73,6 @@ def load(
     rating 0 (an explicit "no stars" marker: filter ``rating > 0`` before rating-based training).
     ``meta["n_unrated"]`` counts the unrated comments either way.
     """
-    if options:
-        raise LmrecError(f"douban loader: unknown option(s) {', '.join(sorted(options))}")
     if unrated not in ("drop", "zero"):
         raise LmrecError(f"douban loader: unrated must be 'drop' or 'zero', not {unrated!r}")
     folder = _folder(path)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -33,15 +32,12 @@ def load(
     top_tags: int = 10,
     name: str = "lastfm",
     domain: str = "music",
-    **options: Any,
 ) -> Dataset:
     """Load a HetRec Last.fm folder as a :class:`Dataset` (see the module docstring).
 
     ``top_tags``: how many of each artist's most used tags go into its text (0: none; the tag files are then
     optional). Listens of artists missing from ``artists.dat`` are kept as items without text.
     """
-    if options:
-        raise LmrecError(f"lastfm loader: unknown option(s) {', '.join(sorted(options))}")
     if top_tags < 0:
         raise LmrecError(f"lastfm loader: top_tags must be >= 0, not {top_tags}")
     folder = Path(path)

@@ -23,7 +23,7 @@ import pandas as pd
 from lmrec.data._build import build_dataset
 from lmrec.data._dataset import Dataset
 from lmrec.data.loaders._read import read_text_lenient
-from lmrec.errors import DataError, LmrecError
+from lmrec.errors import DataError
 
 DOMAINS = ("books", "dvd", "electronics", "kitchen")
 _BLOCK = re.compile(r"<review>(.*?)(?=</review>|<review>|\Z)", re.S)
@@ -87,7 +87,6 @@ def load(
     format: str = "mdsd",
     domain: str | None = None,
     name: str | None = None,
-    **options: Any,
 ) -> Dataset:
     """The reviews of one ``domain`` (books / dvd / electronics / kitchen), or of every domain found in the
     folder when ``domain`` is None, as a :class:`Dataset`.
@@ -96,8 +95,6 @@ def load(
     items are ASINs with ``title`` = product name; ``Interactions.text`` is the review title and body;
     timestamps are the review dates (missing dates become 0). The item table also carries ``domain``.
     """
-    if options:
-        raise LmrecError(f"mdsd loader: unknown option(s) {', '.join(sorted(options))}")
     path = Path(path)
     folder = path.parent if path.is_file() else path
     domains = [domain] if domain is not None else available_domains(folder)

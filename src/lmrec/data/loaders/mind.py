@@ -28,7 +28,7 @@ import pandas as pd
 from lmrec.data._build import build_dataset
 from lmrec.data._dataset import Dataset
 from lmrec.data.loaders._read import read_tsv_lines
-from lmrec.errors import DataError, LmrecError
+from lmrec.errors import DataError
 
 TEXT_FIELDS = ("title", "abstract", "category", "subcategory")
 _TIME_FORMAT = "%m/%d/%Y %I:%M:%S %p"
@@ -43,7 +43,6 @@ def load(
     with_impressions: bool = True,
     name: str = "mind",
     domain: str = "news",
-    **options: Any,
 ) -> Dataset:
     """Load a MIND folder as a :class:`Dataset` (see the module docstring for how events are built).
 
@@ -51,8 +50,6 @@ def load(
     impression table (see :func:`load_impressions`) as ``meta["impressions"]``. ``meta["is_history"]`` is a
     boolean per interaction row: True for pre-period history clicks, False for clicked impressions.
     """
-    if options:
-        raise LmrecError(f"mind loader: unknown option(s) {', '.join(sorted(options))}")
     folder = _folder(path)
     news_file, behaviors_file = folder / news, folder / behaviors
     items = _read_news(news_file)

@@ -95,6 +95,9 @@ class TextSeqConfig(TextVectorConfig, NextItemLossConfig, TrainableConfig):
         0.25, ge=0.0, le=0.5, description="text space: 0 = centred catalog vectors, 0.5 = fully whitened"
     )
 
+    def ranks_by_text_alone(self) -> bool:
+        return not self.id_fusion
+
     @property
     def has_aux(self) -> bool:
         """Whether any auxiliary head is trained."""

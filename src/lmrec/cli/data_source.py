@@ -1,0 +1,81 @@
+"""The one dataset a command reads: a name (``lmrec datasets list``) or a path, with ``--data-format`` and
+``--data-option KEY=VALUE`` for a user's own files (a table's column names, a second file with the item texts,
+...), and the record a saved model keeps of it so that later commands read the same data again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from lmrec.errors import LmrecError
+
+if TYPE_CHECKING:
+    from lmrec.data import Dataset
+
+FORMAT_HELP = "Format of a dataset path when it cannot be detected (table, recbole, amazon-2018, ...)."
+OPTION_HELP = (
+    "Loader option KEY=VALUE for a dataset path, repeatable: for a CSV/TSV/Parquet/JSON-lines table "
+    "user=COLUMN, item=COLUMN, time=COLUMN, items_path=FILE (item texts), item_text=COLUMN,COLUMN."
+)
+
+
+def data_format_option() -> Any:
+    return typer.Option(None, "--data-format", help=FORMAT_HELP)
+
+
+def data_option_option() -> Any:
+    return typer.Option(None, "--data-option", help=OPTION_HELP)
+
+
+def parse_options(pairs: list[str] | None) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; values are read as JSON when they parse (numbers, lists, true/false)."""
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise LmrecError(f"option {pair!r} must look like KEY=VALUE")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options
+
+
+def open_dataset(
+    spec: str, data_format: str | None = None, data_option: list[str] | None = None, **kwargs: Any
+) -> Dataset:
+    """The dataset named or found at ``spec``, read with the command line's format and loader options
+    (``kwargs`` go to :func:`lmrec.data.load_dataset`: ``download``, ``cache``)."""
+    from lmrec.data import load_dataset
+
+    return load_dataset(spec, data_format, **kwargs, **parse_options(data_option))
+
+
+def dataset_record(
+    ds: Dataset, spec: str, data_format: str | None = None, data_option: list[str] | None = None
+) -> dict[str, Any]:
+    """What a saved model's ``fit_info["dataset"]`` keeps: name, domain and size, and for a path also
+    ``source`` (the absolute path, the format, the loader options), which :func:`reopen_dataset` reads."""
+    from lmrec.data.registry import CATALOG
+
+    record: dict[str, Any] = {"name": ds.name, "domain": ds.domain, "users": ds.n_users, "items": ds.n_items}
+    if spec not in CATALOG:
+        record["source"] = {
+            "path": str(Path(spec).expanduser().resolve()),
+            "format": data_format or ds.meta.get("format"),
+            "options": parse_options(data_option),
+        }
+    return record
+
+
+def reopen_dataset(record: dict[str, Any]) -> Dataset | None:
+    """The dataset a :func:`dataset_record` describes (None when it names none)."""
+    from lmrec.data import load_dataset
+
+    source = record.get("source")
+    if source:
+        return load_dataset(source["path"], source.get("format"), **source.get("options", {}))
+    return load_dataset(record["name"]) if record.get("name") else None

@@ -1,0 +1,198 @@
+"""A user's own files on every command that reads a dataset: `--data-format` and `--data-option`.
+
+The files are real MovieLens-100K events and titles, written the way people export them (``userId,movieId,
+rating,timestamp`` and a separate ``movieId,title,genre`` file), built at test time and never committed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lmrec.cli import main
+
+GENRES = (
+    "unknown Action Adventure Animation Children Comedy Crime Documentary Drama Fantasy Film-Noir Horror "
+    "Musical Mystery Romance Sci-Fi Thriller War Western"
+).split()
+
+
+@pytest.fixture(scope="module")
+def own_files(tmp_path_factory, shared_data: Path) -> Path:
+    """Events of ML-100K's first 60 users on its first 300 movies, and those movies' titles and genres."""
+    import pandas as pd
+
+    src = shared_data / "ml-100k"
+    events = pd.read_csv(src / "u.data", sep="\t", names=["userId", "movieId", "rating", "timestamp"])
+    events = events[(events.userId <= 60) & (events.movieId <= 300)]
+    raw = pd.read_csv(src / "u.item", sep="|", encoding="latin-1", header=None)
+    flags = raw.iloc[:, 5:24].to_numpy()
+    items = pd.DataFrame(
+        {
+            "movieId": raw[0],
+            "title": raw[1],
+            "genre": [" ".join(g for g, f in zip(GENRES, row, strict=True) if f) for row in flags],
+        }
+    )
+    items = items[items.movieId <= 300]
+    folder = tmp_path_factory.mktemp("own")
+    events.to_csv(folder / "ratings.csv", index=False)
+    items.to_csv(folder / "titles.csv", index=False)
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("LMREC_CACHE", str(tmp_path_factory.getbasetemp() / "lmrec-cache"))
+
+
+def _opts(folder: Path, *extra: str) -> list[str]:
+    pairs = ["user=userId", "item=movieId", f"items_path={folder / 'titles.csv'}", *extra]
+    return ["--data-format", "table", *[a for p in pairs for a in ("--data-option", p)]]
+
+
+def test_train_recommend_on_own_files_with_item_text_from_a_second_file(own_files, tmp_path, capsys):
+    out = tmp_path / "content"
+    args = ["train", "-d", str(own_files / "ratings.csv"), "-m", "content", "-o", str(out), "--no-progress"]
+    assert main([*args, *_opts(own_files, "item_text=title,genre")]) == 0
+    printed = capsys.readouterr()
+    assert "ndcg@10" in printed.out and "no text" not in printed.err
+    info = json.loads((out / "config.json").read_text())["fit_info"]
+    source = info["dataset"]["source"]
+    assert source["format"] == "table" and source["path"] == str((own_files / "ratings.csv").resolve())
+    assert source["options"]["item_text"] == "title,genre" and source["options"]["user"] == "userId"
+    # user 1's recommendations come with the real titles of the second file
+    assert main(["recommend", str(out), "--user", "1", "-k", "5"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 5 and all("(19" in line for line in lines)  # "Title (1995)"
+
+
+def test_a_plain_column_name_is_one_text_column(own_files, tmp_path, capsys):
+    """``item_text=title`` is the column "title", not the columns "t", "i", "t", "l", "e"."""
+    vec = tmp_path / "v.npy"
+    args = [
+        "encode",
+        "-d",
+        str(own_files / "ratings.csv"),
+        "--out",
+        str(vec),
+        *_opts(own_files, "item_text=title"),
+    ]
+    assert main(args) == 0
+    vectors = np.load(vec)
+    assert vectors.shape[1] == 384 and np.all(np.linalg.norm(vectors, axis=1) > 0.5)
+
+
+def test_evaluate_takes_the_same_options(own_files, tmp_path, capsys):
+    args = ["evaluate", "-d", str(own_files / "ratings.csv"), "--models", "pop,content"]
+    assert main([*args, *_opts(own_files, "item_text=title")]) == 0
+    out = capsys.readouterr().out
+    assert "content" in out and "pop" in out
+
+
+def test_an_unknown_loader_option_is_one_line_naming_the_known_ones(own_files, capsys):
+    args = ["train", "-d", str(own_files / "ratings.csv"), "-m", "pop", "-o", "x"]
+    assert main([*args, *_opts(own_files, "itemtext=title")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "itemtext" in err and "item_text" in err and "Traceback" not in err
+
+
+def test_datasets_stats_reports_the_same_mistake_in_one_line(own_files, capsys):
+    args = ["datasets", "stats", str(own_files / "ratings.csv"), "-o", "user=userId", "-o", "movie=movieId"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "movie" in err
+
+
+def test_a_text_model_refuses_items_without_any_text(own_files, tmp_path, capsys):
+    """Without the item file every item is empty text: content ranking would be noise, so it says so."""
+    args = ["train", "-d", str(own_files / "ratings.csv"), "-m", "content", "-o", str(tmp_path / "m")]
+    opts = ["--data-option", "user=userId", "--data-option", "item=movieId", "--no-progress"]
+    assert main([*args, *opts]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no text" in err and "items_path" in err
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_model_with_ids_still_trains_without_text(own_files, tmp_path, capsys):
+    out = tmp_path / "ease"
+    args = ["train", "-d", str(own_files / "ratings.csv"), "-m", "ease", "-o", str(out), "--no-progress"]
+    assert main([*args, "--data-option", "user=userId", "--data-option", "item=movieId"]) == 0
+    assert "ndcg@10" in capsys.readouterr().out
+
+
+TINY = ["--set", "dim=16", "--set", "n_layers=1", "--set", "n_experts=2", "--set", "max_len=8"]
+
+
+def test_a_textseq_on_own_files_compresses_and_distills_from_the_same_files(own_files, tmp_path, capsys):
+    """The model folder remembers how its files were read: `compress` re-reads them for its fine-tuning
+    validation without being told again; `distill` takes the same options."""
+    teacher = tmp_path / "teacher"
+    args = [
+        "train",
+        "-d",
+        str(own_files / "ratings.csv"),
+        "-m",
+        "textseq",
+        "-o",
+        str(teacher),
+        "--epochs",
+        "2",
+    ]
+    assert main([*args, *TINY, "--no-progress", *_opts(own_files, "item_text=title")]) == 0
+    capsys.readouterr()
+    small = [
+        "compress",
+        str(teacher),
+        "--out",
+        str(tmp_path / "small"),
+        "--prune",
+        "0.3",
+        "--finetune-epochs",
+        "1",
+    ]
+    assert main(small) == 0
+    assert "zero share 0.3" in capsys.readouterr().out
+    student = ["distill", str(teacher), "-d", str(own_files / "ratings.csv"), "-o", str(tmp_path / "student")]
+    assert (
+        main([*student, "--dim", "8", "--epochs", "1", "--no-progress", *_opts(own_files, "item_text=title")])
+        == 0
+    )
+    assert "student:" in capsys.readouterr().out
+    # read differently (no item file), the data has another split: refused in one line, not trained on
+    other = ["--data-option", "user=userId", "--data-option", "item=movieId", "--data-option", "time=rating"]
+    assert main([*student, "--dim", "8", *other]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not the one the teacher was trained on" in err
+
+
+def test_adapt_a_pretrained_model_to_own_files(own_files, tmp_path, capsys):
+    pre = tmp_path / "pre"
+    args = ["pretrain", "--datasets", "amazon-magazine", "--epochs", "1", "--out", str(pre), "--no-progress"]
+    assert main([*args, *TINY]) == 0
+    out = tmp_path / "adapted"
+    args = ["adapt", str(pre), "-d", str(own_files / "ratings.csv"), "--mode", "zero-shot", "-o", str(out)]
+    assert main([*args, *_opts(own_files, "item_text=title")]) == 0
+    capsys.readouterr()
+    assert main(["recommend", str(out), "--user", "1", "-k", "3"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and all("(19" in line for line in lines)
+
+
+def test_events_on_items_missing_from_the_item_file_say_which_option_keeps_them(own_files, tmp_path, capsys):
+    import pandas as pd
+
+    titles = pd.read_csv(own_files / "titles.csv")
+    titles[titles.movieId <= 250].to_csv(tmp_path / "fewer.csv", index=False)
+    args = ["datasets", "stats", str(own_files / "ratings.csv"), "--json", "--data-option", "user=userId"]
+    args += ["--data-option", "item=movieId", "--data-option", f"items_path={tmp_path / 'fewer.csv'}"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown item" in err and "unknown_items=add" in err
+    assert main([*args, "--data-option", "unknown_items=add"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    # the 250 movies of the item file, with text, and the rated movies missing from it, without
+    assert info["items"] == 300 and info["items_with_text"] == pytest.approx(250 / 300)
