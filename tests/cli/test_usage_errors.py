@@ -56,3 +56,30 @@ def test_no_arguments_prints_the_help():
     assert "Traceback" not in proc.stderr
     assert "Usage" in proc.stdout + proc.stderr
     assert proc.returncode in (0, 2)
+
+
+def _commands(group, path=()):  # noqa: ANN001, ANN202 - (path, click command) of every leaf command
+    for name, cmd in getattr(group, "commands", {}).items():
+        if getattr(cmd, "commands", None):
+            yield from _commands(cmd, (*path, name))
+        else:
+            yield (*path, name), cmd
+
+
+def test_help_in_an_80_column_terminal_shows_every_option_and_word_whole(capsys, monkeypatch):
+    """Help is read in narrow terminals: no option name or help word may be cut to fit ("--checkpoint-d…")."""
+    import typer
+
+    from lmrec.cli import main
+    from lmrec.cli.app import app
+
+    monkeypatch.setenv("COLUMNS", "80")
+    for path, cmd in _commands(typer.main.get_command(app)):
+        assert main([*path, "--help"]) == 0
+        out = capsys.readouterr().out
+        assert "…" not in out, (path, [line for line in out.splitlines() if "…" in line])
+        for param in cmd.params:
+            for opt in param.opts:
+                if opt.startswith("--"):
+                    assert opt in out, (path, opt)
+        assert max(len(line) for line in out.splitlines()) <= 80, path

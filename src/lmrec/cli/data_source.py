@@ -23,11 +23,11 @@ OPTION_HELP = (
 
 
 def data_format_option() -> Any:
-    return typer.Option(None, "--data-format", help=FORMAT_HELP)
+    return typer.Option(None, "--data-format", metavar="FORMAT", help=FORMAT_HELP)
 
 
 def data_option_option() -> Any:
-    return typer.Option(None, "--data-option", help=OPTION_HELP)
+    return typer.Option(None, "--data-option", metavar="KEY=VALUE", help=OPTION_HELP)
 
 
 def parse_options(pairs: list[str] | None) -> dict[str, Any]:
