@@ -105,6 +105,10 @@ def test_datasets_stats_reports_the_same_mistake_in_one_line(own_files, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "movie" in err
+    for clash in ("format=table", "cache=false"):  # load_dataset's own arguments, not the loader's
+        assert main([*args[:3], "-o", clash]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and clash.split("=")[0] in err and "Traceback" not in err
 
 
 def test_a_text_model_refuses_items_without_any_text(own_files, tmp_path, capsys):

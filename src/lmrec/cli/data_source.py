@@ -51,7 +51,16 @@ def open_dataset(
     (``kwargs`` go to :func:`lmrec.data.load_dataset`: ``download``, ``cache``)."""
     from lmrec.data import load_dataset
 
-    return load_dataset(spec, data_format, **kwargs, **parse_options(data_option))
+    return load_dataset(spec, data_format, **kwargs, **loader_options(data_option))
+
+
+def loader_options(data_option: list[str] | None) -> dict[str, Any]:
+    """``--data-option`` pairs as loader options; ``load_dataset``'s own arguments are refused here."""
+    options = parse_options(data_option)
+    for key in ("format", "cache", "download"):
+        if key in options:
+            raise LmrecError(f"--data-option {key}=...: not a loader option (the format is --data-format)")
+    return options
 
 
 def dataset_record(

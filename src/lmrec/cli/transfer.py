@@ -12,6 +12,7 @@ from lmrec.cli.data_source import (
     data_format_option,
     data_option_option,
     dataset_record,
+    loader_options,
     open_dataset,
     parse_options,
 )
@@ -33,7 +34,7 @@ def _names(spec: str, option: str) -> list[str]:
 def _target(spec: str, data_format: str | None, data_option: list[str] | None):  # noqa: ANN202 - (dataset, split)
     from lmrec.transfer.pretrain import load_source
 
-    src = load_source(f"{spec}:{data_format}" if data_format else spec, **parse_options(data_option))
+    src = load_source(f"{spec}:{data_format}" if data_format else spec, **loader_options(data_option))
     return src.dataset, src.split
 
 
