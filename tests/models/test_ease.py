@@ -36,3 +36,44 @@ def test_ease_ml100k_reference_quality(shared_data):
     assert abs(ref["recall@10"] - 0.1379) < 0.003
     res = evaluate_model(model, split, ks=(10,))
     assert 0.064 < res["ndcg@10"] < 0.078
+
+
+def test_the_solve_works_in_one_buffer_and_matches_the_formula_on_a_larger_catalog():
+    """At 26,000 items ``np.linalg.inv`` needed ~3 copies of the n x n Gram matrix and crashed a 24 GB machine;
+    the in-place Cholesky solve holds one float64 buffer and the float32 result (12 n^2 bytes)."""
+    import tracemalloc
+
+    import scipy.sparse as sp
+
+    from lmrec.models.ease import ease_memory_bytes, ease_weights
+
+    rng = np.random.default_rng(1)
+    n = 1500
+    x = sp.csr_matrix((rng.random((600, n)) < 0.01).astype(np.float64))
+    tracemalloc.start()
+    b = ease_weights(x, 50.0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak <= 1.15 * ease_memory_bytes(n), peak / (8 * n * n)
+    g = (x.T @ x).toarray() + 50.0 * np.eye(n)
+    p = np.linalg.inv(g)
+    ref = np.eye(n) - p / np.diag(p)
+    np.testing.assert_allclose(b, ref, atol=1e-6)
+    assert b.dtype == np.float32
+
+
+def test_ease_says_in_one_line_when_the_machine_has_too_little_memory(monkeypatch):
+    import lmrec.models.ease as ease_module
+    from lmrec.errors import ConfigError
+
+    rng = np.random.default_rng(0)
+    users, items = np.nonzero(rng.random((30, 40)) < 0.3)
+    train = Interactions(user=users, item=items, timestamp=np.arange(len(users)), n_users=30, n_items=40)
+    monkeypatch.setattr(ease_module, "available_memory_bytes", lambda: 10_000)
+    try:
+        EASE().fit(train)
+    except ConfigError as exc:
+        message = str(exc)
+    else:
+        raise AssertionError("EASE fitted without the memory it needs")
+    assert "\n" not in message and "19,200 B" not in message and "GB" in message and "40 items" in message

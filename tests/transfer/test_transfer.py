@@ -396,3 +396,31 @@ def test_cold_item_rows_rank_never_trained_items_and_are_reported(pretrained, ta
     assert "cold items" in format_table(summary)
     page = write_transfer_report(rows, tmp_path / "rep", title="t")
     assert "cold items" in page.read_text()
+
+
+def test_a_baseline_the_machine_cannot_fit_is_reported_not_fatal(pretrained, target, tmp_path, monkeypatch):
+    """EASE on a catalog whose dense solve does not fit in memory: the experiment's other rows and the
+    guard still run; the row says why it is missing (the JSON, the report), and the guard leaves it out."""
+    import lmrec.models.ease as ease_module
+    from lmrec.transfer.experiment import run_transfer_experiment, summarize, write_transfer_report
+
+    ds, split = target
+    monkeypatch.setattr(ease_module, "available_memory_bytes", lambda: 1_000)
+    said: list[str] = []
+    models = ("scratch", "ease", "pop", "guard")
+    rows = run_transfer_experiment(
+        pretrained, ds, split, [0.5], [0], models=models, overrides={"epochs": 1}, log=said.append
+    )
+    assert [(r["model"], "skipped" in r) for r in rows] == [
+        ("scratch", False),
+        ("ease", True),
+        ("pop", False),
+        ("guard", False),
+    ]
+    assert "GB" in rows[1]["skipped"] and rows[3]["choice"] in ("scratch", "pop")
+    assert any("EASE: skipped" in line for line in said)
+    assert [r["model"] for r in summarize(rows)] == ["scratch", "pop", "guard"]
+    page = write_transfer_report(rows, tmp_path / "rep", title="t").read_text()
+    assert "Not run: EASE" in page
+    res = guard(pretrained, ds, split, candidates=("scratch", "ease"), overrides={"epochs": 1})
+    assert res.choice == "scratch" and "GB" in res.model.fit_info["transfer_guard"]["skipped"]["ease"]

@@ -18,3 +18,15 @@ def histories_to_csr(histories: Sequence[np.ndarray], n_items: int, dtype: type 
     m.sum_duplicates()
     m.data[:] = 1
     return m
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the system can give this process without swapping (Linux ``MemAvailable``); None elsewhere."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        return None
+    return None

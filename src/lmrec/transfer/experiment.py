@@ -148,11 +148,20 @@ def run_transfer_experiment(
             elif name == "scratch":
                 cfg = pretrained.config.replace(**(overrides or {}))
                 model = TextSeq(cfg).fit(part.train, part.valid, items=dataset.items, options=opts)
-            elif name == "sasrec":
-                params = {"epochs": 50, "patience": 3, **(sasrec_params or {})}
-                model = tune_model("sasrec", part, {}, base_params=params, options=opts).model
-            else:
-                model = tune_model(name, part, options=opts).model
+            else:  # the baselines, tuned on validation (SASRec at its settings, early stopped)
+                sasrec = name == "sasrec"
+                params = {"epochs": 50, "patience": 3, **(sasrec_params or {})} if sasrec else None
+                grid = {} if sasrec else None
+                try:
+                    model = tune_model(name, part, grid, base_params=params, options=opts).model
+                except ConfigError as exc:  # a baseline this machine cannot fit (EASE's memory): not fatal
+                    row = {"setting": setting, "fraction": float(f), "seed": int(seed), "model": name}
+                    rows.append({**row, "skipped": str(exc)})
+                    if on_row is not None:
+                        on_row(rows[-1])
+                    if log is not None:
+                        log(f"{_where(row)} seed {seed} {LABELS[name]}: skipped ({exc})")
+                    continue
             fit_s = time.perf_counter() - t0
             ev = content_evals.get((setting, seed)) if name == "content" else None
             if ev is None:
@@ -244,6 +253,7 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mean and std over seeds per (setting, fraction, model), warm shares first, then model order;
     ``paired``: the first seed's comparison with the strongest baseline, when the rows carry one."""
     out = []
+    rows = [r for r in rows if "skipped" not in r]
     keys = sorted(
         {(_setting(r), r["fraction"], r["model"]) for r in rows},
         key=lambda k: (k[0] == COLD, k[1], MODELS.index(k[2])),
@@ -444,6 +454,12 @@ def write_transfer_report(
         f"<p class='small muted'>Every row is evaluated on the same target test users by full ranking"
         f"{f'; mean ± std over {seeds} seeds' if seeds > 1 else ''}. Intervals: paired bootstrap of the "
         "relative difference in the mean against the best non-pretrained row of the same share.</p>",
+        *[
+            f"<p class='small'>Not run: {html.escape(LABELS[r['model']])} at {html.escape(_where(r))}, seed "
+            f"{r['seed']}: {html.escape(r['skipped'])}</p>"
+            for r in rows
+            if "skipped" in r
+        ],
         details(
             "At K=20",
             html_table(["model", "share of target users", "NDCG@20", "Recall@20", "seeds"], more, lead=2),

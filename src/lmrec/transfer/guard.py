@@ -157,6 +157,7 @@ def guard(
     if bad or "scratch" not in candidates:
         raise ConfigError(f"guard: candidates must include 'scratch' and be among {known}")
     models: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
     for name in candidates:
         if name == "scratch":
             cfg = pretrained.config.replace(**(overrides or {}))
@@ -171,9 +172,12 @@ def guard(
         elif name in BASELINES:
             from lmrec.models import model_class
 
-            models[name] = model_class(name)().fit(
-                split.train, split.valid, items=dataset.items, options=options
-            )
+            try:
+                models[name] = model_class(name)().fit(
+                    split.train, split.valid, items=dataset.items, options=options
+                )
+            except ConfigError as exc:  # a baseline this machine cannot fit (EASE's memory): left out
+                skipped[name] = str(exc)
         else:
             models[name] = adapt(
                 pretrained, dataset, split, mode=name, align=align, overrides=overrides, options=options
@@ -189,5 +193,6 @@ def guard(
     chosen.fit_info["transfer_guard"] = {
         "choice": best,
         "valid_ndcg@10": {n: m["ndcg@10"] for n, m in metrics.items()},
+        **({"skipped": skipped} if skipped else {}),
     }
     return GuardResult(best, chosen, metrics, gains, dist, weights, dropped, models)
