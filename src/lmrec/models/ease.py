@@ -29,10 +29,11 @@ def ease_weights(x, l2: float) -> np.ndarray:  # noqa: ANN001
     """The EASE item-item matrix B of a users x items (sparse or dense) matrix ``x``.
 
     One n x n float64 buffer is worked in place: the Gram matrix, its Cholesky factor, the inverse P (LAPACK
-    ``potrf`` / ``potri``), then B; with the float32 result that is 12 n^2 bytes (8.1 GB at 26,000 items).
-    ``np.linalg.inv`` needed about three times that and brought a 24 GB machine down at 26,000 items.
+    ``potrf`` / ``potri``), then B; with the float32 result that is 12 n^2 bytes (8.2 GB measured at 26,000
+    items, 262 s on one core). ``np.linalg.inv`` held about three n x n float64 matrices (17 GB there).
     """
     from scipy.linalg import lapack
+    from threadpoolctl import threadpool_limits
 
     g = np.asarray((x.T @ x).todense() if hasattr(x, "todense") else x.T @ x, dtype=np.float64)
     n = g.shape[0]
@@ -41,9 +42,12 @@ def ease_weights(x, l2: float) -> np.ndarray:  # noqa: ANN001
     f = g if g.flags.f_contiguous else g.T
     if not (f.flags.f_contiguous and f.flags.writeable):
         f = np.asfortranarray(f)
-    factor, info = lapack.dpotrf(f, lower=True, overwrite_a=True, clean=False)
-    if info == 0:
-        _, info = lapack.dpotri(factor, lower=True, overwrite_c=True)
+    # one BLAS thread: OpenBLAS's threaded potrf crashed (SIGSEGV) from 16,000 items on a 2-core Xeon, in
+    # scipy's OpenBLAS 0.3.30 and numpy's 0.3.31 alike; on one thread it does not
+    with threadpool_limits(1, user_api="blas"):
+        factor, info = lapack.dpotrf(f, lower=True, overwrite_a=True, clean=False)
+        if info == 0:
+            _, info = lapack.dpotri(factor, lower=True, overwrite_c=True)
     if info != 0:  # l2 > 0 makes the Gram matrix positive definite: only NaN/inf input gets here
         raise ConfigError(f"EASE: the Gram matrix plus l2={l2} is not positive definite (LAPACK info {info})")
     p = factor.T  # P's lower triangle (in factor's indexing) is filled: the upper one of this view
