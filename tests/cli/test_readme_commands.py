@@ -19,3 +19,10 @@ def test_readme_tour_commands_match_the_cli():
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "README: lmrec train" in proc.stdout and "README: lmrec serve" in proc.stdout
+
+
+def test_the_readme_opens_with_exactly_make_demo_and_make_test():
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    first = text.split("```", 2)[1]
+    commands = [line.split("#")[0].strip() for line in first.splitlines() if line.split("#")[0].strip()]
+    assert commands == ["make demo", "make test"], commands
