@@ -131,44 +131,29 @@ def test_a_model_with_ids_still_trains_without_text(own_files, tmp_path, capsys)
 TINY = ["--set", "dim=16", "--set", "n_layers=1", "--set", "n_experts=2", "--set", "max_len=8"]
 
 
-def test_a_textseq_on_own_files_compresses_and_distills_from_the_same_files(own_files, tmp_path, capsys):
-    """The model folder remembers how its files were read: `compress` re-reads them for its fine-tuning
-    validation without being told again; `distill` takes the same options."""
-    teacher = tmp_path / "teacher"
-    args = [
-        "train",
-        "-d",
-        str(own_files / "ratings.csv"),
-        "-m",
-        "textseq",
-        "-o",
-        str(teacher),
-        "--epochs",
-        "2",
-    ]
-    assert main([*args, *TINY, "--no-progress", *_opts(own_files, "item_text=title")]) == 0
+def test_a_textseq_on_own_files_compresses_and_distills_from_the_same_files(
+    own_files, tmp_path, capsys, monkeypatch
+):
+    """The model folder remembers how its files were read (a file named relative to where `train` ran,
+    too): `compress` re-reads them for its fine-tuning validation without being told again, from another
+    folder; `distill` takes the same options."""
+    teacher, ratings = tmp_path / "teacher", str(own_files / "ratings.csv")
+    monkeypatch.chdir(own_files.parent)
+    options = ["user=userId", "item=movieId", f"items_path={own_files.name}/titles.csv", "item_text=title"]
+    options = [a for pair in options for a in ("--data-option", pair)]
+    args = ["train", "-d", ratings, "-m", "textseq", "-o", str(teacher), "--epochs", "2", "--no-progress"]
+    assert main([*args, *TINY, *options]) == 0
     capsys.readouterr()
-    small = [
-        "compress",
-        str(teacher),
-        "--out",
-        str(tmp_path / "small"),
-        "--prune",
-        "0.3",
-        "--finetune-epochs",
-        "1",
-    ]
+    monkeypatch.chdir(tmp_path)
+    small = ["compress", str(teacher), "--out", "small", "--prune", "0.3", "--finetune-epochs", "1"]
     assert main(small) == 0
     assert "zero share 0.3" in capsys.readouterr().out
-    student = ["distill", str(teacher), "-d", str(own_files / "ratings.csv"), "-o", str(tmp_path / "student")]
-    assert (
-        main([*student, "--dim", "8", "--epochs", "1", "--no-progress", *_opts(own_files, "item_text=title")])
-        == 0
-    )
+    student = ["distill", str(teacher), "-d", ratings, "-o", "student", "--dim", "8", "--no-progress"]
+    assert main([*student, "--epochs", "1", *_opts(own_files, "item_text=title")]) == 0
     assert "student:" in capsys.readouterr().out
     # read differently (no item file), the data has another split: refused in one line, not trained on
     other = ["--data-option", "user=userId", "--data-option", "item=movieId", "--data-option", "time=rating"]
-    assert main([*student, "--dim", "8", *other]) == 2
+    assert main([*student, *other]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not the one the teacher was trained on" in err
 

@@ -134,3 +134,20 @@ def test_key_of_a_file_covers_its_siblings_for_folder_formats(tmp_path):
     with open(folder / "toy.item", "a") as f:
         f.write("i5\tFive\t'X'\t1\tA\t0.9 1.0\n")
     assert cache_key("recbole", folder / "toy.inter", {}) != k1
+
+
+def test_an_item_file_named_from_the_working_folder_is_part_of_the_key(tmp_path, monkeypatch):
+    """``items_path`` relative to where the command runs (not to the event file): the table loader reads it
+    from there, so the cache key must hash that file, or an edited item file would come back stale."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "events.csv").write_text("user_id,item_id\nu1,a\nu1,b\nu2,a\n")
+    (data / "items.csv").write_text("item_id,title\na,Apple pie\nb,Banana bread\n")
+    monkeypatch.chdir(tmp_path)
+    cache = tmp_path / "cache"
+    options = {"items_path": "data/items.csv"}
+    first = load_dataset("data/events.csv", "table", cache=cache, **options)
+    assert first.item_titles()[0] == "Apple pie"
+    (data / "items.csv").write_text("item_id,title\na,Apple tart\nb,Banana bread\n")
+    again = load_dataset("data/events.csv", "table", cache=cache, **options)
+    assert again.meta["cache"] == "miss" and again.item_titles()[0] == "Apple tart"

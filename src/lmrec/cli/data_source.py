@@ -68,14 +68,19 @@ def dataset_record(
 ) -> dict[str, Any]:
     """What a saved model's ``fit_info["dataset"]`` keeps: name, domain and size, and for a path also
     ``source`` (the absolute path, the format, the loader options), which :func:`reopen_dataset` reads."""
+    from lmrec.data.cache import FILE_OPTIONS, resolve_file_option
     from lmrec.data.registry import CATALOG
 
     record: dict[str, Any] = {"name": ds.name, "domain": ds.domain, "users": ds.n_users, "items": ds.n_items}
     if spec not in CATALOG:
+        options = parse_options(data_option)
+        for key, value in options.items():  # a second file, read from wherever a later command runs
+            if key in FILE_OPTIONS and isinstance(value, str):
+                options[key] = str(resolve_file_option(value, Path(spec).expanduser().parent).resolve())
         record["source"] = {
             "path": str(Path(spec).expanduser().resolve()),
             "format": data_format or ds.meta.get("format"),
-            "options": parse_options(data_option),
+            "options": options,
         }
     return record
 

@@ -28,8 +28,16 @@ from lmrec.paths import cache_root
 
 CACHE_VERSION = 1
 _META_FILE = "dataset.json"
-# option names whose values are file names next to the data (their bytes are part of the key)
-_FILE_OPTIONS = ("items_path", "items", "reviews", "meta", "news", "behaviors")
+# loader options whose values name files (their bytes are part of the key)
+FILE_OPTIONS = ("items_path", "items", "reviews", "meta", "news", "behaviors")
+
+
+def resolve_file_option(value: str | Path, folder: Path) -> Path:
+    """Where a file option points: an absolute path as it is; a relative one from the working folder when
+    it exists there, else next to the data (inside ``folder``). The loaders and the cache key share it, so
+    the key always covers the file a load reads."""
+    p = Path(value).expanduser()
+    return p if p.is_absolute() or p.exists() else folder / p
 
 
 def parsed_dir() -> Path:
@@ -47,11 +55,10 @@ def source_files(path: Path, options: Mapping[str, Any] | None = None) -> list[P
     else:
         files.add(path)
         folder = path.parent
-    for key in _FILE_OPTIONS:
+    for key in FILE_OPTIONS:
         value = (options or {}).get(key)
         if isinstance(value, (str, Path)):
-            p = Path(value)
-            p = p if p.is_absolute() else folder / p
+            p = resolve_file_option(value, folder)
             if p.is_file():
                 files.add(p)
     return sorted(files)

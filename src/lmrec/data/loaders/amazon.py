@@ -26,6 +26,7 @@ import pandas as pd
 
 from lmrec.data._build import build_dataset
 from lmrec.data._dataset import Dataset
+from lmrec.data.cache import resolve_file_option
 from lmrec.data.loaders._read import clean_html, iter_records
 from lmrec.errors import DataError, LmrecError
 
@@ -144,9 +145,7 @@ def _find_meta(folder: Path, meta: str | Path | bool | None, stem: str, base: Pa
         if meta is True:
             raise DataError(f"no meta file meta_{stem}.json.gz next to the reviews", file=folder)
         return None
-    f = Path(meta)
-    if not f.is_absolute():
-        f = base / f
+    f = resolve_file_option(meta, base)
     if not f.is_file():
         raise DataError("meta file not found", file=f)
     return f

@@ -14,6 +14,7 @@ import pandas as pd
 
 from lmrec.data._build import build_dataset
 from lmrec.data._dataset import Dataset
+from lmrec.data.cache import resolve_file_option
 from lmrec.data.loaders import recbole
 from lmrec.data.loaders._read import read_text
 from lmrec.errors import DataError
@@ -87,7 +88,7 @@ def load(
 
 def _item_file(folder: Path, items: str | None) -> Path | None:
     if items is not None:
-        p = Path(items) if Path(items).is_absolute() else folder / items
+        p = resolve_file_option(items, folder)
         if not p.is_file():
             raise DataError("item file is missing", file=p)
         return p

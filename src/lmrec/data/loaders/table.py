@@ -20,6 +20,7 @@ import pandas as pd
 
 from lmrec.data._build import build_dataset
 from lmrec.data._dataset import Dataset
+from lmrec.data.cache import resolve_file_option
 from lmrec.data.loaders._read import (
     check_numeric,
     iter_json_lines,
@@ -86,9 +87,7 @@ def load(
     numeric = tuple(item_numeric)
     categorical = tuple(item_categorical)
     if items_path is not None:
-        item_source = Path(items_path)
-        if not item_source.is_absolute() and not item_source.exists():
-            item_source = path.parent / item_source
+        item_source = resolve_file_option(items_path, path.parent)
         id_col = item_id or item
         raw_items, item_first = read_table(item_source, sep=None, encoding=encoding, required=(id_col,))
         items = pd.DataFrame({"item_id": _ids(raw_items, id_col, item_source, item_first)})
