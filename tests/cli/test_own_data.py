@@ -185,3 +185,26 @@ def test_events_on_items_missing_from_the_item_file_say_which_option_keeps_them(
     info = json.loads(capsys.readouterr().out)
     # the 250 movies of the item file, with text, and the rated movies missing from it, without
     assert info["items"] == 300 and info["items_with_text"] == pytest.approx(250 / 300)
+
+
+@pytest.mark.parametrize("sep, typed", [(";", "sep=;"), ("\t", "sep=\\t")])
+def test_a_csv_with_another_separator_names_the_option_that_reads_it(own_files, tmp_path, capsys, sep, typed):
+    import pandas as pd
+
+    path = tmp_path / "ratings.csv"  # a .csv that is not comma separated (a spreadsheet's export)
+    pd.read_csv(own_files / "ratings.csv").to_csv(path, sep=sep, index=False)
+    args = [
+        "datasets",
+        "stats",
+        str(path),
+        "--json",
+        "--data-option",
+        "user=userId",
+        "--data-option",
+        "item=movieId",
+    ]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"give the loader option {typed}" in err
+    assert main([*args, "--data-option", typed]) == 0  # as typed on a command line
+    assert json.loads(capsys.readouterr().out)["interactions"] == len(pd.read_csv(own_files / "ratings.csv"))

@@ -202,7 +202,13 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], path: Path | st
     for col in columns:
         if col not in frame.columns:
             found = ", ".join(map(str, frame.columns[:12]))
-            raise DataError(f"missing column (found: {found})", file=path, field=col)
+            hint = ""
+            if len(frame.columns) == 1:  # one column whose name holds another separator: say which
+                sep = next((c for c in (";", "\t", "|") if c in str(frame.columns[0])), None)
+                if sep is not None:
+                    shown = "\\t" if sep == "\t" else sep
+                    hint = f"; the header looks separated by {sep!r}: give the loader option sep={shown}"
+            raise DataError(f"missing column (found: {found}){hint}", file=path, field=col)
 
 
 def check_numeric(

@@ -158,6 +158,8 @@ def read_table(
         frame = pd.DataFrame.from_records(records)
         require_columns(frame, required, path)
         return frame, 1
+    if sep == "\\t":  # typed on a command line: --data-option 'sep=\t'
+        sep = "\t"
     if sep is None:
         sep = _SEPARATORS.get(ext)
         if sep is None:
