@@ -208,3 +208,61 @@ def test_a_csv_with_another_separator_names_the_option_that_reads_it(own_files, 
     assert err.count("\n") == 1 and f"give the loader option {typed}" in err
     assert main([*args, "--data-option", typed]) == 0  # as typed on a command line
     assert json.loads(capsys.readouterr().out)["interactions"] == len(pd.read_csv(own_files / "ratings.csv"))
+
+
+def _describe(own_files: Path, folder: Path) -> Path:
+    """A dataset file for the own files, in another folder (its paths are relative to itself)."""
+    import os
+
+    folder.mkdir()
+    rel = Path(os.path.relpath(own_files, folder))
+    spec = folder / "movies.toml"
+    lines = [
+        f'path = "{rel / "ratings.csv"}"',
+        'format = "table"',
+        'domain = "movies"',
+        "[options]",
+        'user = "userId"',
+        'item = "movieId"',
+        f'items_path = "{rel / "titles.csv"}"',
+        'item_text = ["title", "genre"]',
+    ]
+    spec.write_text("\n".join(lines) + "\n")
+    return spec
+
+
+def test_a_dataset_file_describes_own_files_once_for_every_command(own_files, tmp_path, capsys, monkeypatch):
+    """A TOML file (path, format, name, domain, [options]) stands wherever a dataset name goes, from any
+    folder; several of them make pretraining sources of one's own files."""
+    spec = _describe(own_files, tmp_path / "specs")
+    monkeypatch.chdir(tmp_path)
+    assert main(["datasets", "stats", "specs/movies.toml", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["name"], info["domain"], info["items_with_text"]) == ("movies", "movies", 1.0)
+    assert info["text_fields"] == ["title", "genre"]
+    assert main(["train", "-d", "specs/movies.toml", "-m", "content", "-o", "m", "--no-progress"]) == 0
+    source = json.loads((tmp_path / "m" / "config.json").read_text())["fit_info"]["dataset"]["source"]
+    assert source == {"path": str(spec.resolve()), "format": None, "options": {}}
+    pre = tmp_path / "pre"
+    args = ["pretrain", "--datasets", f"{spec},amazon-magazine", "--epochs", "1", "--out", str(pre)]
+    assert main([*args, "--no-progress", *TINY]) == 0
+    assert [d["name"] for d in json.loads((pre / "pretrained.json").read_text())["domains"]] == [
+        "movies",
+        "amazon-magazine",
+    ]
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ('path = "x.csv"\n[options\n', ["not valid TOML", "line 2"]),
+        ('path = "x.csv"\ncolumns = 3\n', ["unknown key(s) columns", "path, format"]),
+        ('format = "table"\n', ["'path' must name the data"]),
+    ],
+)
+def test_a_broken_dataset_file_is_one_line(tmp_path, capsys, text, words):
+    spec = tmp_path / "bad.toml"
+    spec.write_text(text)
+    assert main(["datasets", "stats", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(spec) in err and all(w in err for w in words), err

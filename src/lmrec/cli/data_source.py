@@ -77,9 +77,10 @@ def dataset_record(
         for key, value in options.items():  # a second file, read from wherever a later command runs
             if key in FILE_OPTIONS and isinstance(value, str):
                 options[key] = str(resolve_file_option(value, Path(spec).expanduser().parent).resolve())
+        described = Path(spec).suffix.lower() == ".toml"  # a dataset file: it names its own format
         record["source"] = {
             "path": str(Path(spec).expanduser().resolve()),
-            "format": data_format or ds.meta.get("format"),
+            "format": data_format if described else data_format or ds.meta.get("format"),
             "options": options,
         }
     return record

@@ -85,6 +85,8 @@ def load_dataset(
         name, domain = entry.name, entry.domain
     else:
         path = Path(key).expanduser()
+        if path.suffix.lower() == ".toml" and path.is_file():
+            return _load_described(path, format, cache=cache, download=download, options=options)
         if not path.exists():
             if "/" not in key and os.sep not in key and not Path(key).suffix:
                 raise LmrecError(
@@ -115,6 +117,46 @@ def load_dataset(
     if name is not None and (data.name != name or data.domain != domain):
         data = rename_dataset(data, name=name, domain=domain)
     return data
+
+
+DESCRIBED_KEYS = ("path", "format", "name", "domain", "options")
+
+
+def _load_described(path: Path, format: str | None, **kwargs: Any) -> Dataset:
+    """A dataset described by a TOML file: ``path`` (the data file or folder, relative to the TOML file),
+    ``format``, ``name`` (default: the TOML file's name), ``domain`` and an ``[options]`` table for the
+    loader (file options relative to the TOML file too). Options given to the call override the file's."""
+    import tomllib
+
+    from lmrec.data.cache import FILE_OPTIONS
+
+    try:
+        spec = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LmrecError(f"{path}: cannot read ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise LmrecError(f"{path}: not valid TOML ({exc})") from None
+    unknown = sorted(set(spec) - set(DESCRIBED_KEYS))
+    if unknown:
+        raise LmrecError(
+            f"{path}: unknown key(s) {', '.join(unknown)}; a dataset file has {', '.join(DESCRIBED_KEYS)}"
+        )
+    if not isinstance(spec.get("path"), str):
+        raise LmrecError(f"{path}: 'path' must name the data file or folder (relative to this file)")
+    if not isinstance(spec.get("options", {}), dict):
+        raise LmrecError(f"{path}: 'options' must be a table ([options])")
+    target = path.parent / Path(spec["path"]).expanduser()
+    if target.suffix.lower() == ".toml":
+        raise LmrecError(f"{path}: 'path' names another dataset file; it must name the data")
+    options: dict[str, Any] = dict(spec.get("options", {}))
+    for key in FILE_OPTIONS:
+        if isinstance(options.get(key), str):
+            options[key] = str(path.parent / Path(options[key]).expanduser())
+    options.setdefault("name", spec.get("name", path.stem))
+    if "domain" in spec:
+        options.setdefault("domain", spec["domain"])
+    options.update(kwargs.pop("options", {}))
+    return load_dataset(target, format or spec.get("format"), **kwargs, **options)
 
 
 def rename_dataset(data: Dataset, *, name: str, domain: str | None = None) -> Dataset:

@@ -153,7 +153,7 @@ def load_source(spec: str, **options: Any) -> SourceDomain:
         name, fmt = spec.rsplit(":", 1)
     ds = load_dataset(name, fmt, **options)
     split = fixed_split(ds) if ds.fixed_split is not None else leave_one_out_split(ds)
-    label = Path(name).name if Path(name).exists() else name
+    label = ds.name if name.endswith(".toml") else Path(name).name if Path(name).exists() else name
     return SourceDomain(label, ds, split)
 
 
