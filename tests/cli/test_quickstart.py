@@ -46,3 +46,7 @@ def test_quickstart_runs_end_to_end(tmp_path, capsys, shared_data, monkeypatch):
         rec_titles = [line.split(". ", 1)[1].strip() for line in numbered]
         assert len(rec_titles) == 10
         assert not any(t in recent.replace("\n", " ") for t in rec_titles)
+    # the next steps are whole command lines (a terminal of 80 columns must not break them for copying)
+    steps = printed[printed.index("next steps") :].splitlines()[1:]
+    assert len(steps) == 5 and all(line.startswith("  lmrec ") for line in steps)
+    assert steps[-1].endswith("--models pop,ease,sasrec --tune")

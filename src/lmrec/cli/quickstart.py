@@ -166,10 +166,11 @@ def quickstart(
     console.print(f"model:  {model_dir}")
     console.print(f"total time {time.perf_counter() - t_start:.0f} s\n")
     console.print("[bold]next steps[/bold]")
-    console.print(f"  lmrec recommend {model_dir} --user {data.user_ids[0]} -k 10")
-    console.print(f'  lmrec recommend {model_dir} --text "a funny animated film for children"')
-    console.print(f"  lmrec keys create --db sqlite:///{out}/store.db --name demo")
-    console.print(f"  lmrec serve {model_dir} --db sqlite:///{out}/store.db --report {out}")
-    console.print(
-        "  lmrec evaluate --dataset amazon-scientific-unisrec --split fixed --models pop,ease,sasrec --tune"
-    )
+    for command in (  # whole lines, never wrapped: they are for copying
+        f"lmrec recommend {model_dir} --user {data.user_ids[0]} -k 10",
+        f'lmrec recommend {model_dir} --text "a funny animated film for children"',
+        f"lmrec keys create --db sqlite:///{out}/store.db --name demo",
+        f"lmrec serve {model_dir} --db sqlite:///{out}/store.db --report {out}",
+        "lmrec evaluate --dataset amazon-scientific-unisrec --split fixed --models pop,ease,sasrec --tune",
+    ):
+        console.print(f"  {command}", soft_wrap=True, highlight=False)
