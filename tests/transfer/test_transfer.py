@@ -424,3 +424,19 @@ def test_a_baseline_the_machine_cannot_fit_is_reported_not_fatal(pretrained, tar
     assert "Not run: EASE" in page
     res = guard(pretrained, ds, split, candidates=("scratch", "ease"), overrides={"epochs": 1})
     assert res.choice == "scratch" and "GB" in res.model.fit_info["transfer_guard"]["skipped"]["ease"]
+
+
+def test_a_row_whose_training_the_time_cap_ended_says_so(pretrained, target):
+    """``max_seconds`` ends a fit between epochs; the row and its log line say that the cap, not patience,
+    stopped it (``lmrec transfer`` caps each target run at 600 s by default)."""
+    from lmrec.transfer.experiment import run_transfer_experiment
+
+    ds, split = target
+    said: list[str] = []
+    kw = {"models": ("scratch",), "log": said.append}
+    rows = run_transfer_experiment(
+        pretrained, ds, split, [0.5], overrides={"epochs": 50}, max_seconds=1e-3, **kw
+    )
+    assert rows[0]["stopped_on_time"] is True and "stopped by the time cap" in said[0]
+    rows = run_transfer_experiment(pretrained, ds, split, [0.5], overrides={"epochs": 1}, **kw)
+    assert "stopped_on_time" not in rows[0] and "time cap" not in said[1]

@@ -244,7 +244,12 @@ def transfer_cmd(
     epochs: int | None = typer.Option(None, "--epochs", min=1, help="Max epochs (pretraining and target)."),
     max_users: int | None = typer.Option(None, "--max-users", min=2, help="Pretraining users per source."),
     settings: list[str] = typer.Option([], "--set", help="textseq config KEY=JSON for pretraining."),
-    max_seconds: float | None = typer.Option(None, "--max-seconds", help="Cap per training run."),
+    max_seconds: float = typer.Option(
+        600.0, "--max-seconds", min=0.0, help="Cap per target training run in seconds (0: none)."
+    ),
+    pretrain_seconds: float = typer.Option(
+        1800.0, "--pretrain-seconds", min=0.0, help="Cap on pretraining in seconds (0: none)."
+    ),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     cold_items: float = typer.Option(
         0.0,
@@ -281,10 +286,17 @@ def transfer_cmd(
             1000,
             _overrides(settings),
             0,
-            max_seconds,
+            pretrain_seconds or None,
             False,
             report / "pretrained",
             device,
+        )
+        train = pre.info.get("train", {})
+        capped = " (stopped by --pretrain-seconds)" if train.get("stopped_on_time") else ""
+        typer.echo(
+            f"pretrained on {', '.join(d.name for d in pre.domains)}: {train.get('epochs_run')} epochs in "
+            f"{train.get('seconds', 0):.0f}s{capped}",
+            err=True,
         )
     meta_pre = Pretrained.load(meta_dir) if meta_dir is not None else None
     ds, split = _target(target, target_format, data_option)
@@ -298,7 +310,7 @@ def transfer_cmd(
         models=_names(models, "--models"),
         meta=meta_pre,
         overrides=ov,
-        max_seconds=max_seconds,
+        max_seconds=max_seconds or None,
         log=lambda s: typer.echo(s, err=True),
         device=device,
         cold_items=cold_items,

@@ -61,6 +61,7 @@ class TrainResult:
     resumed_from_epoch: int = 0
     stopped_early: bool = False
     monitor: str = ""
+    stopped_on_time: bool = False  # FitOptions.max_seconds ended the run before its epochs or patience did
 
     @property
     def time_to_best(self) -> float:
@@ -81,6 +82,7 @@ class TrainResult:
             "resumed_from_epoch": self.resumed_from_epoch,
             "stopped_early": self.stopped_early,
             "monitor": self.monitor,
+            "stopped_on_time": self.stopped_on_time,
         }
 
 
@@ -194,7 +196,7 @@ def train_loop(
     t0 = time.perf_counter()
     try:
         progress.start()
-        epoch = start_epoch
+        epoch, stopped_on_time = start_epoch, False
         while epoch < config.epochs and not stopped_early:
             out_of_time = (
                 options.max_seconds is not None
@@ -203,6 +205,7 @@ def train_loop(
             if dist_ctx is not None and options.max_seconds is not None:  # all ranks stop together
                 out_of_time = distributed.sum_across_ranks([float(out_of_time)])[0] > 0
             if out_of_time:
+                stopped_on_time = True
                 break
             seed = epoch_seed(options.seed, epoch)
             torch.manual_seed(seed)
@@ -306,6 +309,7 @@ def train_loop(
         resumed_from_epoch=resumed_from,
         stopped_early=stopped_early,
         monitor=config.monitor if validate is not None else "",
+        stopped_on_time=stopped_on_time,
     )
 
 

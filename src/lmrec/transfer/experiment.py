@@ -177,6 +177,8 @@ def run_transfer_experiment(
                 "fit_seconds": round(fit_s, 2),
                 "n_train_users": int(len(np.unique(part.train.user))) if f > 0 else 0,
             }
+            if ((getattr(model, "fit_info", None) or {}).get("train") or {}).get("stopped_on_time"):
+                row["stopped_on_time"] = True  # max_seconds ended its training, not patience
             trained[name] = model
             _emit(row, ev.per_user, rows, here, on_row, log)
         if "guard" in models and f > 0 and "scratch" in trained:
@@ -225,7 +227,8 @@ def _emit(
         where = "cold items" if row["setting"] == COLD else f"fraction {row['fraction']:g}"
         log(
             f"{where} seed {row['seed']} {LABELS[row['model']]}{extra}: "
-            f"R@10 {row['recall@10']:.4f} N@10 {row['ndcg@10']:.4f} ({row['fit_seconds']:.0f}s)"
+            f"R@10 {row['recall@10']:.4f} N@10 {row['ndcg@10']:.4f} ({row['fit_seconds']:.0f}s"
+            f"{', stopped by the time cap' if row.get('stopped_on_time') else ''})"
         )
 
 
