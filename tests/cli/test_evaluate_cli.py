@@ -157,3 +157,20 @@ def test_every_model_name_is_checked_before_anything_is_fitted(monkeypatch, caps
     assert fitted == [], "the data was split (so models were about to be fitted) before the check"
     assert main(["evaluate", "-d", "ml-100k", "-m", "pop,ease", "--set", "ease.nope=1", "--no-progress"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_a_model_the_machine_cannot_fit_is_refused_before_the_others_are_fitted(env, capsys, monkeypatch):
+    import lmrec.models.ease as ease_module
+
+    def never(*args, **kwargs):
+        raise AssertionError("pop was fitted before EASE's size was checked")
+
+    monkeypatch.setattr(ease_module, "available_memory_bytes", lambda: 1_000_000)
+    monkeypatch.setattr(Popularity, "_fit", never)
+    assert main(["evaluate", "-d", "ml-100k", "--models", "pop,ease", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.count("\n") == 1 and "EASE: 1,682 items need about 34 MB" in err and "1 MB are available" in err
+    )
+    assert main(["quickstart", "--out", str(env / "qs"), "--baselines", "pop,ease", "--no-progress"]) == 2
+    assert "EASE" in capsys.readouterr().err and not (env / "qs" / "model").exists()

@@ -93,6 +93,20 @@ def check_specs(specs: list[str], model_options: dict[str, dict[str, Any]] | Non
         raise ConfigError(f"--set names model(s) not in --models: {', '.join(unknown)}")
 
 
+def check_sizes(
+    specs: list[str], dataset: Any, model_options: dict[str, dict[str, Any]] | None = None
+) -> None:
+    """Once the data is loaded: a model this machine cannot fit on its catalog (EASE's dense solve) is a
+    one-line error now, not after the other models were fitted."""
+    from lmrec.models import MODELS, model_class
+
+    for spec in specs:
+        if spec in MODELS:
+            cls = model_class(spec)
+            config = cls.Config.from_dict((model_options or {}).get(spec, {}), source=f"--set {spec}.*")
+            cls(config).check_size(dataset.n_users, dataset.n_items)
+
+
 def run_evaluation(
     dataset: Any,
     split: Any,
@@ -318,6 +332,7 @@ def evaluate(
     options = parse_model_options(set_)
     check_specs(specs, options)  # before loading data or fitting anything
     ds = open_dataset(dataset, data_format, data_option)
+    check_sizes(specs, ds, options)
     split = make_split(ds, split_kind, seed)
     data = run_evaluation(
         ds,

@@ -50,7 +50,7 @@ def quickstart(
     """Run the main job end to end and write OUT/report.html and OUT/model."""
     from rich.console import Console
 
-    from lmrec.cli.evaluate import print_table, run_evaluation, validation_score
+    from lmrec.cli.evaluate import check_sizes, check_specs, print_table, run_evaluation, validation_score
     from lmrec.data import dataset_stats
     from lmrec.data.split import leave_one_out_split
     from lmrec.evaluate import (
@@ -72,6 +72,9 @@ def quickstart(
 
     console.rule("[bold]1. data")
     data = open_dataset(dataset, data_format, data_option, download=True)
+    specs = [b.strip() for b in baselines.split(",") if b.strip()]
+    check_specs(specs)
+    check_sizes(specs, data)  # EASE on a catalog too large for this machine: said now, not at step 3
     stats = dataset_stats(data)
     console.print(
         f"{data.name}: {stats['users']:,} users, {stats['items']:,} items, {stats['interactions']:,} "
@@ -95,7 +98,6 @@ def quickstart(
 
     console.rule("[bold]3. tuned baselines and textseq, full-ranking evaluation")
     options = FitOptions(seed=seed, progress=progress)
-    specs = [b.strip() for b in baselines.split(",") if b.strip()]
     evals: dict[str, Any] = {}  # per-user values, for the paired intervals against the strongest baseline
     table: dict[str, Any] = (
         run_evaluation(

@@ -156,6 +156,10 @@ class BaseRecommender:
         self._fit(train, valid, items, options)
         return self
 
+    def check_size(self, n_users: int, n_items: int) -> None:
+        """Raise a one-line :class:`~lmrec.errors.ConfigError` when this model cannot be fitted on so many
+        users and items on this machine (EASE's dense solve); commands call it before fitting anything."""
+
     def _fit(
         self, train: Interactions, valid: Interactions | None, items: ItemTable | None, options: FitOptions
     ) -> None:

@@ -68,6 +68,10 @@ def _mirror_upper(a: np.ndarray, block: int = 1024) -> None:
         diag[lower] = diag.T[lower]
 
 
+def _size(n_bytes: float) -> str:
+    return f"{n_bytes / 1e9:.1f} GB" if n_bytes >= 1e9 else f"{n_bytes / 1e6:.0f} MB"
+
+
 def ease_memory_bytes(n_items: int) -> int:
     """Peak memory of :func:`ease_weights` for ``n_items`` items (the float64 buffer and the float32 B)."""
     return 12 * n_items * n_items
@@ -83,15 +87,19 @@ class EASE(BaseRecommender):
         self, train: Interactions, valid: Interactions | None, items: ItemTable | None, options: FitOptions
     ) -> None:
         cfg: EASEConfig = self.config  # type: ignore[assignment]
-        if self.n_items > cfg.max_items:
-            raise ConfigError(f"EASE: {self.n_items} items exceed max_items={cfg.max_items} (dense n² solve)")
-        need, free = ease_memory_bytes(self.n_items), available_memory_bytes()
+        self.check_size(self.n_users, self.n_items)
+        self.weights = ease_weights(train.to_csr(dtype=np.float64), cfg.l2)
+
+    def check_size(self, n_users: int, n_items: int) -> None:
+        cfg: EASEConfig = self.config  # type: ignore[assignment]
+        if n_items > cfg.max_items:
+            raise ConfigError(f"EASE: {n_items} items exceed max_items={cfg.max_items} (dense n² solve)")
+        need, free = ease_memory_bytes(n_items), available_memory_bytes()
         if free is not None and need > 0.9 * free:
             raise ConfigError(
-                f"EASE: {self.n_items:,} items need about {need / 1e9:.1f} GB of memory for the dense solve, "
-                f"{free / 1e9:.1f} GB are available (leave EASE out, or use a machine with more memory)"
+                f"EASE: {n_items:,} items need about {_size(need)} of memory for the dense solve, "
+                f"{_size(free)} are available (leave EASE out, or use a machine with more memory)"
             )
-        self.weights = ease_weights(train.to_csr(dtype=np.float64), cfg.l2)
 
     def _score_batch(self, batch: UserBatch) -> np.ndarray:
         x = histories_to_csr(batch.histories, self.n_items)
