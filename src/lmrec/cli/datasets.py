@@ -43,7 +43,9 @@ def list_datasets() -> None:
 
 @app.command()
 def stats(
-    name_or_path: str = typer.Argument(..., help="a dataset name (see `lmrec datasets list`) or a path"),
+    name_or_path: str = typer.Argument(
+        ..., help="a dataset name (see `lmrec datasets list`), a path, or a dataset file (.toml)"
+    ),
     format: str | None = typer.Option(None, "--format", "--data-format", "-f", help=FORMAT_HELP),
     option: list[str] | None = typer.Option(None, "--option", "--data-option", "-o", help=OPTION_HELP),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),

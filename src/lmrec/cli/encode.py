@@ -14,7 +14,12 @@ from lmrec.errors import LmrecError
 
 
 def encode(
-    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset name (see `lmrec datasets`) or path."),
+    dataset: str = typer.Option(
+        ...,
+        "--dataset",
+        "-d",
+        help="Dataset name (see `lmrec datasets list`), path, or dataset file (.toml).",
+    ),
     data_format: str | None = data_format_option(),
     data_option: list[str] | None = data_option_option(),
     out: Path = typer.Option(..., "--out", "-o", help="Output .npy file: float32 (items x dim), unit rows."),

@@ -292,7 +292,12 @@ def print_table(data: dict[str, Any], ks: tuple[int, ...]) -> None:
 
 
 def evaluate(
-    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset name (see `lmrec datasets`) or path."),
+    dataset: str = typer.Option(
+        ...,
+        "--dataset",
+        "-d",
+        help="Dataset name (see `lmrec datasets list`), path, or dataset file (.toml).",
+    ),
     data_format: str | None = data_format_option(),
     data_option: list[str] | None = data_option_option(),
     models: str = typer.Option(

@@ -31,7 +31,9 @@ QUICK_GRIDS: dict[str, dict[str, list[Any]]] = {
 
 def quickstart(
     out: Path = typer.Option(Path("runs/quickstart"), "--out", "-o", help="Folder for the report and model."),
-    dataset: str = typer.Option("ml-100k", "--dataset", "-d", help="Dataset name or path."),
+    dataset: str = typer.Option(
+        "ml-100k", "--dataset", "-d", help="Dataset name, path, or dataset file (.toml)."
+    ),
     data_format: str | None = data_format_option(),
     data_option: list[str] | None = data_option_option(),
     baselines: str = typer.Option(

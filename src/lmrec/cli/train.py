@@ -74,7 +74,12 @@ def build_config(
 
 
 def train(
-    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset name (see `lmrec datasets`) or path."),
+    dataset: str = typer.Option(
+        ...,
+        "--dataset",
+        "-d",
+        help="Dataset name (see `lmrec datasets list`), path, or dataset file (.toml).",
+    ),
     data_format: str | None = data_format_option(),
     data_option: list[str] | None = data_option_option(),
     model: str = typer.Option(..., "--model", "-m", help="Model name: content, textseq, or a baseline."),
