@@ -55,8 +55,8 @@ def _opts(folder: Path, *extra: str) -> list[str]:
 
 
 def test_train_recommend_on_own_files_with_item_text_from_a_second_file(own_files, tmp_path, capsys):
-    out = tmp_path / "content"
-    args = ["train", "-d", str(own_files / "ratings.csv"), "-m", "content", "-o", str(out), "--no-progress"]
+    out, ratings = tmp_path / "content", str(own_files / "ratings.csv")
+    args = ["train", "-d", ratings, "-m", "content", "-o", str(out), "--no-progress"]
     assert main([*args, *_opts(own_files, "item_text=title,genre")]) == 0
     printed = capsys.readouterr()
     assert "ndcg@10" in printed.out and "no text" not in printed.err
@@ -68,6 +68,10 @@ def test_train_recommend_on_own_files_with_item_text_from_a_second_file(own_file
     assert main(["recommend", str(out), "--user", "1", "-k", "5"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 5 and all("(19" in line for line in lines)  # "Title (1995)"
+    # the explanations' shared words come from the same files, read with the same options
+    explain = ["recommend", str(out), "--user", "1", "-k", "2", "--explain", "--explain-data", ratings]
+    assert main([*explain, *_opts(own_files, "item_text=title,genre")]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 4  # each item and its reason
 
 
 def test_a_plain_column_name_is_one_text_column(own_files, tmp_path, capsys):
