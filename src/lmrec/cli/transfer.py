@@ -104,7 +104,10 @@ def _meta_options(algorithm: str | None, settings: list[str]) -> dict[str, Any] 
 
 def pretrain_cmd(
     datasets: str = typer.Option(
-        ..., "--datasets", "-d", help="Source datasets: names or PATH:FORMAT, comma list."
+        ...,
+        "--datasets",
+        "-d",
+        help="Source datasets: names, PATH:FORMAT or dataset files (.toml), comma list.",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder for the pretrained model."),
     sampling: str = typer.Option(
@@ -117,7 +120,9 @@ def pretrain_cmd(
     ),
     settings: list[str] = typer.Option([], "--set", help="textseq config KEY=JSON (dim=64, n_layers=2...)."),
     seed: int = typer.Option(0, "--seed"),
-    max_seconds: float | None = typer.Option(None, "--max-seconds", help="Stop training after this long."),
+    max_seconds: float = typer.Option(
+        1800.0, "--max-seconds", min=0.0, help="Stop training after this long, in seconds (0: no cap)."
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
@@ -144,7 +149,7 @@ def pretrain_cmd(
         valid_users,
         _overrides(settings),
         seed,
-        max_seconds,
+        max_seconds or None,
         progress,
         out,
         device,
