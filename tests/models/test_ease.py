@@ -39,7 +39,7 @@ def test_ease_ml100k_reference_quality(shared_data):
 
 
 def test_the_solve_works_in_one_buffer_and_matches_the_formula_on_a_larger_catalog():
-    """``np.linalg.inv`` held about three n x n float64 matrices (17 GB at 26,000 items); the in-place
+    """The ``np.linalg.inv`` path held four n x n float64 arrays (32 n^2 bytes, traced); the in-place
     Cholesky solve holds one, and the float32 result (12 n^2 bytes: 8.2 GB measured at 26,000)."""
     import tracemalloc
 

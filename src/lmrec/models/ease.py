@@ -30,7 +30,8 @@ def ease_weights(x, l2: float) -> np.ndarray:  # noqa: ANN001
 
     One n x n float64 buffer is worked in place: the Gram matrix, its Cholesky factor, the inverse P (LAPACK
     ``potrf`` / ``potri``), then B; with the float32 result that is 12 n^2 bytes (8.2 GB measured at 26,000
-    items, 262 s on one core). ``np.linalg.inv`` held about three n x n float64 matrices (17 GB there).
+    items, 262 s on one core). The ``np.linalg.inv`` path held four n x n float64 arrays (32 n^2 bytes,
+    traced).
     """
     from scipy.linalg import lapack
     from threadpoolctl import threadpool_limits
