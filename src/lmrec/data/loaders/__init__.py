@@ -32,6 +32,10 @@ FORMATS: dict[str, str] = {
 }
 
 
+class UnknownOptionError(LmrecError):
+    """A loader option the format does not have (``load_dataset`` adds a hint when it guessed the format)."""
+
+
 def load_format(fmt: str, path: str | Path, **options: Any) -> Any:
     """Load ``path`` with the loader of format ``fmt``."""
     module = FORMATS.get(fmt)
@@ -53,7 +57,7 @@ def _checked_options(fmt: str, load: Any, options: dict[str, Any]) -> dict[str, 
     out: dict[str, Any] = {}
     for key, value in options.items():
         if key not in known:
-            raise LmrecError(f"format '{fmt}' has no option '{key}'; its options: {', '.join(known)}")
+            raise UnknownOptionError(f"format '{fmt}' has no option '{key}'; its options: {', '.join(known)}")
         if isinstance(value, str) and "Sequence[str]" in str(params[key].annotation):
             value = [part.strip() for part in value.split(",") if part.strip()]
         out[key] = value
