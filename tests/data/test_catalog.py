@@ -163,3 +163,22 @@ def test_catalog_loads_review_datasets(shared_data, monkeypatch, name, users, in
     data = load_dataset(name, cache=False)
     assert len(data.interactions) == interactions and data.name == name
     assert users is None or data.n_users == users
+
+
+def test_amazon_review_dumps_are_recognised_by_their_first_record(shared_data, tmp_path):
+    """A downloaded Amazon dump needs no --data-format: 2023 (``user_id``, ``parent_asin``, ``rating``; it was
+    read as a generic table and failed on 'item_id'), 2018 and 2014 (``helpful``) reviews, gzipped or not,
+    alone or beside their meta file; other JSON lines stay a table, and a plain .json stays unknown."""
+    amazon = FIXTURES.parent
+    assert guess_format(amazon / "amazon-2023" / "Toys.jsonl") == "amazon-2023"
+    assert guess_format(amazon / "amazon-2023") == "amazon-2023"
+    assert guess_format(amazon / "amazon-2014" / "reviews_Toys.json") == "amazon-2014"
+    assert guess_format(amazon / "amazon-2014") == "amazon-2014"
+    gift = shared_data / "amazon-reviews-2018" / "Gift_Cards_5.json.gz"
+    assert guess_format(gift) == "amazon-2018"
+    data = load_dataset(gift, cache=False)
+    assert (data.n_users, data.n_items, data.meta["format"]) == (458, 148, "amazon-2018")
+    (tmp_path / "events.jsonl").write_text('{"user_id": "u", "item_id": "a"}\n')
+    (tmp_path / "events.json").write_text('{"user_id": "u", "item_id": "a"}\n')
+    assert guess_format(tmp_path / "events.jsonl") == "table"
+    assert guess_format(tmp_path / "events.json") is None

@@ -337,7 +337,11 @@ def guess_format(path: Path) -> str | None:
         if name.endswith(".review"):
             return "mdsd"
         lowered = name.lower().removesuffix(".gz")
-        if lowered.endswith((".csv", ".tsv", ".parquet", ".jsonl", ".ndjson")):
+        if lowered.endswith((".json", ".jsonl", ".ndjson")):
+            sniffed = sniff_json_lines(path)  # an Amazon review dump, by the keys of its first record
+            if sniffed is not None or not lowered.endswith(".json"):
+                return sniffed or "table"
+        if lowered.endswith((".csv", ".tsv", ".parquet")):
             return "table"
         return None
     if "u.data" in has:
@@ -358,4 +362,29 @@ def guess_format(path: Path) -> str | None:
         return "mind"
     if any(n.endswith(".review") for n in has):
         return "mdsd"
+    reviews = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith("meta_")]
+    if len(reviews) == 1 and any(n.startswith("meta_") for n in has):  # reviews beside their meta file
+        return sniff_json_lines(reviews[0])
+    return None
+
+
+def sniff_json_lines(path: Path) -> str | None:
+    """``amazon-2023`` / ``amazon-2018`` / ``amazon-2014`` when the first line of a JSON-lines file (gzip
+    allowed) is an Amazon review of that release (2014 reviews have ``helpful``, 2018 ones do not); else
+    None."""
+    import gzip
+    import json
+
+    try:
+        with (
+            gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")
+        ) as f:
+            line = next((ln for ln in f if ln.strip()), "")
+        keys = set(json.loads(line))
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, EOFError):
+        return None
+    if {"user_id", "parent_asin", "rating"} <= keys:
+        return "amazon-2023"
+    if {"reviewerID", "asin", "overall"} <= keys:
+        return "amazon-2014" if "helpful" in keys else "amazon-2018"
     return None
