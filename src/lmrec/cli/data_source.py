@@ -22,6 +22,13 @@ OPTION_HELP = (
 )
 
 
+DATASET_HELP = "Dataset name (see `lmrec datasets list`), path, or dataset file (.toml)."
+
+
+def dataset_option() -> Any:
+    return typer.Option(..., "--dataset", "-d", help=DATASET_HELP)
+
+
 def data_format_option() -> Any:
     return typer.Option(None, "--data-format", metavar="FORMAT", help=FORMAT_HELP)
 

@@ -9,17 +9,12 @@ from pathlib import Path
 
 import typer
 
-from lmrec.cli.data_source import data_format_option, data_option_option, open_dataset
+from lmrec.cli.data_source import data_format_option, data_option_option, dataset_option, open_dataset
 from lmrec.errors import LmrecError
 
 
 def encode(
-    dataset: str = typer.Option(
-        ...,
-        "--dataset",
-        "-d",
-        help="Dataset name (see `lmrec datasets list`), path, or dataset file (.toml).",
-    ),
+    dataset: str = dataset_option(),
     data_format: str | None = data_format_option(),
     data_option: list[str] | None = data_option_option(),
     out: Path = typer.Option(..., "--out", "-o", help="Output .npy file: float32 (items x dim), unit rows."),

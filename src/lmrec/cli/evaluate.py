@@ -20,7 +20,7 @@ from typing import Any
 
 import typer
 
-from lmrec.cli.data_source import data_format_option, data_option_option, open_dataset
+from lmrec.cli.data_source import data_format_option, data_option_option, dataset_option, open_dataset
 from lmrec.cli.train import DEVICE_HELP, PRECISION_HELP
 from lmrec.errors import ConfigError, LmrecError
 
@@ -292,12 +292,7 @@ def print_table(data: dict[str, Any], ks: tuple[int, ...]) -> None:
 
 
 def evaluate(
-    dataset: str = typer.Option(
-        ...,
-        "--dataset",
-        "-d",
-        help="Dataset name (see `lmrec datasets list`), path, or dataset file (.toml).",
-    ),
+    dataset: str = dataset_option(),
     data_format: str | None = data_format_option(),
     data_option: list[str] | None = data_option_option(),
     models: str = typer.Option(

@@ -9,7 +9,13 @@ from typing import Any
 
 import typer
 
-from lmrec.cli.data_source import data_format_option, data_option_option, dataset_record, open_dataset
+from lmrec.cli.data_source import (
+    data_format_option,
+    data_option_option,
+    dataset_option,
+    dataset_record,
+    open_dataset,
+)
 from lmrec.errors import ConfigError, LmrecError
 
 
@@ -74,12 +80,7 @@ def build_config(
 
 
 def train(
-    dataset: str = typer.Option(
-        ...,
-        "--dataset",
-        "-d",
-        help="Dataset name (see `lmrec datasets list`), path, or dataset file (.toml).",
-    ),
+    dataset: str = dataset_option(),
     data_format: str | None = data_format_option(),
     data_option: list[str] | None = data_option_option(),
     model: str = typer.Option(..., "--model", "-m", help="Model name: content, textseq, or a baseline."),
