@@ -38,6 +38,18 @@ def model_class(name: str) -> Any:
     return getattr(importlib.import_module(module), cls)
 
 
+def too_large(name: str, n_users: int, n_items: int) -> str | None:
+    """Why model ``name`` (default settings) cannot be fitted on so many users and items on this machine
+    (EASE's dense solve: its ``check_size``), or None: callers that may go on without it skip it."""
+    from lmrec.errors import ConfigError
+
+    try:
+        model_class(name)().check_size(n_users, n_items)
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
 def load_model(path: str | Path) -> Any:
     """Load any saved model directory."""
     from lmrec.models.base import read_model_meta
@@ -46,4 +58,4 @@ def load_model(path: str | Path) -> Any:
     return model_class(meta["model"]).load(path)
 
 
-__all__ = ["MODELS", "load_model", "model_class"]
+__all__ = ["MODELS", "load_model", "model_class", "too_large"]

@@ -91,6 +91,7 @@ def run_transfer_experiment(
     training as validation items and as many as test items; the same items for every seed); these rows have
     ``setting`` ``"cold items"``, the others ``"warm"``."""
     from lmrec.evaluate import evaluate_model
+    from lmrec.models import too_large
     from lmrec.models.content import ContentRecommender
     from lmrec.models.textseq import TextSeq
     from lmrec.transfer.adapt import adapt
@@ -148,20 +149,20 @@ def run_transfer_experiment(
             elif name == "scratch":
                 cfg = pretrained.config.replace(**(overrides or {}))
                 model = TextSeq(cfg).fit(part.train, part.valid, items=dataset.items, options=opts)
-            else:  # the baselines, tuned on validation (SASRec at its settings, early stopped)
-                sasrec = name == "sasrec"
-                params = {"epochs": 50, "patience": 3, **(sasrec_params or {})} if sasrec else None
-                grid = {} if sasrec else None
-                try:
-                    model = tune_model(name, part, grid, base_params=params, options=opts).model
-                except ConfigError as exc:  # a baseline this machine cannot fit (EASE's memory): not fatal
-                    row = {"setting": setting, "fraction": float(f), "seed": int(seed), "model": name}
-                    rows.append({**row, "skipped": str(exc)})
-                    if on_row is not None:
-                        on_row(rows[-1])
-                    if log is not None:
-                        log(f"{_where(row)} seed {seed} {LABELS[name]}: skipped ({exc})")
-                    continue
+            elif (why := too_large(name, part.train.n_users, dataset.n_items)) is not None:
+                # a baseline this machine cannot fit (EASE's memory): said, not fatal
+                row = {"setting": setting, "fraction": float(f), "seed": int(seed), "model": name}
+                rows.append({**row, "skipped": why})
+                if on_row is not None:
+                    on_row(rows[-1])
+                if log is not None:
+                    log(f"{_where(row)} seed {seed} {LABELS[name]}: skipped ({why})")
+                continue
+            elif name == "sasrec":
+                params = {"epochs": 50, "patience": 3, **(sasrec_params or {})}
+                model = tune_model("sasrec", part, {}, base_params=params, options=opts).model
+            else:
+                model = tune_model(name, part, options=opts).model
             fit_s = time.perf_counter() - t0
             ev = content_evals.get((setting, seed)) if name == "content" else None
             if ev is None:

@@ -170,14 +170,15 @@ def guard(
                 encoder=pc.encoder, template=pc.template, vector_field=pc.vector_field, cache_dir=pc.cache_dir
             ).fit(split.train, items=dataset.items, options=options)
         elif name in BASELINES:
-            from lmrec.models import model_class
+            from lmrec.models import model_class, too_large
 
-            try:
-                models[name] = model_class(name)().fit(
-                    split.train, split.valid, items=dataset.items, options=options
-                )
-            except ConfigError as exc:  # a baseline this machine cannot fit (EASE's memory): left out
-                skipped[name] = str(exc)
+            why = too_large(name, split.train.n_users, dataset.n_items)
+            if why is not None:  # a baseline this machine cannot fit (EASE's memory): left out
+                skipped[name] = why
+                continue
+            models[name] = model_class(name)().fit(
+                split.train, split.valid, items=dataset.items, options=options
+            )
         else:
             models[name] = adapt(
                 pretrained, dataset, split, mode=name, align=align, overrides=overrides, options=options
