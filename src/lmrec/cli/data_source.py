@@ -80,13 +80,14 @@ def dataset_record(
 
     record: dict[str, Any] = {"name": ds.name, "domain": ds.domain, "users": ds.n_users, "items": ds.n_items}
     if spec not in CATALOG:
+        path = Path(spec).expanduser()
         options = parse_options(data_option)
         for key, value in options.items():  # a second file, read from wherever a later command runs
             if key in FILE_OPTIONS and isinstance(value, str):
-                options[key] = str(resolve_file_option(value, Path(spec).expanduser().parent).resolve())
-        described = Path(spec).suffix.lower() == ".toml"  # a dataset file: it names its own format
+                options[key] = str(resolve_file_option(value, path.parent).resolve())
+        described = path.suffix.lower() == ".toml"  # a dataset file: it names its own format
         record["source"] = {
-            "path": str(Path(spec).expanduser().resolve()),
+            "path": str(path.resolve()),
             "format": data_format if described else data_format or ds.meta.get("format"),
             "options": options,
         }

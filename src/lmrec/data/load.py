@@ -130,7 +130,9 @@ def load_dataset(
 DESCRIBED_KEYS = ("path", "format", "name", "domain", "options")
 
 
-def _load_described(path: Path, format: str | None, **kwargs: Any) -> Dataset:
+def _load_described(
+    path: Path, format: str | None, *, cache: Any, download: bool, options: dict[str, Any]
+) -> Dataset:
     """A dataset described by a TOML file: ``path`` (the data file or folder, relative to the TOML file),
     ``format``, ``name`` (default: the TOML file's name), ``domain`` and an ``[options]`` table for the
     loader (file options relative to the TOML file too). Options given to the call override the file's."""
@@ -156,15 +158,15 @@ def _load_described(path: Path, format: str | None, **kwargs: Any) -> Dataset:
     target = path.parent / Path(spec["path"]).expanduser()
     if target.suffix.lower() == ".toml":
         raise LmrecError(f"{path}: 'path' names another dataset file; it must name the data")
-    options: dict[str, Any] = dict(spec.get("options", {}))
+    described: dict[str, Any] = dict(spec.get("options", {}))
     for key in FILE_OPTIONS:
-        if isinstance(options.get(key), str):
-            options[key] = str(path.parent / Path(options[key]).expanduser())
-    options.setdefault("name", spec.get("name", path.stem))
+        if isinstance(described.get(key), str):
+            described[key] = str(path.parent / Path(described[key]).expanduser())
+    described.setdefault("name", spec.get("name", path.stem))
     if "domain" in spec:
-        options.setdefault("domain", spec["domain"])
-    options.update(kwargs.pop("options", {}))
-    return load_dataset(target, format or spec.get("format"), **kwargs, **options)
+        described.setdefault("domain", spec["domain"])
+    merged = {**described, **options}
+    return load_dataset(target, format or spec.get("format"), cache=cache, download=download, **merged)
 
 
 def rename_dataset(data: Dataset, *, name: str, domain: str | None = None) -> Dataset:

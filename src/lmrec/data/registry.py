@@ -362,9 +362,9 @@ def guess_format(path: Path) -> str | None:
         return "mind"
     if any(n.endswith(".review") for n in has):
         return "mdsd"
-    reviews = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith("meta_")]
+    reviews = [n for n in has if not n.startswith("meta_") and (folder / n).is_file()]
     if len(reviews) == 1 and any(n.startswith("meta_") for n in has):  # reviews beside their meta file
-        return sniff_json_lines(reviews[0])
+        return sniff_json_lines(folder / reviews[0])
     return None
 
 
