@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from lmrec.errors import LmrecError
+from lmrec.errors import ConfigError, LmrecError
 
 if TYPE_CHECKING:
     from lmrec.data import Dataset
@@ -37,13 +37,17 @@ def data_option_option() -> Any:
     return typer.Option(None, "--data-option", metavar="KEY=VALUE", help=OPTION_HELP)
 
 
-def parse_options(pairs: list[str] | None) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; values are read as JSON when they parse (numbers, lists, true/false)."""
+def parse_options(
+    pairs: list[str] | None, *, malformed: str = "option {pair!r} must look like KEY=VALUE"
+) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs (of ``--data-option``, ``--set``, ...); values are read as JSON when they parse
+    (numbers, lists, true/false). A pair without ``=`` or key is a ConfigError with ``malformed`` (formatted
+    with ``pair``) as its message."""
     options: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise LmrecError(f"option {pair!r} must look like KEY=VALUE")
+            raise ConfigError(malformed.format(pair=pair))
         try:
             options[key.strip()] = json.loads(value)
         except json.JSONDecodeError:

@@ -20,8 +20,14 @@ from typing import Any
 
 import typer
 
-from lmrec.cli.data_source import data_format_option, data_option_option, dataset_option, open_dataset
-from lmrec.cli.train import DEVICE_HELP, PRECISION_HELP
+from lmrec.cli.data_source import (
+    data_format_option,
+    data_option_option,
+    dataset_option,
+    open_dataset,
+    parse_options,
+)
+from lmrec.cli.train import DEVICE_HELP, PRECISION_HELP, SET_MALFORMED
 from lmrec.errors import ConfigError, LmrecError
 
 SPLITS = ("auto", "loo", "temporal", "random", "fixed")
@@ -41,10 +47,9 @@ def parse_ks(value: str) -> tuple[int, ...]:
 
 def parse_model_options(pairs: list[str]) -> dict[str, dict[str, Any]]:
     """``model.key=value`` pairs -> {model: {key: value}} (values parsed as JSON when possible)."""
-    from lmrec.cli.train import parse_assignments
 
     out: dict[str, dict[str, Any]] = {}
-    for key, value in parse_assignments(pairs).items():
+    for key, value in parse_options(pairs, malformed=SET_MALFORMED).items():
         model, dot, option = key.partition(".")
         if not dot or not model or not option:
             raise ConfigError(f"--set expects model.option=value (e.g. ease.l2=200), got {key!r}")

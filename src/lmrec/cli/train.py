@@ -15,28 +15,11 @@ from lmrec.cli.data_source import (
     dataset_option,
     dataset_record,
     open_dataset,
+    parse_options,
 )
 from lmrec.errors import ConfigError, LmrecError
 
-
-def parse_assignments(
-    pairs: list[str] | None, *, malformed: str = "--set expects key=value, got {pair!r}"
-) -> dict[str, Any]:
-    """``key=value`` pairs -> dict; values are parsed as JSON when possible (``3``, ``true``, ``[1,2]``).
-
-    A pair without ``=`` raises a ConfigError with ``malformed`` (formatted with ``pair``) as its message."""
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        if "=" not in pair:
-            raise ConfigError(malformed.format(pair=pair))
-        key, value = pair.split("=", 1)
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
-
-
+SET_MALFORMED = "--set expects key=value, got {pair!r}"
 DEVICE_HELP = "Where torch runs: auto (a CUDA GPU when there is one, else cpu) | cpu | cuda | cuda:N."
 PRECISION_HELP = "auto (fp32: faster than bf16 autocast at these model sizes) | fp32 | bf16."
 
@@ -133,7 +116,12 @@ def train(
         "aux_rating_weight": aux_rating,
         "aux_sentiment_weight": aux_sentiment,
     }
-    cfg = build_config(cls, config_file=config_file, flags=flags, overrides=parse_assignments(set_))
+    cfg = build_config(
+        cls,
+        config_file=config_file,
+        flags=flags,
+        overrides=parse_options(set_, malformed="--set expects key=value, got {pair!r}"),
+    )
     if split_kind not in ("auto", "loo", "fixed"):
         raise ConfigError(f"--split must be auto, loo or fixed, not {split_kind!r}")
     ds = open_dataset(dataset, data_format, data_option)

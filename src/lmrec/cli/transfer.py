@@ -16,12 +16,12 @@ from lmrec.cli.data_source import (
     open_dataset,
     parse_options,
 )
-from lmrec.cli.train import DEVICE_HELP, PRECISION_HELP, check_device, parse_assignments
+from lmrec.cli.train import DEVICE_HELP, PRECISION_HELP, check_device
 from lmrec.errors import ConfigError
 
 
 def _overrides(items: list[str] | None) -> dict[str, Any]:
-    return parse_assignments(items, malformed="option '--set': expected KEY=VALUE, got {pair!r}")
+    return parse_options(items, malformed="option '--set': expected KEY=VALUE, got {pair!r}")
 
 
 def _names(spec: str, option: str) -> list[str]:
