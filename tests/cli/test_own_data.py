@@ -49,9 +49,13 @@ def _cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("LMREC_CACHE", str(tmp_path_factory.getbasetemp() / "lmrec-cache"))
 
 
+def _options(*pairs: str) -> list[str]:
+    """``--data-option`` for each pair, the column names of the files first."""
+    return [a for p in ("user=userId", "item=movieId", *pairs) for a in ("--data-option", p)]
+
+
 def _opts(folder: Path, *extra: str) -> list[str]:
-    pairs = ["user=userId", "item=movieId", f"items_path={folder / 'titles.csv'}", *extra]
-    return ["--data-format", "table", *[a for p in pairs for a in ("--data-option", p)]]
+    return ["--data-format", "table", *_options(f"items_path={folder / 'titles.csv'}", *extra)]
 
 
 def test_train_recommend_on_own_files_with_item_text_from_a_second_file(own_files, tmp_path, capsys):
@@ -118,8 +122,7 @@ def test_datasets_stats_reports_the_same_mistake_in_one_line(own_files, capsys):
 def test_a_text_model_refuses_items_without_any_text(own_files, tmp_path, capsys):
     """Without the item file every item is empty text: content ranking would be noise, so it says so."""
     args = ["train", "-d", str(own_files / "ratings.csv"), "-m", "content", "-o", str(tmp_path / "m")]
-    opts = ["--data-option", "user=userId", "--data-option", "item=movieId", "--no-progress"]
-    assert main([*args, *opts]) == 2
+    assert main([*args, *_options(), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no text" in err and "items_path" in err
     assert not (tmp_path / "m").exists()
@@ -128,7 +131,7 @@ def test_a_text_model_refuses_items_without_any_text(own_files, tmp_path, capsys
 def test_a_model_with_ids_still_trains_without_text(own_files, tmp_path, capsys):
     out = tmp_path / "ease"
     args = ["train", "-d", str(own_files / "ratings.csv"), "-m", "ease", "-o", str(out), "--no-progress"]
-    assert main([*args, "--data-option", "user=userId", "--data-option", "item=movieId"]) == 0
+    assert main([*args, *_options()]) == 0
     assert "ndcg@10" in capsys.readouterr().out
 
 
@@ -143,8 +146,7 @@ def test_a_textseq_on_own_files_compresses_and_distills_from_the_same_files(
     folder; `distill` takes the same options."""
     teacher, ratings = tmp_path / "teacher", str(own_files / "ratings.csv")
     monkeypatch.chdir(own_files.parent)
-    options = ["user=userId", "item=movieId", f"items_path={own_files.name}/titles.csv", "item_text=title"]
-    options = [a for pair in options for a in ("--data-option", pair)]
+    options = _options(f"items_path={own_files.name}/titles.csv", "item_text=title")
     args = ["train", "-d", ratings, "-m", "textseq", "-o", str(teacher), "--epochs", "2", "--no-progress"]
     assert main([*args, *TINY, *options]) == 0
     capsys.readouterr()
@@ -156,8 +158,7 @@ def test_a_textseq_on_own_files_compresses_and_distills_from_the_same_files(
     assert main([*student, "--epochs", "1", *_opts(own_files, "item_text=title")]) == 0
     assert "student:" in capsys.readouterr().out
     # read differently (no item file), the data has another split: refused in one line, not trained on
-    other = ["--data-option", "user=userId", "--data-option", "item=movieId", "--data-option", "time=rating"]
-    assert main([*student, *other]) == 2
+    assert main([*student, *_options("time=rating")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not the one the teacher was trained on" in err
 
