@@ -196,6 +196,25 @@ def test_full_and_full_id_modes_train_everything_and_save_as_textseq(pretrained,
     assert (cfg.mask_seen, cfg.future_k, cfg.future_weight, cfg.dim) == (True, 3, 1.0, pretrained.config.dim)
 
 
+def test_an_anchored_pretraining_hands_the_same_text_path_to_every_target_model(pretrained, target):
+    from lmrec.models.textseq.network import anchor_map
+
+    ds, split = target
+    cfg = PretrainConfig(textseq=TextSeqConfig(**TINY, text_anchor=1.0), max_users=60, valid_users=0)
+    pre = pretrain([_source("amazon-magazine")], cfg, FitOptions(seed=0))
+    expected = anchor_map(DIM, 16).numpy()
+    np.testing.assert_array_equal(pre.weights["adaptor.anchor"], expected)
+    for mode in ("zero-shot", "adaptor", "full"):
+        model = adapt(pre, ds, split, mode=mode)
+        assert model.config.text_anchor == 1.0
+        np.testing.assert_array_equal(_module_state(model)["adaptor.anchor"], expected)
+    with pytest.raises(ConfigError, match="architecture"):
+        adapt(pre, ds, split, mode="full", overrides={"text_anchor": 0.0})
+    # nor can a pretraining without it be adapted into a model with it: the text path is architecture
+    with pytest.raises(ConfigError, match="architecture"):
+        adapt_config(pretrained, "full", {"text_anchor": 1.0})
+
+
 def test_alignment_options_change_only_the_whitening(pretrained, target):
     ds, _ = target
     src = pretrained.source_stats()

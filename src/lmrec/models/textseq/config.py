@@ -21,9 +21,10 @@ class TextSeqConfig(TextVectorConfig, NextItemLossConfig, TrainableConfig):
 
     Item side: ``encoder``/``template`` (how item text becomes a vector; ``vector_field`` takes precomputed
     vectors from an item column instead), ``whitening`` (ZCA of the catalog before the experts),
-    ``n_experts`` (MoE adaptor), ``id_fusion`` (gated item-ID embeddings: transductive) with ``id_dropout``
-    (items whose ID part is hidden per step, so the text path alone stays good for cold items), ``features``
-    (numeric / categorical / vector item columns added to the item representation).
+    ``n_experts`` (MoE adaptor), ``text_anchor`` (a fixed text path added to the adaptor's output, so
+    training keeps the text geometry), ``id_fusion`` (gated item-ID embeddings: transductive) with
+    ``id_dropout`` (items whose ID part is hidden per step, so the text path alone stays good for cold
+    items), ``features`` (numeric / categorical / vector item columns added to the item representation).
     Sequence side: ``dim``, ``n_layers``, ``n_heads``, ``ffn_mult``, ``dropout``, ``max_len``.
     Objective: ``loss`` ``"full"`` softmax over the catalog or ``"sampled"`` (``n_negatives`` drawn by
     popularity^0.75, logQ-corrected; the ID rows then train with sparse gradients and lazy Adam, no weight
@@ -48,6 +49,12 @@ class TextSeqConfig(TextVectorConfig, NextItemLossConfig, TrainableConfig):
     whitening: bool = True
     n_experts: int = Field(8, ge=1)
     adaptor_dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    text_anchor: float = Field(
+        0.0,
+        ge=0.0,
+        description="weight of a fixed text path in each item's representation (0 = off): the whitened "
+        "text vector under a fixed orthonormal map, which training cannot move",
+    )
     id_fusion: bool = False
     id_dropout: float = Field(
         0.1,

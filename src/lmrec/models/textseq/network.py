@@ -28,16 +28,28 @@ class Adaptor(nn.Module):
     interactions needed) and a learned bias; each expert is a learned linear map of the whitened vector
     with its own learned bias (UniSRec's PWLayer), mixed by a softmax gate. A separate learned
     text_dim x text_dim matrix would only reparametrise the experts, at a high cost per step.
+
+    With ``anchor`` > 0 the output also holds a fixed text path: ``anchor`` times the whitened vector under a
+    fixed orthonormal ``text_dim x dim`` map (the same in every model, so pretrained and target models share
+    it), scaled to norm ~1. Training cannot move it, so items keep their text geometry whatever pretraining
+    did to the experts; the experts then start ten times smaller and learn a residual on top.
     """
 
-    def __init__(self, text_dim: int, dim: int, n_experts: int, dropout: float, whitening: bool) -> None:
+    def __init__(
+        self, text_dim: int, dim: int, n_experts: int, dropout: float, whitening: bool, anchor: float = 0.0
+    ) -> None:
         super().__init__()
         self.whitening = whitening
+        self.anchor_weight = anchor
         self.register_buffer("mean", torch.zeros(text_dim))
         self.register_buffer("zca", torch.eye(text_dim))
         self.bias = nn.Parameter(torch.zeros(n_experts, text_dim))
         # whitened inputs have unit variance per dimension: this scale gives item reps of norm ~1
         self.experts = nn.Parameter(torch.randn(n_experts, text_dim, dim) / math.sqrt(text_dim * dim))
+        if anchor > 0:
+            with torch.no_grad():
+                self.experts.mul_(0.1)
+            self.register_buffer("anchor", anchor_map(text_dim, dim))
         self.gate = nn.Linear(text_dim, n_experts)
         nn.init.zeros_(self.gate.weight)
         nn.init.zeros_(self.gate.bias)
@@ -67,7 +79,26 @@ class Adaptor(nn.Module):
         # sum_e g_e (x - b_e) W_e  =  sum_e g_e x W_e - sum_e g_e b_e W_e
         expert_out = torch.einsum("nd,edk->nek", x, self.experts)
         bias_out = torch.einsum("ed,edk->ek", self.bias, self.experts)
-        return (gates.unsqueeze(-1) * (expert_out - bias_out.unsqueeze(0))).sum(1)
+        out = (gates.unsqueeze(-1) * (expert_out - bias_out.unsqueeze(0))).sum(1)
+        if self.anchor_weight > 0:
+            out = out + self.anchor_weight * (x @ self.anchor)
+        return out
+
+
+# the seed of the anchor map: a constant, so that every model (pretrained, adapted, from scratch) has the
+# same map
+ANCHOR_SEED = 20261206
+
+
+def anchor_map(text_dim: int, dim: int) -> torch.Tensor:
+    """The fixed text path of :class:`Adaptor` (``text_dim x dim``): orthonormal columns (a random rotation
+    onto ``dim`` axes, the same for a given shape) divided by ``sqrt(dim)``, so that a whitened vector
+    (unit variance per dimension) maps to norm ~1 and inner products keep their text geometry on average."""
+    gen = torch.Generator().manual_seed(ANCHOR_SEED)
+    q, _ = torch.linalg.qr(torch.randn(text_dim, max(dim, 1), generator=gen, dtype=torch.float64))
+    if dim > text_dim:  # more axes than the text has: the extra ones stay empty
+        q = torch.cat([q, q.new_zeros(text_dim, dim - text_dim)], dim=1)
+    return (q[:, :dim] / math.sqrt(dim)).float()
 
 
 class TextSeqModule(nn.Module):
@@ -94,7 +125,9 @@ class TextSeqModule(nn.Module):
         self.register_buffer("text", torch.zeros(n_items, text_dim))
         self.register_buffer("log_count", torch.zeros(n_items))
         self._white: torch.Tensor | None = None  # whitened catalog (recomputed when the text changes)
-        self.adaptor = Adaptor(text_dim, d, cfg.n_experts, cfg.adaptor_dropout, cfg.whitening)
+        self.adaptor = Adaptor(
+            text_dim, d, cfg.n_experts, cfg.adaptor_dropout, cfg.whitening, anchor=cfg.text_anchor
+        )
         if cfg.id_fusion:
             # zero init: an item never seen in training keeps a pure text representation
             self.id_emb = nn.Parameter(torch.zeros(n_items, d))
