@@ -95,10 +95,10 @@ def anchor_map(text_dim: int, dim: int) -> torch.Tensor:
     onto ``dim`` axes, the same for a given shape) divided by ``sqrt(dim)``, so that a whitened vector
     (unit variance per dimension) maps to norm ~1 and inner products keep their text geometry on average."""
     gen = torch.Generator().manual_seed(ANCHOR_SEED)
-    q, _ = torch.linalg.qr(torch.randn(text_dim, max(dim, 1), generator=gen, dtype=torch.float64))
+    q, _ = torch.linalg.qr(torch.randn(text_dim, dim, generator=gen, dtype=torch.float64))
     if dim > text_dim:  # more axes than the text has: the extra ones stay empty
         q = torch.cat([q, q.new_zeros(text_dim, dim - text_dim)], dim=1)
-    return (q[:, :dim] / math.sqrt(dim)).float()
+    return (q / math.sqrt(dim)).float()
 
 
 class TextSeqModule(nn.Module):
