@@ -74,16 +74,17 @@ def test_the_guard_rule_by_hand():
         "scratch": {"ndcg@10": scratch},
         # +0.25 on every user: gain .25, se 0 -> kept
         "full": {"ndcg@10": scratch + 0.25},
-        # +1 on one user, 0 elsewhere: gain .25, se = std([1,0,0,0], ddof=1)/2 = .25 -> not above 1 se
+        # +1 on one user, 0 elsewhere: gain .25, se = std([1,0,0,0], ddof=1)/2 = .25: t = 1, not significant
         "content": {"ndcg@10": scratch + np.array([1.0, 0, 0, 0])},
         "pop": {"ndcg@10": scratch - 0.1},
     }
     choice, gains = choose(per_user)
     assert choice == "full"
-    assert gains["full"] == {"gain": pytest.approx(0.25), "se": pytest.approx(0.0)}
+    assert gains["full"] == {"gain": pytest.approx(0.25), "se": pytest.approx(0.0), "needed": 0.0}
     assert gains["content"]["gain"] == pytest.approx(0.25) and gains["content"]["se"] == pytest.approx(0.25)
     assert choose({k: v for k, v in per_user.items() if k != "full"})[0] == "scratch"
-    assert choose({k: v for k, v in per_user.items() if k != "full"}, min_gain=0.5)[0] == "content"
+    # at a level of 50% over two candidates, t(0.75, df 3) = .765 < 1
+    assert choose({k: v for k, v in per_user.items() if k != "full"}, level=0.5)[0] == "content"
 
 
 def test_transfer_experiment_meta_and_guard_rows(sources, target):
@@ -103,7 +104,7 @@ def test_transfer_experiment_meta_and_guard_rows(sources, target):
     assert g["choice"] in {"content", "full", "meta-full", "scratch", "pop"}
     assert g["ndcg@10"] == by[g["choice"]]["ndcg@10"]  # the picked row's test numbers
     assert set(g["valid_gains"]) == {"content", "full", "meta-full", "scratch", "pop"}
-    assert g["valid_gains"]["scratch"] == {"gain": 0.0, "se": 0.0}
+    assert g["valid_gains"]["scratch"] == {"gain": 0.0, "se": 0.0, "needed": 0.0}
     # the meta row starts from other weights (after one epoch on this tiny target both rankings can be the
     # fitted text-prior gate's and tie, so the test numbers are not compared)
     assert not all(np.allclose(meta.weights[k], plain.weights[k]) for k in meta.weights)
@@ -145,3 +146,38 @@ def test_cli_pretrain_meta_and_its_errors(shared_data, tmp_path, capsys):
     assert main([*args, "--meta", "reptile", "--meta-set", "inner_steps=0"]) == 2
     err = capsys.readouterr().err
     assert "inner_steps" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_guard_needs_more_than_a_few_users_to_leave_scratch():
+    """Nine validation users (ML-100K at 1% of its users): the text profile hit three of them and scratch
+    one. Its mean gain was above one standard error, and the old rule (gain > 1 s.e.) took it, for a test
+    NDCG@10 of .0187 against scratch's .0559. A one-sided paired t-test at 5% (t with 8 degrees of freedom,
+    Bonferroni over the candidates) does not leave scratch on that; ten times the same evidence does."""
+    scratch = np.array([0, 0, 0, 0, 0, 0, 0, 0, 0.5])
+    content = np.array([1, 0.63, 0.5, 0, 0, 0, 0, 0, 0])
+    per_user = {"scratch": {"ndcg@10": scratch}, "content": {"ndcg@10": content}}
+    choice, gains = choose(per_user)
+    g = gains["content"]
+    assert g["gain"] > g["se"] > 0  # what the old rule took
+    assert choice == "scratch"
+    assert g["needed"] == pytest.approx(g["se"] * 1.8595, rel=1e-3)  # t(0.95, df 8), one candidate
+    tenfold = {k: {"ndcg@10": np.tile(v["ndcg@10"], 10)} for k, v in per_user.items()}
+    assert choose(tenfold)[0] == "content"
+
+
+def test_the_guard_corrects_for_how_many_candidates_it_tries():
+    """A gain of 2.2 standard errors over 400 users passes a one-sided 5% test alone (t > 1.65) but not as
+    the best of six candidates (Bonferroni: t > 2.40): trying more candidates must not make a pick of noise
+    more likely."""
+    n = 400
+    base = np.linspace(0.0, 1.0, n)
+    sign = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+    diff = 0.011 + 0.1 * np.sqrt((n - 1) / n) * sign  # mean .011, sample sd .1: t = .011 / (.1 / 20) = 2.2
+    per_user = {"scratch": {"ndcg@10": base}, "full": {"ndcg@10": base + diff}}
+    choice, gains = choose(per_user)
+    assert gains["full"]["gain"] / gains["full"]["se"] == pytest.approx(2.2)
+    assert choice == "full"
+    worse = {f"other{i}": {"ndcg@10": base - 0.05} for i in range(5)}
+    assert choose({**per_user, **worse})[0] == "scratch"
+    with pytest.raises(ValueError, match="level"):
+        choose(per_user, level=0.0)

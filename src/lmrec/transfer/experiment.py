@@ -204,7 +204,8 @@ def run_transfer_experiment(
 
 def guard_choice(trained: dict[str, Any], split: Split) -> tuple[str, dict[str, dict[str, float]]]:
     """The guard's pick among fitted models (needs ``scratch``) by per-user validation NDCG@10 on ``split``
-    (:func:`lmrec.transfer.guard.choose`), with each candidate's gain and standard error against scratch."""
+    (:func:`lmrec.transfer.guard.choose`), with each candidate's gain, standard error and needed gain against
+    scratch."""
     from lmrec.transfer.guard import choose, per_user_valid
 
     per_user = {name: per_user_valid(m, split) for name, m in trained.items()}

@@ -2,9 +2,10 @@
 
 :func:`guard` trains/adapts the candidates (``scratch`` textseq, ``zero-shot``, ``adaptor``, ``full``, and the
 baselines ``content`` (the untrained text profile), ``pop`` and ``ease``),
-evaluates each on the target's validation split by full ranking (per user NDCG@10), and keeps a transfer
-candidate only when it beats scratch by more than ``min_gain`` standard errors of the paired per-user
-difference; otherwise scratch wins (a tie or noise never lets a possibly harmful transfer through). It also
+evaluates each on the target's validation split by full ranking (per user NDCG@10), and keeps another
+candidate only when its paired per-user gain over scratch is significant (one-sided t-test at ``level``,
+Bonferroni over the candidates, :func:`choose`); otherwise scratch wins (a tie, noise or a handful of
+validation users never lets a possibly harmful transfer through). It also
 measures how far each pretraining source's item vectors lie from the target's (Fréchet distance) and turns the
 distances into suggested source weights (far sources dropped). The choice and the evidence go into the
 chosen model's card (README.md) when it is saved with :meth:`GuardResult.save`.
@@ -45,10 +46,12 @@ class GuardResult:
     weights: dict[str, float]
     dropped: list[str]
     models: dict[str, Any] = field(default_factory=dict)
+    level: float = 0.05
 
     def evidence(self) -> dict[str, Any]:
         return {
             "choice": self.choice,
+            "level": self.level,
             "valid_metrics": self.metrics,
             "paired_gain_vs_scratch": self.gains,
             "source_frechet_distance": self.distances,
@@ -60,17 +63,18 @@ class GuardResult:
         lines = [
             "## Transfer guard",
             "",
-            f"Chosen: **{self.choice}** (a transfer candidate is kept only when its paired per-user gain in "
-            "validation NDCG@10 over scratch exceeds the required number of standard errors).",
+            f"Chosen: **{self.choice}** (another candidate is kept only when its paired per-user gain in "
+            f"validation NDCG@10 over scratch is significant: one-sided t-test at {self.level:g}, Bonferroni "
+            "over the candidates; `needed` is the smallest gain that would have been kept).",
             "",
-            "| candidate | valid NDCG@10 | valid Recall@10 | gain vs scratch | s.e. |",
-            "|---|---|---|---|---|",
+            "| candidate | valid NDCG@10 | valid Recall@10 | gain vs scratch | s.e. | needed |",
+            "|---|---|---|---|---|---|",
         ]
         for name, m in self.metrics.items():
             g = self.gains.get(name, {})
             lines.append(
                 f"| {name} | {m['ndcg@10']:.4f} | {m['recall@10']:.4f} | {g.get('gain', 0.0):+.4f} | "
-                f"{g.get('se', 0.0):.4f} |"
+                f"{g.get('se', 0.0):.4f} | {g.get('needed', 0.0):.4f} |"
             )
         lines += ["", "| source | Fréchet distance to target | suggested weight |", "|---|---|---|"]
         for name, d in self.distances.items():
@@ -113,21 +117,34 @@ def per_user_valid(model: Any, split: Split, batch_size: int = 256) -> dict[str,
 
 
 def choose(
-    per_user: dict[str, dict[str, np.ndarray]], min_gain: float = 1.0, base: str = "scratch"
+    per_user: dict[str, dict[str, np.ndarray]], level: float = 0.05, base: str = "scratch"
 ) -> tuple[str, dict[str, dict[str, float]]]:
     """The guard's rule on per-user validation values (``per_user``: candidate -> metric -> values, the same
-    users in the same order for every candidate): ``base`` unless another candidate's mean paired gain in
-    NDCG@10 is positive and above ``min_gain`` standard errors; among those, the largest gain. Returns the
-    choice and each candidate's ``{"gain", "se"}`` against ``base``."""
+    users in the same order for every candidate): ``base`` unless another candidate's paired gain in NDCG@10
+    is significant in a one-sided paired t-test at ``level``, Bonferroni-corrected for the number of
+    candidates tried (Student's t with n - 1 degrees of freedom: nine validation users need a t above 3.0
+    among six candidates, a thousand about 2.4); among those, the largest gain. Leaving ``base`` on noise is
+    the costly error (a text profile picked on a handful of users can be a third of scratch on test), staying
+    is the cheap one. Returns the choice and each candidate's ``{"gain", "se", "needed"}`` against ``base``
+    (``needed``: the smallest mean gain that would have been kept)."""
+    from scipy.stats import t as student_t
+
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"guard: level must be in (0, 1), got {level}")
     ref = per_user[base]["ndcg@10"]
+    n = len(ref)
+    tried = max(1, len(per_user) - 1)
+    # one user gives no spread to test against: nothing can be shown, the base stays
+    quantile = float(student_t.ppf(1.0 - level / tried, n - 1)) if n > 1 else float("inf")
     gains: dict[str, dict[str, float]] = {}
     best, best_gain = base, 0.0
     for name, pu in per_user.items():
         diff = pu["ndcg@10"] - ref
-        se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+        se = float(diff.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
         gain = float(diff.mean())
-        gains[name] = {"gain": gain, "se": se}
-        if name != base and gain > min_gain * se and gain > 0 and gain > best_gain:
+        needed = quantile * se
+        gains[name] = {"gain": gain, "se": se, "needed": needed}
+        if name != base and n > 1 and gain > needed and gain > 0 and gain > best_gain:
             best, best_gain = name, gain
     return best, gains
 
@@ -140,14 +157,14 @@ def guard(
     candidates: tuple[str, ...] = CANDIDATES,
     overrides: dict[str, Any] | None = None,
     align: str = "whiten",
-    min_gain: float = 1.0,
+    level: float = 0.05,
     options: FitOptions | None = None,
 ) -> GuardResult:
     """Compare ``candidates`` on the target's validation data and keep the best (see the module docstring).
 
     ``overrides``: training fields for every candidate (epochs, lr, ...); scratch uses the pretrained
-    architecture with the same training fields. ``min_gain``: standard errors a transfer candidate's paired
-    gain must exceed.
+    architecture with the same training fields. ``level``: the one-sided significance level a candidate's
+    paired gain over scratch must reach (Bonferroni over the candidates; :func:`choose`).
     """
     from lmrec.models.textvec import item_vectors_for
 
@@ -185,7 +202,7 @@ def guard(
             )
     per_user = {name: per_user_valid(m, split) for name, m in models.items()}
     metrics = {n: {k: float(v.mean()) for k, v in pu.items()} for n, pu in per_user.items()}
-    best, gains = choose(per_user, min_gain)
+    best, gains = choose(per_user, level)
     cfg = pretrained.config
     vecs, _, _ = item_vectors_for(dataset.items, dataset.n_items, cfg)
     dist = target_distances(pretrained, vecs)
@@ -196,4 +213,4 @@ def guard(
         "valid_ndcg@10": {n: m["ndcg@10"] for n, m in metrics.items()},
         **({"skipped": skipped} if skipped else {}),
     }
-    return GuardResult(best, chosen, metrics, gains, dist, weights, dropped, models)
+    return GuardResult(best, chosen, metrics, gains, dist, weights, dropped, models, level)
