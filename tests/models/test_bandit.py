@@ -14,11 +14,6 @@ from lmrec.testing import RecommenderContract
 from tests.models._topics import topic_dataset
 
 
-@pytest.fixture(scope="session")
-def text_cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("embeddings"))
-
-
 class TestLinUCBContract(RecommenderContract):
     @pytest.fixture(autouse=True)
     def _cache(self, text_cache):

@@ -13,11 +13,6 @@ from lmrec.testing import RecommenderContract
 from tests.models._topics import NEW_SPACE, topic_dataset
 
 
-@pytest.fixture(scope="session")
-def text_cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("embeddings"))
-
-
 @pytest.fixture()
 def fitted(text_cache):
     data = topic_dataset()

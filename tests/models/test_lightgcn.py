@@ -14,11 +14,6 @@ from lmrec.testing import RecommenderContract
 from tests.models._topics import topic_dataset
 
 
-@pytest.fixture(scope="session")
-def text_cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("embeddings"))
-
-
 class TestLightGCNContract(RecommenderContract):
     def make_model(self):
         return LightGCN(dim=16, epochs=2, batch_size=64, validate_every=1)

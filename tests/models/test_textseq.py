@@ -17,11 +17,6 @@ from tests.models._topics import NEW_COOKING, NEW_SPACE, topic_dataset
 TINY = dict(dim=16, n_layers=1, n_heads=2, n_experts=2, max_len=8, epochs=2, batch_size=32)
 
 
-@pytest.fixture(scope="session")
-def text_cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("embeddings"))
-
-
 @pytest.fixture(scope="module")
 def topics():
     data = topic_dataset()

@@ -16,11 +16,6 @@ from tests.models._topics import topic_dataset
 TINY = dict(dim=16, n_layers=1, n_heads=2, n_experts=2, max_len=8, epochs=2, batch_size=32)
 
 
-@pytest.fixture(scope="session")
-def text_cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("embeddings"))
-
-
 class TestAnchoredTextSeqContract(RecommenderContract):
     @pytest.fixture(autouse=True)
     def _cache(self, text_cache):
