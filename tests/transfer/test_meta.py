@@ -163,6 +163,8 @@ def test_the_guard_needs_more_than_a_few_users_to_leave_scratch():
     assert g["needed"] == pytest.approx(g["se"] * 1.8595, rel=1e-3)  # t(0.95, df 8), one candidate
     tenfold = {k: {"ndcg@10": np.tile(v["ndcg@10"], 10)} for k, v in per_user.items()}
     assert choose(tenfold)[0] == "content"
+    one = {k: {"ndcg@10": v["ndcg@10"][:1]} for k, v in per_user.items()}  # one user: nothing can be shown
+    assert choose(one)[0] == "scratch" and choose(one)[1]["content"]["needed"] == float("inf")
 
 
 def test_the_guard_corrects_for_how_many_candidates_it_tries():

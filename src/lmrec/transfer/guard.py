@@ -142,9 +142,9 @@ def choose(
         diff = pu["ndcg@10"] - ref
         se = float(diff.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
         gain = float(diff.mean())
-        needed = quantile * se
+        needed = quantile * se if n > 1 else float("inf")
         gains[name] = {"gain": gain, "se": se, "needed": needed}
-        if name != base and n > 1 and gain > needed and gain > 0 and gain > best_gain:
+        if name != base and gain > needed and gain > 0 and gain > best_gain:
             best, best_gain = name, gain
     return best, gains
 
